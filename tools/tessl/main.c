@@ -1,0 +1,72 @@
+/* tessl: equivariant self-supervised learning on any Vulkan GPU. Dispatches to subcommands, like git. */
+#include "tsl_cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef TSL_VERSION
+#define TSL_VERSION "unknown"
+#endif
+
+static const tsl_cli_command commands[] = {
+    {"demo", "run the main job on built-in synthetic data (today: a device self-check)", tsl_cmd_demo},
+    {"devices", "list Vulkan devices with their properties and features", tsl_cmd_devices},
+    {"selftest", "run every basic kernel on the device against a CPU reference", tsl_cmd_selftest},
+};
+static const int n_commands = sizeof commands / sizeof commands[0];
+
+static void print_usage(FILE *f) {
+    fprintf(f, "usage: tessl [--version] [--help] <command> [options] [args]\n\n"
+               "tessl trains equivariant self-supervised networks (TeSSL) on any Vulkan device.\n\n"
+               "commands:\n");
+    for (int i = 0; i < n_commands; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'tessl <command> --help' describes a command's options.\n"
+               "Environment: TESSL_DEVICE=N picks a device; TESSL_VALIDATION=1 enables Vulkan validation.\n");
+}
+
+int tsl_cli_fail(tsl_status status) {
+    fprintf(stderr, "tessl: %s\n", tsl_error_message()[0] ? tsl_error_message() : tsl_status_name(status));
+    return status == TSL_ERR_INVALID_ARG ? TSL_EXIT_USAGE : TSL_EXIT_FAILURE;
+}
+
+tsl_status tsl_cli_open_device(int64_t device_index, tsl_vk_device **device) {
+    tsl_vk_options options;
+    tsl_vk_options_default(&options);
+    options.device_index = (int)device_index;
+    const char *validation = getenv("TESSL_VALIDATION");
+    options.validation = validation && strcmp(validation, "0") != 0 && *validation;
+    return tsl_vk_device_open(&options, device);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_usage(stderr);
+        return TSL_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        if (argc > 2 && strcmp(name, "help") == 0) {
+            for (int i = 0; i < n_commands; i++)
+                if (strcmp(commands[i].name, argv[2]) == 0)
+                    return commands[i].run(2, (char *[]){argv[2], "--help", NULL});
+            fprintf(stderr, "tessl: no command '%s'\n", argv[2]);
+            return TSL_EXIT_USAGE;
+        }
+        print_usage(stdout);
+        return TSL_EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        printf("tessl %s\n", TSL_VERSION);
+        return TSL_EXIT_OK;
+    }
+    for (int i = 0; i < n_commands; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    if (name[0] == '-')
+        fprintf(stderr, "tessl: unknown option '%s' (options go after the command; see 'tessl --help')\n", name);
+    else
+        fprintf(stderr, "tessl: '%s' is not a tessl command (see 'tessl --help')\n", name);
+    return TSL_EXIT_USAGE;
+}

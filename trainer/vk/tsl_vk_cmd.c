@@ -1,0 +1,360 @@
+/* Command recording. Many dispatches go into one command buffer; the recorder remembers which byte
+ * ranges were read and written since the last barrier and emits one global memory barrier only when
+ * the next command reads what was written (RAW), or writes what was read or written (WAR, WAW). */
+#include "tsl_vk_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { SETS_PER_POOL = 256 };
+
+typedef struct {
+    tsl_vk_range range;
+    bool write;
+} tsl_vk_pending;
+
+struct tsl_vk_cmd {
+    tsl_vk_device *device;
+    VkCommandPool pool;
+    VkCommandBuffer cb;
+    bool recording;
+    uint64_t last_submit; /* timeline value of this recorder's last submission, 0 if none */
+    VkDescriptorPool *descriptor_pools;
+    uint32_t n_descriptor_pools, used_descriptor_pools, cap_descriptor_pools;
+    tsl_vk_pending *pending;
+    uint32_t n_pending, cap_pending;
+    VkPipelineStageFlags pending_stages;
+    VkAccessFlags pending_writes;
+    tsl_vk_cmd_stats stats;
+};
+
+tsl_status tsl_vk_cmd_create(tsl_vk_device *d, tsl_vk_cmd **out) {
+    *out = NULL;
+    tsl_vk_cmd *c = calloc(1, sizeof *c);
+    if (!c)
+        return tsl_error(TSL_ERR_NOMEM, "out of memory");
+    c->device = d;
+    VkCommandPoolCreateInfo pool = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                    .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+                                    .queueFamilyIndex = d->features.compute_queue_family};
+    tsl_status st = tsl_vk_check(vkCreateCommandPool(d->vk, &pool, NULL, &c->pool), "creating a command pool");
+    if (st == TSL_OK) {
+        VkCommandBufferAllocateInfo info = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                            .commandPool = c->pool,
+                                            .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                            .commandBufferCount = 1};
+        st = tsl_vk_check(vkAllocateCommandBuffers(d->vk, &info, &c->cb), "allocating a command buffer");
+    }
+    if (st != TSL_OK) {
+        tsl_vk_cmd_destroy(c);
+        return st;
+    }
+    *out = c;
+    return TSL_OK;
+}
+
+void tsl_vk_cmd_destroy(tsl_vk_cmd *c) {
+    if (!c)
+        return;
+    tsl_vk_device *d = c->device;
+    if (c->last_submit)
+        tsl_vk_wait(d, c->last_submit);
+    for (uint32_t i = 0; i < c->n_descriptor_pools; i++)
+        vkDestroyDescriptorPool(d->vk, c->descriptor_pools[i], NULL);
+    if (c->pool)
+        vkDestroyCommandPool(d->vk, c->pool, NULL);
+    free(c->descriptor_pools);
+    free(c->pending);
+    free(c);
+}
+
+tsl_status tsl_vk_cmd_begin(tsl_vk_cmd *c) {
+    tsl_assert(!c->recording);
+    if (c->last_submit)
+        TSL_TRY(tsl_vk_wait(c->device, c->last_submit));
+    for (uint32_t i = 0; i < c->used_descriptor_pools; i++)
+        TSL_TRY(tsl_vk_check(vkResetDescriptorPool(c->device->vk, c->descriptor_pools[i], 0),
+                             "resetting a descriptor pool"));
+    c->used_descriptor_pools = 0;
+    c->n_pending = 0;
+    c->pending_stages = 0;
+    c->pending_writes = 0;
+    memset(&c->stats, 0, sizeof c->stats);
+    TSL_TRY(tsl_vk_check(vkResetCommandBuffer(c->cb, 0), "resetting a command buffer"));
+    VkCommandBufferBeginInfo info = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                     .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+    TSL_TRY(tsl_vk_check(vkBeginCommandBuffer(c->cb, &info), "beginning a command buffer"));
+    c->recording = true;
+    return TSL_OK;
+}
+
+static bool overlaps(tsl_vk_range a, tsl_vk_range b) {
+    return a.vk == b.vk && a.offset < b.offset + b.size && b.offset < a.offset + a.size;
+}
+
+static bool conflicts(const tsl_vk_cmd *c, tsl_vk_range range, bool write) {
+    for (uint32_t i = 0; i < c->n_pending; i++)
+        if ((write || c->pending[i].write) && overlaps(c->pending[i].range, range))
+            return true;
+    return false;
+}
+
+static void emit_barrier(tsl_vk_cmd *c, VkPipelineStageFlags dst_stage, VkAccessFlags dst_access) {
+    VkMemoryBarrier barrier = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                               .srcAccessMask = c->pending_writes,
+                               .dstAccessMask = dst_access};
+    vkCmdPipelineBarrier(c->cb, c->pending_stages, dst_stage, 0, 1, &barrier, 0, NULL, 0, NULL);
+    c->stats.barriers++;
+    c->n_pending = 0;
+    c->pending_stages = 0;
+    c->pending_writes = 0;
+}
+
+static tsl_status remember(tsl_vk_cmd *c, tsl_vk_range range, bool write, VkPipelineStageFlags stage) {
+    if (c->n_pending == c->cap_pending) {
+        uint32_t cap = c->cap_pending ? 2 * c->cap_pending : 64;
+        tsl_vk_pending *grown = realloc(c->pending, cap * sizeof *grown);
+        if (!grown)
+            return tsl_error(TSL_ERR_NOMEM, "out of memory");
+        c->pending = grown;
+        c->cap_pending = cap;
+    }
+    c->pending[c->n_pending++] = (tsl_vk_pending){range, write};
+    c->pending_stages |= stage;
+    if (write)
+        c->pending_writes |= stage == VK_PIPELINE_STAGE_TRANSFER_BIT ? VK_ACCESS_TRANSFER_WRITE_BIT
+                                                                     : VK_ACCESS_SHADER_WRITE_BIT;
+    return TSL_OK;
+}
+
+/* Makes the upcoming command (its ranges and access) safe against what is pending, then records it as
+ * pending. */
+static tsl_status track(tsl_vk_cmd *c, const tsl_vk_range *ranges, const bool *writes, uint32_t n,
+                        VkPipelineStageFlags stage) {
+    bool hazard = false;
+    for (uint32_t i = 0; i < n && !hazard; i++)
+        hazard = conflicts(c, ranges[i], writes[i]);
+    if (hazard) {
+        VkAccessFlags dst = stage == VK_PIPELINE_STAGE_TRANSFER_BIT
+                                ? VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT
+                                : VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+        emit_barrier(c, stage, dst);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        TSL_TRY(remember(c, ranges[i], writes[i], stage));
+    return TSL_OK;
+}
+
+static tsl_status add_descriptor_pool(tsl_vk_cmd *c) {
+    if (c->n_descriptor_pools == c->cap_descriptor_pools) {
+        uint32_t cap = c->cap_descriptor_pools ? 2 * c->cap_descriptor_pools : 4;
+        VkDescriptorPool *grown = realloc(c->descriptor_pools, cap * sizeof *grown);
+        if (!grown)
+            return tsl_error(TSL_ERR_NOMEM, "out of memory");
+        c->descriptor_pools = grown;
+        c->cap_descriptor_pools = cap;
+    }
+    VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, SETS_PER_POOL * TSL_VK_MAX_BINDINGS};
+    VkDescriptorPoolCreateInfo info = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                       .maxSets = SETS_PER_POOL,
+                                       .poolSizeCount = 1,
+                                       .pPoolSizes = &size};
+    TSL_TRY(tsl_vk_check(vkCreateDescriptorPool(c->device->vk, &info, NULL,
+                                                &c->descriptor_pools[c->n_descriptor_pools]),
+                         "creating a descriptor pool"));
+    c->n_descriptor_pools++;
+    return TSL_OK;
+}
+
+/* Allocates from the newest pool in use; when it is full, moves on to a pool kept from an earlier
+ * recording, or creates one. */
+static tsl_status allocate_set(tsl_vk_cmd *c, VkDescriptorSetLayout layout, VkDescriptorSet *set) {
+    for (;;) {
+        if (c->used_descriptor_pools > 0) {
+            VkDescriptorSetAllocateInfo info = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                                .descriptorPool = c->descriptor_pools[c->used_descriptor_pools - 1],
+                                                .descriptorSetCount = 1,
+                                                .pSetLayouts = &layout};
+            VkResult r = vkAllocateDescriptorSets(c->device->vk, &info, set);
+            if (r == VK_SUCCESS)
+                return TSL_OK;
+            if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL)
+                return tsl_vk_check(r, "allocating a descriptor set");
+        }
+        if (c->used_descriptor_pools == c->n_descriptor_pools)
+            TSL_TRY(add_descriptor_pool(c));
+        c->used_descriptor_pools++;
+    }
+}
+
+static tsl_status check_args(const tsl_vk_cmd *c, const tsl_vk_pipeline *p, const tsl_vk_arg *args, uint32_t n) {
+    const tsl_vk_features *f = &c->device->features;
+    const char *name = tsl_shader_modules[p->shader].name;
+    if (n != p->n_bindings)
+        return tsl_error(TSL_ERR_INVALID_ARG, "dispatch of %s: %u buffers given, the shader binds %u", name, n,
+                         p->n_bindings);
+    for (uint32_t i = 0; i < n; i++) {
+        if (args[i].range.size == 0 || args[i].range.size > f->max_storage_buffer_range)
+            return tsl_error(TSL_ERR_INVALID_ARG,
+                             "dispatch of %s: binding %u covers %llu bytes; a binding must be 1 to %llu bytes "
+                             "(maxStorageBufferRange): split the work",
+                             name, i, (unsigned long long)args[i].range.size,
+                             (unsigned long long)f->max_storage_buffer_range);
+        if (args[i].range.offset % f->min_storage_buffer_offset_alignment)
+            return tsl_error(TSL_ERR_INVALID_ARG, "dispatch of %s: binding %u starts at offset %llu, not a "
+                             "multiple of %u", name, i, (unsigned long long)args[i].range.offset,
+                             f->min_storage_buffer_offset_alignment);
+    }
+    return TSL_OK;
+}
+
+tsl_status tsl_vk_cmd_dispatch(tsl_vk_cmd *c, const tsl_vk_pipeline *p, const tsl_vk_arg *args, uint32_t n_args,
+                               const void *push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz) {
+    tsl_assert(c->recording && push_size <= TSL_VK_PUSH_CONSTANT_BYTES);
+    TSL_TRY(check_args(c, p, args, n_args));
+    const tsl_vk_features *f = &c->device->features;
+    if (gx == 0 || gy == 0 || gz == 0)
+        return TSL_OK; /* nothing to do: an empty tensor */
+    if (gx > f->max_workgroup_count[0] || gy > f->max_workgroup_count[1] || gz > f->max_workgroup_count[2])
+        return tsl_error(TSL_ERR_INVALID_ARG, "dispatch of %s: %u x %u x %u workgroups exceeds the device limit",
+                         tsl_shader_modules[p->shader].name, gx, gy, gz);
+    VkDescriptorSet set;
+    TSL_TRY(allocate_set(c, p->set_layout, &set));
+    VkDescriptorBufferInfo infos[TSL_VK_MAX_BINDINGS];
+    VkWriteDescriptorSet writes[TSL_VK_MAX_BINDINGS];
+    tsl_vk_range ranges[TSL_VK_MAX_BINDINGS];
+    bool is_write[TSL_VK_MAX_BINDINGS];
+    for (uint32_t i = 0; i < n_args; i++) {
+        infos[i] = (VkDescriptorBufferInfo){args[i].range.vk, args[i].range.offset, args[i].range.size};
+        writes[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                           .dstSet = set,
+                                           .dstBinding = i,
+                                           .descriptorCount = 1,
+                                           .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                           .pBufferInfo = &infos[i]};
+        ranges[i] = args[i].range;
+        is_write[i] = args[i].access & TSL_WRITE;
+    }
+    vkUpdateDescriptorSets(c->device->vk, n_args, writes, 0, NULL);
+    TSL_TRY(track(c, ranges, is_write, n_args, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT));
+    vkCmdBindPipeline(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->vk);
+    vkCmdBindDescriptorSets(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
+    if (push_size)
+        vkCmdPushConstants(c->cb, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
+    vkCmdDispatch(c->cb, gx, gy, gz);
+    c->stats.dispatches++;
+    return TSL_OK;
+}
+
+tsl_status tsl_vk_cmd_copy(tsl_vk_cmd *c, tsl_vk_range src, tsl_vk_range dst) {
+    tsl_assert(c->recording);
+    VkDeviceSize n = src.size < dst.size ? src.size : dst.size;
+    if (n == 0)
+        return TSL_OK;
+    src.size = dst.size = n;
+    tsl_vk_range ranges[2] = {src, dst};
+    bool writes[2] = {false, true};
+    TSL_TRY(track(c, ranges, writes, 2, VK_PIPELINE_STAGE_TRANSFER_BIT));
+    VkBufferCopy region = {src.offset, dst.offset, n};
+    vkCmdCopyBuffer(c->cb, src.vk, dst.vk, 1, &region);
+    c->stats.copies++;
+    return TSL_OK;
+}
+
+tsl_status tsl_vk_cmd_fill(tsl_vk_cmd *c, tsl_vk_range dst, uint32_t pattern) {
+    tsl_assert(c->recording);
+    if (dst.offset % 4 || dst.size % 4)
+        return tsl_error(TSL_ERR_INVALID_ARG, "fill: offset %llu and size %llu must be multiples of 4",
+                         (unsigned long long)dst.offset, (unsigned long long)dst.size);
+    if (dst.size == 0)
+        return TSL_OK;
+    bool write = true;
+    TSL_TRY(track(c, &dst, &write, 1, VK_PIPELINE_STAGE_TRANSFER_BIT));
+    vkCmdFillBuffer(c->cb, dst.vk, dst.offset, dst.size, pattern);
+    c->stats.fills++;
+    return TSL_OK;
+}
+
+tsl_status tsl_vk_cmd_submit(tsl_vk_cmd *c, uint64_t *done) {
+    tsl_assert(c->recording);
+    c->recording = false;
+    if (c->pending_writes) {
+        /* Device writes become visible to host reads once the submission completes. */
+        emit_barrier(c, VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+    }
+    TSL_TRY(tsl_vk_check(vkEndCommandBuffer(c->cb), "ending a command buffer"));
+    uint64_t value;
+    TSL_TRY(tsl_vk_queue_submit(c->device, c->cb, &value));
+    c->last_submit = value;
+    if (done)
+        *done = value;
+    return TSL_OK;
+}
+
+tsl_status tsl_vk_cmd_submit_wait(tsl_vk_cmd *c) {
+    uint64_t value;
+    TSL_TRY(tsl_vk_cmd_submit(c, &value));
+    return tsl_vk_wait(c->device, value);
+}
+
+tsl_vk_cmd_stats tsl_vk_cmd_stats_get(const tsl_vk_cmd *c) {
+    return c->stats;
+}
+
+tsl_status tsl_vk_queue_submit(tsl_vk_device *d, VkCommandBuffer cb, uint64_t *value) {
+    pthread_mutex_lock(&d->queue_lock);
+    /* Each submission waits for the previous one, which orders their memory accesses: the semaphore
+     * signal makes earlier writes available and the wait makes them visible to every later command. */
+    uint64_t wait_value = d->timeline_last, signal_value = d->timeline_last + 1;
+    VkPipelineStageFlags wait_stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
+    VkTimelineSemaphoreSubmitInfo timeline = {.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+                                              .waitSemaphoreValueCount = wait_value ? 1 : 0,
+                                              .pWaitSemaphoreValues = &wait_value,
+                                              .signalSemaphoreValueCount = 1,
+                                              .pSignalSemaphoreValues = &signal_value};
+    VkSubmitInfo info = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                         .pNext = &timeline,
+                         .waitSemaphoreCount = wait_value ? 1 : 0,
+                         .pWaitSemaphores = &d->timeline,
+                         .pWaitDstStageMask = &wait_stage,
+                         .commandBufferCount = 1,
+                         .pCommandBuffers = &cb,
+                         .signalSemaphoreCount = 1,
+                         .pSignalSemaphores = &d->timeline};
+    VkResult r = vkQueueSubmit(d->queue, 1, &info, VK_NULL_HANDLE);
+    if (r == VK_SUCCESS)
+        d->timeline_last = signal_value;
+    pthread_mutex_unlock(&d->queue_lock);
+    *value = signal_value;
+    return tsl_vk_check(r, "submitting work to the device");
+}
+
+tsl_status tsl_vk_wait(tsl_vk_device *d, uint64_t value) {
+    VkSemaphoreWaitInfo info = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO,
+                                .semaphoreCount = 1,
+                                .pSemaphores = &d->timeline,
+                                .pValues = &value};
+    return tsl_vk_check(vkWaitSemaphores(d->vk, &info, UINT64_MAX), "waiting for the device");
+}
+
+void tsl_vk_grid_1d(const tsl_vk_device *d, uint64_t groups, uint32_t *gx, uint32_t *gy) {
+    uint64_t max_x = d->features.max_workgroup_count[0];
+    if (groups <= max_x) {
+        *gx = (uint32_t)groups;
+        *gy = groups ? 1 : 0;
+        return;
+    }
+    uint64_t y = (groups + max_x - 1) / max_x;
+    *gx = (uint32_t)((groups + y - 1) / y);
+    *gy = (uint32_t)y;
+}
+
+VkDeviceSize tsl_vk_max_binding_bytes(const tsl_vk_device *d, VkDeviceSize granule) {
+    VkDeviceSize limit = d->features.max_storage_buffer_range;
+    VkDeviceSize align = d->alignment;
+    /* A multiple of both the granule and the offset alignment, so consecutive chunks stay bindable. */
+    VkDeviceSize step = granule;
+    while (step % align)
+        step += granule;
+    return limit / step * step;
+}

@@ -1,0 +1,89 @@
+/* Private structures of the Vulkan runtime, shared by its .c files only. */
+#ifndef TSL_VK_INTERNAL_H
+#define TSL_VK_INTERNAL_H
+
+#include "tsl_vk.h"
+
+#include <pthread.h>
+
+typedef struct {
+    VkDeviceSize offset, size;
+} tsl_vk_free_range;
+
+struct tsl_vk_block {
+    VkDeviceMemory memory;
+    VkBuffer buffer;
+    VkDeviceSize size;
+    void *mapped;
+    tsl_mem_kind kind;
+    tsl_vk_free_range *free; /* sorted by offset, coalesced */
+    uint32_t n_free, cap_free;
+    uint32_t live; /* allocations inside */
+    struct tsl_vk_block *next;
+};
+
+typedef struct {
+    uint32_t memory_type; /* UINT32_MAX: none found */
+    bool host_visible;
+    struct tsl_vk_block *blocks;
+} tsl_vk_pool;
+
+struct tsl_vk_pipeline {
+    tsl_shader_id shader;
+    uint32_t n_spec;
+    uint32_t spec[TSL_VK_MAX_SPEC_CONSTANTS];
+    uint32_t n_bindings;
+    VkPipeline vk;
+    VkPipelineLayout layout; /* owned by the device, per binding count */
+    VkDescriptorSetLayout set_layout;
+    struct tsl_vk_pipeline *next;
+};
+
+struct tsl_vk_device {
+    tsl_vk_options options;
+    tsl_vk_features features;
+    VkInstance instance;
+    VkDebugUtilsMessengerEXT messenger;
+    VkPhysicalDevice physical;
+    VkDevice vk;
+    VkQueue queue;
+    pthread_mutex_t queue_lock; /* submissions and the timeline counter */
+    VkSemaphore timeline;
+    uint64_t timeline_last; /* value of the latest submission */
+
+    pthread_mutex_t memory_lock;
+    tsl_vk_pool pools[TSL_MEM_KIND_COUNT];
+    tsl_vk_memory_stats stats;
+    VkDeviceSize alignment;
+
+    pthread_mutex_t pipeline_lock;
+    tsl_vk_pipeline *pipelines;
+    VkPipelineCache pipeline_cache;
+    bool pipeline_cache_dirty;
+    char *pipeline_cache_path;
+    VkDescriptorSetLayout set_layouts[TSL_VK_MAX_BINDINGS + 1];
+    VkPipelineLayout pipeline_layouts[TSL_VK_MAX_BINDINGS + 1];
+
+    pthread_mutex_t transfer_lock; /* staging buffers and their recorder */
+    tsl_vk_buffer staging_up, staging_down;
+    tsl_vk_cmd *transfer_cmd;
+
+    uint32_t validation_messages; /* atomic */
+};
+
+/* Fills `f` from a physical device (properties, limits, features, queues, memory). */
+void tsl_vk_probe_features(VkPhysicalDevice physical, uint32_t index, tsl_vk_features *f);
+
+/* Picks the memory types of the three pools. */
+tsl_status tsl_vk_memory_init(tsl_vk_device *device);
+/* Frees every block; asserts nothing is still allocated when `check_leaks`. */
+void tsl_vk_memory_destroy(tsl_vk_device *device);
+
+tsl_status tsl_vk_pipeline_cache_open(tsl_vk_device *device);
+void tsl_vk_pipelines_destroy(tsl_vk_device *device);
+
+/* Submits one recorded command buffer on the device's queue, waiting for the previous submission and
+ * signalling the next timeline value, returned in `*value`. */
+tsl_status tsl_vk_queue_submit(tsl_vk_device *device, VkCommandBuffer command_buffer, uint64_t *value);
+
+#endif
