@@ -40,6 +40,15 @@ tsl_status tsl_cli_open_device(int64_t device_index, tsl_vk_device **device) {
     return tsl_vk_device_open(&options, device);
 }
 
+tsl_status tsl_cli_close_device(tsl_vk_device *device) {
+    uint32_t messages = device ? tsl_vk_validation_message_count(device) : 0;
+    tsl_vk_device_close(device);
+    if (messages)
+        return tsl_error(TSL_ERR_VULKAN, "the Vulkan validation layer reported %u problem(s) (printed above)",
+                         messages);
+    return TSL_OK;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         print_usage(stderr);

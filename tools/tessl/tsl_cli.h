@@ -25,6 +25,9 @@ int tsl_cli_fail(tsl_status status);
 /* Opens the device chosen by --device / TESSL_DEVICE; TESSL_VALIDATION=1 turns on the validation layer. */
 tsl_status tsl_cli_open_device(int64_t device_index, tsl_vk_device **device);
 
+/* Closes the device; when validation was on and reported anything, returns TSL_ERR_VULKAN saying so. */
+tsl_status tsl_cli_close_device(tsl_vk_device *device);
+
 int tsl_cmd_devices(int argc, char **argv);
 int tsl_cmd_demo(int argc, char **argv);
 int tsl_cmd_selftest(int argc, char **argv);

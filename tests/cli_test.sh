@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Black-box tests of the tessl command line: help for every command, clear errors on bad input,
+# `devices` and `selftest` on the real device. Usage: cli_test.sh PATH/TO/tessl
+set -u
+tessl=$1
+passed=0
+failed=0
+out=$(mktemp)
+err=$(mktemp)
+trap 'rm -f "$out" "$err"' EXIT
+
+# expect NAME WANT_EXIT PATTERN_IN_OUTPUT -- ARGS...
+expect() {
+    local name=$1 want=$2 pattern=$3
+    shift 4
+    "$tessl" "$@" >"$out" 2>"$err"
+    local got=$?
+    if [ "$got" -ne "$want" ]; then
+        echo "FAIL $name: exit $got, expected $want"; cat "$out" "$err"; failed=$((failed + 1)); return
+    fi
+    if ! grep -qE -- "$pattern" "$out" "$err"; then
+        echo "FAIL $name: output lacks /$pattern/"; cat "$out" "$err"; failed=$((failed + 1)); return
+    fi
+    echo "ok   $name"
+    passed=$((passed + 1))
+}
+
+expect "top-level help" 0 "usage: tessl" -- --help
+expect "version" 0 "^tessl [0-9]" -- --version
+expect "no command" 2 "usage: tessl" --
+expect "unknown command" 2 "'frobnicate' is not a tessl command" -- frobnicate
+expect "option before command" 2 "unknown option '--bogus'" -- --bogus
+for cmd in $("$tessl" --help | awk '/^commands:/{on=1; next} on && /^  [a-z]/{print $1}'); do
+    expect "$cmd --help" 0 "usage: tessl $cmd" -- "$cmd" --help
+    expect "help $cmd" 0 "usage: tessl $cmd" -- help "$cmd"
+    expect "$cmd rejects unknown flag" 2 "tessl $cmd: unknown option '--no-such-flag'" -- "$cmd" --no-such-flag
+done
+expect "devices lists a usable device" 0 "device 0: .*" -- devices
+expect "devices shows subgroup size" 0 "subgroup size: +[0-9]+" -- devices
+expect "selftest passes" 0 "all kernels agree with the CPU" -- selftest --mib 4
+expect "selftest bad size" 2 "--mib must be between 1 and 4096" -- selftest --mib 0
+expect "bad device index" 1 "device 42 requested" -- selftest --device 42
+TESSL_DEVICE=zz expect "bad TESSL_DEVICE" 2 "TESSL_DEVICE='zz' is not a device index" -- selftest
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,349 @@
+/* trainer/vk and the basic kernels: memory pooling, transfers of any size, range splitting past
+ * maxStorageBufferRange, barrier placement, the pipeline cache, and fill/copy/axpy/reduce against the CPU. */
+#include "tsl_elementwise.h"
+#include "tsl_reduce.h"
+#include "tsl_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+START_TEST(device_features_are_probed) {
+    tsl_vk_device *d = tsl_test_device_open();
+    const tsl_vk_features *f = tsl_vk_device_features(d);
+    ck_assert(f->usable);
+    ck_assert_uint_gt(f->max_storage_buffer_range, 0);
+    ck_assert_uint_gt(f->subgroup_size, 0);
+    ck_assert_uint_ge(f->max_subgroup_size, f->min_subgroup_size);
+    ck_assert_uint_gt(f->max_workgroup_count[0], 0);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+START_TEST(small_allocations_share_a_block) {
+    tsl_vk_device *d = tsl_test_device_open();
+    tsl_vk_buffer b[64];
+    for (int i = 0; i < 64; i++)
+        b[i] = tsl_test_alloc(d, TSL_MEM_DEVICE, 1000 + 17 * i, "small");
+    tsl_vk_memory_stats s;
+    tsl_vk_memory_stats_get(d, &s);
+    ck_assert_uint_eq(s.blocks[TSL_MEM_DEVICE], 1);
+    ck_assert_uint_eq(s.live_allocations, 64);
+    for (int i = 0; i < 64; i++) {
+        ck_assert_uint_eq(b[i].range.offset % 64, 0);
+        for (int j = 0; j < i; j++) /* no two allocations overlap */
+            ck_assert(b[i].range.offset >= b[j].range.offset + b[j].range.size ||
+                      b[j].range.offset >= b[i].range.offset + b[i].range.size);
+    }
+    /* Free in an interleaved order: the free list must coalesce back to one empty block, given back. */
+    for (int i = 0; i < 64; i += 2)
+        tsl_vk_free(d, &b[i]);
+    for (int i = 1; i < 64; i += 2)
+        tsl_vk_free(d, &b[i]);
+    tsl_vk_memory_stats_get(d, &s);
+    ck_assert_uint_eq(s.blocks[TSL_MEM_DEVICE], 0);
+    ck_assert_uint_eq(s.bytes_in_use[TSL_MEM_DEVICE], 0);
+    ck_assert_uint_eq(s.live_allocations, 0);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+START_TEST(impossible_allocation_is_reported_by_name) {
+    tsl_vk_device *d = tsl_test_device_open();
+    const tsl_vk_features *f = tsl_vk_device_features(d);
+    tsl_vk_buffer b;
+    tsl_status st = tsl_vk_alloc(d, TSL_MEM_DEVICE, f->max_allocation_size + 4096, "huge activations", &b);
+    ck_assert_int_eq(st, TSL_ERR_DEVICE_OOM);
+    ck_assert_msg(strstr(tsl_error_message(), "huge activations"), "message: %s", tsl_error_message());
+    st = tsl_vk_alloc(d, TSL_MEM_DEVICE, 0, "empty", &b);
+    ck_assert_int_eq(st, TSL_ERR_INVALID_ARG);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+/* 300 MiB: larger than maxStorageBufferRange (128 MiB on lavapipe), so the shader copy must be split. */
+enum { BIG_BYTES = 300u << 20 };
+
+static uint8_t *pattern_bytes(size_t n, uint64_t seed) {
+    uint8_t *p = malloc(n);
+    ck_assert_ptr_nonnull(p);
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t v = tsl_test_rng_u64(&rng);
+        memcpy(p + i, &v, n - i < 8 ? n - i : 8);
+    }
+    return p;
+}
+
+START_TEST(big_buffer_round_trip_through_the_gpu_is_exact) {
+    uint64_t seed = tsl_test_seed("big_buffer_round_trip");
+    tsl_vk_device *d = tsl_test_device_open();
+    uint8_t *src = pattern_bytes(BIG_BYTES, seed);
+    uint8_t *back = malloc(BIG_BYTES);
+    ck_assert_ptr_nonnull(back);
+    tsl_vk_buffer a = tsl_test_alloc(d, TSL_MEM_DEVICE, BIG_BYTES, "round trip a");
+    tsl_vk_buffer b = tsl_test_alloc(d, TSL_MEM_DEVICE, BIG_BYTES, "round trip b");
+    tsl_test_upload(d, &a, src);
+    tsl_test_poison(d, &b);
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(tsl_copy_u32(d, cmd, a.range, b.range));
+    tsl_vk_cmd_stats stats = tsl_vk_cmd_stats_get(cmd);
+    uint64_t limit = tsl_vk_device_features(d)->max_storage_buffer_range;
+    ck_assert_uint_eq(stats.dispatches, (BIG_BYTES + tsl_vk_max_binding_bytes(d, 4) - 1) / tsl_vk_max_binding_bytes(d, 4));
+    if (limit < BIG_BYTES)
+        ck_assert_uint_ge(stats.dispatches, 2);
+    ck_assert_uint_eq(stats.barriers, 0); /* chunks touch disjoint bytes */
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    tsl_test_download(d, &b, back);
+    ck_assert_msg(memcmp(src, back, BIG_BYTES) == 0, "300 MiB copy through the GPU differs (seed %llu)",
+                  (unsigned long long)seed);
+    tsl_vk_cmd_destroy(cmd);
+    tsl_vk_free(d, &a);
+    tsl_vk_free(d, &b);
+    free(src);
+    free(back);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+START_TEST(transfers_of_odd_sizes_are_exact) {
+    uint64_t seed = tsl_test_seed("transfers_of_odd_sizes");
+    tsl_vk_device *d = tsl_test_device_open();
+    const size_t sizes[] = {1, 3, 4, 63, 65, 4097, (32u << 20) + 5}; /* the last crosses a staging chunk */
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        for (int kind = 0; kind < TSL_MEM_KIND_COUNT; kind++) {
+            uint8_t *src = pattern_bytes(sizes[k], seed + k);
+            uint8_t *back = calloc(sizes[k], 1);
+            tsl_vk_buffer b = tsl_test_alloc(d, (tsl_mem_kind)kind, sizes[k], "odd");
+            tsl_test_upload(d, &b, src);
+            tsl_test_download(d, &b, back);
+            ck_assert_msg(memcmp(src, back, sizes[k]) == 0, "%zu bytes of memory kind %d differ", sizes[k], kind);
+            tsl_vk_free(d, &b);
+            free(src);
+            free(back);
+        }
+    }
+    tsl_test_device_close(d);
+}
+END_TEST
+
+static void check_fill_and_axpy(tsl_vk_device *d, uint64_t seed, size_t n) {
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    float *x = malloc(n * 4), *y = malloc(n * 4), *got = malloc(n * 4);
+    double *want = malloc(n * sizeof *want);
+    tsl_test_fill_uniform(&rng, x, n, -2, 2);
+    tsl_test_fill_uniform(&rng, y, n, -2, 2);
+    float a = (float)tsl_test_rng_uniform(&rng, -3, 3);
+    tsl_vk_buffer bx = tsl_test_alloc(d, TSL_MEM_DEVICE, n * 4, "x");
+    tsl_vk_buffer by = tsl_test_alloc(d, TSL_MEM_DEVICE, n * 4, "y");
+    tsl_vk_buffer bf = tsl_test_alloc(d, TSL_MEM_DEVICE, n * 4, "filled");
+    tsl_test_upload(d, &bx, x);
+    tsl_test_upload(d, &by, y);
+    tsl_test_poison(d, &bf);
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(tsl_axpy_f32(d, cmd, a, bx.range, by.range));
+    TSL_TEST_OK(tsl_fill_u32(d, cmd, bf.range, 0x3f800000u)); /* 1.0f */
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    tsl_test_download(d, &by, got);
+    for (size_t i = 0; i < n; i++)
+        want[i] = (double)a * x[i] + y[i];
+    /* SPIR-V's Fma may run unfused (a*x rounded, then the add rounded): error <= ulp/2 of |a*x| (<= 6 here,
+     * so <= 2.4e-7) plus ulp/2 of the result (6e-8 relative). */
+    tsl_test_check_close("axpy", seed, got, want, n, 6e-8, 2.4e-7);
+    tsl_test_download(d, &bf, got);
+    for (size_t i = 0; i < n; i++)
+        want[i] = 1.0;
+    tsl_test_check_close("fill", seed, got, want, n, 0, 0);
+    tsl_vk_cmd_destroy(cmd);
+    tsl_vk_free(d, &bx);
+    tsl_vk_free(d, &by);
+    tsl_vk_free(d, &bf);
+    free(x);
+    free(y);
+    free(got);
+    free(want);
+}
+
+START_TEST(fill_and_axpy_match_the_cpu) {
+    uint64_t seed = tsl_test_seed("fill_and_axpy");
+    tsl_vk_device *d = tsl_test_device_open();
+    const size_t sizes[] = {1, 7, 255, 256, 257, 13 * 13 * 3, 1000003};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        check_fill_and_axpy(d, seed + k, sizes[k]);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+START_TEST(reduce_sum_matches_the_cpu) {
+    uint64_t seed = tsl_test_seed("reduce_sum");
+    tsl_vk_device *d = tsl_test_device_open();
+    const size_t sizes[] = {1, 2, 255, 4097, 65537, 3000017};
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        tsl_test_rng rng = tsl_test_rng_new(seed + k);
+        float *x = malloc(n * 4);
+        tsl_test_fill_uniform(&rng, x, n, -1, 1);
+        double want = 0, magnitude = 0;
+        for (size_t i = 0; i < n; i++) {
+            want += x[i];
+            magnitude += x[i] < 0 ? -x[i] : x[i];
+        }
+        tsl_vk_buffer bx = tsl_test_alloc(d, TSL_MEM_DEVICE, n * 4, "x");
+        tsl_vk_buffer bs = tsl_test_alloc(d, TSL_MEM_DEVICE, tsl_reduce_sum_scratch_bytes(n), "scratch");
+        tsl_vk_buffer bo = tsl_test_alloc(d, TSL_MEM_DEVICE, 4, "sum");
+        tsl_test_upload(d, &bx, x);
+        tsl_test_poison(d, &bs);
+        tsl_test_poison(d, &bo);
+        TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+        TSL_TEST_OK(tsl_reduce_sum_f32(d, cmd, bx.range, bs.range, bo.range));
+        TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+        float got;
+        tsl_test_download(d, &bo, &got);
+        /* fp32 sums of runs of <= ~4096 terms then a tree: error <= ~eps * 4096 * sum|x| worst case,
+         * ~eps * sqrt(run) in practice; 1e-5 * sum|x| is the bound stated in tsl_reduce.h. */
+        tsl_test_check_close("reduce_sum", seed + k, &got, &want, 1, 0, 1e-5 * magnitude);
+        tsl_vk_free(d, &bx);
+        tsl_vk_free(d, &bs);
+        tsl_vk_free(d, &bo);
+        free(x);
+    }
+    tsl_vk_cmd_destroy(cmd);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+START_TEST(barriers_only_where_a_hazard_exists) {
+    tsl_vk_device *d = tsl_test_device_open();
+    tsl_vk_buffer a = tsl_test_alloc(d, TSL_MEM_DEVICE, 4096, "a");
+    tsl_vk_buffer b = tsl_test_alloc(d, TSL_MEM_DEVICE, 4096, "b");
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(tsl_fill_u32(d, cmd, tsl_vk_subrange(&a, 0, 2048), 0));    /* write a[0:2048) */
+    TSL_TEST_OK(tsl_fill_u32(d, cmd, tsl_vk_subrange(&a, 2048, 2048), 0)); /* disjoint: no barrier */
+    TSL_TEST_OK(tsl_fill_u32(d, cmd, b.range, 0));                          /* other buffer: none */
+    ck_assert_uint_eq(tsl_vk_cmd_stats_get(cmd).barriers, 0);
+    TSL_TEST_OK(tsl_axpy_f32(d, cmd, 1.0f, a.range, b.range)); /* reads a, read-writes b: RAW */
+    ck_assert_uint_eq(tsl_vk_cmd_stats_get(cmd).barriers, 1);
+    TSL_TEST_OK(tsl_axpy_f32(d, cmd, 1.0f, a.range, b.range)); /* b again: RAW + WAW */
+    ck_assert_uint_eq(tsl_vk_cmd_stats_get(cmd).barriers, 2);
+    TSL_TEST_OK(tsl_vk_cmd_copy(cmd, b.range, a.range)); /* a was read: WAR */
+    ck_assert_uint_eq(tsl_vk_cmd_stats_get(cmd).barriers, 3);
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd)); /* synchronisation validation checks the rest */
+    uint32_t got[1024];
+    tsl_test_download(d, &a, got);
+    for (int i = 0; i < 1024; i++)
+        ck_assert_uint_eq(got[i], 0);
+    tsl_vk_cmd_destroy(cmd);
+    tsl_vk_free(d, &a);
+    tsl_vk_free(d, &b);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+START_TEST(oversized_binding_is_refused) {
+    tsl_vk_device *d = tsl_test_device_open();
+    uint64_t limit = tsl_vk_device_features(d)->max_storage_buffer_range;
+    tsl_vk_buffer a = tsl_test_alloc(d, TSL_MEM_DEVICE, limit + 64, "over the limit");
+    tsl_vk_pipeline *p;
+    uint32_t spec[] = {256};
+    TSL_TEST_OK(tsl_vk_pipeline_get(d, TSL_SHADER_FILL_U32, spec, 1, &p));
+    ck_assert_uint_eq(tsl_vk_pipeline_binding_count(p), 1);
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    tsl_vk_arg arg = {a.range, TSL_WRITE};
+    uint32_t push[2] = {1, 0};
+    tsl_status st = tsl_vk_cmd_dispatch(cmd, p, &arg, 1, push, sizeof push, 1, 1, 1);
+    ck_assert_int_eq(st, TSL_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(tsl_error_message(), "maxStorageBufferRange"), "message: %s", tsl_error_message());
+    st = tsl_vk_cmd_dispatch(cmd, p, &arg, 0, push, sizeof push, 1, 1, 1);
+    ck_assert_int_eq(st, TSL_ERR_INVALID_ARG); /* binding count mismatch */
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    tsl_vk_cmd_destroy(cmd);
+    tsl_vk_free(d, &a);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+static tsl_vk_device *open_with_cache(const char *dir) {
+    tsl_vk_options o;
+    tsl_vk_options_default(&o);
+    o.validation = true;
+    o.cache_dir = dir;
+    tsl_vk_device *d;
+    TSL_TEST_OK(tsl_vk_device_open(&o, &d));
+    return d;
+}
+
+static void build_one_pipeline(tsl_vk_device *d) {
+    tsl_vk_pipeline *p;
+    uint32_t spec[] = {128};
+    TSL_TEST_OK(tsl_vk_pipeline_get(d, TSL_SHADER_AXPY_F32, spec, 1, &p));
+}
+
+START_TEST(pipeline_cache_persists_and_survives_corruption) {
+    char dir[] = "/tmp/tessl-test-cache-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tsl_vk_device *d = open_with_cache(dir);
+    build_one_pipeline(d);
+    tsl_test_device_close(d);
+    char cmdline[256];
+    snprintf(cmdline, sizeof cmdline, "ls %s/pipelines-*.bin >/dev/null 2>&1", dir);
+    ck_assert_msg(system(cmdline) == 0, "no pipeline cache file written in %s", dir);
+    /* A reopened device loads it; a corrupted file is ignored, never fatal. */
+    d = open_with_cache(dir);
+    build_one_pipeline(d);
+    tsl_test_device_close(d);
+    snprintf(cmdline, sizeof cmdline, "for f in %s/pipelines-*.bin; do printf 'garbage' > $f; done", dir);
+    ck_assert_int_eq(system(cmdline), 0);
+    d = open_with_cache(dir);
+    build_one_pipeline(d);
+    tsl_test_device_close(d);
+    snprintf(cmdline, sizeof cmdline, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmdline), 0);
+}
+END_TEST
+
+START_TEST(bad_device_index_is_reported) {
+    tsl_vk_options o;
+    tsl_vk_options_default(&o);
+    o.device_index = 999;
+    tsl_vk_device *d;
+    tsl_status st = tsl_vk_device_open(&o, &d);
+    ck_assert_int_eq(st, TSL_ERR_NOT_FOUND);
+    ck_assert_msg(strstr(tsl_error_message(), "device 999"), "message: %s", tsl_error_message());
+    setenv("TESSL_DEVICE", "abc", 1);
+    o.device_index = -1;
+    st = tsl_vk_device_open(&o, &d);
+    ck_assert_int_eq(st, TSL_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(tsl_error_message(), "TESSL_DEVICE"), "message: %s", tsl_error_message());
+    unsetenv("TESSL_DEVICE");
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("runtime");
+    TCase *tc = tcase_create("runtime");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, device_features_are_probed);
+    tcase_add_test(tc, small_allocations_share_a_block);
+    tcase_add_test(tc, impossible_allocation_is_reported_by_name);
+    tcase_add_test(tc, big_buffer_round_trip_through_the_gpu_is_exact);
+    tcase_add_test(tc, transfers_of_odd_sizes_are_exact);
+    tcase_add_test(tc, fill_and_axpy_match_the_cpu);
+    tcase_add_test(tc, reduce_sum_matches_the_cpu);
+    tcase_add_test(tc, barriers_only_where_a_hazard_exists);
+    tcase_add_test(tc, oversized_binding_is_refused);
+    tcase_add_test(tc, pipeline_cache_persists_and_survives_corruption);
+    tcase_add_test(tc, bad_device_index_is_reported);
+    suite_add_tcase(s, tc);
+    return tsl_test_main(s);
+}
