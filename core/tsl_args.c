@@ -23,8 +23,9 @@ static tsl_status parse_int_value(const tsl_command_spec *spec, const tsl_opt *o
         return tsl_error(TSL_ERR_INVALID_ARG, "%s: option %s expects an integer, got '%s'", spec->name,
                          o->name, text);
     if ((o->min != 0 || o->max != 0) && (v < o->min || v > o->max))
-        return tsl_error(TSL_ERR_INVALID_ARG, "%s: option %s must be between %" PRId64 " and %" PRId64
-                         ", got %lld", spec->name, o->name, o->min, o->max, v);
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "%s: option %s must be between %" PRId64 " and %" PRId64 ", got %lld", spec->name,
+                         o->name, o->min, o->max, v);
     *(int64_t *)o->value = v;
     return TSL_OK;
 }

@@ -9,18 +9,18 @@
 
 typedef enum {
     TSL_OK = 0,
-    TSL_ERR_INVALID_ARG,  /* bad flag, bad parameter, shape mismatch */
-    TSL_ERR_IO,           /* open/read/write/fsync/rename failed */
-    TSL_ERR_FORMAT,       /* input file is malformed or of an unknown version */
-    TSL_ERR_CORRUPT,      /* checksum mismatch: data changed on disk */
-    TSL_ERR_NOMEM,        /* host allocation failed */
-    TSL_ERR_DEVICE_OOM,   /* device allocation failed */
-    TSL_ERR_VULKAN,       /* a Vulkan call failed */
-    TSL_ERR_DEVICE_LOST,  /* VK_ERROR_DEVICE_LOST */
-    TSL_ERR_UNSUPPORTED,  /* the device or build lacks a needed feature */
-    TSL_ERR_NOT_FOUND,    /* named file, device, layer or kernel does not exist */
-    TSL_ERR_INTERRUPTED,  /* stopped by a signal */
-    TSL_ERR_NUMERIC,      /* NaN/Inf where a finite number is required */
+    TSL_ERR_INVALID_ARG, /* bad flag, bad parameter, shape mismatch */
+    TSL_ERR_IO,          /* open/read/write/fsync/rename failed */
+    TSL_ERR_FORMAT,      /* input file is malformed or of an unknown version */
+    TSL_ERR_CORRUPT,     /* checksum mismatch: data changed on disk */
+    TSL_ERR_NOMEM,       /* host allocation failed */
+    TSL_ERR_DEVICE_OOM,  /* device allocation failed */
+    TSL_ERR_VULKAN,      /* a Vulkan call failed */
+    TSL_ERR_DEVICE_LOST, /* VK_ERROR_DEVICE_LOST */
+    TSL_ERR_UNSUPPORTED, /* the device or build lacks a needed feature */
+    TSL_ERR_NOT_FOUND,   /* named file, device, layer or kernel does not exist */
+    TSL_ERR_INTERRUPTED, /* stopped by a signal */
+    TSL_ERR_NUMERIC,     /* NaN/Inf where a finite number is required */
     TSL_STATUS_COUNT
 } tsl_status;
 

@@ -36,8 +36,13 @@ static void parse_fixture_init(parse_fixture *f) {
     f->opts[1] = (tsl_opt){"--rate", TSL_OPT_DOUBLE, &f->rate, "R", "how fast", 0, 0};
     f->opts[2] = (tsl_opt){"--out", TSL_OPT_STRING, &f->out, "PATH", "where", 0, 0};
     f->opts[3] = (tsl_opt){"--verbose", TSL_OPT_FLAG, &f->verbose, NULL, "talk", 0, 0};
-    f->spec = (tsl_command_spec){.name = "tessl thing", .args = "SRC", .summary = "does a thing",
-                                 .opts = f->opts, .n_opts = 4, .min_positional = 1, .max_positional = 1};
+    f->spec = (tsl_command_spec){.name = "tessl thing",
+                                 .args = "SRC",
+                                 .summary = "does a thing",
+                                 .opts = f->opts,
+                                 .n_opts = 4,
+                                 .min_positional = 1,
+                                 .max_positional = 1};
 }
 
 static tsl_status parse(parse_fixture *f, int argc, const char **argv, tsl_args_result *r) {
@@ -65,7 +70,8 @@ static void expect_usage_error(const char **argv, int argc, const char *fragment
     tsl_args_result r;
     tsl_status st = parse(&f, argc, argv, &r);
     ck_assert_int_eq(st, TSL_ERR_INVALID_ARG);
-    ck_assert_msg(strstr(tsl_error_message(), fragment), "message '%s' lacks '%s'", tsl_error_message(), fragment);
+    ck_assert_msg(strstr(tsl_error_message(), fragment), "message '%s' lacks '%s'", tsl_error_message(),
+                  fragment);
     ck_assert_msg(strstr(tsl_error_message(), "tessl thing"), "message '%s' does not name the command",
                   tsl_error_message());
 }

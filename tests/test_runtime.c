@@ -92,7 +92,8 @@ START_TEST(big_buffer_round_trip_through_the_gpu_is_exact) {
     TSL_TEST_OK(tsl_copy_u32(d, cmd, a.range, b.range));
     tsl_vk_cmd_stats stats = tsl_vk_cmd_stats_get(cmd);
     uint64_t limit = tsl_vk_device_features(d)->max_storage_buffer_range;
-    ck_assert_uint_eq(stats.dispatches, (BIG_BYTES + tsl_vk_max_binding_bytes(d, 4) - 1) / tsl_vk_max_binding_bytes(d, 4));
+    ck_assert_uint_eq(stats.dispatches,
+                      (BIG_BYTES + tsl_vk_max_binding_bytes(d, 4) - 1) / tsl_vk_max_binding_bytes(d, 4));
     if (limit < BIG_BYTES)
         ck_assert_uint_ge(stats.dispatches, 2);
     ck_assert_uint_eq(stats.barriers, 0); /* chunks touch disjoint bytes */
@@ -120,7 +121,8 @@ START_TEST(transfers_of_odd_sizes_are_exact) {
             tsl_vk_buffer b = tsl_test_alloc(d, (tsl_mem_kind)kind, sizes[k], "odd");
             tsl_test_upload(d, &b, src);
             tsl_test_download(d, &b, back);
-            ck_assert_msg(memcmp(src, back, sizes[k]) == 0, "%zu bytes of memory kind %d differ", sizes[k], kind);
+            ck_assert_msg(memcmp(src, back, sizes[k]) == 0, "%zu bytes of memory kind %d differ", sizes[k],
+                          kind);
             tsl_vk_free(d, &b);
             free(src);
             free(back);
@@ -228,7 +230,7 @@ START_TEST(barriers_only_where_a_hazard_exists) {
     TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
     TSL_TEST_OK(tsl_fill_u32(d, cmd, tsl_vk_subrange(&a, 0, 2048), 0));    /* write a[0:2048) */
     TSL_TEST_OK(tsl_fill_u32(d, cmd, tsl_vk_subrange(&a, 2048, 2048), 0)); /* disjoint: no barrier */
-    TSL_TEST_OK(tsl_fill_u32(d, cmd, b.range, 0));                          /* other buffer: none */
+    TSL_TEST_OK(tsl_fill_u32(d, cmd, b.range, 0));                         /* other buffer: none */
     ck_assert_uint_eq(tsl_vk_cmd_stats_get(cmd).barriers, 0);
     TSL_TEST_OK(tsl_axpy_f32(d, cmd, 1.0f, a.range, b.range)); /* reads a, read-writes b: RAW */
     ck_assert_uint_eq(tsl_vk_cmd_stats_get(cmd).barriers, 1);

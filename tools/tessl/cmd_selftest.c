@@ -43,8 +43,8 @@ static tsl_status check_axpy(selftest_state *s) {
         double want = 2.0 * s->host_x[i] + s->host_y[i];
         /* Fma may run unfused on the device: two roundings, each <= 2^-24 of a term of magnitude <= 2. */
         if (!(fabs(got[i] - want) <= 2.4e-7))
-            st = tsl_error(TSL_ERR_NUMERIC, "axpy: element %llu is %.9g, expected %.9g", (unsigned long long)i,
-                           got[i], want);
+            st = tsl_error(TSL_ERR_NUMERIC, "axpy: element %llu is %.9g, expected %.9g",
+                           (unsigned long long)i, got[i], want);
     }
     free(got);
     if (st == TSL_OK)
@@ -140,7 +140,8 @@ static int run_selftest(const char *name, const char *summary, int argc, char **
     if (st != TSL_OK)
         return tsl_cli_fail(st);
     const tsl_vk_features *f = tsl_vk_device_features(s.dev);
-    printf("tessl: device %u: %s (%s, %s)\n", f->index, f->name, tsl_vk_device_type_name(f->type), f->driver_name);
+    printf("tessl: device %u: %s (%s, %s)\n", f->index, f->name, tsl_vk_device_type_name(f->type),
+           f->driver_name);
     printf("tessl: checking kernels on %lld MiB arrays against the CPU\n", (long long)mib);
     st = selftest(&s, mib);
     selftest_free(&s);
@@ -153,14 +154,15 @@ static int run_selftest(const char *name, const char *summary, int argc, char **
 }
 
 int tsl_cmd_selftest(int argc, char **argv) {
-    return run_selftest("tessl selftest", "Runs every basic kernel on the device and checks it against the CPU.",
-                        argc, argv);
+    return run_selftest("tessl selftest",
+                        "Runs every basic kernel on the device and checks it against the CPU.", argc, argv);
 }
 
 int tsl_cmd_demo(int argc, char **argv) {
-    return run_selftest("tessl demo",
-                        "The main job on built-in data. The training demo (synthetic data -> shards -> TeSSL\n"
-                        "training -> analyses -> report) is being built; until it lands, demo checks the\n"
-                        "device's kernels against the CPU.",
-                        argc, argv);
+    return run_selftest(
+        "tessl demo",
+        "The main job on built-in data. The training demo (synthetic data -> shards -> TeSSL\n"
+        "training -> analyses -> report) is being built; until it lands, demo checks the\n"
+        "device's kernels against the CPU.",
+        argc, argv);
 }

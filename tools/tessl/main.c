@@ -74,7 +74,8 @@ int main(int argc, char **argv) {
         if (strcmp(commands[i].name, name) == 0)
             return commands[i].run(argc - 1, argv + 1);
     if (name[0] == '-')
-        fprintf(stderr, "tessl: unknown option '%s' (options go after the command; see 'tessl --help')\n", name);
+        fprintf(stderr, "tessl: unknown option '%s' (options go after the command; see 'tessl --help')\n",
+                name);
     else
         fprintf(stderr, "tessl: '%s' is not a tessl command (see 'tessl --help')\n", name);
     return TSL_EXIT_USAGE;

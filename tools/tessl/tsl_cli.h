@@ -19,8 +19,10 @@ int tsl_cli_fail(tsl_status status);
 
 /* The option every device-using command takes: --device N (default: TESSL_DEVICE, else automatic). */
 #define TSL_CLI_DEVICE_OPTION(dest)                                                                          \
-    {"--device", TSL_OPT_INT, (dest), "N",                                                                   \
-     "Vulkan device index from 'tessl devices' (-1: $TESSL_DEVICE, else the fastest)", -1, 1000}
+    {                                                                                                        \
+        "--device", TSL_OPT_INT, (dest), "N",                                                                \
+            "Vulkan device index from 'tessl devices' (-1: $TESSL_DEVICE, else the fastest)", -1, 1000       \
+    }
 
 /* Opens the device chosen by --device / TESSL_DEVICE; TESSL_VALIDATION=1 turns on the validation layer. */
 tsl_status tsl_cli_open_device(int64_t device_index, tsl_vk_device **device);

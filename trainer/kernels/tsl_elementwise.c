@@ -8,8 +8,9 @@ static tsl_vk_range chunk_of(tsl_vk_range r, VkDeviceSize offset, VkDeviceSize s
 
 /* Runs `shader` over chunks of up to one binding's worth of words; every binding moves in step.
  * push[0] receives the chunk's word count; push[1..] are passed through. */
-static tsl_status dispatch_chunked(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_shader_id shader, const tsl_vk_arg *args,
-                                   uint32_t n_args, uint32_t *push, uint32_t push_words) {
+static tsl_status dispatch_chunked(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_shader_id shader,
+                                   const tsl_vk_arg *args, uint32_t n_args, uint32_t *push,
+                                   uint32_t push_words) {
     VkDeviceSize total = args[0].range.size;
     for (uint32_t i = 0; i < n_args; i++)
         if (args[i].range.size != total || total % 4)

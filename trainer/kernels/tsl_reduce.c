@@ -27,8 +27,10 @@ tsl_status tsl_reduce_sum_f32(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_range sr
     uint64_t n = src.size / 4;
     uint64_t groups = groups_for(n);
     if (src.size % 4 || scratch.size < 4 * groups || out.size < 4)
-        return tsl_error(TSL_ERR_INVALID_ARG, "reduce_sum: %llu-byte input needs %llu scratch bytes and a "
-                         "4-byte output", (unsigned long long)src.size, (unsigned long long)(4 * groups));
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "reduce_sum: %llu-byte input needs %llu scratch bytes and a "
+                         "4-byte output",
+                         (unsigned long long)src.size, (unsigned long long)(4 * groups));
     tsl_vk_pipeline *p;
     uint32_t spec[] = {WORKGROUP};
     TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_REDUCE_SUM_F32, spec, 1, &p));

@@ -94,7 +94,8 @@ uint32_t tsl_vk_validation_message_count(const tsl_vk_device *device);
 typedef enum {
     TSL_MEM_DEVICE,   /* fast for shaders; may not be host-visible */
     TSL_MEM_UPLOAD,   /* host-visible, coherent: written by the CPU, read by the device */
-    TSL_MEM_DOWNLOAD, /* host-visible, coherent, cached when possible: written by the device, read by the CPU */
+    TSL_MEM_DOWNLOAD, /* host-visible, coherent, cached when possible: written by the device, read by the CPU
+                       */
     TSL_MEM_KIND_COUNT
 } tsl_mem_kind;
 

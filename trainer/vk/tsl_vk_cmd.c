@@ -37,7 +37,8 @@ tsl_status tsl_vk_cmd_create(tsl_vk_device *d, tsl_vk_cmd **out) {
     VkCommandPoolCreateInfo pool = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                     .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
                                     .queueFamilyIndex = d->features.compute_queue_family};
-    tsl_status st = tsl_vk_check(vkCreateCommandPool(d->vk, &pool, NULL, &c->pool), "creating a command pool");
+    tsl_status st =
+        tsl_vk_check(vkCreateCommandPool(d->vk, &pool, NULL, &c->pool), "creating a command pool");
     if (st == TSL_OK) {
         VkCommandBufferAllocateInfo info = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
                                             .commandPool = c->pool,
@@ -159,9 +160,9 @@ static tsl_status add_descriptor_pool(tsl_vk_cmd *c) {
                                        .maxSets = SETS_PER_POOL,
                                        .poolSizeCount = 1,
                                        .pPoolSizes = &size};
-    TSL_TRY(tsl_vk_check(vkCreateDescriptorPool(c->device->vk, &info, NULL,
-                                                &c->descriptor_pools[c->n_descriptor_pools]),
-                         "creating a descriptor pool"));
+    TSL_TRY(tsl_vk_check(
+        vkCreateDescriptorPool(c->device->vk, &info, NULL, &c->descriptor_pools[c->n_descriptor_pools]),
+        "creating a descriptor pool"));
     c->n_descriptor_pools++;
     return TSL_OK;
 }
@@ -172,7 +173,8 @@ static tsl_status allocate_set(tsl_vk_cmd *c, VkDescriptorSetLayout layout, VkDe
     for (;;) {
         if (c->used_descriptor_pools > 0) {
             VkDescriptorSetAllocateInfo info = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
-                                                .descriptorPool = c->descriptor_pools[c->used_descriptor_pools - 1],
+                                                .descriptorPool =
+                                                    c->descriptor_pools[c->used_descriptor_pools - 1],
                                                 .descriptorSetCount = 1,
                                                 .pSetLayouts = &layout};
             VkResult r = vkAllocateDescriptorSets(c->device->vk, &info, set);
@@ -187,36 +189,42 @@ static tsl_status allocate_set(tsl_vk_cmd *c, VkDescriptorSetLayout layout, VkDe
     }
 }
 
-static tsl_status check_args(const tsl_vk_cmd *c, const tsl_vk_pipeline *p, const tsl_vk_arg *args, uint32_t n) {
+static tsl_status check_args(const tsl_vk_cmd *c, const tsl_vk_pipeline *p, const tsl_vk_arg *args,
+                             uint32_t n) {
     const tsl_vk_features *f = &c->device->features;
     const char *name = tsl_shader_modules[p->shader].name;
     if (n != p->n_bindings)
-        return tsl_error(TSL_ERR_INVALID_ARG, "dispatch of %s: %u buffers given, the shader binds %u", name, n,
-                         p->n_bindings);
+        return tsl_error(TSL_ERR_INVALID_ARG, "dispatch of %s: %u buffers given, the shader binds %u", name,
+                         n, p->n_bindings);
     for (uint32_t i = 0; i < n; i++) {
         if (args[i].range.size == 0 || args[i].range.size > f->max_storage_buffer_range)
-            return tsl_error(TSL_ERR_INVALID_ARG,
-                             "dispatch of %s: binding %u covers %llu bytes; a binding must be 1 to %llu bytes "
-                             "(maxStorageBufferRange): split the work",
-                             name, i, (unsigned long long)args[i].range.size,
-                             (unsigned long long)f->max_storage_buffer_range);
+            return tsl_error(
+                TSL_ERR_INVALID_ARG,
+                "dispatch of %s: binding %u covers %llu bytes; a binding must be 1 to %llu bytes "
+                "(maxStorageBufferRange): split the work",
+                name, i, (unsigned long long)args[i].range.size,
+                (unsigned long long)f->max_storage_buffer_range);
         if (args[i].range.offset % f->min_storage_buffer_offset_alignment)
-            return tsl_error(TSL_ERR_INVALID_ARG, "dispatch of %s: binding %u starts at offset %llu, not a "
-                             "multiple of %u", name, i, (unsigned long long)args[i].range.offset,
+            return tsl_error(TSL_ERR_INVALID_ARG,
+                             "dispatch of %s: binding %u starts at offset %llu, not a "
+                             "multiple of %u",
+                             name, i, (unsigned long long)args[i].range.offset,
                              f->min_storage_buffer_offset_alignment);
     }
     return TSL_OK;
 }
 
-tsl_status tsl_vk_cmd_dispatch(tsl_vk_cmd *c, const tsl_vk_pipeline *p, const tsl_vk_arg *args, uint32_t n_args,
-                               const void *push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz) {
+tsl_status tsl_vk_cmd_dispatch(tsl_vk_cmd *c, const tsl_vk_pipeline *p, const tsl_vk_arg *args,
+                               uint32_t n_args, const void *push, uint32_t push_size, uint32_t gx,
+                               uint32_t gy, uint32_t gz) {
     tsl_assert(c->recording && push_size <= TSL_VK_PUSH_CONSTANT_BYTES);
     TSL_TRY(check_args(c, p, args, n_args));
     const tsl_vk_features *f = &c->device->features;
     if (gx == 0 || gy == 0 || gz == 0)
         return TSL_OK; /* nothing to do: an empty tensor */
     if (gx > f->max_workgroup_count[0] || gy > f->max_workgroup_count[1] || gz > f->max_workgroup_count[2])
-        return tsl_error(TSL_ERR_INVALID_ARG, "dispatch of %s: %u x %u x %u workgroups exceeds the device limit",
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "dispatch of %s: %u x %u x %u workgroups exceeds the device limit",
                          tsl_shader_modules[p->shader].name, gx, gy, gz);
     VkDescriptorSet set;
     TSL_TRY(allocate_set(c, p->set_layout, &set));

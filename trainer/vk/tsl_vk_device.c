@@ -99,8 +99,8 @@ static tsl_status create_instance(bool validation, VkInstance *instance, void *m
         *messenger_info = (VkDebugUtilsMessengerCreateInfoEXT){
             .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
             .pNext = &features,
-            .messageSeverity =
-                VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+            .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                               VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
             .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
                            VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT |
                            VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT,
@@ -195,8 +195,10 @@ static tsl_status select_device(tsl_vk_device *d, VkPhysicalDevice *phys, uint32
     tsl_vk_features f;
     if (want >= 0) {
         if ((uint32_t)want >= n)
-            return tsl_error(TSL_ERR_NOT_FOUND, "device %d requested but only %u Vulkan device%s found (see "
-                             "'tessl devices')", want, n, n == 1 ? "" : "s");
+            return tsl_error(TSL_ERR_NOT_FOUND,
+                             "device %d requested but only %u Vulkan device%s found (see "
+                             "'tessl devices')",
+                             want, n, n == 1 ? "" : "s");
         tsl_vk_probe_features(phys[want], (uint32_t)want, &f);
         if (!f.usable)
             return tsl_error(TSL_ERR_UNSUPPORTED, "device %d (%s) cannot run tessl: %s", want, f.name,
@@ -215,8 +217,10 @@ static tsl_status select_device(tsl_vk_device *d, VkPhysicalDevice *phys, uint32
         }
     }
     if (best_rank == 99)
-        return tsl_error(TSL_ERR_UNSUPPORTED, "none of the %u Vulkan devices can run tessl (it needs "
-                         "Vulkan 1.2 with timeline semaphores; see 'tessl devices')", n);
+        return tsl_error(TSL_ERR_UNSUPPORTED,
+                         "none of the %u Vulkan devices can run tessl (it needs "
+                         "Vulkan 1.2 with timeline semaphores; see 'tessl devices')",
+                         n);
     return TSL_OK;
 }
 
@@ -256,13 +260,14 @@ static tsl_status create_logical_device(tsl_vk_device *d) {
 }
 
 static tsl_status create_messenger(tsl_vk_device *d, const VkDebugUtilsMessengerCreateInfoEXT *info) {
-    PFN_vkCreateDebugUtilsMessengerEXT create =
-        (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(d->instance, "vkCreateDebugUtilsMessengerEXT");
+    PFN_vkCreateDebugUtilsMessengerEXT create = (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(
+        d->instance, "vkCreateDebugUtilsMessengerEXT");
     if (!create)
         return tsl_error(TSL_ERR_UNSUPPORTED, "the validation layer offers no VK_EXT_debug_utils");
     VkDebugUtilsMessengerCreateInfoEXT plain = *info;
     plain.pNext = NULL;
-    return tsl_vk_check(create(d->instance, &plain, NULL, &d->messenger), "creating the validation messenger");
+    return tsl_vk_check(create(d->instance, &plain, NULL, &d->messenger),
+                        "creating the validation messenger");
 }
 
 static tsl_status open_device(tsl_vk_device *d) {
@@ -317,8 +322,9 @@ void tsl_vk_device_close(tsl_vk_device *d) {
         vkDestroyDevice(d->vk, NULL);
     }
     if (d->messenger) {
-        PFN_vkDestroyDebugUtilsMessengerEXT destroy = (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(
-            d->instance, "vkDestroyDebugUtilsMessengerEXT");
+        PFN_vkDestroyDebugUtilsMessengerEXT destroy =
+            (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(d->instance,
+                                                                       "vkDestroyDebugUtilsMessengerEXT");
         if (destroy)
             destroy(d->instance, d->messenger, NULL);
     }

@@ -25,7 +25,8 @@ static uint32_t find_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t a
 
 /* Memory types usable by our block buffers, read from a probe buffer's requirements. */
 static tsl_status allowed_types(tsl_vk_device *d, uint32_t *bits) {
-    VkBufferCreateInfo info = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = 4096, .usage = block_usage};
+    VkBufferCreateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = 4096, .usage = block_usage};
     VkBuffer probe;
     TSL_TRY(tsl_vk_check(vkCreateBuffer(d->vk, &info, NULL, &probe), "creating a probe buffer"));
     VkMemoryRequirements req;
@@ -41,7 +42,8 @@ tsl_status tsl_vk_memory_init(tsl_vk_device *d) {
     uint32_t bits;
     TSL_TRY(allowed_types(d, &bits));
     const VkMemoryPropertyFlags local = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
-    const VkMemoryPropertyFlags visible = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    const VkMemoryPropertyFlags visible =
+        VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     const VkMemoryPropertyFlags cached = visible | VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
     uint32_t t[TSL_MEM_KIND_COUNT];
     /* Device pool: device-local that is not host-visible first (a discrete card's VRAM, not its small
@@ -64,8 +66,9 @@ tsl_status tsl_vk_memory_init(tsl_vk_device *d) {
     }
     /* 64 bytes keeps every tensor start aligned for vec4 loads and cache lines, and satisfies every
      * minStorageBufferOffsetAlignment seen in practice; a larger device limit wins. */
-    d->alignment = d->features.min_storage_buffer_offset_alignment > 64 ? d->features.min_storage_buffer_offset_alignment
-                                                                        : 64;
+    d->alignment = d->features.min_storage_buffer_offset_alignment > 64
+                       ? d->features.min_storage_buffer_offset_alignment
+                       : 64;
     return TSL_OK;
 }
 
@@ -107,7 +110,8 @@ static tsl_status create_block(tsl_vk_device *d, tsl_mem_kind kind, VkDeviceSize
         return tsl_error(TSL_ERR_NOMEM, "out of memory");
     b->kind = kind;
     b->size = size;
-    VkBufferCreateInfo info = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size, .usage = block_usage};
+    VkBufferCreateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size, .usage = block_usage};
     VkResult r = vkCreateBuffer(d->vk, &info, NULL, &b->buffer);
     VkMemoryRequirements req = {0};
     if (r == VK_SUCCESS) {
@@ -126,7 +130,8 @@ static tsl_status create_block(tsl_vk_device *d, tsl_mem_kind kind, VkDeviceSize
         destroy_block(d, b);
         if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY)
             return oom_error(d, kind, size, name, "the driver has no memory left");
-        return r != VK_SUCCESS ? tsl_vk_check(r, "creating a memory block") : tsl_error(TSL_ERR_NOMEM, "out of memory");
+        return r != VK_SUCCESS ? tsl_vk_check(r, "creating a memory block")
+                               : tsl_error(TSL_ERR_NOMEM, "out of memory");
     }
     b->free[0] = (tsl_vk_free_range){0, size};
     b->n_free = b->cap_free = 1;

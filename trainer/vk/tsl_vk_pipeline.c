@@ -49,7 +49,8 @@ static tsl_status layouts_for(tsl_vk_device *d, uint32_t n) {
                                                 .pBindings = bindings};
     TSL_TRY(tsl_vk_check(vkCreateDescriptorSetLayout(d->vk, &set_info, NULL, &d->set_layouts[n]),
                          "creating a descriptor set layout"));
-    VkPushConstantRange push = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = TSL_VK_PUSH_CONSTANT_BYTES};
+    VkPushConstantRange push = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+                                .size = TSL_VK_PUSH_CONSTANT_BYTES};
     VkPipelineLayoutCreateInfo info = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
                                        .setLayoutCount = 1,
                                        .pSetLayouts = &d->set_layouts[n],
@@ -65,18 +66,15 @@ static tsl_status build_pipeline(tsl_vk_device *d, tsl_vk_pipeline *p) {
     TSL_TRY(layouts_for(d, p->n_bindings));
     p->layout = d->pipeline_layouts[p->n_bindings];
     p->set_layout = d->set_layouts[p->n_bindings];
-    VkShaderModuleCreateInfo module_info = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-                                            .codeSize = m->size,
-                                            .pCode = m->words};
+    VkShaderModuleCreateInfo module_info = {
+        .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = m->size, .pCode = m->words};
     VkShaderModule module;
     TSL_TRY(tsl_vk_check(vkCreateShaderModule(d->vk, &module_info, NULL, &module), m->name));
     VkSpecializationMapEntry entries[TSL_VK_MAX_SPEC_CONSTANTS];
     for (uint32_t i = 0; i < p->n_spec; i++)
         entries[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
-    VkSpecializationInfo spec = {.mapEntryCount = p->n_spec,
-                                 .pMapEntries = entries,
-                                 .dataSize = 4 * p->n_spec,
-                                 .pData = p->spec};
+    VkSpecializationInfo spec = {
+        .mapEntryCount = p->n_spec, .pMapEntries = entries, .dataSize = 4 * p->n_spec, .pData = p->spec};
     VkComputePipelineCreateInfo info = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
@@ -162,8 +160,9 @@ static bool cache_header_matches(const tsl_vk_device *d, const uint8_t *data, si
     memcpy(&version, data + 4, 4);
     memcpy(&vendor, data + 8, 4);
     memcpy(&device, data + 12, 4);
-    return length >= 32 && version == VK_PIPELINE_CACHE_HEADER_VERSION_ONE && vendor == d->features.vendor_id &&
-           device == d->features.device_id && memcmp(data + 16, d->features.pipeline_cache_uuid, VK_UUID_SIZE) == 0;
+    return length >= 32 && version == VK_PIPELINE_CACHE_HEADER_VERSION_ONE &&
+           vendor == d->features.vendor_id && device == d->features.device_id &&
+           memcmp(data + 16, d->features.pipeline_cache_uuid, VK_UUID_SIZE) == 0;
 }
 
 tsl_status tsl_vk_pipeline_cache_open(tsl_vk_device *d) {
@@ -180,9 +179,8 @@ tsl_status tsl_vk_pipeline_cache_open(tsl_vk_device *d) {
             size = 0;
         }
     }
-    VkPipelineCacheCreateInfo info = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
-                                      .initialDataSize = size,
-                                      .pInitialData = data};
+    VkPipelineCacheCreateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO, .initialDataSize = size, .pInitialData = data};
     VkResult r = vkCreatePipelineCache(d->vk, &info, NULL, &d->pipeline_cache);
     free(data);
     return tsl_vk_check(r, "creating the pipeline cache");
@@ -209,7 +207,8 @@ static void save_pipeline_cache(tsl_vk_device *d) {
     if (st == TSL_OK)
         st = tsl_write_file_atomic(d->pipeline_cache_path, data, size);
     if (st != TSL_OK)
-        fprintf(stderr, "tessl: warning: pipeline cache not saved (the next start compiles shaders again): %s\n",
+        fprintf(stderr,
+                "tessl: warning: pipeline cache not saved (the next start compiles shaders again): %s\n",
                 tsl_error_message());
     free(data);
 }
