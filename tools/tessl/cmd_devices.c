@@ -48,14 +48,12 @@ int tsl_cmd_devices(int argc, char **argv) {
             "The index is what --device and TESSL_DEVICE take.",
     };
     tsl_args_result args;
-    tsl_status st = tsl_args_parse(&spec, argc, argv, &args);
-    if (st != TSL_OK)
-        return tsl_cli_fail(st);
-    if (args.help_shown)
-        return TSL_EXIT_OK;
+    int rc = tsl_cli_parse(&spec, argc, argv, &args);
+    if (rc != TSL_CLI_CONTINUE)
+        return rc;
     tsl_vk_features *devices = NULL;
     uint32_t n = 0;
-    st = tsl_vk_list_devices(&devices, &n);
+    tsl_status st = tsl_vk_list_devices(&devices, &n);
     if (st != TSL_OK)
         return tsl_cli_fail(st);
     for (uint32_t i = 0; i < n; i++)

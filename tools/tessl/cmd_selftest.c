@@ -130,13 +130,11 @@ static int run_selftest(const char *name, const char *summary, int argc, char **
     };
     tsl_command_spec spec = {.name = name, .args = "", .summary = summary, .opts = opts, .n_opts = 2};
     tsl_args_result args;
-    tsl_status st = tsl_args_parse(&spec, argc, argv, &args);
-    if (st != TSL_OK)
-        return tsl_cli_fail(st);
-    if (args.help_shown)
-        return TSL_EXIT_OK;
+    int rc = tsl_cli_parse(&spec, argc, argv, &args);
+    if (rc != TSL_CLI_CONTINUE)
+        return rc;
     selftest_state s = {0};
-    st = tsl_cli_open_device(device, &s.dev);
+    tsl_status st = tsl_cli_open_device(device, &s.dev);
     if (st != TSL_OK)
         return tsl_cli_fail(st);
     const tsl_vk_features *f = tsl_vk_device_features(s.dev);

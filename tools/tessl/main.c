@@ -31,6 +31,13 @@ int tsl_cli_fail(tsl_status status) {
     return status == TSL_ERR_INVALID_ARG ? TSL_EXIT_USAGE : TSL_EXIT_FAILURE;
 }
 
+int tsl_cli_parse(const tsl_command_spec *spec, int argc, char **argv, tsl_args_result *args) {
+    tsl_status st = tsl_args_parse(spec, argc, argv, args);
+    if (st != TSL_OK)
+        return tsl_cli_fail(st);
+    return args->help_shown ? TSL_EXIT_OK : TSL_CLI_CONTINUE;
+}
+
 tsl_status tsl_cli_open_device(int64_t device_index, tsl_vk_device **device) {
     tsl_vk_options options;
     tsl_vk_options_default(&options);

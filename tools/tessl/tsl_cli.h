@@ -14,6 +14,11 @@ typedef struct {
     int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
 } tsl_cli_command;
 
+/* Parses a subcommand's arguments. Returns TSL_CLI_CONTINUE when the command should run, else the exit
+ * code to return at once: TSL_EXIT_OK after --help, TSL_EXIT_USAGE (message printed) on bad arguments. */
+enum { TSL_CLI_CONTINUE = -1 };
+int tsl_cli_parse(const tsl_command_spec *spec, int argc, char **argv, tsl_args_result *args);
+
 /* Prints "tessl: <message>" for a failed status and returns the matching exit code. */
 int tsl_cli_fail(tsl_status status);
 
