@@ -1,0 +1,131 @@
+/* trainer/model: the ResNet description equals torchvision's structure: state-dict names, order and
+ * shapes, and every convolution's output shape at several resolutions (tests/fixtures/resnet_structure.txt,
+ * written by tools/make_resnet_fixture.py). */
+#include "tsl_resnet.h"
+#include "tsl_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef TSL_FIXTURE_DIR
+#error "TSL_FIXTURE_DIR must name tests/fixtures"
+#endif
+
+static FILE *open_fixture(void) {
+    FILE *f = fopen(TSL_FIXTURE_DIR "/resnet_structure.txt", "r");
+    ck_assert_msg(f != NULL, "cannot open " TSL_FIXTURE_DIR "/resnet_structure.txt");
+    return f;
+}
+
+static void shape_string(const tsl_param_info *p, char *out, size_t size) {
+    if (p->ndim == 0) {
+        snprintf(out, size, "-");
+        return;
+    }
+    size_t used = 0;
+    for (int i = 0; i < p->ndim; i++)
+        used += snprintf(out + used, size - used, i ? "x%lld" : "%lld", (long long)p->shape[i]);
+}
+
+static void check_params(tsl_resnet_arch arch) {
+    tsl_resnet net;
+    TSL_TEST_OK(tsl_resnet_describe(arch, 224, 224, &net));
+    tsl_param_info *params;
+    int n;
+    TSL_TEST_OK(tsl_resnet_params(&net, &params, &n));
+    FILE *f = open_fixture();
+    char line[256], kind[16], a[16], name[128], shape[64], ours[64];
+    int i = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%15s %15s %127s %63s", kind, a, name, shape) != 4 || strcmp(kind, "param") != 0 ||
+            strcmp(a, tsl_resnet_arch_name(arch)) != 0)
+            continue;
+        ck_assert_msg(i < n, "%s: torchvision has more tensors than ours (%d), next %s", a, n, name);
+        ck_assert_msg(strcmp(params[i].name, name) == 0, "%s tensor %d: ours %s, torchvision %s", a, i,
+                      params[i].name, name);
+        shape_string(&params[i], ours, sizeof ours);
+        ck_assert_msg(strcmp(ours, shape) == 0, "%s %s: shape ours %s, torchvision %s", a, name, ours, shape);
+        i++;
+    }
+    fclose(f);
+    ck_assert_msg(i == n, "%s: torchvision has %d tensors, ours %d", tsl_resnet_arch_name(arch), i, n);
+    free(params);
+    tsl_resnet_free(&net);
+}
+
+START_TEST(state_dict_matches_torchvision) {
+    check_params(TSL_RESNET18);
+    check_params(TSL_RESNET34);
+    check_params(TSL_RESNET50);
+}
+END_TEST
+
+static void check_conv_shapes(tsl_resnet_arch arch, int h, int w) {
+    tsl_resnet net;
+    TSL_TEST_OK(tsl_resnet_describe(arch, h, w, &net));
+    char res[16];
+    snprintf(res, sizeof res, "%dx%d", h, w);
+    FILE *f = open_fixture();
+    char line[256], kind[16], a[16], r[16], name[128], shape[64], ours[64];
+    int layer = 0, matched = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%15s %15s %15s %127s %63s", kind, a, r, name, shape) != 5 || strcmp(kind, "conv") ||
+            strcmp(a, tsl_resnet_arch_name(arch)) || strcmp(r, res))
+            continue;
+        while (layer < net.n_layers && net.layers[layer].kind != TSL_LAYER_CONV)
+            layer++;
+        ck_assert_msg(layer < net.n_layers, "%s at %s: missing conv %s", a, res, name);
+        const tsl_layer *l = &net.layers[layer++];
+        snprintf(ours, sizeof ours, "%dx%dx%d", l->c_out, l->h_out, l->w_out);
+        ck_assert_msg(strcmp(l->name, name) == 0 && strcmp(ours, shape) == 0,
+                      "%s at %s: ours %s %s, torchvision %s %s", a, res, l->name, ours, name, shape);
+        matched++;
+    }
+    fclose(f);
+    ck_assert_int_gt(matched, 0);
+    ck_assert_int_eq(net.feature_dim, arch == TSL_RESNET50 ? 2048 : 512);
+    tsl_resnet_free(&net);
+}
+
+START_TEST(conv_shapes_match_torchvision) {
+    for (int arch = 0; arch < TSL_RESNET_ARCH_COUNT; arch++) {
+        check_conv_shapes((tsl_resnet_arch)arch, 224, 224);
+        check_conv_shapes((tsl_resnet_arch)arch, 64, 64);
+        check_conv_shapes((tsl_resnet_arch)arch, 13, 17);
+    }
+}
+END_TEST
+
+START_TEST(graph_links_and_init_flags) {
+    tsl_resnet net;
+    TSL_TEST_OK(tsl_resnet_describe(TSL_RESNET50, 64, 64, &net));
+    int adds = 0, zero_init = 0;
+    for (int i = 0; i < net.n_layers; i++) {
+        const tsl_layer *l = &net.layers[i];
+        if (l->kind == TSL_LAYER_ADD) {
+            adds++;
+            ck_assert(l->input >= 0 && l->input < i && l->skip >= 0 && l->skip < i);
+            ck_assert_int_eq(net.layers[l->input].kind, TSL_LAYER_BN);
+            ck_assert_int_eq(net.layers[l->input].c_out, net.layers[l->skip].c_out);
+        }
+        zero_init += l->zero_init;
+    }
+    ck_assert_int_eq(adds, 16); /* 3 + 4 + 6 + 3 bottlenecks */
+    ck_assert_int_eq(zero_init, 16);
+    tsl_resnet_arch arch;
+    ck_assert_int_eq(tsl_resnet_arch_parse("resnet101", &arch), TSL_ERR_INVALID_ARG);
+    ck_assert(strstr(tsl_error_message(), "resnet101"));
+    tsl_resnet_free(&net);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("resnet");
+    TCase *tc = tcase_create("resnet");
+    tcase_add_test(tc, state_dict_matches_torchvision);
+    tcase_add_test(tc, conv_shapes_match_torchvision);
+    tcase_add_test(tc, graph_links_and_init_flags);
+    suite_add_tcase(s, tc);
+    return tsl_test_main(s);
+}
