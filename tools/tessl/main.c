@@ -10,6 +10,8 @@
 #endif
 
 static const tsl_cli_command commands[] = {
+    {"bench", "measure kernel speed at ResNet-50's shapes (compare with tools/bench_ops_vs_torch.py)",
+     tsl_cmd_bench},
     {"demo", "run the main job on built-in synthetic data (today: a device self-check)", tsl_cmd_demo},
     {"devices", "list Vulkan devices with their properties and features", tsl_cmd_devices},
     {"selftest", "run every basic kernel on the device against a CPU reference", tsl_cmd_selftest},

@@ -6,8 +6,9 @@ static tsl_vk_range chunk_of(tsl_vk_range r, VkDeviceSize offset, VkDeviceSize s
     return (tsl_vk_range){r.vk, r.offset + offset, size};
 }
 
-/* Runs `shader` over chunks of up to one binding's worth of words; every binding moves in step.
- * push[0] receives the chunk's word count; push[1..] are passed through. */
+/* Runs `shader` over chunks of up to one binding's worth of words; every binding moves in step. The
+ * shaders handle 4 words per invocation. push[0] receives the chunk's word count; push[1..] are passed
+ * through. */
 static tsl_status dispatch_chunked(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_shader_id shader,
                                    const tsl_vk_arg *args, uint32_t n_args, uint32_t *push,
                                    uint32_t push_words) {
@@ -26,8 +27,9 @@ static tsl_status dispatch_chunked(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_shader
         for (uint32_t i = 0; i < n_args; i++)
             chunk[i] = (tsl_vk_arg){chunk_of(args[i].range, off, n), args[i].access};
         push[0] = (uint32_t)(n / 4);
+        uint64_t invocations = push[0] / 4 + 1; /* one per 4 words, plus one for the tail */
         uint32_t gx, gy;
-        tsl_vk_grid_1d(d, (push[0] + WORKGROUP - 1) / WORKGROUP, &gx, &gy);
+        tsl_vk_grid_1d(d, (invocations + WORKGROUP - 1) / WORKGROUP, &gx, &gy);
         TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, chunk, n_args, push, 4 * push_words, gx, gy, 1));
     }
     return TSL_OK;
