@@ -259,18 +259,22 @@ static tsl_status parse_file(tsl_safetensors *st, size_t size) {
     return status;
 }
 
-tsl_status tsl_safetensors_read(const char *path, uint64_t max_bytes, tsl_safetensors *st) {
+tsl_status tsl_safetensors_parse(const char *source, void *bytes, size_t size, tsl_safetensors *st) {
     memset(st, 0, sizeof *st);
-    st->path = strdup(path);
-    if (!st->path)
-        return tsl_error(TSL_ERR_NOMEM, "out of memory");
-    size_t size;
-    tsl_status status = tsl_read_file(path, max_bytes, &st->file, &size);
-    if (status == TSL_OK)
-        status = parse_file(st, size);
+    st->file = bytes;
+    st->path = strdup(source);
+    tsl_status status = st->path ? parse_file(st, size) : tsl_error(TSL_ERR_NOMEM, "out of memory");
     if (status != TSL_OK)
         tsl_safetensors_free(st);
     return status;
+}
+
+tsl_status tsl_safetensors_read(const char *path, uint64_t max_bytes, tsl_safetensors *st) {
+    memset(st, 0, sizeof *st);
+    void *bytes;
+    size_t size;
+    TSL_TRY(tsl_read_file(path, max_bytes, &bytes, &size));
+    return tsl_safetensors_parse(path, bytes, size, st);
 }
 
 const tsl_st_tensor *tsl_safetensors_find(const tsl_safetensors *st, const char *name) {

@@ -65,6 +65,10 @@ enum { TSL_SAFETENSORS_MAX_HEADER = 100 << 20 };
  * (TSL_ERR_FORMAT), or the I/O failure. */
 tsl_status tsl_safetensors_read(const char *path, uint64_t max_bytes, tsl_safetensors *st);
 
+/* Parses a file image already in memory; takes ownership of `bytes` (malloc'd), freed by
+ * tsl_safetensors_free or on failure. `source` names the data in error messages. */
+tsl_status tsl_safetensors_parse(const char *source, void *bytes, size_t size, tsl_safetensors *st);
+
 /* The tensor called `name`, or NULL. */
 const tsl_st_tensor *tsl_safetensors_find(const tsl_safetensors *st, const char *name);
 
