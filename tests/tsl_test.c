@@ -1,5 +1,8 @@
 #include "tsl_test.h"
 
+#include <ftw.h>
+#include <unistd.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,8 +82,8 @@ void tsl_test_check_close(const char *what, uint64_t seed, const float *got, con
     ck_assert_msg(bad == 0,
                   "%s (seed %llu): %zu of %zu elements off; first at %zu: got %.9g, want %.9g; largest error "
                   "%.3g at %zu (tolerance %.1e + %.1e * |want|)",
-                  what, (unsigned long long)seed, bad, n, first, got[first], want[first], worst, worst_i, abs_tol,
-                  rel_tol);
+                  what, (unsigned long long)seed, bad, n, first, got[first], want[first], worst, worst_i,
+                  abs_tol, rel_tol);
 }
 
 tsl_vk_buffer tsl_test_alloc(tsl_vk_device *device, tsl_mem_kind kind, VkDeviceSize size, const char *name) {
@@ -101,9 +104,9 @@ void tsl_test_poison(tsl_vk_device *device, const tsl_vk_buffer *buffer) {
     tsl_vk_cmd *cmd;
     TSL_TEST_OK(tsl_vk_cmd_create(device, &cmd));
     TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
-    TSL_TEST_OK(tsl_vk_cmd_fill(cmd, (tsl_vk_range){buffer->range.vk, buffer->range.offset,
-                                                    buffer->range.size / 4 * 4},
-                                0x7fc00000u));
+    TSL_TEST_OK(tsl_vk_cmd_fill(
+        cmd, (tsl_vk_range){buffer->range.vk, buffer->range.offset, buffer->range.size / 4 * 4},
+        0x7fc00000u));
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_vk_cmd_destroy(cmd);
 }
@@ -114,4 +117,25 @@ int tsl_test_main(Suite *suite) {
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+char *tsl_test_temp_dir(const char *name) {
+    const char *tmp = getenv("TMPDIR");
+    size_t n = strlen(tmp && *tmp ? tmp : "/tmp") + strlen(name) + 32;
+    char *path = malloc(n);
+    ck_assert(path != NULL);
+    snprintf(path, n, "%s/tessl_%s_XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+    ck_assert_msg(mkdtemp(path) != NULL, "mkdtemp(%s) failed", path);
+    return path;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void tsl_test_remove_tree(const char *path) {
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -28,5 +28,8 @@ tsl_status tsl_cli_open_device(int64_t device_index, tsl_vk_device **device);
 int tsl_cmd_devices(int argc, char **argv);
 int tsl_cmd_demo(int argc, char **argv);
 int tsl_cmd_selftest(int argc, char **argv);
+int tsl_cmd_synth(int argc, char **argv);
+int tsl_cmd_shard(int argc, char **argv);
+int tsl_cmd_inspect(int argc, char **argv);
 
 #endif
