@@ -7,7 +7,8 @@
 
 static tsl_status check_dimensions(const char *kind, long w, long h) {
     if (w < 1 || h < 1)
-        return tsl_error(TSL_ERR_FORMAT, "%s header claims an empty %ldx%ld image", kind, w, h);
+        return tsl_error(TSL_ERR_FORMAT, "%s header is cut short or claims an empty %ldx%ld image", kind, w,
+                         h);
     if (w > TSL_DECODE_MAX_SIDE || h > TSL_DECODE_MAX_SIDE || (long long)w * h > TSL_DECODE_MAX_PIXELS)
         return tsl_error(TSL_ERR_FORMAT,
                          "%s header claims %ldx%ld pixels: over the limit (side %d, %lld pixels), "

@@ -175,7 +175,7 @@ static void shard_path(char *buf, size_t cap, const char *out, size_t s) {
     snprintf(buf, cap, "%s/shard-%05zu%s", out, s, TSL_SHARD_FILE_SUFFIX);
 }
 
-/* Is the shard at `path` complete and made from the same inputs? Returns its record count, or -1. */
+/* Is the shard at `path` complete, intact and made from the same inputs? Returns its record count, or -1. */
 static long existing_shard_records(const char *path, uint32_t s, uint32_t n_classes, uint64_t hash) {
     struct stat sb;
     if (stat(path, &sb) != 0)
@@ -189,6 +189,13 @@ static long existing_shard_records(const char *path, uint32_t s, uint32_t n_clas
     long n = (h->source_hash == hash && h->shard_index == s && h->class_count == n_classes)
                  ? (long)h->record_count
                  : -1;
+    /* Complete also means intact: a record that fails its checksum gets the shard rewritten. */
+    for (uint32_t i = 0; n >= 0 && i < h->record_count; i++) {
+        if (tsl_shard_reader_verify_record(r, i) != TSL_OK) {
+            fprintf(stderr, "shard: rewriting %s: %s\n", path, tsl_error_message());
+            n = -1;
+        }
+    }
     tsl_shard_reader_close(r);
     return n;
 }
