@@ -38,14 +38,17 @@ static tsl_status resize_to_target(tsl_image *img, int full_w, int full_h, const
     return TSL_OK;
 }
 
-/* The smallest TurboJPEG scaling factor whose decoded size still covers out_w x out_h. */
+/* The smallest TurboJPEG scaling factor whose decoded size still covers out_w x out_h, considering only
+ * reductions by 2 or more: a small reduction is left to the resize filter, so that the DCT shortcut is
+ * taken only where it saves most of the decoding work. */
 static tjscalingfactor pick_scale(int w, int h, int out_w, int out_h) {
     tjscalingfactor best = {1, 1};
     int n = 0;
     tjscalingfactor *factors = tjGetScalingFactors(&n);
     for (int i = 0; factors && i < n; i++) {
         tjscalingfactor f = factors[i];
-        if (f.num * best.denom < best.num * f.denom && TJSCALED(w, f) >= out_w && TJSCALED(h, f) >= out_h)
+        if (2 * f.num <= f.denom && f.num * best.denom < best.num * f.denom && TJSCALED(w, f) >= out_w &&
+            TJSCALED(h, f) >= out_h)
             best = f;
     }
     return best;
@@ -135,6 +138,8 @@ static tsl_status decode_png(const uint8_t *data, size_t size, const tsl_resize_
         png_image_free(&png);
         return st;
     }
+    /* 16-bit files without gAMA/sRGB are sRGB-encoded in practice (PIL treats them so), not linear. */
+    png.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
     png.format = PNG_FORMAT_RGB;
     int w = (int)png.width, h = (int)png.height;
     uint8_t *rgb = malloc(PNG_IMAGE_SIZE(png));

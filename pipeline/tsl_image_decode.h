@@ -4,7 +4,8 @@
  * Grayscale, palette, 16-bit and alpha PNGs and grayscale JPEGs become RGB; CMYK/YCCK JPEGs are
  * converted with the Adobe (inverted) convention TurboJPEG itself writes: R = C*K/255, etc.
  * Header sizes are checked before any pixel buffer is allocated: a side above 32768 or more than
- * 100 megapixels is rejected (decompression bombs). A truncated JPEG is an error, not a grey image. */
+ * 100 megapixels is rejected (decompression bombs). A truncated JPEG is an error, not a grey image.
+ * EXIF orientation is ignored, as torchvision's default loader (PIL's Image.open) ignores it. */
 #ifndef TSL_IMAGE_DECODE_H
 #define TSL_IMAGE_DECODE_H
 
