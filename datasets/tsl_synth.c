@@ -180,9 +180,14 @@ tsl_status tsl_synth_render(int k, uint64_t image_seed, int size, uint8_t **rgb,
     return TSL_OK;
 }
 
+/* Mixes each part of (seed, split, class, index) through splitmix64 in turn, so that no two tuples
+ * share an image seed by simple xor coincidences (seed 42 index 1 vs seed 43 index 0). */
 static uint64_t image_seed(uint64_t seed, int split, int k, int index) {
-    synth_rng r = {seed ^ ((uint64_t)split << 56) ^ ((uint64_t)k << 40) ^ (uint64_t)index};
-    rng_next(&r);
+    synth_rng r = {seed};
+    uint64_t parts[3] = {(uint64_t)split, (uint64_t)k, (uint64_t)index};
+    for (int i = 0; i < 3; i++) {
+        r.state = rng_next(&r) ^ parts[i];
+    }
     return rng_next(&r);
 }
 

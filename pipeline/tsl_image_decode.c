@@ -73,7 +73,7 @@ static tsl_status decode_jpeg_pixels(tjhandle tj, const uint8_t *data, size_t si
     uint8_t *buf = malloc((size_t)sw * sh * channels);
     if (!buf)
         return tsl_error(TSL_ERR_NOMEM, "out of memory for a %dx%d JPEG", sw, sh);
-    if (tjDecompress2(tj, data, size, buf, sw, 0, sh, cmyk ? TJPF_CMYK : TJPF_RGB, 0) != 0) {
+    if (tjDecompress2(tj, data, size, buf, sw, 0, sh, cmyk ? TJPF_CMYK : TJPF_RGB, TJFLAG_LIMITSCANS) != 0) {
         /* Warnings (e.g. extraneous bytes) leave a good image; a premature end leaves grey rows. */
         const char *msg = tjGetErrorStr2(tj);
         if (tjGetErrorCode(tj) != TJERR_WARNING || strstr(msg, "Premature end")) {
