@@ -82,8 +82,8 @@ void tsl_test_check_close(const char *what, uint64_t seed, const float *got, con
     ck_assert_msg(bad == 0,
                   "%s (seed %llu): %zu of %zu elements off; first at %zu: got %.9g, want %.9g; largest error "
                   "%.3g at %zu (tolerance %.1e + %.1e * |want|)",
-                  what, (unsigned long long)seed, bad, n, first, got[first], want[first], worst, worst_i,
-                  abs_tol, rel_tol);
+                  what, (unsigned long long)seed, bad, n, first, got[first], want[first], worst, worst_i, abs_tol,
+                  rel_tol);
 }
 
 tsl_vk_buffer tsl_test_alloc(tsl_vk_device *device, tsl_mem_kind kind, VkDeviceSize size, const char *name) {
@@ -104,9 +104,9 @@ void tsl_test_poison(tsl_vk_device *device, const tsl_vk_buffer *buffer) {
     tsl_vk_cmd *cmd;
     TSL_TEST_OK(tsl_vk_cmd_create(device, &cmd));
     TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
-    TSL_TEST_OK(tsl_vk_cmd_fill(
-        cmd, (tsl_vk_range){buffer->range.vk, buffer->range.offset, buffer->range.size / 4 * 4},
-        0x7fc00000u));
+    TSL_TEST_OK(tsl_vk_cmd_fill(cmd, (tsl_vk_range){buffer->range.vk, buffer->range.offset,
+                                                    buffer->range.size / 4 * 4},
+                                0x7fc00000u));
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_vk_cmd_destroy(cmd);
 }

@@ -20,14 +20,12 @@ static void print_device(const tsl_vk_features *f) {
     printf("  driver:              %s (%s)\n", f->driver_name, f->driver_info);
     printf("  device memory:       %.1f GiB%s\n", f->device_local_bytes / 1073741824.0,
            f->unified_memory ? " (unified with host)" : "");
-    printf("  subgroup size:       %u (range %u-%u, size control %s)\n", f->subgroup_size,
-           f->min_subgroup_size, f->max_subgroup_size, yes_no(f->subgroup_size_control));
+    printf("  subgroup size:       %u (range %u-%u, size control %s)\n", f->subgroup_size, f->min_subgroup_size,
+           f->max_subgroup_size, yes_no(f->subgroup_size_control));
     printf("  subgroup ops:        arithmetic %s, shuffle %s, ballot %s\n", yes_no(f->subgroup_arithmetic),
            yes_no(f->subgroup_shuffle), yes_no(f->subgroup_ballot));
-    printf("  fp16:                arithmetic %s, storage %s\n", yes_no(f->fp16_arithmetic),
-           yes_no(f->fp16_storage));
-    printf("  int8:                arithmetic %s, storage %s\n", yes_no(f->int8_arithmetic),
-           yes_no(f->int8_storage));
+    printf("  fp16:                arithmetic %s, storage %s\n", yes_no(f->fp16_arithmetic), yes_no(f->fp16_storage));
+    printf("  int8:                arithmetic %s, storage %s\n", yes_no(f->int8_arithmetic), yes_no(f->int8_storage));
     printf("  cooperative matrix:  NV %s, KHR %s\n", yes_no(f->cooperative_matrix_nv),
            yes_no(f->cooperative_matrix_khr));
     printf("  max storage binding: %.1f MiB\n", f->max_storage_buffer_range / 1048576.0);
@@ -43,9 +41,8 @@ int tsl_cmd_devices(int argc, char **argv) {
     tsl_command_spec spec = {
         .name = "tessl devices",
         .args = "",
-        .summary =
-            "Lists every Vulkan device: type, driver, memory, subgroup size and the features tessl uses.\n"
-            "The index is what --device and TESSL_DEVICE take.",
+        .summary = "Lists every Vulkan device: type, driver, memory, subgroup size and the features tessl uses.\n"
+                   "The index is what --device and TESSL_DEVICE take.",
     };
     tsl_args_result args;
     tsl_status st = tsl_args_parse(&spec, argc, argv, &args);

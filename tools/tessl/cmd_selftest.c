@@ -42,8 +42,8 @@ static tsl_status check_axpy(selftest_state *s) {
     for (uint64_t i = 0; st == TSL_OK && i < s->n; i++) {
         float want = fmaf(2.0f, s->host_x[i], s->host_y[i]);
         if (got[i] != want) /* one fused multiply-add: exact on any IEEE device */
-            st = tsl_error(TSL_ERR_NUMERIC, "axpy: element %llu is %.9g, expected %.9g",
-                           (unsigned long long)i, got[i], want);
+            st = tsl_error(TSL_ERR_NUMERIC, "axpy: element %llu is %.9g, expected %.9g", (unsigned long long)i,
+                           got[i], want);
     }
     free(got);
     if (st == TSL_OK)
@@ -139,8 +139,7 @@ static int run_selftest(const char *name, const char *summary, int argc, char **
     if (st != TSL_OK)
         return tsl_cli_fail(st);
     const tsl_vk_features *f = tsl_vk_device_features(s.dev);
-    printf("tessl: device %u: %s (%s, %s)\n", f->index, f->name, tsl_vk_device_type_name(f->type),
-           f->driver_name);
+    printf("tessl: device %u: %s (%s, %s)\n", f->index, f->name, tsl_vk_device_type_name(f->type), f->driver_name);
     printf("tessl: checking kernels on %lld MiB arrays against the CPU\n", (long long)mib);
     st = selftest(&s, mib);
     selftest_free(&s);
@@ -152,15 +151,14 @@ static int run_selftest(const char *name, const char *summary, int argc, char **
 }
 
 int tsl_cmd_selftest(int argc, char **argv) {
-    return run_selftest("tessl selftest",
-                        "Runs every basic kernel on the device and checks it against the CPU.", argc, argv);
+    return run_selftest("tessl selftest", "Runs every basic kernel on the device and checks it against the CPU.",
+                        argc, argv);
 }
 
 int tsl_cmd_demo(int argc, char **argv) {
-    return run_selftest(
-        "tessl demo",
-        "The main job on built-in data. The training demo (synthetic data -> shards -> TeSSL\n"
-        "training -> analyses -> report) is being built; until it lands, demo checks the\n"
-        "device's kernels against the CPU.",
-        argc, argv);
+    return run_selftest("tessl demo",
+                        "The main job on built-in data. The training demo (synthetic data -> shards -> TeSSL\n"
+                        "training -> analyses -> report) is being built; until it lands, demo checks the\n"
+                        "device's kernels against the CPU.",
+                        argc, argv);
 }
