@@ -1,5 +1,8 @@
 #include "tsl_test.h"
 
+#include <ftw.h>
+#include <unistd.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,4 +117,25 @@ int tsl_test_main(Suite *suite) {
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+char *tsl_test_temp_dir(const char *name) {
+    const char *tmp = getenv("TMPDIR");
+    size_t n = strlen(tmp && *tmp ? tmp : "/tmp") + strlen(name) + 32;
+    char *path = malloc(n);
+    ck_assert(path != NULL);
+    snprintf(path, n, "%s/tessl_%s_XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+    ck_assert_msg(mkdtemp(path) != NULL, "mkdtemp(%s) failed", path);
+    return path;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void tsl_test_remove_tree(const char *path) {
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -50,6 +50,12 @@ void tsl_test_download(tsl_vk_device *device, const tsl_vk_buffer *buffer, void 
 /* Fills the buffer with quiet-NaN bit patterns, so a kernel that forgets an element is caught. */
 void tsl_test_poison(tsl_vk_device *device, const tsl_vk_buffer *buffer);
 
+/* A fresh empty directory "$TMPDIR/tessl_<name>_XXXXXX" (malloc'd path; fails the test on error). */
+char *tsl_test_temp_dir(const char *name);
+
+/* Removes a directory tree (like rm -rf); frees nothing. */
+void tsl_test_remove_tree(const char *path);
+
 /* Fails the test with the thread's error message when `status` is not TSL_OK. */
 #define TSL_TEST_OK(status)                                                                                  \
     do {                                                                                                     \

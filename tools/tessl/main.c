@@ -15,6 +15,9 @@ static const tsl_cli_command commands[] = {
     {"demo", "run the main job on built-in synthetic data (today: a device self-check)", tsl_cmd_demo},
     {"devices", "list Vulkan devices with their properties and features", tsl_cmd_devices},
     {"selftest", "run every basic kernel on the device against a CPU reference", tsl_cmd_selftest},
+    {"synth", "write a procedurally drawn labelled image data set (ImageNet layout)", tsl_cmd_synth},
+    {"shard", "decode, resize and pack an ImageFolder tree into checksummed shards", tsl_cmd_shard},
+    {"inspect", "summarise shards; --verify checks every checksum", tsl_cmd_inspect},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];
 

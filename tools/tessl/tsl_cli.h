@@ -39,5 +39,8 @@ int tsl_cmd_bench(int argc, char **argv);
 int tsl_cmd_devices(int argc, char **argv);
 int tsl_cmd_demo(int argc, char **argv);
 int tsl_cmd_selftest(int argc, char **argv);
+int tsl_cmd_synth(int argc, char **argv);
+int tsl_cmd_shard(int argc, char **argv);
+int tsl_cmd_inspect(int argc, char **argv);
 
 #endif

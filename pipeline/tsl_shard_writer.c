@@ -1,0 +1,167 @@
+#include "tsl_shard_writer.h"
+#include "tsl_crc32.h"
+#include "tsl_file.h"
+#include "tsl_shard_format.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+struct tsl_shard_writer {
+    tsl_atomic_file file;
+    tsl_shard_header header;
+    uint64_t offset; /* where the next record goes */
+    tsl_shard_index_entry *entries;
+    size_t n_entries, cap_entries;
+    uint8_t *class_table; /* encoded */
+    size_t class_table_size;
+};
+
+tsl_status tsl_shard_compress_pixels(const uint8_t *rgb, uint32_t width, uint32_t height, int level,
+                                     void **stored, size_t *stored_size) {
+    size_t raw = (size_t)width * height * 3;
+    size_t bound = ZSTD_compressBound(raw);
+    void *out = malloc(bound);
+    if (!out)
+        return tsl_error(TSL_ERR_NOMEM, "out of memory compressing a %ux%u image", width, height);
+    size_t n = ZSTD_compress(out, bound, rgb, raw, level);
+    if (ZSTD_isError(n)) {
+        free(out);
+        return tsl_error(TSL_ERR_FORMAT, "zstd compression failed: %s", ZSTD_getErrorName(n));
+    }
+    *stored = out;
+    *stored_size = n;
+    return TSL_OK;
+}
+
+static tsl_status encode_class_table(tsl_shard_writer *w, uint32_t class_count, char *const *names) {
+    size_t size = 0;
+    for (uint32_t k = 0; k < class_count; k++) {
+        size_t n = strlen(names[k]);
+        if (n < 1 || n > TSL_SHARD_MAX_CLASS_NAME)
+            return tsl_error(TSL_ERR_INVALID_ARG, "shard writer: class name '%.40s' must have 1..%u bytes",
+                             names[k], TSL_SHARD_MAX_CLASS_NAME);
+        size += 2 + n;
+    }
+    w->class_table = malloc(size ? size : 1);
+    if (!w->class_table)
+        return tsl_error(TSL_ERR_NOMEM, "out of memory for the class table");
+    uint8_t *p = w->class_table;
+    for (uint32_t k = 0; k < class_count; k++) {
+        size_t n = strlen(names[k]);
+        tsl_le_put_u16(p, (uint16_t)n);
+        memcpy(p + 2, names[k], n);
+        p += 2 + n;
+    }
+    w->class_table_size = size;
+    return TSL_OK;
+}
+
+static void writer_free(tsl_shard_writer *w) {
+    free(w->entries);
+    free(w->class_table);
+    free(w);
+}
+
+tsl_status tsl_shard_writer_open(const char *path, uint32_t shard_index, uint32_t class_count,
+                                 char *const *class_names, uint64_t source_hash, tsl_shard_writer **out) {
+    tsl_shard_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return tsl_error(TSL_ERR_NOMEM, "out of memory opening shard %s", path);
+    w->header = (tsl_shard_header){.version = TSL_SHARD_VERSION,
+                                   .header_size = TSL_SHARD_HEADER_SIZE,
+                                   .shard_index = shard_index,
+                                   .class_count = class_count,
+                                   .pixel_format = TSL_SHARD_PIXEL_RGB8,
+                                   .compression = TSL_SHARD_ZSTD,
+                                   .source_hash = source_hash};
+    w->offset = TSL_SHARD_HEADER_SIZE;
+    tsl_status st = encode_class_table(w, class_count, class_names);
+    if (st == TSL_OK)
+        st = tsl_atomic_open(&w->file, path);
+    if (st != TSL_OK) {
+        writer_free(w);
+        return st;
+    }
+    /* A zeroed placeholder: the real header, which needs the final offsets, is written by finish. */
+    uint8_t placeholder[TSL_SHARD_HEADER_SIZE] = {0};
+    st = tsl_atomic_write(&w->file, placeholder, sizeof placeholder);
+    if (st != TSL_OK) {
+        tsl_shard_writer_abort(w);
+        return st;
+    }
+    *out = w;
+    return TSL_OK;
+}
+
+tsl_status tsl_shard_writer_add(tsl_shard_writer *w, const void *stored, size_t stored_size, uint32_t label,
+                                uint32_t width, uint32_t height) {
+    if (label >= w->header.class_count || width < 1 || height < 1 || width > TSL_SHARD_MAX_SIDE ||
+        height > TSL_SHARD_MAX_SIDE || (uint64_t)width * height > TSL_SHARD_MAX_PIXELS ||
+        stored_size > UINT32_MAX)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "shard writer: record with label %u (of %u), %ux%u pixels, %zu "
+                         "bytes is outside the format's limits",
+                         label, w->header.class_count, width, height, stored_size);
+    if (w->n_entries == UINT32_MAX)
+        return tsl_error(TSL_ERR_INVALID_ARG, "shard writer: too many records");
+    if (w->n_entries == w->cap_entries) {
+        size_t cap = w->cap_entries ? w->cap_entries * 2 : 256;
+        tsl_shard_index_entry *e = realloc(w->entries, cap * sizeof *e);
+        if (!e)
+            return tsl_error(TSL_ERR_NOMEM, "out of memory for the shard index");
+        w->entries = e;
+        w->cap_entries = cap;
+    }
+    TSL_TRY(tsl_atomic_write(&w->file, stored, stored_size));
+    w->entries[w->n_entries++] = (tsl_shard_index_entry){.offset = w->offset,
+                                                         .stored_size = (uint32_t)stored_size,
+                                                         .label = label,
+                                                         .width = width,
+                                                         .height = height,
+                                                         .crc32 = tsl_crc32(0, stored, stored_size)};
+    w->offset += stored_size;
+    return TSL_OK;
+}
+
+static tsl_status write_tables(tsl_shard_writer *w) {
+    uint32_t crc = 0;
+    for (size_t i = 0; i < w->n_entries; i++) {
+        uint8_t buf[TSL_SHARD_INDEX_ENTRY];
+        tsl_shard_index_encode(&w->entries[i], buf);
+        crc = tsl_crc32(crc, buf, sizeof buf);
+        TSL_TRY(tsl_atomic_write(&w->file, buf, sizeof buf));
+    }
+    crc = tsl_crc32(crc, w->class_table, w->class_table_size);
+    TSL_TRY(tsl_atomic_write(&w->file, w->class_table, w->class_table_size));
+    tsl_shard_header *h = &w->header;
+    h->record_count = (uint32_t)w->n_entries;
+    h->index_offset = w->offset;
+    h->class_table_offset = w->offset + (uint64_t)w->n_entries * TSL_SHARD_INDEX_ENTRY;
+    h->file_size = h->class_table_offset + w->class_table_size;
+    h->table_crc32 = crc;
+    uint8_t header[TSL_SHARD_HEADER_SIZE];
+    tsl_shard_header_encode(h, header);
+    if (fseek(w->file.file, 0, SEEK_SET) != 0)
+        return tsl_error(TSL_ERR_IO, "seeking in %s: %s", w->file.final_path, strerror(errno));
+    return tsl_atomic_write(&w->file, header, sizeof header);
+}
+
+tsl_status tsl_shard_writer_finish(tsl_shard_writer *w) {
+    tsl_status st = write_tables(w);
+    if (st != TSL_OK) {
+        tsl_shard_writer_abort(w);
+        return st;
+    }
+    st = tsl_atomic_commit(&w->file);
+    writer_free(w);
+    return st;
+}
+
+void tsl_shard_writer_abort(tsl_shard_writer *w) {
+    if (!w)
+        return;
+    tsl_atomic_abort(&w->file);
+    writer_free(w);
+}

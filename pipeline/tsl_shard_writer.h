@@ -1,0 +1,34 @@
+/* Writes one shard file (docs/SHARD_FORMAT.md) atomically: records stream into "PATH.tmp.<pid>"; the
+ * index, class table and header are written by tsl_shard_writer_finish, which then fsyncs and renames
+ * to PATH. A process killed before finish leaves no file at PATH. */
+#ifndef TSL_SHARD_WRITER_H
+#define TSL_SHARD_WRITER_H
+
+#include "tsl_status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tsl_shard_writer tsl_shard_writer;
+
+/* Compresses RGB8 pixels (width * height * 3 bytes) into one zstd frame (content size recorded) at
+ * `level` (1..19); *stored is malloc'd (caller frees). Thread-safe. */
+tsl_status tsl_shard_compress_pixels(const uint8_t *rgb, uint32_t width, uint32_t height, int level,
+                                     void **stored, size_t *stored_size);
+
+/* Starts a shard. `class_names` (class_count of them, each 1..4096 bytes) is copied. */
+tsl_status tsl_shard_writer_open(const char *path, uint32_t shard_index, uint32_t class_count,
+                                 char *const *class_names, uint64_t source_hash, tsl_shard_writer **out);
+
+/* Appends one record: the stored (compressed) bytes of a width x height image of class `label`.
+ * TSL_ERR_INVALID_ARG for a label >= class_count or sizes outside the format's limits. */
+tsl_status tsl_shard_writer_add(tsl_shard_writer *w, const void *stored, size_t stored_size, uint32_t label,
+                                uint32_t width, uint32_t height);
+
+/* Writes index, class table and header, then commits the file. Frees `w` in all cases. */
+tsl_status tsl_shard_writer_finish(tsl_shard_writer *w);
+
+/* Removes the temporary file and frees `w`. */
+void tsl_shard_writer_abort(tsl_shard_writer *w);
+
+#endif
