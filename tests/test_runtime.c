@@ -250,6 +250,33 @@ START_TEST(barriers_only_where_a_hazard_exists) {
 }
 END_TEST
 
+/* A barrier raised by a compute read must also order a later copy of the same bytes (found by
+ * synchronisation validation: compute write, compute read, transfer read). */
+START_TEST(barrier_covers_later_transfers) {
+    tsl_vk_device *d = tsl_test_device_open();
+    tsl_vk_buffer a = tsl_test_alloc(d, TSL_MEM_DEVICE, 4096, "a");
+    tsl_vk_buffer b = tsl_test_alloc(d, TSL_MEM_DEVICE, 4096, "b");
+    tsl_vk_buffer c = tsl_test_alloc(d, TSL_MEM_DEVICE, 4096, "c");
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(tsl_fill_u32(d, cmd, a.range, 0x40000000u));   /* a = 2.0f (compute write) */
+    TSL_TEST_OK(tsl_fill_u32(d, cmd, b.range, 0));             /* b = 0 */
+    TSL_TEST_OK(tsl_axpy_f32(d, cmd, 1.0f, a.range, b.range)); /* reads a: barrier */
+    TSL_TEST_OK(tsl_vk_cmd_copy(cmd, a.range, c.range));       /* reads a again, in the transfer stage */
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    float got[1024];
+    tsl_test_download(d, &c, got);
+    for (int i = 0; i < 1024; i++)
+        ck_assert_float_eq(got[i], 2.0f);
+    tsl_vk_cmd_destroy(cmd);
+    tsl_vk_free(d, &a);
+    tsl_vk_free(d, &b);
+    tsl_vk_free(d, &c);
+    tsl_test_device_close(d);
+}
+END_TEST
+
 START_TEST(oversized_binding_is_refused) {
     tsl_vk_device *d = tsl_test_device_open();
     uint64_t limit = tsl_vk_device_features(d)->max_storage_buffer_range;
@@ -343,6 +370,7 @@ int main(void) {
     tcase_add_test(tc, fill_and_axpy_match_the_cpu);
     tcase_add_test(tc, reduce_sum_matches_the_cpu);
     tcase_add_test(tc, barriers_only_where_a_hazard_exists);
+    tcase_add_test(tc, barrier_covers_later_transfers);
     tcase_add_test(tc, oversized_binding_is_refused);
     tcase_add_test(tc, pipeline_cache_persists_and_survives_corruption);
     tcase_add_test(tc, bad_device_index_is_reported);

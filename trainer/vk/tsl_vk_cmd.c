@@ -136,10 +136,12 @@ static tsl_status track(tsl_vk_cmd *c, const tsl_vk_range *ranges, const bool *w
     for (uint32_t i = 0; i < n && !hazard; i++)
         hazard = conflicts(c, ranges[i], writes[i]);
     if (hazard) {
-        VkAccessFlags dst = stage == VK_PIPELINE_STAGE_TRANSFER_BIT
-                                ? VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT
-                                : VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
-        emit_barrier(c, stage, dst);
+        /* The barrier forgets every pending access, so it must cover every later command, not only this
+         * one: writes become visible to both stages tessl records (a compute write, a compute read, then
+         * a copy of the same bytes would otherwise race). */
+        emit_barrier(c, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                     VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                         VK_ACCESS_TRANSFER_WRITE_BIT);
     }
     for (uint32_t i = 0; i < n; i++)
         TSL_TRY(remember(c, ranges[i], writes[i], stage));
