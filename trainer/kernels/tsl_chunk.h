@@ -1,0 +1,19 @@
+/* Splitting NCHW work along the batch so that every binding stays within maxStorageBufferRange. */
+#ifndef TSL_CHUNK_H
+#define TSL_CHUNK_H
+
+#include "tsl_vk.h"
+
+/* Whole images per chunk when `n_tensors` batch-major tensors, with bytes_per_image[i] bytes per image
+ * each, are split along the batch together: a chunk of every tensor fits one binding, and each chunk
+ * start (a multiple of the returned count, in images) is a valid storage-buffer offset for every tensor
+ * (given that each tensor's base offset is). Returns 0 when one image of some tensor does not fit a
+ * binding. */
+uint32_t tsl_batch_chunk_images(const tsl_vk_device *device, const VkDeviceSize *bytes_per_image,
+                                uint32_t n_tensors);
+
+/* The chunk [first, first + count) of a batch-major range with `bytes_per_image` bytes per image. */
+tsl_vk_range tsl_batch_chunk(tsl_vk_range range, VkDeviceSize bytes_per_image, uint32_t first,
+                             uint32_t count);
+
+#endif
