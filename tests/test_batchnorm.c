@@ -14,6 +14,7 @@
 #include "ref_batchnorm.h"
 #include "tsl_batchnorm.h"
 #include "tsl_test.h"
+#include "tsl_test_tensor.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -35,31 +36,6 @@ static size_t count_of(shape4 s) {
     return (size_t)s.n * s.c * s.h * s.w;
 }
 
-static double *to_double(const float *f, size_t n) {
-    double *d = malloc(n * sizeof *d);
-    for (size_t i = 0; i < n; i++)
-        d[i] = f[i];
-    return d;
-}
-
-static tsl_vk_buffer upload_floats(tsl_vk_device *dev, const float *data, size_t n, const char *name) {
-    tsl_vk_buffer b = tsl_test_alloc(dev, TSL_MEM_DEVICE, 4 * n, name);
-    tsl_test_upload(dev, &b, data);
-    return b;
-}
-
-static tsl_vk_buffer poisoned(tsl_vk_device *dev, size_t n, const char *name) {
-    tsl_vk_buffer b = tsl_test_alloc(dev, TSL_MEM_DEVICE, 4 * n, name);
-    tsl_test_poison(dev, &b);
-    return b;
-}
-
-static float *download_floats(tsl_vk_device *dev, const tsl_vk_buffer *b, size_t n) {
-    float *f = malloc(4 * n);
-    tsl_test_download(dev, b, f);
-    return f;
-}
-
 /* Input with a per-channel offset and scale, so normalisation is not a no-op. */
 static float *random_input(tsl_test_rng *rng, shape4 s, double max_mean) {
     float *x = malloc(4 * count_of(s));
@@ -73,28 +49,26 @@ static float *random_input(tsl_test_rng *rng, shape4 s, double max_mean) {
     return x;
 }
 
-static float *random_floats(tsl_test_rng *rng, size_t n, float lo, float hi) {
-    float *f = malloc(4 * n);
-    tsl_test_fill_uniform(rng, f, n, lo, hi);
-    return f;
-}
-
 /* Runs the training forward on the GPU and checks y, saved statistics and running statistics. */
 static void check_forward_train(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t n = count_of(s), hw = (size_t)s.h * s.w;
     float *x = random_input(&rng, s, 4.0);
-    float *gamma = random_floats(&rng, s.c, 0.5f, 1.5f), *beta = random_floats(&rng, s.c, -1.0f, 1.0f);
-    float *rmean = random_floats(&rng, s.c, -1.0f, 1.0f), *rvar = random_floats(&rng, s.c, 0.5f, 2.0f);
+    float *gamma = tsl_test_random_floats(&rng, s.c, 0.5f, 1.5f),
+          *beta = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f);
+    float *rmean = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f),
+          *rvar = tsl_test_random_floats(&rng, s.c, 0.5f, 2.0f);
     tsl_batchnorm_shape bs = tsl_batchnorm_shape_2d(s.n, s.c, s.h, s.w);
 
-    tsl_vk_buffer bx = upload_floats(dev, x, n, "x"), bg = upload_floats(dev, gamma, s.c, "gamma"),
-                  bb = upload_floats(dev, beta, s.c, "beta"), brm = upload_floats(dev, rmean, s.c, "rmean"),
-                  brv = upload_floats(dev, rvar, s.c, "rvar");
-    tsl_vk_buffer by = poisoned(dev, n, "y"), bm = poisoned(dev, s.c, "mean"),
-                  bi = poisoned(dev, s.c, "invstd");
+    tsl_vk_buffer bx = tsl_test_upload_floats(dev, x, n, "x"),
+                  bg = tsl_test_upload_floats(dev, gamma, s.c, "gamma"),
+                  bb = tsl_test_upload_floats(dev, beta, s.c, "beta"),
+                  brm = tsl_test_upload_floats(dev, rmean, s.c, "rmean"),
+                  brv = tsl_test_upload_floats(dev, rvar, s.c, "rvar");
+    tsl_vk_buffer by = tsl_test_poisoned(dev, n, "y"), bm = tsl_test_poisoned(dev, s.c, "mean"),
+                  bi = tsl_test_poisoned(dev, s.c, "invstd");
     VkDeviceSize scratch_bytes = tsl_batchnorm_scratch_bytes(dev, bs);
-    tsl_vk_buffer bs_ = poisoned(dev, scratch_bytes / 4, "scratch");
+    tsl_vk_buffer bs_ = tsl_test_poisoned(dev, scratch_bytes / 4, "scratch");
 
     tsl_batchnorm_params prm = {affine ? bg.range : (tsl_vk_range){0},
                                 affine ? bb.range : (tsl_vk_range){0},
@@ -110,14 +84,15 @@ static void check_forward_train(tsl_vk_device *dev, uint64_t seed, shape4 s, boo
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_vk_cmd_destroy(cmd);
 
-    double *xd = to_double(x, n), *gd = to_double(gamma, s.c), *bd = to_double(beta, s.c);
-    double *rmd = to_double(rmean, s.c), *rvd = to_double(rvar, s.c);
+    double *xd = tsl_test_to_double(x, n), *gd = tsl_test_to_double(gamma, s.c),
+           *bd = tsl_test_to_double(beta, s.c);
+    double *rmd = tsl_test_to_double(rmean, s.c), *rvd = tsl_test_to_double(rvar, s.c);
     double *yd = malloc(8 * n), *md = malloc(8 * s.c), *id = malloc(8 * s.c);
     ref_batchnorm_forward_train(s.n, s.c, hw, xd, affine ? gd : NULL, affine ? bd : NULL, 0.1, 1e-5, rmd, rvd,
                                 yd, md, id);
-    float *y = download_floats(dev, &by, n), *m = download_floats(dev, &bm, s.c),
-          *inv = download_floats(dev, &bi, s.c), *rm = download_floats(dev, &brm, s.c),
-          *rv = download_floats(dev, &brv, s.c);
+    float *y = tsl_test_download_floats(dev, &by, n), *m = tsl_test_download_floats(dev, &bm, s.c),
+          *inv = tsl_test_download_floats(dev, &bi, s.c), *rm = tsl_test_download_floats(dev, &brm, s.c),
+          *rv = tsl_test_download_floats(dev, &brv, s.c);
     char what[96];
     snprintf(what, sizeof what, "forward_train %ux%ux%ux%u affine=%d", s.n, s.c, s.h, s.w, affine);
     tsl_test_check_close(what, seed, y, yd, n, 1e-5, 2e-5);
@@ -158,10 +133,12 @@ START_TEST(statistics_stay_accurate_with_large_mean) {
         x[i] = (float)(1000.0 + tsl_test_rng_normal(&rng));
     tsl_batchnorm_shape bs = tsl_batchnorm_shape_2d(s.n, s.c, s.h, s.w);
     float ones[3] = {1, 1, 1};
-    tsl_vk_buffer bx = upload_floats(dev, x, n, "x"), brm = upload_floats(dev, ones, 3, "rm"),
-                  brv = upload_floats(dev, ones, 3, "rv");
-    tsl_vk_buffer by = poisoned(dev, n, "y"), bm = poisoned(dev, 3, "mean"), bi = poisoned(dev, 3, "invstd");
-    tsl_vk_buffer bsc = poisoned(dev, tsl_batchnorm_scratch_bytes(dev, bs) / 4, "scratch");
+    tsl_vk_buffer bx = tsl_test_upload_floats(dev, x, n, "x"),
+                  brm = tsl_test_upload_floats(dev, ones, 3, "rm"),
+                  brv = tsl_test_upload_floats(dev, ones, 3, "rv");
+    tsl_vk_buffer by = tsl_test_poisoned(dev, n, "y"), bm = tsl_test_poisoned(dev, 3, "mean"),
+                  bi = tsl_test_poisoned(dev, 3, "invstd");
+    tsl_vk_buffer bsc = tsl_test_poisoned(dev, tsl_batchnorm_scratch_bytes(dev, bs) / 4, "scratch");
     tsl_batchnorm_params prm = {{0}, {0}, brm.range, brv.range, 0.1f, 1e-5f};
     tsl_vk_cmd *cmd;
     TSL_TEST_OK(tsl_vk_cmd_create(dev, &cmd));
@@ -170,10 +147,10 @@ START_TEST(statistics_stay_accurate_with_large_mean) {
         tsl_batchnorm_forward_train(dev, cmd, bs, &prm, bx.range, by.range, bm.range, bi.range, bsc.range));
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_vk_cmd_destroy(cmd);
-    double *xd = to_double(x, n), *yd = malloc(8 * n), md[3], id[3];
+    double *xd = tsl_test_to_double(x, n), *yd = malloc(8 * n), md[3], id[3];
     ref_batchnorm_forward_train(s.n, s.c, (size_t)s.h * s.w, xd, NULL, NULL, 0.1, 1e-5, NULL, NULL, yd, md,
                                 id);
-    float *m = download_floats(dev, &bm, 3), *inv = download_floats(dev, &bi, 3);
+    float *m = tsl_test_download_floats(dev, &bm, 3), *inv = tsl_test_download_floats(dev, &bi, 3);
     tsl_test_check_close("mean (|mean|/std = 1000)", seed, m, md, 3, 0, 4e-3);
     tsl_test_check_close("invstd (|mean|/std = 1000)", seed, inv, id, 3, 2e-4, 0);
     tsl_vk_buffer *all[] = {&bx, &brm, &brv, &by, &bm, &bi, &bsc};
@@ -188,11 +165,15 @@ static void check_forward_eval(tsl_vk_device *dev, uint64_t seed, shape4 s, bool
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t n = count_of(s);
     float *x = random_input(&rng, s, 4.0);
-    float *gamma = random_floats(&rng, s.c, 0.5f, 1.5f), *beta = random_floats(&rng, s.c, -1.0f, 1.0f);
-    float *rmean = random_floats(&rng, s.c, -4.0f, 4.0f), *rvar = random_floats(&rng, s.c, 0.25f, 4.0f);
-    tsl_vk_buffer bx = upload_floats(dev, x, n, "x"), bg = upload_floats(dev, gamma, s.c, "gamma"),
-                  bb = upload_floats(dev, beta, s.c, "beta"), brm = upload_floats(dev, rmean, s.c, "rmean"),
-                  brv = upload_floats(dev, rvar, s.c, "rvar"), by = poisoned(dev, n, "y");
+    float *gamma = tsl_test_random_floats(&rng, s.c, 0.5f, 1.5f),
+          *beta = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f);
+    float *rmean = tsl_test_random_floats(&rng, s.c, -4.0f, 4.0f),
+          *rvar = tsl_test_random_floats(&rng, s.c, 0.25f, 4.0f);
+    tsl_vk_buffer bx = tsl_test_upload_floats(dev, x, n, "x"),
+                  bg = tsl_test_upload_floats(dev, gamma, s.c, "gamma"),
+                  bb = tsl_test_upload_floats(dev, beta, s.c, "beta"),
+                  brm = tsl_test_upload_floats(dev, rmean, s.c, "rmean"),
+                  brv = tsl_test_upload_floats(dev, rvar, s.c, "rvar"), by = tsl_test_poisoned(dev, n, "y");
     tsl_batchnorm_params prm = {affine ? bg.range : (tsl_vk_range){0},
                                 affine ? bb.range : (tsl_vk_range){0},
                                 brm.range,
@@ -206,11 +187,12 @@ static void check_forward_eval(tsl_vk_device *dev, uint64_t seed, shape4 s, bool
                                            bx.range, by.range));
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_vk_cmd_destroy(cmd);
-    double *xd = to_double(x, n), *gd = to_double(gamma, s.c), *bd = to_double(beta, s.c);
-    double *rmd = to_double(rmean, s.c), *rvd = to_double(rvar, s.c), *yd = malloc(8 * n);
+    double *xd = tsl_test_to_double(x, n), *gd = tsl_test_to_double(gamma, s.c),
+           *bd = tsl_test_to_double(beta, s.c);
+    double *rmd = tsl_test_to_double(rmean, s.c), *rvd = tsl_test_to_double(rvar, s.c), *yd = malloc(8 * n);
     ref_batchnorm_forward_eval(s.n, s.c, (size_t)s.h * s.w, xd, affine ? gd : NULL, affine ? bd : NULL, rmd,
                                rvd, 1e-5, yd);
-    float *y = download_floats(dev, &by, n);
+    float *y = tsl_test_download_floats(dev, &by, n);
     /* One subtraction, one rsqrt (a few ulp), one fma on values <= ~20: rel 1e-5 + abs 1e-5. */
     tsl_test_check_close("forward_eval", seed, y, yd, n, 1e-5, 1e-5);
     tsl_vk_buffer *all[] = {&bx, &bg, &bb, &brm, &brv, &by};
@@ -235,17 +217,20 @@ END_TEST
 static void check_backward(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t n = count_of(s), hw = (size_t)s.h * s.w;
-    float *x = random_input(&rng, s, 4.0), *dy = random_floats(&rng, n, -1.0f, 1.0f);
-    float *gamma = random_floats(&rng, s.c, 0.5f, 1.5f), *beta = random_floats(&rng, s.c, -1.0f, 1.0f);
+    float *x = random_input(&rng, s, 4.0), *dy = tsl_test_random_floats(&rng, n, -1.0f, 1.0f);
+    float *gamma = tsl_test_random_floats(&rng, s.c, 0.5f, 1.5f),
+          *beta = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f);
     float *zeros = calloc(s.c, 4);
     tsl_batchnorm_shape bs = tsl_batchnorm_shape_2d(s.n, s.c, s.h, s.w);
-    tsl_vk_buffer bx = upload_floats(dev, x, n, "x"), bdy = upload_floats(dev, dy, n, "dy"),
-                  bg = upload_floats(dev, gamma, s.c, "gamma"), bb = upload_floats(dev, beta, s.c, "beta"),
-                  brm = upload_floats(dev, zeros, s.c, "rm"), brv = upload_floats(dev, zeros, s.c, "rv");
-    tsl_vk_buffer by = poisoned(dev, n, "y"), bm = poisoned(dev, s.c, "mean"),
-                  bi = poisoned(dev, s.c, "invstd"), bdx = poisoned(dev, n, "dx"),
-                  bdg = poisoned(dev, s.c, "dgamma"), bdb = poisoned(dev, s.c, "dbeta"),
-                  bsc = poisoned(dev, tsl_batchnorm_scratch_bytes(dev, bs) / 4, "scratch");
+    tsl_vk_buffer bx = tsl_test_upload_floats(dev, x, n, "x"), bdy = tsl_test_upload_floats(dev, dy, n, "dy"),
+                  bg = tsl_test_upload_floats(dev, gamma, s.c, "gamma"),
+                  bb = tsl_test_upload_floats(dev, beta, s.c, "beta"),
+                  brm = tsl_test_upload_floats(dev, zeros, s.c, "rm"),
+                  brv = tsl_test_upload_floats(dev, zeros, s.c, "rv");
+    tsl_vk_buffer by = tsl_test_poisoned(dev, n, "y"), bm = tsl_test_poisoned(dev, s.c, "mean"),
+                  bi = tsl_test_poisoned(dev, s.c, "invstd"), bdx = tsl_test_poisoned(dev, n, "dx"),
+                  bdg = tsl_test_poisoned(dev, s.c, "dgamma"), bdb = tsl_test_poisoned(dev, s.c, "dbeta"),
+                  bsc = tsl_test_poisoned(dev, tsl_batchnorm_scratch_bytes(dev, bs) / 4, "scratch");
     tsl_vk_range none = {0};
     tsl_batchnorm_params prm = {
         affine ? bg.range : none, affine ? bb.range : none, brm.range, brv.range, 0.1f, 1e-5f};
@@ -260,15 +245,16 @@ static void check_backward(tsl_vk_device *dev, uint64_t seed, shape4 s, bool aff
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_vk_cmd_destroy(cmd);
 
-    double *xd = to_double(x, n), *dyd = to_double(dy, n), *gd = to_double(gamma, s.c);
+    double *xd = tsl_test_to_double(x, n), *dyd = tsl_test_to_double(dy, n),
+           *gd = tsl_test_to_double(gamma, s.c);
     double *dxd = malloc(8 * n), *dgd = malloc(8 * s.c), *dbd = malloc(8 * s.c);
     ref_batchnorm_backward(s.n, s.c, hw, xd, affine ? gd : NULL, dyd, 1e-5, dxd, dgd, dbd);
-    float *dx = download_floats(dev, &bdx, n);
+    float *dx = tsl_test_download_floats(dev, &bdx, n);
     char what[96];
     snprintf(what, sizeof what, "backward dx %ux%ux%ux%u affine=%d", s.n, s.c, s.h, s.w, affine);
     tsl_test_check_close(what, seed, dx, dxd, n, 1e-5, 1e-5);
     if (affine) {
-        float *dg = download_floats(dev, &bdg, s.c), *db = download_floats(dev, &bdb, s.c);
+        float *dg = tsl_test_download_floats(dev, &bdg, s.c), *db = tsl_test_download_floats(dev, &bdb, s.c);
         double sum_tol = 5e-6 * sqrt((double)s.n * hw);
         tsl_test_check_close("backward dgamma", seed, dg, dgd, s.c, 1e-5, sum_tol);
         tsl_test_check_close("backward dbeta", seed, db, dbd, s.c, 1e-5, sum_tol);
