@@ -13,6 +13,7 @@
  *   error ~ h^2 * |f'''| ~ 1e-10 and rounding ~ 1e-16 * |L| / h ~ 1e-10: rel 1e-6 + abs 1e-7. */
 #include "ref_batchnorm.h"
 #include "tsl_batchnorm.h"
+#include "tsl_chunk.h"
 #include "tsl_test.h"
 #include "tsl_test_tensor.h"
 
@@ -278,6 +279,33 @@ START_TEST(backward_matches_reference) {
 }
 END_TEST
 
+/* Work larger than one binding is split along the batch, and each chunk adds its own first-level slots
+ * per channel. The chunk limit is lowered so that small tensors split: 9 images of 3x7x7 under 4 KiB
+ * go in chunks of 4, 4, 1 (a multiple of 4 images keeps 588-byte images 16-byte aligned); 37 rows of a
+ * 1-D (37, 13) batch under 512 bytes in chunks of 8. Same tolerances as the unsplit cases. */
+START_TEST(split_along_batch_matches_reference) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    uint64_t seed = tsl_test_seed("batchnorm_split");
+    const struct {
+        shape4 shape;
+        VkDeviceSize limit;
+    } cases[] = {{{9, 3, 7, 7}, 4096}, {{37, 13, 1, 1}, 512}};
+    for (int i = 0; i < 2; i++) {
+        shape4 s = cases[i].shape;
+        tsl_chunk_set_test_limit(cases[i].limit);
+        VkDeviceSize image_bytes = 4ull * s.c * s.h * s.w;
+        ck_assert_uint_lt(tsl_batch_chunk_images(dev, &image_bytes, 1), s.n);
+        for (int affine = 0; affine < 2; affine++) {
+            check_forward_train(dev, seed + 4 * i + affine, s, affine);
+            check_forward_eval(dev, seed + 4 * i + affine, s, affine);
+            check_backward(dev, seed + 4 * i + 2 + affine, s, affine);
+        }
+    }
+    tsl_chunk_set_test_limit(0);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
 /* L = sum w * y(x, gamma, beta) through the training forward (batch statistics included). */
 static double loss(size_t n, size_t c, size_t hw, const double *x, const double *g, const double *b,
                    const double *w) {
@@ -409,6 +437,7 @@ int main(void) {
     tcase_add_test(tc, statistics_stay_accurate_with_large_mean);
     tcase_add_test(tc, forward_eval_matches_reference);
     tcase_add_test(tc, backward_matches_reference);
+    tcase_add_test(tc, split_along_batch_matches_reference);
     tcase_add_test(tc, reference_backward_matches_finite_differences);
     tcase_add_test(tc, bad_arguments_are_rejected);
     suite_add_tcase(s, tc);

@@ -13,6 +13,7 @@
  *   1 + 0.9 + 0.81 = 2.71: mu abs 5e-8 (times q <= 1 under LARS). p: rel 1e-6 + abs 1e-7 (its own
  *   rounding, 3 x 6e-8, plus lr * mu's error). SGD has no norms: mu rel 1e-6 + abs 5e-8. */
 #include "ref_optim.h"
+#include "tsl_chunk.h"
 #include "tsl_optim.h"
 #include "tsl_test.h"
 #include "tsl_test_tensor.h"
@@ -40,9 +41,9 @@ static tsl_vk_range tensor_range(const tsl_vk_buffer *b, const size_t *offsets, 
     return tsl_vk_subrange(b, 4 * offsets[t], 4 * sizes[t]);
 }
 
-START_TEST(l2_norms_match_reference) {
+static void check_l2_norms(const char *name) {
     tsl_vk_device *dev = tsl_test_device_open();
-    uint64_t seed = tsl_test_seed("optim_l2_norms");
+    uint64_t seed = tsl_test_seed(name);
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t offsets[N_TENSORS], total = layout(offsets);
     float *x = tsl_test_random_floats(&rng, total, -1, 1);
@@ -73,12 +74,16 @@ START_TEST(l2_norms_match_reference) {
     free(x), free(got);
     tsl_test_device_close(dev);
 }
+
+START_TEST(l2_norms_match_reference) {
+    check_l2_norms("optim_l2_norms");
+}
 END_TEST
 
 /* Three steps of LARS (or SGD) recorded in one command buffer; compares p, mu and (LARS) the norms. */
-static void check_steps(bool lars) {
+static void check_steps(bool lars, const char *name) {
     tsl_vk_device *dev = tsl_test_device_open();
-    uint64_t seed = tsl_test_seed(lars ? "optim_lars" : "optim_sgd");
+    uint64_t seed = tsl_test_seed(name);
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t offsets[N_TENSORS], total = layout(offsets);
     float *p = tsl_test_random_floats(&rng, total, -1, 1),
@@ -141,12 +146,23 @@ static void check_steps(bool lars) {
 }
 
 START_TEST(lars_steps_match_reference) {
-    check_steps(true);
+    check_steps(true, "optim_lars");
 }
 END_TEST
 
 START_TEST(sgd_steps_match_reference) {
-    check_steps(false);
+    check_steps(false, "optim_sgd");
+}
+END_TEST
+
+/* A tensor larger than one binding is split into pieces, each with its own first-level slots: with
+ * the chunk limit lowered to 64 KiB the 70001-value tensor takes 5 pieces. Same tolerances. */
+START_TEST(split_tensors_match_reference) {
+    tsl_chunk_set_test_limit(65536);
+    check_l2_norms("optim_l2_norms_split");
+    check_steps(true, "optim_lars_split");
+    check_steps(false, "optim_sgd_split");
+    tsl_chunk_set_test_limit(0);
 }
 END_TEST
 
@@ -188,6 +204,7 @@ int main(void) {
     tcase_add_test(tc, l2_norms_match_reference);
     tcase_add_test(tc, lars_steps_match_reference);
     tcase_add_test(tc, sgd_steps_match_reference);
+    tcase_add_test(tc, split_tensors_match_reference);
     tcase_add_test(tc, bad_arguments_are_rejected);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);

@@ -6,6 +6,7 @@
  * Finite differences of the reference relu (double, h = 1e-6, inputs kept >= 1e-3 away from the kink):
  * the function is linear within h, so the difference is exact up to rounding ~1e-16 / h: abs 1e-9. */
 #include "ref_pointwise.h"
+#include "tsl_chunk.h"
 #include "tsl_pointwise.h"
 #include "tsl_test.h"
 #include "tsl_test_tensor.h"
@@ -83,6 +84,20 @@ START_TEST(ops_match_reference) {
     for (op_kind op = RELU; op <= ACCUMULATE; op++)
         for (int i = 0; i < N_LENGTHS; i++)
             check_op(dev, seed + 16 * op + i, op, lengths[i]);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
+/* Arrays longer than one binding go in chunks: with the chunk limit lowered to 4 KiB, 3001 values take
+ * three dispatches (1024, 1024, 953). Same tolerances. */
+START_TEST(split_into_chunks_matches_reference) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    uint64_t seed = tsl_test_seed("pointwise_split");
+    tsl_chunk_set_test_limit(4096);
+    ck_assert_uint_lt(tsl_chunk_max_bytes(dev, 4), 4 * 3001);
+    for (op_kind op = RELU; op <= ACCUMULATE; op++)
+        check_op(dev, seed + op, op, 3001);
+    tsl_chunk_set_test_limit(0);
     tsl_test_device_close(dev);
 }
 END_TEST
@@ -188,6 +203,7 @@ int main(void) {
     TCase *tc = tcase_create("pointwise");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, ops_match_reference);
+    tcase_add_test(tc, split_into_chunks_matches_reference);
     tcase_add_test(tc, relu_backward_from_forward_output);
     tcase_add_test(tc, reference_backward_matches_finite_differences);
     tcase_add_test(tc, bad_arguments_are_rejected);

@@ -11,6 +11,7 @@
  * - finite differences of the references in double, h = 1e-6: max pooling is linear in x near inputs
  *   whose window values are >= 1e-3 apart, average pooling is linear: rounding ~1e-16 / h: abs 1e-8. */
 #include "ref_pool.h"
+#include "tsl_chunk.h"
 #include "tsl_pool.h"
 #include "tsl_test.h"
 #include "tsl_test_tensor.h"
@@ -135,6 +136,24 @@ START_TEST(avgpool_matches_reference) {
 }
 END_TEST
 
+/* Batches larger than one binding are split along the batch: with the chunk limit lowered to 4 KiB,
+ * 9 images of 3x13x13 (2028 bytes; 588 bytes pooled) go in chunks of 4, 4, 1 (multiples of 4 keep
+ * every chunk 16-byte aligned). Same tolerances. */
+START_TEST(split_along_batch_matches_reference) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    uint64_t seed = tsl_test_seed("pool_split");
+    tsl_chunk_set_test_limit(4096);
+    tsl_maxpool_shape s = tsl_maxpool_shape_resnet(9, 3, 13, 13);
+    VkDeviceSize image_bytes = 4ull * 3 * 13 * 13;
+    ck_assert_uint_lt(tsl_batch_chunk_images(dev, &image_bytes, 1), 9);
+    check_maxpool(dev, seed, s, false);
+    check_maxpool(dev, seed + 1, s, true);
+    check_avgpool(dev, seed + 2, 9, 3, 13, 13);
+    tsl_chunk_set_test_limit(0);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
 /* L = sum w * pool(x); returns dL/dx[i] by central differences. */
 static double numeric_maxpool(ref_maxpool_shape s, double *x, const double *w, size_t i) {
     size_t no = s.n * s.c * ref_maxpool_out_h(s) * ref_maxpool_out_w(s);
@@ -243,6 +262,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, maxpool_matches_reference);
     tcase_add_test(tc, avgpool_matches_reference);
+    tcase_add_test(tc, split_along_batch_matches_reference);
     tcase_add_test(tc, reference_backward_matches_finite_differences);
     tcase_add_test(tc, bad_arguments_are_rejected);
     suite_add_tcase(s, tc);

@@ -4,6 +4,14 @@
 
 #include "tsl_vk.h"
 
+/* Largest chunk, in bytes, that one binding may cover: a multiple of `granule` and of the offset
+ * alignment (tsl_vk_max_binding_bytes), lowered to the test limit when one is set. */
+VkDeviceSize tsl_chunk_max_bytes(const tsl_vk_device *device, VkDeviceSize granule);
+
+/* For tests only: caps every chunk at about `bytes` (0 restores the device's limit), so that the
+ * splitting of work larger than a binding runs on small tensors. Process-wide, not thread-safe. */
+void tsl_chunk_set_test_limit(VkDeviceSize bytes);
+
 /* Whole images per chunk when `n_tensors` batch-major tensors, with bytes_per_image[i] bytes per image
  * each, are split along the batch together: a chunk of every tensor fits one binding, and each chunk
  * start (a multiple of the returned count, in images) is a valid storage-buffer offset for every tensor

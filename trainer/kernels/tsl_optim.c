@@ -1,5 +1,7 @@
 #include "tsl_optim.h"
 
+#include "tsl_chunk.h"
+
 #include <string.h>
 
 enum {
@@ -10,7 +12,7 @@ enum {
 };
 
 static VkDeviceSize pieces_of(const tsl_vk_device *d, VkDeviceSize bytes) {
-    VkDeviceSize step = tsl_vk_max_binding_bytes(d, 4);
+    VkDeviceSize step = tsl_chunk_max_bytes(d, 4);
     return (bytes + step - 1) / step;
 }
 
@@ -50,7 +52,7 @@ static tsl_vk_range piece_of(tsl_vk_range r, VkDeviceSize offset, VkDeviceSize s
 /* First level for tensor t: sums of a^2 and (b + wd a)^2 into its `slots` partial pairs. */
 static tsl_status record_partials(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_pipeline *p, tsl_vk_range a,
                                   tsl_vk_range b, float wd, tsl_vk_range tensor_slots, uint32_t slots) {
-    VkDeviceSize step = tsl_vk_max_binding_bytes(d, 4);
+    VkDeviceSize step = tsl_chunk_max_bytes(d, 4);
     uint32_t slot = 0;
     for (VkDeviceSize off = 0; off < a.size; off += step) {
         VkDeviceSize bytes = a.size - off < step ? a.size - off : step;
@@ -140,7 +142,7 @@ static tsl_status check_optim(const char *op, const tsl_optim_tensor *tensors, u
 /* The update of every tensor; `norms` is read only when lars. */
 static tsl_status record_updates(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_optim_tensor *tensors,
                                  uint32_t n, const tsl_optim_hparams *h, bool lars, tsl_vk_range norms) {
-    VkDeviceSize step = tsl_vk_max_binding_bytes(d, 4);
+    VkDeviceSize step = tsl_chunk_max_bytes(d, 4);
     for (uint32_t t = 0; t < n; t++) {
         const tsl_optim_tensor *x = &tensors[t];
         uint32_t spec[] = {WORKGROUP, !x->exclude, lars && !x->exclude};

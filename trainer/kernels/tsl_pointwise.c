@@ -1,5 +1,7 @@
 #include "tsl_pointwise.h"
 
+#include "tsl_chunk.h"
+
 enum { WORKGROUP = 256 };
 enum { OP_RELU, OP_RELU_BACKWARD, OP_ADD, OP_ADD_RELU, OP_ACCUMULATE };
 
@@ -16,7 +18,7 @@ static tsl_status run_op(tsl_vk_device *d, tsl_vk_cmd *cmd, uint32_t op, tsl_vk_
     uint32_t spec[] = {WORKGROUP, op};
     tsl_vk_pipeline *p;
     TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_POINTWISE_F32, spec, 2, &p));
-    VkDeviceSize step = tsl_vk_max_binding_bytes(d, 4);
+    VkDeviceSize step = tsl_chunk_max_bytes(d, 4);
     for (VkDeviceSize off = 0; off < total; off += step) {
         VkDeviceSize bytes = total - off < step ? total - off : step;
         tsl_vk_arg args[] = {
