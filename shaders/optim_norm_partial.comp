@@ -1,0 +1,43 @@
+#version 450
+// Per-tensor norms, first level, over one piece (at most one binding) of one tensor: workgroup g sums
+// a[i]^2 and (b[i] + wd * a[i])^2 over [g * per_group, (g + 1) * per_group) clipped to n, writing the
+// pair to partials[2 * g] (the host binds the piece's own slots). A workgroup whose range is empty writes zeros: the host
+// launches the last piece of a tensor with enough groups to fill the tensor's remaining slots.
+// With a = parameter, b = gradient: |p|^2 and |g + wd p|^2 (LARS's update norm). Sums of squares are of
+// non-negative terms, so fp32 accumulation has no cancellation: strided runs, then a tree.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(std430, set = 0, binding = 0) readonly buffer A { float a[]; };
+layout(std430, set = 0, binding = 1) readonly buffer B { float b[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer Partials { float partials[]; };
+layout(push_constant) uniform Push { uint n, per_group; float wd; } pc;
+
+shared float s_a[TSL_WORKGROUP_SIZE];
+shared float s_b[TSL_WORKGROUP_SIZE];
+
+void main() {
+    uint g = gl_WorkGroupID.x, t = gl_LocalInvocationID.x;
+    uint begin = g * pc.per_group;
+    uint end = min(begin + pc.per_group, pc.n);
+    float sum_a = 0.0, sum_b = 0.0;
+    for (uint i = begin + t; i < end; i += TSL_WORKGROUP_SIZE) {
+        float va = a[i], vb = fma(pc.wd, va, b[i]);
+        sum_a = fma(va, va, sum_a);
+        sum_b = fma(vb, vb, sum_b);
+    }
+    s_a[t] = sum_a;
+    s_b[t] = sum_b;
+    barrier();
+    for (uint stride = TSL_WORKGROUP_SIZE / 2; stride > 0; stride /= 2) {
+        if (t < stride) {
+            s_a[t] += s_a[t + stride];
+            s_b[t] += s_b[t + stride];
+        }
+        barrier();
+    }
+    if (t == 0) {
+        partials[2 * g] = s_a[0];
+        partials[2 * g + 1] = s_b[0];
+    }
+}

@@ -1,0 +1,445 @@
+/* Batch norm (trainer/kernels/tsl_batchnorm.h) against the double reference (tests/ref/ref_batchnorm.c).
+ *
+ * Tolerances. fp32 results against double; eps32 = 6e-8.
+ * - y (forward): xhat = (x - mean) * invstd with |xhat| <~ 5. The fp32 mean has absolute error
+ *   ~ eps32 * |mean| * a few (two-level reduction), the variance relative error ~ eps32 * a few, so
+ *   |y error| <~ |gamma| * (eps32 * |mean| * 4 / std + 5 * 1e-6) + rounding: abs 2e-5 for data with
+ *   |mean| <= 4, std >= 0.5, |gamma| <= 1.5, plus rel 1e-5.
+ * - saved mean: abs 1e-6 * (|mean| + std); inverse std: rel 1e-5; running stats: rel 1e-5 + abs 1e-6.
+ * - backward: dbeta, dgamma are sums of m terms of size ~|dy| * |xhat|: fp32 error ~ eps32 * sqrt(m) *
+ *   a few per term -> abs 1e-6 * sqrt(m) * 5 plus rel 1e-5. dx = gamma * invstd * (dy - two means):
+ *   each term O(|dy|) ~ 1 with error ~1e-6 after cancellation, times gamma*invstd (<= 3): abs 1e-5.
+ * - finite differences on the reference (double): central differences with h = 1e-5 have truncation
+ *   error ~ h^2 * |f'''| ~ 1e-10 and rounding ~ 1e-16 * |L| / h ~ 1e-10: rel 1e-6 + abs 1e-7. */
+#include "ref_batchnorm.h"
+#include "tsl_batchnorm.h"
+#include "tsl_chunk.h"
+#include "tsl_test.h"
+#include "tsl_test_tensor.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint32_t n, c, h, w;
+} shape4;
+
+/* Odd shapes: channels 1, 3, 13; batch 1, 2; spatial 1, 7, 13; 1-D (h = w = 1); a channel long enough
+ * (2 * 48 * 48 = 4608 > 4096 values) to need two first-level slices. */
+static const shape4 shapes[] = {
+    {2, 3, 7, 7}, {1, 13, 13, 13}, {2, 1, 1, 1}, {1, 3, 1, 7}, {7, 13, 1, 1}, {2, 3, 48, 48},
+};
+enum { N_SHAPES = sizeof shapes / sizeof shapes[0] };
+
+static size_t count_of(shape4 s) {
+    return (size_t)s.n * s.c * s.h * s.w;
+}
+
+/* Input with a per-channel offset and scale, so normalisation is not a no-op. */
+static float *random_input(tsl_test_rng *rng, shape4 s, double max_mean) {
+    float *x = malloc(4 * count_of(s));
+    size_t hw = (size_t)s.h * s.w;
+    for (uint32_t ch = 0; ch < s.c; ch++) {
+        double mu = tsl_test_rng_uniform(rng, -max_mean, max_mean), sd = tsl_test_rng_uniform(rng, 0.5, 2.0);
+        for (uint32_t i = 0; i < s.n; i++)
+            for (size_t k = 0; k < hw; k++)
+                x[((size_t)i * s.c + ch) * hw + k] = (float)(mu + sd * tsl_test_rng_normal(rng));
+    }
+    return x;
+}
+
+/* Runs the training forward on the GPU and checks y, saved statistics and running statistics. */
+static void check_forward_train(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine) {
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    size_t n = count_of(s), hw = (size_t)s.h * s.w;
+    float *x = random_input(&rng, s, 4.0);
+    float *gamma = tsl_test_random_floats(&rng, s.c, 0.5f, 1.5f),
+          *beta = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f);
+    float *rmean = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f),
+          *rvar = tsl_test_random_floats(&rng, s.c, 0.5f, 2.0f);
+    tsl_batchnorm_shape bs = tsl_batchnorm_shape_2d(s.n, s.c, s.h, s.w);
+
+    tsl_vk_buffer bx = tsl_test_upload_floats(dev, x, n, "x"),
+                  bg = tsl_test_upload_floats(dev, gamma, s.c, "gamma"),
+                  bb = tsl_test_upload_floats(dev, beta, s.c, "beta"),
+                  brm = tsl_test_upload_floats(dev, rmean, s.c, "rmean"),
+                  brv = tsl_test_upload_floats(dev, rvar, s.c, "rvar");
+    tsl_vk_buffer by = tsl_test_poisoned(dev, n, "y"), bm = tsl_test_poisoned(dev, s.c, "mean"),
+                  bi = tsl_test_poisoned(dev, s.c, "invstd");
+    VkDeviceSize scratch_bytes = tsl_batchnorm_scratch_bytes(dev, bs);
+    tsl_vk_buffer bs_ = tsl_test_poisoned(dev, scratch_bytes / 4, "scratch");
+
+    tsl_batchnorm_params prm = {affine ? bg.range : (tsl_vk_range){0},
+                                affine ? bb.range : (tsl_vk_range){0},
+                                brm.range,
+                                brv.range,
+                                TSL_BATCHNORM_MOMENTUM,
+                                TSL_BATCHNORM_EPS};
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(dev, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(
+        tsl_batchnorm_forward_train(dev, cmd, bs, &prm, bx.range, by.range, bm.range, bi.range, bs_.range));
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    tsl_vk_cmd_destroy(cmd);
+
+    double *xd = tsl_test_to_double(x, n), *gd = tsl_test_to_double(gamma, s.c),
+           *bd = tsl_test_to_double(beta, s.c);
+    double *rmd = tsl_test_to_double(rmean, s.c), *rvd = tsl_test_to_double(rvar, s.c);
+    double *yd = malloc(8 * n), *md = malloc(8 * s.c), *id = malloc(8 * s.c);
+    ref_batchnorm_forward_train(s.n, s.c, hw, xd, affine ? gd : NULL, affine ? bd : NULL, 0.1, 1e-5, rmd, rvd,
+                                yd, md, id);
+    float *y = tsl_test_download_floats(dev, &by, n), *m = tsl_test_download_floats(dev, &bm, s.c),
+          *inv = tsl_test_download_floats(dev, &bi, s.c), *rm = tsl_test_download_floats(dev, &brm, s.c),
+          *rv = tsl_test_download_floats(dev, &brv, s.c);
+    char what[96];
+    snprintf(what, sizeof what, "forward_train %ux%ux%ux%u affine=%d", s.n, s.c, s.h, s.w, affine);
+    tsl_test_check_close(what, seed, y, yd, n, 1e-5, 2e-5);
+    tsl_test_check_close("save_mean", seed, m, md, s.c, 0, 1e-6 * 6.0);
+    tsl_test_check_close("save_invstd", seed, inv, id, s.c, 1e-5, 0);
+    tsl_test_check_close("running_mean", seed, rm, rmd, s.c, 1e-5, 1e-6);
+    tsl_test_check_close("running_var", seed, rv, rvd, s.c, 1e-5, 1e-6);
+
+    tsl_vk_buffer *all[] = {&bx, &bg, &bb, &brm, &brv, &by, &bm, &bi, &bs_};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tsl_vk_free(dev, all[i]);
+    void *host[] = {x, gamma, beta, rmean, rvar, xd, gd, bd, rmd, rvd, yd, md, id, y, m, inv, rm, rv};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
+        free(host[i]);
+}
+
+START_TEST(forward_train_matches_reference) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    uint64_t seed = tsl_test_seed("batchnorm_forward_train");
+    for (int i = 0; i < N_SHAPES; i++)
+        for (int affine = 0; affine < 2; affine++)
+            check_forward_train(dev, seed + 2 * i + affine, shapes[i], affine);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
+/* |mean| / std = 1000: E[x^2] - E[x]^2 in fp32 would lose the variance entirely (1e6 * 6e-8 ~ 0.06 of
+ * a unit variance per operation, far more summed). Welford / Chan keeps invstd to ~eps32 * |mean|/std
+ * relative error per deviation: rel 2e-4 on invstd; the mean itself to abs 1e-6 * 1000 * 4. */
+START_TEST(statistics_stay_accurate_with_large_mean) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    uint64_t seed = tsl_test_seed("batchnorm_large_mean");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    shape4 s = {2, 3, 48, 48};
+    size_t n = count_of(s);
+    float *x = malloc(4 * n);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(1000.0 + tsl_test_rng_normal(&rng));
+    tsl_batchnorm_shape bs = tsl_batchnorm_shape_2d(s.n, s.c, s.h, s.w);
+    float ones[3] = {1, 1, 1};
+    tsl_vk_buffer bx = tsl_test_upload_floats(dev, x, n, "x"),
+                  brm = tsl_test_upload_floats(dev, ones, 3, "rm"),
+                  brv = tsl_test_upload_floats(dev, ones, 3, "rv");
+    tsl_vk_buffer by = tsl_test_poisoned(dev, n, "y"), bm = tsl_test_poisoned(dev, 3, "mean"),
+                  bi = tsl_test_poisoned(dev, 3, "invstd");
+    tsl_vk_buffer bsc = tsl_test_poisoned(dev, tsl_batchnorm_scratch_bytes(dev, bs) / 4, "scratch");
+    tsl_batchnorm_params prm = {{0}, {0}, brm.range, brv.range, 0.1f, 1e-5f};
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(dev, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(
+        tsl_batchnorm_forward_train(dev, cmd, bs, &prm, bx.range, by.range, bm.range, bi.range, bsc.range));
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    tsl_vk_cmd_destroy(cmd);
+    double *xd = tsl_test_to_double(x, n), *yd = malloc(8 * n), md[3], id[3];
+    ref_batchnorm_forward_train(s.n, s.c, (size_t)s.h * s.w, xd, NULL, NULL, 0.1, 1e-5, NULL, NULL, yd, md,
+                                id);
+    float *m = tsl_test_download_floats(dev, &bm, 3), *inv = tsl_test_download_floats(dev, &bi, 3);
+    tsl_test_check_close("mean (|mean|/std = 1000)", seed, m, md, 3, 0, 4e-3);
+    tsl_test_check_close("invstd (|mean|/std = 1000)", seed, inv, id, 3, 2e-4, 0);
+    tsl_vk_buffer *all[] = {&bx, &brm, &brv, &by, &bm, &bi, &bsc};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tsl_vk_free(dev, all[i]);
+    free(x), free(xd), free(yd), free(m), free(inv);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
+static void check_forward_eval(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine) {
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    size_t n = count_of(s);
+    float *x = random_input(&rng, s, 4.0);
+    float *gamma = tsl_test_random_floats(&rng, s.c, 0.5f, 1.5f),
+          *beta = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f);
+    float *rmean = tsl_test_random_floats(&rng, s.c, -4.0f, 4.0f),
+          *rvar = tsl_test_random_floats(&rng, s.c, 0.25f, 4.0f);
+    tsl_vk_buffer bx = tsl_test_upload_floats(dev, x, n, "x"),
+                  bg = tsl_test_upload_floats(dev, gamma, s.c, "gamma"),
+                  bb = tsl_test_upload_floats(dev, beta, s.c, "beta"),
+                  brm = tsl_test_upload_floats(dev, rmean, s.c, "rmean"),
+                  brv = tsl_test_upload_floats(dev, rvar, s.c, "rvar"), by = tsl_test_poisoned(dev, n, "y");
+    tsl_batchnorm_params prm = {affine ? bg.range : (tsl_vk_range){0},
+                                affine ? bb.range : (tsl_vk_range){0},
+                                brm.range,
+                                brv.range,
+                                TSL_BATCHNORM_MOMENTUM,
+                                TSL_BATCHNORM_EPS};
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(dev, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(tsl_batchnorm_forward_eval(dev, cmd, tsl_batchnorm_shape_2d(s.n, s.c, s.h, s.w), &prm,
+                                           bx.range, by.range));
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    tsl_vk_cmd_destroy(cmd);
+    double *xd = tsl_test_to_double(x, n), *gd = tsl_test_to_double(gamma, s.c),
+           *bd = tsl_test_to_double(beta, s.c);
+    double *rmd = tsl_test_to_double(rmean, s.c), *rvd = tsl_test_to_double(rvar, s.c), *yd = malloc(8 * n);
+    ref_batchnorm_forward_eval(s.n, s.c, (size_t)s.h * s.w, xd, affine ? gd : NULL, affine ? bd : NULL, rmd,
+                               rvd, 1e-5, yd);
+    float *y = tsl_test_download_floats(dev, &by, n);
+    /* One subtraction, one rsqrt (a few ulp), one fma on values <= ~20: rel 1e-5 + abs 1e-5. */
+    tsl_test_check_close("forward_eval", seed, y, yd, n, 1e-5, 1e-5);
+    tsl_vk_buffer *all[] = {&bx, &bg, &bb, &brm, &brv, &by};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tsl_vk_free(dev, all[i]);
+    void *host[] = {x, gamma, beta, rmean, rvar, xd, gd, bd, rmd, rvd, yd, y};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
+        free(host[i]);
+}
+
+START_TEST(forward_eval_matches_reference) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    uint64_t seed = tsl_test_seed("batchnorm_forward_eval");
+    for (int i = 0; i < N_SHAPES; i++)
+        for (int affine = 0; affine < 2; affine++)
+            check_forward_eval(dev, seed + 2 * i + affine, shapes[i], affine);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
+/* Forward (for the saved statistics) then backward on the GPU; compares dx, dgamma, dbeta. */
+static void check_backward(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine) {
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    size_t n = count_of(s), hw = (size_t)s.h * s.w;
+    float *x = random_input(&rng, s, 4.0), *dy = tsl_test_random_floats(&rng, n, -1.0f, 1.0f);
+    float *gamma = tsl_test_random_floats(&rng, s.c, 0.5f, 1.5f),
+          *beta = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f);
+    float *zeros = calloc(s.c, 4);
+    tsl_batchnorm_shape bs = tsl_batchnorm_shape_2d(s.n, s.c, s.h, s.w);
+    tsl_vk_buffer bx = tsl_test_upload_floats(dev, x, n, "x"), bdy = tsl_test_upload_floats(dev, dy, n, "dy"),
+                  bg = tsl_test_upload_floats(dev, gamma, s.c, "gamma"),
+                  bb = tsl_test_upload_floats(dev, beta, s.c, "beta"),
+                  brm = tsl_test_upload_floats(dev, zeros, s.c, "rm"),
+                  brv = tsl_test_upload_floats(dev, zeros, s.c, "rv");
+    tsl_vk_buffer by = tsl_test_poisoned(dev, n, "y"), bm = tsl_test_poisoned(dev, s.c, "mean"),
+                  bi = tsl_test_poisoned(dev, s.c, "invstd"), bdx = tsl_test_poisoned(dev, n, "dx"),
+                  bdg = tsl_test_poisoned(dev, s.c, "dgamma"), bdb = tsl_test_poisoned(dev, s.c, "dbeta"),
+                  bsc = tsl_test_poisoned(dev, tsl_batchnorm_scratch_bytes(dev, bs) / 4, "scratch");
+    tsl_vk_range none = {0};
+    tsl_batchnorm_params prm = {
+        affine ? bg.range : none, affine ? bb.range : none, brm.range, brv.range, 0.1f, 1e-5f};
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(dev, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(
+        tsl_batchnorm_forward_train(dev, cmd, bs, &prm, bx.range, by.range, bm.range, bi.range, bsc.range));
+    TSL_TEST_OK(tsl_batchnorm_backward(dev, cmd, bs, affine ? bg.range : none, bx.range, bdy.range, bm.range,
+                                       bi.range, bdx.range, affine ? bdg.range : none,
+                                       affine ? bdb.range : none, bsc.range));
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    tsl_vk_cmd_destroy(cmd);
+
+    double *xd = tsl_test_to_double(x, n), *dyd = tsl_test_to_double(dy, n),
+           *gd = tsl_test_to_double(gamma, s.c);
+    double *dxd = malloc(8 * n), *dgd = malloc(8 * s.c), *dbd = malloc(8 * s.c);
+    ref_batchnorm_backward(s.n, s.c, hw, xd, affine ? gd : NULL, dyd, 1e-5, dxd, dgd, dbd);
+    float *dx = tsl_test_download_floats(dev, &bdx, n);
+    char what[96];
+    snprintf(what, sizeof what, "backward dx %ux%ux%ux%u affine=%d", s.n, s.c, s.h, s.w, affine);
+    tsl_test_check_close(what, seed, dx, dxd, n, 1e-5, 1e-5);
+    if (affine) {
+        float *dg = tsl_test_download_floats(dev, &bdg, s.c), *db = tsl_test_download_floats(dev, &bdb, s.c);
+        double sum_tol = 5e-6 * sqrt((double)s.n * hw);
+        tsl_test_check_close("backward dgamma", seed, dg, dgd, s.c, 1e-5, sum_tol);
+        tsl_test_check_close("backward dbeta", seed, db, dbd, s.c, 1e-5, sum_tol);
+        free(dg), free(db);
+    }
+    tsl_vk_buffer *all[] = {&bx, &bdy, &bg, &bb, &brm, &brv, &by, &bm, &bi, &bdx, &bdg, &bdb, &bsc};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tsl_vk_free(dev, all[i]);
+    void *host[] = {x, dy, gamma, beta, zeros, xd, dyd, gd, dxd, dgd, dbd, dx};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
+        free(host[i]);
+}
+
+START_TEST(backward_matches_reference) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    uint64_t seed = tsl_test_seed("batchnorm_backward");
+    for (int i = 0; i < N_SHAPES; i++)
+        for (int affine = 0; affine < 2; affine++)
+            check_backward(dev, seed + 2 * i + affine, shapes[i], affine);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
+/* Work larger than one binding is split along the batch, and each chunk adds its own first-level slots
+ * per channel. The chunk limit is lowered so that small tensors split: 9 images of 3x7x7 under 4 KiB
+ * go in chunks of 4, 4, 1 (a multiple of 4 images keeps 588-byte images 16-byte aligned); 37 rows of a
+ * 1-D (37, 13) batch under 512 bytes in chunks of 8. Same tolerances as the unsplit cases. */
+START_TEST(split_along_batch_matches_reference) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    uint64_t seed = tsl_test_seed("batchnorm_split");
+    const struct {
+        shape4 shape;
+        VkDeviceSize limit;
+    } cases[] = {{{9, 3, 7, 7}, 4096}, {{37, 13, 1, 1}, 512}};
+    for (int i = 0; i < 2; i++) {
+        shape4 s = cases[i].shape;
+        tsl_chunk_set_test_limit(cases[i].limit);
+        VkDeviceSize image_bytes = 4ull * s.c * s.h * s.w;
+        ck_assert_uint_lt(tsl_batch_chunk_images(dev, &image_bytes, 1), s.n);
+        for (int affine = 0; affine < 2; affine++) {
+            check_forward_train(dev, seed + 4 * i + affine, s, affine);
+            check_forward_eval(dev, seed + 4 * i + affine, s, affine);
+            check_backward(dev, seed + 4 * i + 2 + affine, s, affine);
+        }
+    }
+    tsl_chunk_set_test_limit(0);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
+/* L = sum w * y(x, gamma, beta) through the training forward (batch statistics included). */
+static double loss(size_t n, size_t c, size_t hw, const double *x, const double *g, const double *b,
+                   const double *w) {
+    size_t total = n * c * hw;
+    double *y = malloc(8 * total), l = 0.0;
+    ref_batchnorm_forward_train(n, c, hw, x, g, b, 0.1, 1e-5, NULL, NULL, y, NULL, NULL);
+    for (size_t i = 0; i < total; i++)
+        l += w[i] * y[i];
+    free(y);
+    return l;
+}
+
+/* Central difference of L in `v[i]`. */
+static double numeric(double *v, size_t i, size_t n, size_t c, size_t hw, const double *x, const double *g,
+                      const double *b, const double *w) {
+    const double h = 1e-5;
+    double keep = v[i];
+    v[i] = keep + h;
+    double up = loss(n, c, hw, x, g, b, w);
+    v[i] = keep - h;
+    double down = loss(n, c, hw, x, g, b, w);
+    v[i] = keep;
+    return (up - down) / (2 * h);
+}
+
+static void check_reference_gradients(uint64_t seed, size_t n, size_t c, size_t hw) {
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    size_t total = n * c * hw;
+    double *x = malloc(8 * total), *w = malloc(8 * total), *g = malloc(8 * c), *b = malloc(8 * c);
+    for (size_t i = 0; i < total; i++) {
+        x[i] = tsl_test_rng_normal(&rng) * 2.0 + 1.0;
+        w[i] = tsl_test_rng_uniform(&rng, -1, 1);
+    }
+    for (size_t i = 0; i < c; i++) {
+        g[i] = tsl_test_rng_uniform(&rng, 0.5, 1.5);
+        b[i] = tsl_test_rng_uniform(&rng, -1, 1);
+    }
+    double *dx = malloc(8 * total), *dg = malloc(8 * c), *db = malloc(8 * c);
+    double *nx = malloc(8 * total), *ng = malloc(8 * c), *nb = malloc(8 * c);
+    ref_batchnorm_backward(n, c, hw, x, g, w, 1e-5, dx, dg, db);
+    for (size_t i = 0; i < total; i++)
+        nx[i] = numeric(x, i, n, c, hw, x, g, b, w);
+    for (size_t i = 0; i < c; i++) {
+        ng[i] = numeric(g, i, n, c, hw, x, g, b, w);
+        nb[i] = numeric(b, i, n, c, hw, x, g, b, w);
+    }
+    /* Compared as floats of the numeric gradient against the analytic double one. */
+    float *f = malloc(4 * total);
+    for (size_t i = 0; i < total; i++)
+        f[i] = (float)nx[i];
+    /* fp32 rounding of the numeric value adds rel 6e-8: within the 1e-6 budget. */
+    tsl_test_check_close("reference dx vs finite differences", seed, f, dx, total, 1e-6, 1e-7);
+    for (size_t i = 0; i < c; i++)
+        f[i] = (float)ng[i];
+    tsl_test_check_close("reference dgamma vs finite differences", seed, f, dg, c, 1e-6, 1e-7);
+    for (size_t i = 0; i < c; i++)
+        f[i] = (float)nb[i];
+    tsl_test_check_close("reference dbeta vs finite differences", seed, f, db, c, 1e-6, 1e-7);
+    void *host[] = {x, w, g, b, dx, dg, db, nx, ng, nb, f};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
+        free(host[i]);
+}
+
+START_TEST(reference_backward_matches_finite_differences) {
+    uint64_t seed = tsl_test_seed("batchnorm_reference_fd");
+    check_reference_gradients(seed, 2, 3, 4);     /* 2-D: 2 x 3 x 2 x 2 */
+    check_reference_gradients(seed + 1, 5, 3, 1); /* 1-D: 5 x 3 */
+    check_reference_gradients(seed + 2, 1, 1, 7); /* batch 1, one channel */
+}
+END_TEST
+
+static void expect_invalid(tsl_status st, const char *fragment) {
+    ck_assert_int_eq(st, TSL_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(tsl_error_message(), "batchnorm"), "message '%s' does not name the op",
+                  tsl_error_message());
+    ck_assert_msg(strstr(tsl_error_message(), fragment), "message '%s' lacks '%s'", tsl_error_message(),
+                  fragment);
+}
+
+START_TEST(bad_arguments_are_rejected) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    tsl_batchnorm_shape s = tsl_batchnorm_shape_2d(2, 3, 4, 4);
+    size_t n = 2 * 3 * 16;
+    tsl_vk_buffer x = tsl_test_alloc(dev, TSL_MEM_DEVICE, 4 * n, "x"),
+                  y = tsl_test_alloc(dev, TSL_MEM_DEVICE, 4 * n, "y");
+    tsl_vk_buffer ch = tsl_test_alloc(dev, TSL_MEM_DEVICE, 4 * 3, "per-channel");
+    tsl_vk_buffer ch2 = tsl_test_alloc(dev, TSL_MEM_DEVICE, 4 * 3, "per-channel 2");
+    tsl_vk_buffer sc = tsl_test_alloc(dev, TSL_MEM_DEVICE, tsl_batchnorm_scratch_bytes(dev, s), "scratch");
+    tsl_vk_range none = {0};
+    tsl_batchnorm_params prm = {ch.range, ch.range, ch.range, ch.range, 0.1f, 1e-5f};
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(dev, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    tsl_vk_range short_y = tsl_vk_subrange(&y, 0, 4 * n - 4);
+    expect_invalid(
+        tsl_batchnorm_forward_train(dev, cmd, s, &prm, x.range, short_y, ch.range, ch2.range, sc.range),
+        "y is");
+    tsl_vk_range short_scratch = tsl_vk_subrange(&sc, 0, sc.range.size - 4);
+    expect_invalid(
+        tsl_batchnorm_forward_train(dev, cmd, s, &prm, x.range, y.range, ch.range, ch2.range, short_scratch),
+        "scratch");
+    tsl_batchnorm_params half = prm;
+    half.beta = none;
+    expect_invalid(tsl_batchnorm_forward_eval(dev, cmd, s, &half, x.range, y.range), "both");
+    tsl_batchnorm_shape one = tsl_batchnorm_shape_1d(1, 3);
+    expect_invalid(tsl_batchnorm_forward_train(dev, cmd, one, &prm, tsl_vk_subrange(&x, 0, 12),
+                                               tsl_vk_subrange(&y, 0, 12), ch.range, ch2.range, sc.range),
+                   "more than 1 value");
+    expect_invalid(
+        tsl_batchnorm_forward_eval(dev, cmd, tsl_batchnorm_shape_2d(0, 3, 4, 4), &prm, x.range, y.range),
+        "empty");
+    expect_invalid(tsl_batchnorm_backward(dev, cmd, s, ch.range, x.range, y.range, ch.range, ch2.range,
+                                          x.range, none, ch.range, sc.range),
+                   "all be given");
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    tsl_vk_cmd_destroy(cmd);
+    tsl_vk_buffer *all[] = {&x, &y, &ch, &ch2, &sc};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tsl_vk_free(dev, all[i]);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("batchnorm");
+    TCase *tc = tcase_create("batchnorm");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, forward_train_matches_reference);
+    tcase_add_test(tc, statistics_stay_accurate_with_large_mean);
+    tcase_add_test(tc, forward_eval_matches_reference);
+    tcase_add_test(tc, backward_matches_reference);
+    tcase_add_test(tc, split_along_batch_matches_reference);
+    tcase_add_test(tc, reference_backward_matches_finite_differences);
+    tcase_add_test(tc, bad_arguments_are_rejected);
+    suite_add_tcase(s, tc);
+    return tsl_test_main(s);
+}

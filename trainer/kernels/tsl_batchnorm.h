@@ -1,0 +1,70 @@
+/* Batch normalisation over NCHW fp32 tensors with PyTorch's BatchNorm semantics. 1-D batch norm over
+ * (N, C) is the 2-D case with H = W = 1 (tsl_batchnorm_shape_1d).
+ *
+ * Training: per channel c, over the m = N*H*W values of the batch,
+ *   mean = sum x / m,  var = sum (x - mean)^2 / m  (biased, used to normalise),
+ *   y = (x - mean) / sqrt(var + eps) * gamma + beta,
+ *   running_mean = (1 - momentum) * running_mean + momentum * mean,
+ *   running_var  = (1 - momentum) * running_var  + momentum * var * m / (m - 1)  (unbiased).
+ * Evaluation normalises with running_mean and running_var instead.
+ * affine = False (no gamma, beta; the Barlow Twins loss) is selected by passing gamma and beta with
+ * .vk == VK_NULL_HANDLE.
+ *
+ * Statistics are reduced in fp32 in two levels (per-slice partials, then per channel) with Welford /
+ * Chan merging, so they stay accurate for m in the millions and for |mean| >> std. Tensors larger than
+ * one binding are split along the batch. All functions record into `cmd`; every tensor range is
+ * distinct (no aliasing). Errors: TSL_ERR_INVALID_ARG naming the op and the problem for a zero or
+ * oversized shape, a range of the wrong size, too small a scratch, or m < 2 in training. */
+#ifndef TSL_BATCHNORM_H
+#define TSL_BATCHNORM_H
+
+#include "tsl_vk.h"
+
+#include <stdbool.h>
+
+#define TSL_BATCHNORM_MOMENTUM 0.1f
+#define TSL_BATCHNORM_EPS      1e-5f
+
+typedef struct {
+    uint32_t n, c, hw; /* batch, channels, H*W (1 for 1-D batch norm) */
+} tsl_batchnorm_shape;
+
+static inline tsl_batchnorm_shape tsl_batchnorm_shape_2d(uint32_t n, uint32_t c, uint32_t h, uint32_t w) {
+    return (tsl_batchnorm_shape){n, c, h * w};
+}
+
+static inline tsl_batchnorm_shape tsl_batchnorm_shape_1d(uint32_t n, uint32_t c) {
+    return (tsl_batchnorm_shape){n, c, 1};
+}
+
+typedef struct {
+    tsl_vk_range gamma, beta;               /* C floats each, or both .vk == VK_NULL_HANDLE (affine=False) */
+    tsl_vk_range running_mean, running_var; /* C floats each: read in eval, updated in training */
+    float momentum, eps;                    /* TSL_BATCHNORM_MOMENTUM, TSL_BATCHNORM_EPS for PyTorch's */
+} tsl_batchnorm_params;
+
+/* Scratch bytes that tsl_batchnorm_forward_train and tsl_batchnorm_backward need for `shape` on this
+ * device (the per-slice partials; one buffer serves both). */
+VkDeviceSize tsl_batchnorm_scratch_bytes(const tsl_vk_device *device, tsl_batchnorm_shape shape);
+
+/* Training forward: x, y are N*C*H*W floats; writes y, save_mean[C] (batch mean) and save_invstd[C]
+ * (1 / sqrt(biased var + eps)) for backward, and updates the running statistics. */
+tsl_status tsl_batchnorm_forward_train(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_batchnorm_shape shape,
+                                       const tsl_batchnorm_params *params, tsl_vk_range x, tsl_vk_range y,
+                                       tsl_vk_range save_mean, tsl_vk_range save_invstd,
+                                       tsl_vk_range scratch);
+
+/* Evaluation forward: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta. */
+tsl_status tsl_batchnorm_forward_eval(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_batchnorm_shape shape,
+                                      const tsl_batchnorm_params *params, tsl_vk_range x, tsl_vk_range y);
+
+/* Training-mode backward (through the batch statistics), given the forward's input x and its saved
+ * mean and inverse std: with xhat = (x - mean) * invstd,
+ *   dbeta = sum dy,  dgamma = sum dy * xhat,  dx = gamma * invstd * (dy - dbeta/m - xhat * dgamma/m).
+ * gamma, dgamma, dbeta: C floats each, or all three .vk == VK_NULL_HANDLE for affine=False (gamma = 1). */
+tsl_status tsl_batchnorm_backward(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_batchnorm_shape shape,
+                                  tsl_vk_range gamma, tsl_vk_range x, tsl_vk_range dy, tsl_vk_range save_mean,
+                                  tsl_vk_range save_invstd, tsl_vk_range dx, tsl_vk_range dgamma,
+                                  tsl_vk_range dbeta, tsl_vk_range scratch);
+
+#endif

@@ -1,0 +1,194 @@
+#include "tsl_optim.h"
+
+#include "tsl_chunk.h"
+
+#include <string.h>
+
+enum {
+    WORKGROUP = 256,
+    GROUPS_PER_PIECE = 64, /* first-level partials per binding-sized piece of a tensor */
+    ALIGN = 256,           /* Vulkan's largest minStorageBufferOffsetAlignment */
+    MAX_TENSORS = 65535,   /* one second-level workgroup per tensor, in grid x */
+};
+
+static VkDeviceSize pieces_of(const tsl_vk_device *d, VkDeviceSize bytes) {
+    VkDeviceSize step = tsl_chunk_max_bytes(d, 4);
+    return (bytes + step - 1) / step;
+}
+
+/* Partial slots per tensor: the same for all tensors (GROUPS_PER_PIECE per piece of the largest). */
+static uint32_t slots_per_tensor(const tsl_vk_device *d, const tsl_vk_range *a, size_t stride, uint32_t n) {
+    VkDeviceSize most = 1;
+    for (uint32_t t = 0; t < n; t++) {
+        const tsl_vk_range *r = (const tsl_vk_range *)((const char *)a + t * stride);
+        VkDeviceSize p = pieces_of(d, r->size);
+        most = p > most ? p : most;
+    }
+    return (uint32_t)(GROUPS_PER_PIECE * most);
+}
+
+static VkDeviceSize padded(VkDeviceSize bytes) {
+    return (bytes + ALIGN - 1) / ALIGN * ALIGN;
+}
+
+/* Scratch: [2n floats of norms, padded][partials: n * slots pairs]. */
+static VkDeviceSize scratch_bytes(uint32_t n, uint32_t slots) {
+    return padded(8ull * n) + 8ull * n * slots;
+}
+
+VkDeviceSize tsl_l2_norms_scratch_bytes(const tsl_vk_device *d, const tsl_vk_range *tensors, uint32_t n) {
+    return scratch_bytes(n, slots_per_tensor(d, tensors, sizeof *tensors, n));
+}
+
+VkDeviceSize tsl_optim_lars_scratch_bytes(const tsl_vk_device *d, const tsl_optim_tensor *tensors,
+                                          uint32_t n) {
+    return scratch_bytes(n, slots_per_tensor(d, &tensors[0].param, sizeof *tensors, n));
+}
+
+static tsl_vk_range piece_of(tsl_vk_range r, VkDeviceSize offset, VkDeviceSize size) {
+    return (tsl_vk_range){r.vk, r.offset + offset, size};
+}
+
+/* First level for tensor t: sums of a^2 and (b + wd a)^2 into its `slots` partial pairs. */
+static tsl_status record_partials(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_pipeline *p, tsl_vk_range a,
+                                  tsl_vk_range b, float wd, tsl_vk_range tensor_slots, uint32_t slots) {
+    VkDeviceSize step = tsl_chunk_max_bytes(d, 4);
+    uint32_t slot = 0;
+    for (VkDeviceSize off = 0; off < a.size; off += step) {
+        VkDeviceSize bytes = a.size - off < step ? a.size - off : step;
+        bool last = off + bytes == a.size;
+        uint32_t groups = last ? slots - slot : GROUPS_PER_PIECE; /* the last piece zeroes the rest */
+        uint32_t n = (uint32_t)(bytes / 4);
+        struct {
+            uint32_t n, per_group;
+            float wd;
+        } push = {n, (n + GROUPS_PER_PIECE - 1) / GROUPS_PER_PIECE, wd};
+        tsl_vk_arg args[] = {{piece_of(a, off, bytes), TSL_READ},
+                             {piece_of(b, off, bytes), TSL_READ},
+                             {piece_of(tensor_slots, 8ull * slot, 8ull * groups), TSL_WRITE}};
+        TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, args, 3, &push, sizeof push, groups, 1, 1));
+        slot += groups;
+    }
+    return TSL_OK;
+}
+
+static tsl_status record_final(tsl_vk_device *d, tsl_vk_cmd *cmd, bool pairs, uint32_t n, uint32_t slots,
+                               tsl_vk_range partials, tsl_vk_range norms) {
+    uint32_t spec[] = {WORKGROUP, pairs};
+    tsl_vk_pipeline *p;
+    TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_OPTIM_NORM_FINAL, spec, 2, &p));
+    tsl_vk_arg args[] = {{partials, TSL_READ}, {norms, TSL_WRITE}};
+    return tsl_vk_cmd_dispatch(cmd, p, args, 2, &slots, sizeof slots, n, 1, 1);
+}
+
+static tsl_status check_count(const char *op, uint32_t n) {
+    if (n == 0 || n > MAX_TENSORS)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: %u tensors, expected 1 to %u", op, n, MAX_TENSORS);
+    return TSL_OK;
+}
+
+static tsl_status check_tensor(const char *op, uint32_t t, tsl_vk_range r, VkDeviceSize size) {
+    if (r.size == 0 || r.size % 4 || r.size != size)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "%s: tensor %u: %llu bytes where %llu (a non-zero multiple of 4) were "
+                         "expected",
+                         op, t, (unsigned long long)r.size, (unsigned long long)size);
+    return TSL_OK;
+}
+
+static tsl_status check_scratch(const char *op, tsl_vk_range scratch, VkDeviceSize want) {
+    if (scratch.size < want)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: scratch is %llu bytes, needs %llu", op,
+                         (unsigned long long)scratch.size, (unsigned long long)want);
+    return TSL_OK;
+}
+
+static tsl_vk_range partials_of(tsl_vk_range scratch, uint32_t n, uint32_t slots) {
+    return (tsl_vk_range){scratch.vk, scratch.offset + padded(8ull * n), 8ull * n * slots};
+}
+
+tsl_status tsl_l2_norms(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_vk_range *tensors, uint32_t n,
+                        tsl_vk_range scratch, tsl_vk_range norms) {
+    const char *op = "l2_norms";
+    TSL_TRY(check_count(op, n));
+    for (uint32_t t = 0; t < n; t++)
+        TSL_TRY(check_tensor(op, t, tensors[t], tensors[t].size ? tensors[t].size : 4));
+    TSL_TRY(check_scratch(op, scratch, tsl_l2_norms_scratch_bytes(d, tensors, n)));
+    if (norms.size != 4ull * n)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: norms is %llu bytes, expected %u", op,
+                         (unsigned long long)norms.size, 4 * n);
+    uint32_t slots = slots_per_tensor(d, tensors, sizeof *tensors, n);
+    tsl_vk_range partials = partials_of(scratch, n, slots);
+    uint32_t spec[] = {WORKGROUP};
+    tsl_vk_pipeline *p;
+    TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_OPTIM_NORM_PARTIAL, spec, 1, &p));
+    for (uint32_t t = 0; t < n; t++)
+        TSL_TRY(record_partials(d, cmd, p, tensors[t], tensors[t], 0.0f,
+                                piece_of(partials, 8ull * t * slots, 8ull * slots), slots));
+    return record_final(d, cmd, false, n, slots, partials, norms);
+}
+
+static tsl_status check_optim(const char *op, const tsl_optim_tensor *tensors, uint32_t n) {
+    TSL_TRY(check_count(op, n));
+    for (uint32_t t = 0; t < n; t++) {
+        VkDeviceSize size = tensors[t].param.size ? tensors[t].param.size : 4;
+        TSL_TRY(check_tensor(op, t, tensors[t].param, size));
+        TSL_TRY(check_tensor(op, t, tensors[t].grad, size));
+        TSL_TRY(check_tensor(op, t, tensors[t].momentum, size));
+    }
+    return TSL_OK;
+}
+
+/* The update of every tensor; `norms` is read only when lars. */
+static tsl_status record_updates(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_optim_tensor *tensors,
+                                 uint32_t n, const tsl_optim_hparams *h, bool lars, tsl_vk_range norms) {
+    VkDeviceSize step = tsl_chunk_max_bytes(d, 4);
+    for (uint32_t t = 0; t < n; t++) {
+        const tsl_optim_tensor *x = &tensors[t];
+        uint32_t spec[] = {WORKGROUP, !x->exclude, lars && !x->exclude};
+        tsl_vk_pipeline *p;
+        TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_OPTIM_UPDATE, spec, 3, &p));
+        for (VkDeviceSize off = 0; off < x->param.size; off += step) {
+            VkDeviceSize bytes = x->param.size - off < step ? x->param.size - off : step;
+            tsl_vk_arg args[] = {{piece_of(x->param, off, bytes), TSL_READ_WRITE},
+                                 {piece_of(x->grad, off, bytes), TSL_READ},
+                                 {piece_of(x->momentum, off, bytes), TSL_READ_WRITE},
+                                 {norms, TSL_READ}};
+            struct {
+                uint32_t n, tensor;
+                float lr, momentum, wd, eta;
+            } push = {(uint32_t)(bytes / 4), t, h->lr, h->momentum, h->weight_decay, h->eta};
+            uint32_t gx, gy;
+            tsl_vk_grid_1d(d, (push.n + WORKGROUP - 1) / WORKGROUP, &gx, &gy);
+            TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, args, 4, &push, sizeof push, gx, gy, 1));
+        }
+    }
+    return TSL_OK;
+}
+
+tsl_status tsl_optim_lars_step(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_optim_tensor *tensors, uint32_t n,
+                               const tsl_optim_hparams *h, tsl_vk_range scratch) {
+    const char *op = "optim_lars_step";
+    TSL_TRY(check_optim(op, tensors, n));
+    TSL_TRY(check_scratch(op, scratch, tsl_optim_lars_scratch_bytes(d, tensors, n)));
+    uint32_t slots = slots_per_tensor(d, &tensors[0].param, sizeof *tensors, n);
+    tsl_vk_range norms = {scratch.vk, scratch.offset, 8ull * n};
+    tsl_vk_range partials = partials_of(scratch, n, slots);
+    uint32_t spec[] = {WORKGROUP};
+    tsl_vk_pipeline *p;
+    TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_OPTIM_NORM_PARTIAL, spec, 1, &p));
+    for (uint32_t t = 0; t < n; t++) {
+        float wd = tensors[t].exclude ? 0.0f : h->weight_decay;
+        TSL_TRY(record_partials(d, cmd, p, tensors[t].param, tensors[t].grad, wd,
+                                piece_of(partials, 8ull * t * slots, 8ull * slots), slots));
+    }
+    TSL_TRY(record_final(d, cmd, true, n, slots, partials, norms));
+    return record_updates(d, cmd, tensors, n, h, true, norms);
+}
+
+tsl_status tsl_optim_sgd_step(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_optim_tensor *tensors, uint32_t n,
+                              const tsl_optim_hparams *h) {
+    TSL_TRY(check_optim("optim_sgd_step", tensors, n));
+    /* The shader's norms binding is unused without LARS; the first tensor's gradient fills it. */
+    return record_updates(d, cmd, tensors, n, h, false, tensors[0].grad);
+}
