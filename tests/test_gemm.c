@@ -119,6 +119,26 @@ START_TEST(odd_shapes_all_transposes) {
 }
 END_TEST
 
+/* Shapes the vec4 variant takes (k % 4 == 0, leading dimensions multiples of 4, m % 4 == 0 when A is
+ * transposed, n % 4 == 0 when B is not), plus m = 13 where only A's rows are clamped. */
+START_TEST(vec4_shapes_all_transposes) {
+    uint64_t seed = tsl_test_seed("gemm vec4_shapes_all_transposes");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    tsl_vk_device *d = tsl_test_device_open();
+    const uint32_t v4[][3] = {{4, 4, 4}, {16, 20, 8}, {36, 12, 64}, {68, 44, 20}, {8, 100, 4}};
+    for (size_t s = 0; s < sizeof v4 / sizeof v4[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            gemm_case g = {v4[s][0], v4[s][1], v4[s][2], t & 1, t >> 1, 4 * (uint32_t)(s % 2), 1.0f, 0.0f, 0};
+            if (s % 2)
+                g.alpha = 0.5f, g.beta = -1.0f;
+            run_case(d, seed, &rng, g);
+        }
+    run_case(d, seed, &rng, (gemm_case){13, 16, 8, false, false, 0, 1.0f, 0.0f, 0});
+    run_case(d, seed, &rng, (gemm_case){13, 16, 8, false, true, 0, 1.0f, 0.0f, 0});
+    tsl_test_device_close(d);
+}
+END_TEST
+
 START_TEST(alpha_beta_and_padded_leading_dims) {
     uint64_t seed = tsl_test_seed("gemm alpha_beta_and_padded_leading_dims");
     tsl_test_rng rng = tsl_test_rng_new(seed);
@@ -148,6 +168,10 @@ START_TEST(split_blocks_under_forced_binding_limit) {
         g.beta = 0.25f;
         g.m = 17, g.n = 13, g.k = 300; /* k * 4 bytes > 1 KiB: k itself must be chunked */
         ck_assert_uint_gt(run_case(d, seed, &rng, g), 2);
+        gemm_case v = {32, 64, 40, t & 1, t >> 1, 4, 0.5f, 0.0f, 1024}; /* the vec4 variant's split */
+        ck_assert_uint_gt(run_case(d, seed, &rng, v), 8);
+        v.beta = 1.5f;
+        ck_assert_uint_gt(run_case(d, seed, &rng, v), 8);
     }
     tsl_test_device_close(d);
 }
@@ -235,6 +259,7 @@ int main(void) {
     TCase *tc = tcase_create("gemm");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, odd_shapes_all_transposes);
+    tcase_add_test(tc, vec4_shapes_all_transposes);
     tcase_add_test(tc, alpha_beta_and_padded_leading_dims);
     tcase_add_test(tc, split_blocks_under_forced_binding_limit);
     tcase_add_test(tc, output_larger_than_one_binding);

@@ -1,7 +1,8 @@
 #include "tsl_gemm.h"
 
 /* Register tile per invocation and workgroup shape. 4 x 4 accumulators per invocation keep 16 FMAs per
- * 8 loads in the inner loop; 8 x 8 invocations give 64-wide workgroups, a multiple of any subgroup. */
+ * 8 loads in the inner loop (8 vec4 loads per 64 FMAs in the vec4 variant); 8 x 8 invocations give 64-wide
+ * workgroups, a multiple of any subgroup. */
 enum { WG_X = 8, WG_Y = 8, TILE_M = 4, TILE_N = 4, BLOCK_M = WG_Y * TILE_M, BLOCK_N = WG_X * TILE_N };
 
 typedef struct {
@@ -74,47 +75,52 @@ static tsl_status check_params(tsl_gemm_params *p, tsl_vk_range a, tsl_vk_range 
     return TSL_OK;
 }
 
-/* Block sizes of the split: the largest (halving from the whole problem) for which every operand's
- * block, plus the slack of aligning its binding's start down, fits in `limit` bytes, and the workgroup
- * grid stays within the device's limits. */
+/* Block sizes of the split: the largest (halving from the whole problem, in multiples of `g` elements)
+ * for which every operand's block, plus the slack of aligning its binding's start down, fits in `limit`
+ * bytes, and the workgroup grid stays within the device's limits. False when no blocks fit. */
 typedef struct {
     uint64_t m, n, k;
 } block_dims;
 
-static bool halve(uint64_t *x) {
-    if (*x <= 1)
+/* Halves a block dimension, keeping it a multiple of `granule`; false when it cannot shrink. */
+static bool halve(uint64_t *x, uint64_t granule) {
+    if (*x <= granule)
         return false;
-    *x = (*x + 1) / 2;
+    *x = ((*x + 1) / 2 + granule - 1) / granule * granule;
     return true;
 }
 
-static tsl_status choose_blocks(const tsl_gemm_params *p, uint64_t limit, uint64_t align, uint64_t max_groups,
-                                block_dims *out) {
+static bool choose_blocks(const tsl_gemm_params *p, uint64_t limit, uint64_t align, uint64_t max_groups,
+                          uint64_t g, block_dims *out) {
     block_dims b = {p->m, p->n, p->k};
     for (;;) {
         uint64_t slack = align - 4;
         bool ok;
-        if (4 * stored_elements(shape_a(p, b.m, b.k)) + slack >
-            limit) /* shrink the dimension along ld first */
-            ok = p->trans_a ? (halve(&b.k) || halve(&b.m)) : (halve(&b.m) || halve(&b.k));
+        /* For each operand, shrink first the dimension that multiplies its leading dimension. */
+        if (4 * stored_elements(shape_a(p, b.m, b.k)) + slack > limit)
+            ok = p->trans_a ? (halve(&b.k, g) || halve(&b.m, g)) : (halve(&b.m, g) || halve(&b.k, g));
         else if (4 * stored_elements(shape_b(p, b.k, b.n)) + slack > limit)
-            ok = p->trans_b ? (halve(&b.n) || halve(&b.k)) : (halve(&b.k) || halve(&b.n));
+            ok = p->trans_b ? (halve(&b.n, g) || halve(&b.k, g)) : (halve(&b.k, g) || halve(&b.n, g));
         else if (4 * stored_elements(shape_c(p, b.m, b.n)) + slack > limit)
-            ok = halve(&b.m) || halve(&b.n);
+            ok = halve(&b.m, g) || halve(&b.n, g);
         else if ((b.m + BLOCK_M - 1) / BLOCK_M > max_groups)
-            ok = halve(&b.m);
+            ok = halve(&b.m, g);
         else if ((b.n + BLOCK_N - 1) / BLOCK_N > max_groups)
-            ok = halve(&b.n);
+            ok = halve(&b.n, g);
         else
             break;
         if (!ok)
-            return tsl_error(TSL_ERR_INVALID_ARG,
-                             "gemm: a binding limit of %llu bytes cannot hold even one "
-                             "element with the %llu-byte offset alignment",
-                             (unsigned long long)limit, (unsigned long long)align);
+            return false;
     }
     *out = b;
-    return TSL_OK;
+    return true;
+}
+
+/* Whether the vec4 variant may run: every vec4 it reads lies inside a stored row and starts 16-byte
+ * aligned (given block starts that are multiples of 4 elements, which choose_blocks keeps). */
+static bool vec4_applies(const tsl_gemm_params *p, tsl_vk_range a, tsl_vk_range b) {
+    return p->k % 4 == 0 && p->lda % 4 == 0 && p->ldb % 4 == 0 && a.offset % 16 == 0 && b.offset % 16 == 0 &&
+           (!p->trans_a || p->m % 4 == 0) && (p->trans_b || p->n % 4 == 0);
 }
 
 /* The binding for an operand block whose first element is `first` (elements from the range start):
@@ -169,11 +175,16 @@ tsl_status tsl_gemm_f32(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params
     uint64_t max_groups = f->max_workgroup_count[0] < f->max_workgroup_count[1] ? f->max_workgroup_count[0]
                                                                                 : f->max_workgroup_count[1];
     block_dims blk = {0, 0, 0};
-    TSL_TRY(choose_blocks(&p, limit, align, max_groups, &blk));
+    bool vec4 = vec4_applies(&p, a, b) && choose_blocks(&p, limit, align, max_groups, 4, &blk);
+    if (!vec4 && !choose_blocks(&p, limit, align, max_groups, 1, &blk))
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "gemm: a binding limit of %llu bytes cannot hold even one "
+                         "element with the %llu-byte offset alignment",
+                         (unsigned long long)limit, (unsigned long long)align);
 
     uint32_t spec[] = {WG_X, WG_Y, TILE_M, TILE_N, p.trans_a, p.trans_b};
     tsl_vk_pipeline *pl;
-    TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_GEMM_F32, spec, 6, &pl));
+    TSL_TRY(tsl_vk_pipeline_get(d, vec4 ? TSL_SHADER_GEMM_F32_VEC4 : TSL_SHADER_GEMM_F32, spec, 6, &pl));
     for (uint64_t m0 = 0; m0 < p.m; m0 += blk.m)
         for (uint64_t n0 = 0; n0 < p.n; n0 += blk.n)
             for (uint64_t k0 = 0; k0 < p.k; k0 += blk.k) {
