@@ -75,9 +75,6 @@ static tsl_status check_params(tsl_gemm_params *p, tsl_vk_range a, tsl_vk_range 
     return TSL_OK;
 }
 
-/* Block sizes of the split: the largest (halving from the whole problem, in multiples of `g` elements)
- * for which every operand's block, plus the slack of aligning its binding's start down, fits in `limit`
- * bytes, and the workgroup grid stays within the device's limits. False when no blocks fit. */
 typedef struct {
     uint64_t m, n, k;
 } block_dims;
@@ -90,6 +87,9 @@ static bool halve(uint64_t *x, uint64_t granule) {
     return true;
 }
 
+/* Block sizes of the split: the largest (halving from the whole problem, in multiples of `g` elements)
+ * for which every operand's block, plus the slack of aligning its binding's start down, fits in `limit`
+ * bytes, and the workgroup grid stays within the device's limits. False when no blocks fit. */
 static bool choose_blocks(const tsl_gemm_params *p, uint64_t limit, uint64_t align, uint64_t max_groups,
                           uint64_t g, block_dims *out) {
     block_dims b = {p->m, p->n, p->k};

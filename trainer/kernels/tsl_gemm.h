@@ -7,7 +7,11 @@
  *
  * Matrices of any size: when an operand is larger than one binding may cover (maxStorageBufferRange),
  * C is split into row and column blocks and the sum over k into chunks (later chunks accumulate with
- * beta = 1), so that every binding stays within the limit. */
+ * beta = 1), so that every binding stays within the limit.
+ *
+ * Speed: a vec4 variant runs when k % 4 == 0, lda and ldb are multiples of 4, A and B start 16-byte
+ * aligned, m % 4 == 0 if trans_a and n % 4 == 0 if !trans_b; any other shape takes the scalar variant
+ * (on lavapipe, 2 shared cores, 1024^3: ~8-12 GFLOP/s for vec4 against 2-6 for scalar, noisy). Both keep a 4 x 4 block of C per invocation in registers. */
 #ifndef TSL_GEMM_H
 #define TSL_GEMM_H
 
