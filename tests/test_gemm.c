@@ -7,6 +7,7 @@
  * k/4, hence abs = 2e-7 * k * k/4 * |alpha| (3x margin over the worst-case estimate, a few hundred times
  * the typical random-walk error) plus 1e-6 * (|alpha| + |beta|) for rounding alpha * acc and the beta
  * term; rel = 1e-5. */
+#include "matrix_test_util.h"
 #include "tsl_gemm.h"
 #include "tsl_ref_matrix.h"
 #include "tsl_test.h"
@@ -28,21 +29,6 @@ typedef struct {
     uint64_t max_binding_bytes;
 } gemm_case;
 
-static float *random_floats(tsl_test_rng *rng, size_t n) {
-    float *x = malloc(n * sizeof *x);
-    ck_assert_ptr_nonnull(x);
-    tsl_test_fill_uniform(rng, x, n, -1, 1);
-    return x;
-}
-
-static double *to_double(const float *x, size_t n) {
-    double *y = malloc(n * sizeof *y);
-    ck_assert_ptr_nonnull(y);
-    for (size_t i = 0; i < n; i++)
-        y[i] = x[i];
-    return y;
-}
-
 /* Runs one case on the device and compares every element of C (padding included: the kernel must
  * leave the padding columns as they were). Returns the number of dispatches recorded. */
 static uint32_t run_case(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, gemm_case g) {
@@ -55,8 +41,9 @@ static uint32_t run_case(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, gem
     p.max_binding_bytes = g.max_binding_bytes;
     size_t na = (size_t)(g.ta ? g.k : g.m) * p.lda, nb = (size_t)(g.tb ? g.n : g.k) * p.ldb;
     size_t nc = (size_t)g.m * p.ldc;
-    float *a = random_floats(rng, na), *b = random_floats(rng, nb), *c = random_floats(rng, nc);
-    double *want = to_double(c, nc), *ad = to_double(a, na), *bd = to_double(b, nb);
+    float *a = mt_random_floats(rng, na, -1, 1), *b = mt_random_floats(rng, nb, -1, 1);
+    float *c = mt_random_floats(rng, nc, -1, 1);
+    double *want = mt_to_double(c, nc), *ad = mt_to_double(a, na), *bd = mt_to_double(b, nb);
     tsl_ref_gemm(g.m, g.n, g.k, g.ta, g.tb, g.alpha, ad, p.lda, bd, p.ldb, g.beta, want, p.ldc);
 
     tsl_vk_buffer ba = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * na, "A");
@@ -184,7 +171,8 @@ START_TEST(output_larger_than_one_binding) {
     tsl_vk_device *d = tsl_test_device_open();
     const uint32_t m = 8192, n = 8192, k = 16;
     tsl_gemm_params p = tsl_gemm_params_make(m, n, k, true, false); /* C = A^T B, as in Barlow Twins */
-    float *a = random_floats(&rng, (size_t)k * m), *b = random_floats(&rng, (size_t)k * n);
+    float *a = mt_random_floats(&rng, (size_t)k * m, -1, 1),
+          *b = mt_random_floats(&rng, (size_t)k * n, -1, 1);
     float *c = malloc((size_t)m * n * 4);
     ck_assert_ptr_nonnull(c);
     tsl_vk_buffer ba = tsl_test_alloc(d, TSL_MEM_DEVICE, (size_t)k * m * 4, "A");
@@ -202,7 +190,7 @@ START_TEST(output_larger_than_one_binding) {
     tsl_vk_cmd_destroy(cmd);
     tsl_test_download(d, &bc, c);
     /* Row by row against the reference (a full double copy would be 512 MiB). */
-    double *ad = to_double(a, (size_t)k * m), *bd = to_double(b, (size_t)k * n),
+    double *ad = mt_to_double(a, (size_t)k * m), *bd = mt_to_double(b, (size_t)k * n),
            *want = malloc(n * sizeof *want);
     ck_assert_ptr_nonnull(want);
     for (uint32_t i = 0; i < m; i++) {
@@ -214,6 +202,41 @@ START_TEST(output_larger_than_one_binding) {
     tsl_vk_free(d, &bb);
     tsl_vk_free(d, &bc);
     free(a), free(b), free(c), free(ad), free(bd), free(want);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+/* A, B and C packed back to back in one buffer at offsets that are multiples of 4 bytes but not of the
+ * binding alignment: each binding starts aligned down, with the element offset in push constants (and
+ * the forced limit makes every block do so). */
+START_TEST(operands_packed_at_unaligned_offsets) {
+    uint64_t seed = tsl_test_seed("gemm operands_packed_at_unaligned_offsets");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    tsl_vk_device *d = tsl_test_device_open();
+    const uint32_t m = 13, n = 17, k = 9;
+    size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n, at = 1, bt = at + na, ct = bt + nb;
+    float *all = mt_random_floats(&rng, ct + nc, -1, 1);
+    double *ad = mt_to_double(all + at, na), *bd = mt_to_double(all + bt, nb), *want = malloc(nc * 8);
+    tsl_ref_gemm(m, n, k, false, false, 1, ad, k, bd, n, 0, want, n);
+    tsl_vk_buffer buf = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * (ct + nc), "packed operands");
+    for (uint64_t limit = 0; limit <= 512; limit += 512) {
+        tsl_test_upload(d, &buf, all);
+        tsl_vk_range a = tsl_vk_subrange(&buf, 4 * at, 4 * na), b = tsl_vk_subrange(&buf, 4 * bt, 4 * nb);
+        tsl_vk_range c = tsl_vk_subrange(&buf, 4 * ct, 4 * nc);
+        tsl_vk_cmd *cmd = mt_begin(d);
+        TSL_TEST_OK(tsl_vk_cmd_fill(cmd, c, 0x7fc00000u)); /* NaN poison: beta = 0 must not read C */
+        tsl_gemm_params p = tsl_gemm_params_make(m, n, k, false, false);
+        p.max_binding_bytes = limit;
+        TSL_TEST_OK(tsl_gemm_f32(d, cmd, &p, a, b, c));
+        mt_submit(cmd);
+        float *got = malloc(4 * (ct + nc));
+        tsl_test_download(d, &buf, got);
+        tsl_test_check_close("gemm packed operands", seed, got + ct, want, nc, 1e-5, gemm_abs_tol(k, 1, 0));
+        ck_assert_msg(memcmp(got, all, 4 * ct) == 0, "gemm wrote outside C");
+        free(got);
+    }
+    tsl_vk_free(d, &buf);
+    free(all), free(ad), free(bd), free(want);
     tsl_test_device_close(d);
 }
 END_TEST
@@ -262,6 +285,7 @@ int main(void) {
     tcase_add_test(tc, vec4_shapes_all_transposes);
     tcase_add_test(tc, alpha_beta_and_padded_leading_dims);
     tcase_add_test(tc, split_blocks_under_forced_binding_limit);
+    tcase_add_test(tc, operands_packed_at_unaligned_offsets);
     tcase_add_test(tc, output_larger_than_one_binding);
     tcase_add_test(tc, bad_arguments_are_rejected);
     suite_add_tcase(s, tc);
