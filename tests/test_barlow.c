@@ -186,6 +186,77 @@ START_TEST(split_under_forced_binding_limit) {
 }
 END_TEST
 
+/* A real C just over one binding: dim = 5800 gives 134.56 MB > maxStorageBufferRange (128 MiB on
+ * lavapipe), with n = 4 to keep it cheap. The references stream over rows (no double copy of C), so the
+ * checks use the same tolerances as run_barlow with the Cauchy-Schwarz bound sum|terms| <= 1 for C. */
+START_TEST(real_matrix_past_binding_limit) {
+    uint64_t seed = tsl_test_seed("barlow real_matrix_past_binding_limit");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    tsl_vk_device *d = tsl_test_device_open();
+    tsl_barlow_params p = {4, 5800, 0.0051f, 0.048f, 0};
+    size_t n = p.n, dim = p.dim, nz = n * dim, nc = dim * dim;
+    ck_assert_uint_gt(4 * nc, tsl_vk_device_features(d)->max_storage_buffer_range);
+    float *za = normalised_embeddings(&rng, n, dim), *zb = normalised_embeddings(&rng, n, dim);
+    tsl_vk_buffer gza = mt_upload(d, za, nz, "za"), gzb = mt_upload(d, zb, nz, "zb");
+    tsl_vk_buffer gc = mt_poisoned(d, nc, "C"), gdc = mt_poisoned(d, nc, "dC");
+    tsl_vk_buffer gdza = mt_poisoned(d, nz, "dza"), gdzb = mt_poisoned(d, nz, "dzb");
+    tsl_vk_buffer gloss = mt_poisoned(d, 1, "loss");
+    tsl_vk_buffer gscratch = mt_poisoned(d, tsl_barlow_loss_scratch_bytes(d, &p) / 4, "loss scratch");
+    tsl_vk_cmd *cmd = mt_begin(d);
+    TSL_TEST_OK(tsl_barlow_cross_correlation(d, cmd, &p, gza.range, gzb.range, gc.range));
+    TSL_TEST_OK(tsl_barlow_loss(d, cmd, &p, gc.range, gscratch.range, gloss.range));
+    TSL_TEST_OK(tsl_barlow_loss_grad_c(d, cmd, &p, gc.range, gdc.range));
+    TSL_TEST_OK(tsl_barlow_backward(d, cmd, &p, gza.range, gzb.range, gdc.range, gdza.range, gdzb.range));
+    mt_submit(cmd);
+    float *c = mt_download(d, &gc, nc), *dc = mt_download(d, &gdc, nc), *loss = mt_download(d, &gloss, 1);
+    float *dza = mt_download(d, &gdza, nz), *dzb = mt_download(d, &gdzb, nz);
+
+    double *row = malloc(dim * sizeof *row), want_loss = 0;
+    for (size_t i = 0; i < dim; i++) {
+        for (size_t j = 0; j < dim; j++) {
+            double s = 0;
+            for (size_t r = 0; r < n; r++)
+                s += (double)za[r * dim + i] * zb[r * dim + j];
+            row[j] = s / (double)n;
+        }
+        tsl_test_check_close("barlow dim=5800: C", seed, c + i * dim, row, dim, 1e-5, 2 * (n + 2) * U);
+        for (size_t j = 0; j < dim; j++) {
+            double v = c[i * dim + j];
+            want_loss += i == j ? (1 - v) * (1 - v) : p.lambd * v * v;
+            row[j] = p.scale * (i == j ? -2 * (1 - v) : 2 * p.lambd * v);
+        }
+        tsl_test_check_close("barlow dim=5800: dC", seed, dc + i * dim, row, dim, 1e-6, 1e-7 * p.scale);
+    }
+    want_loss *= p.scale;
+    tsl_test_check_close("barlow dim=5800: loss", seed, loss, &want_loss, 1, 1e-5, 0);
+
+    /* dza[r][i] = sum_j zb[r][j] dC[i][j] / n and dzb[r][j] = sum_i za[r][i] dC[i][j] / n, from the
+     * device's dC, with the magnitudes sum|terms| for the tolerance. */
+    double *want_dza = calloc(nz, 8), *want_dzb = calloc(nz, 8), *mag_a = calloc(nz, 8),
+           *mag_b = calloc(nz, 8);
+    for (size_t i = 0; i < dim; i++)
+        for (size_t r = 0; r < n; r++)
+            for (size_t j = 0; j < dim; j++) {
+                double g = dc[i * dim + j];
+                want_dza[r * dim + i] += zb[r * dim + j] * g / (double)n;
+                mag_a[r * dim + i] += fabs(zb[r * dim + j] * g) / (double)n;
+                want_dzb[r * dim + j] += za[r * dim + i] * g / (double)n;
+                mag_b[r * dim + j] += fabs(za[r * dim + i] * g) / (double)n;
+            }
+    double tol_dz = 2 * (dim + 2) * U * fmax(max_abs(mag_a, nz), max_abs(mag_b, nz));
+    tsl_test_check_close("barlow dim=5800: dza", seed, dza, want_dza, nz, 1e-5, tol_dz);
+    tsl_test_check_close("barlow dim=5800: dzb", seed, dzb, want_dzb, nz, 1e-5, tol_dz);
+
+    tsl_vk_buffer *bufs[] = {&gza, &gzb, &gc, &gdc, &gdza, &gdzb, &gloss, &gscratch};
+    for (size_t i = 0; i < 8; i++)
+        tsl_vk_free(d, bufs[i]);
+    void *mem[] = {za, zb, c, dc, loss, dza, dzb, row, want_dza, want_dzb, mag_a, mag_b};
+    for (size_t i = 0; i < sizeof mem / sizeof mem[0]; i++)
+        free(mem[i]);
+    tsl_test_device_close(d);
+}
+END_TEST
+
 START_TEST(bad_arguments_are_rejected) {
     tsl_vk_device *d = tsl_test_device_open();
     tsl_vk_buffer buf = tsl_test_alloc(d, TSL_MEM_DEVICE, 4096, "barlow operands");
@@ -220,6 +291,7 @@ int main(void) {
     tcase_add_test(tc, reference_gradients_match_finite_differences);
     tcase_add_test(tc, device_matches_reference_at_odd_shapes);
     tcase_add_test(tc, split_under_forced_binding_limit);
+    tcase_add_test(tc, real_matrix_past_binding_limit);
     tcase_add_test(tc, bad_arguments_are_rejected);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);
