@@ -5,11 +5,11 @@
 // while plain loads from L1-resident rows are fast.
 //
 // Variants: TSL_GEMM_VEC4 = 0 handles any shape with scalar loads. TSL_GEMM_VEC4 = 1 (TN = 4, TM a
-// multiple of 4) reads A
-// and B as vec4 and steps k by 4: each step loads a TM x 4 block of op(A) and a 4 x 4 block of op(B) (whichever way
-// each is stored, the four elements of a vec4 are consecutive in memory) and does 4 TM vec4 FMAs. The host
-// picks it only when k % 4 == 0, lda, ldb, a_off, b_off are multiples of 4, m % 4 == 0 when A is
-// transposed and n % 4 == 0 when B is not (so no vec4 runs past a stored row).
+// multiple of 4) reads A and B as vec4 and steps k by 4: each step loads a TM x 4 block of op(A) and a
+// 4 x 4 block of op(B) (whichever way each is stored, the four elements of a vec4 are consecutive in
+// memory) and does 4 TM vec4 FMAs. The host picks it only when k % 4 == 0, lda, ldb, a_off, b_off are
+// multiples of 4, m % 4 == 0 when A is transposed and n % 4 == 0 when B is not (so no vec4 runs past a
+// stored row).
 //
 // Bindings start at a multiple of minStorageBufferOffsetAlignment; a_off/b_off/c_off (elements) say
 // where the operand really starts inside its binding (the host splits large matrices into blocks).
