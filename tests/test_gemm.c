@@ -1,0 +1,293 @@
+/* GEMM on the device against the double reference: odd shapes, all four transposes, alpha/beta, padded
+ * leading dimensions, the block-splitting path (forced small binding limit, and one real output over
+ * 128 MiB), and argument errors.
+ *
+ * Tolerance: inputs are uniform in [-1, 1]. Each C element is an fp32 sum of k fma terms with |a b| <= 1.
+ * Sequential fp32 accumulation errs by at most about k * u * sum|a b| (u = 6e-8) and sum|a b| is about
+ * k/4, hence abs = 2e-7 * k * k/4 * |alpha| (3x margin over the worst-case estimate, a few hundred times
+ * the typical random-walk error) plus 1e-6 * (|alpha| + |beta|) for rounding alpha * acc and the beta
+ * term; rel = 1e-5. */
+#include "matrix_test_util.h"
+#include "tsl_gemm.h"
+#include "tsl_ref_matrix.h"
+#include "tsl_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double gemm_abs_tol(size_t k, double alpha, double beta) {
+    return 2e-7 * (double)k * (double)k / 4 * fabs(alpha) + 1e-6 * (fabs(alpha) + fabs(beta));
+}
+
+typedef struct {
+    uint32_t m, n, k;
+    bool ta, tb;
+    uint32_t pad; /* added to every leading dimension */
+    float alpha, beta;
+    uint64_t max_binding_bytes;
+} gemm_case;
+
+/* Runs one case on the device and compares every element of C (padding included: the kernel must
+ * leave the padding columns as they were). Returns the number of dispatches recorded. */
+static uint32_t run_case(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, gemm_case g) {
+    tsl_gemm_params p = tsl_gemm_params_make(g.m, g.n, g.k, g.ta, g.tb);
+    p.lda = (g.ta ? g.m : g.k) + g.pad;
+    p.ldb = (g.tb ? g.k : g.n) + g.pad;
+    p.ldc = g.n + g.pad;
+    p.alpha = g.alpha;
+    p.beta = g.beta;
+    p.max_binding_bytes = g.max_binding_bytes;
+    size_t na = (size_t)(g.ta ? g.k : g.m) * p.lda, nb = (size_t)(g.tb ? g.n : g.k) * p.ldb;
+    size_t nc = (size_t)g.m * p.ldc;
+    float *a = mt_random_floats(rng, na, -1, 1), *b = mt_random_floats(rng, nb, -1, 1);
+    float *c = mt_random_floats(rng, nc, -1, 1);
+    double *want = mt_to_double(c, nc), *ad = mt_to_double(a, na), *bd = mt_to_double(b, nb);
+    tsl_ref_gemm(g.m, g.n, g.k, g.ta, g.tb, g.alpha, ad, p.lda, bd, p.ldb, g.beta, want, p.ldc);
+
+    tsl_vk_buffer ba = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * na, "A");
+    tsl_vk_buffer bb = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * nb, "B");
+    tsl_vk_buffer bc = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * nc, "C");
+    tsl_test_upload(d, &ba, a);
+    tsl_test_upload(d, &bb, b);
+    if (g.beta == 0) { /* C must not be read: NaN everywhere, padding columns included */
+        tsl_test_poison(d, &bc);
+        for (size_t i = 0; i < g.m; i++)
+            for (size_t j = g.n; j < p.ldc; j++)
+                want[i * p.ldc + j] = NAN;
+    } else {
+        tsl_test_upload(d, &bc, c);
+    }
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(tsl_gemm_f32(d, cmd, &p, ba.range, bb.range, bc.range));
+    uint32_t dispatches = tsl_vk_cmd_stats_get(cmd).dispatches;
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    tsl_vk_cmd_destroy(cmd);
+    tsl_test_download(d, &bc, c);
+
+    char what[160];
+    snprintf(what, sizeof what, "gemm m=%u n=%u k=%u ta=%d tb=%d pad=%u alpha=%g beta=%g limit=%llu", g.m,
+             g.n, g.k, g.ta, g.tb, g.pad, g.alpha, g.beta, (unsigned long long)g.max_binding_bytes);
+    if (g.beta == 0) { /* compare the m x n block; the padding stays NaN */
+        for (size_t i = 0; i < g.m; i++)
+            tsl_test_check_close(what, seed, c + i * p.ldc, want + i * p.ldc, g.n, 1e-5,
+                                 gemm_abs_tol(g.k, g.alpha, g.beta));
+        for (size_t i = 0; i < g.m; i++)
+            for (size_t j = g.n; j < p.ldc; j++)
+                ck_assert_msg(isnan(c[i * p.ldc + j]), "%s: padding (%zu, %zu) was written", what, i, j);
+    } else {
+        tsl_test_check_close(what, seed, c, want, nc, 1e-5, gemm_abs_tol(g.k, g.alpha, g.beta));
+    }
+    tsl_vk_free(d, &ba);
+    tsl_vk_free(d, &bb);
+    tsl_vk_free(d, &bc);
+    free(a), free(b), free(c), free(want), free(ad), free(bd);
+    return dispatches;
+}
+
+static const uint32_t shapes[][3] = {
+    {1, 1, 1},   {1, 13, 17}, {2, 33, 3},   {13, 17, 65}, {65, 33, 13},
+    {17, 1, 33}, {3, 65, 2},  {33, 65, 17}, {2, 2, 1},
+};
+
+START_TEST(odd_shapes_all_transposes) {
+    uint64_t seed = tsl_test_seed("gemm odd_shapes_all_transposes");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    tsl_vk_device *d = tsl_test_device_open();
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            gemm_case g = {shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t >> 1, 0, 1.0f, 0.0f, 0};
+            ck_assert_uint_eq(run_case(d, seed, &rng, g), 1);
+        }
+    tsl_test_device_close(d);
+}
+END_TEST
+
+/* Shapes the vec4 variant takes (k % 4 == 0, leading dimensions multiples of 4, m % 4 == 0 when A is
+ * transposed, n % 4 == 0 when B is not), plus m = 13 where only A's rows are clamped. */
+START_TEST(vec4_shapes_all_transposes) {
+    uint64_t seed = tsl_test_seed("gemm vec4_shapes_all_transposes");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    tsl_vk_device *d = tsl_test_device_open();
+    const uint32_t v4[][3] = {{4, 4, 4}, {16, 20, 8}, {36, 12, 64}, {68, 44, 20}, {8, 100, 4}};
+    for (size_t s = 0; s < sizeof v4 / sizeof v4[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            gemm_case g = {v4[s][0], v4[s][1], v4[s][2], t & 1, t >> 1, 4 * (uint32_t)(s % 2), 1.0f, 0.0f, 0};
+            if (s % 2)
+                g.alpha = 0.5f, g.beta = -1.0f;
+            run_case(d, seed, &rng, g);
+        }
+    run_case(d, seed, &rng, (gemm_case){13, 16, 8, false, false, 0, 1.0f, 0.0f, 0});
+    run_case(d, seed, &rng, (gemm_case){13, 16, 8, false, true, 0, 1.0f, 0.0f, 0});
+    tsl_test_device_close(d);
+}
+END_TEST
+
+START_TEST(alpha_beta_and_padded_leading_dims) {
+    uint64_t seed = tsl_test_seed("gemm alpha_beta_and_padded_leading_dims");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    tsl_vk_device *d = tsl_test_device_open();
+    const float ab[][2] = {{0.5f, 0.0f}, {-1.25f, 1.0f}, {0.75f, -0.5f}, {0.0f, 2.0f}};
+    for (size_t s = 0; s < 4; s++)
+        for (int t = 0; t < 4; t++) {
+            const uint32_t *sh = shapes[2 * s + 1];
+            gemm_case g = {sh[0],    sh[1],    sh[2], t & 1, t >> 1, (uint32_t)(t + s) % 3 * 2 + 1,
+                           ab[s][0], ab[s][1], 0};
+            run_case(d, seed, &rng, g);
+        }
+    tsl_test_device_close(d);
+}
+END_TEST
+
+/* The split path with a 1 KiB binding limit: every operand is cut into many blocks, including chunks of
+ * the sum over k that accumulate (beta = 1 after the first chunk). */
+START_TEST(split_blocks_under_forced_binding_limit) {
+    uint64_t seed = tsl_test_seed("gemm split_blocks_under_forced_binding_limit");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    tsl_vk_device *d = tsl_test_device_open();
+    for (int t = 0; t < 4; t++) {
+        gemm_case g = {33, 65, 40, t & 1, t >> 1, (uint32_t)t, 1.0f, 0.0f, 1024};
+        ck_assert_uint_gt(run_case(d, seed, &rng, g), 8);
+        g.alpha = -0.5f;
+        g.beta = 0.25f;
+        g.m = 17, g.n = 13, g.k = 300; /* k * 4 bytes > 1 KiB: k itself must be chunked */
+        ck_assert_uint_gt(run_case(d, seed, &rng, g), 2);
+        gemm_case v = {32, 64, 40, t & 1, t >> 1, 4, 0.5f, 0.0f, 1024}; /* the vec4 variant's split */
+        ck_assert_uint_gt(run_case(d, seed, &rng, v), 8);
+        v.beta = 1.5f;
+        ck_assert_uint_gt(run_case(d, seed, &rng, v), 8);
+    }
+    tsl_test_device_close(d);
+}
+END_TEST
+
+/* A real 8192 x 8192 output (256 MiB, twice maxStorageBufferRange on lavapipe) with k = 16. */
+START_TEST(output_larger_than_one_binding) {
+    uint64_t seed = tsl_test_seed("gemm output_larger_than_one_binding");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    tsl_vk_device *d = tsl_test_device_open();
+    const uint32_t m = 8192, n = 8192, k = 16;
+    tsl_gemm_params p = tsl_gemm_params_make(m, n, k, true, false); /* C = A^T B, as in Barlow Twins */
+    float *a = mt_random_floats(&rng, (size_t)k * m, -1, 1),
+          *b = mt_random_floats(&rng, (size_t)k * n, -1, 1);
+    float *c = malloc((size_t)m * n * 4);
+    ck_assert_ptr_nonnull(c);
+    tsl_vk_buffer ba = tsl_test_alloc(d, TSL_MEM_DEVICE, (size_t)k * m * 4, "A");
+    tsl_vk_buffer bb = tsl_test_alloc(d, TSL_MEM_DEVICE, (size_t)k * n * 4, "B");
+    tsl_vk_buffer bc = tsl_test_alloc(d, TSL_MEM_DEVICE, (size_t)m * n * 4, "C");
+    tsl_test_upload(d, &ba, a);
+    tsl_test_upload(d, &bb, b);
+    tsl_test_poison(d, &bc);
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(tsl_gemm_f32(d, cmd, &p, ba.range, bb.range, bc.range));
+    ck_assert_uint_ge(tsl_vk_cmd_stats_get(cmd).dispatches, 2);
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    tsl_vk_cmd_destroy(cmd);
+    tsl_test_download(d, &bc, c);
+    /* Row by row against the reference (a full double copy would be 512 MiB). */
+    double *ad = mt_to_double(a, (size_t)k * m), *bd = mt_to_double(b, (size_t)k * n),
+           *want = malloc(n * sizeof *want);
+    ck_assert_ptr_nonnull(want);
+    for (uint32_t i = 0; i < m; i++) {
+        tsl_ref_gemm(1, n, k, true, false, 1, ad + i, m, bd, n, 0, want, n);
+        tsl_test_check_close("gemm 8192 x 8192 x 16", seed, c + (size_t)i * n, want, n, 1e-5,
+                             gemm_abs_tol(k, 1, 0));
+    }
+    tsl_vk_free(d, &ba);
+    tsl_vk_free(d, &bb);
+    tsl_vk_free(d, &bc);
+    free(a), free(b), free(c), free(ad), free(bd), free(want);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+/* A, B and C packed back to back in one buffer at offsets that are multiples of 4 bytes but not of the
+ * binding alignment: each binding starts aligned down, with the element offset in push constants (and
+ * the forced limit makes every block do so). */
+START_TEST(operands_packed_at_unaligned_offsets) {
+    uint64_t seed = tsl_test_seed("gemm operands_packed_at_unaligned_offsets");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    tsl_vk_device *d = tsl_test_device_open();
+    const uint32_t m = 13, n = 17, k = 9;
+    size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n, at = 1, bt = at + na, ct = bt + nb;
+    float *all = mt_random_floats(&rng, ct + nc, -1, 1);
+    double *ad = mt_to_double(all + at, na), *bd = mt_to_double(all + bt, nb), *want = malloc(nc * 8);
+    tsl_ref_gemm(m, n, k, false, false, 1, ad, k, bd, n, 0, want, n);
+    tsl_vk_buffer buf = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * (ct + nc), "packed operands");
+    for (uint64_t limit = 0; limit <= 512; limit += 512) {
+        tsl_test_upload(d, &buf, all);
+        tsl_vk_range a = tsl_vk_subrange(&buf, 4 * at, 4 * na), b = tsl_vk_subrange(&buf, 4 * bt, 4 * nb);
+        tsl_vk_range c = tsl_vk_subrange(&buf, 4 * ct, 4 * nc);
+        tsl_vk_cmd *cmd = mt_begin(d);
+        TSL_TEST_OK(tsl_vk_cmd_fill(cmd, c, 0x7fc00000u)); /* NaN poison: beta = 0 must not read C */
+        tsl_gemm_params p = tsl_gemm_params_make(m, n, k, false, false);
+        p.max_binding_bytes = limit;
+        TSL_TEST_OK(tsl_gemm_f32(d, cmd, &p, a, b, c));
+        mt_submit(cmd);
+        float *got = malloc(4 * (ct + nc));
+        tsl_test_download(d, &buf, got);
+        tsl_test_check_close("gemm packed operands", seed, got + ct, want, nc, 1e-5, gemm_abs_tol(k, 1, 0));
+        ck_assert_msg(memcmp(got, all, 4 * ct) == 0, "gemm wrote outside C");
+        free(got);
+    }
+    tsl_vk_free(d, &buf);
+    free(all), free(ad), free(bd), free(want);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+static void expect_invalid(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params *p, tsl_vk_range a,
+                           tsl_vk_range b, tsl_vk_range c, const char *fragment) {
+    tsl_status st = tsl_gemm_f32(d, cmd, p, a, b, c);
+    ck_assert_int_eq(st, TSL_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(tsl_error_message(), fragment) && strstr(tsl_error_message(), "gemm"),
+                  "message '%s' lacks 'gemm' or '%s'", tsl_error_message(), fragment);
+}
+
+START_TEST(bad_arguments_are_rejected) {
+    tsl_vk_device *d = tsl_test_device_open();
+    tsl_vk_buffer buf = tsl_test_alloc(d, TSL_MEM_DEVICE, 4096, "gemm operands");
+    tsl_vk_range a = tsl_vk_subrange(&buf, 0, 1024), b = tsl_vk_subrange(&buf, 1024, 1024);
+    tsl_vk_range c = tsl_vk_subrange(&buf, 2048, 1024);
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    tsl_gemm_params p = tsl_gemm_params_make(16, 16, 0, false, false);
+    expect_invalid(d, cmd, &p, a, b, c, "must all be >= 1");
+    p = tsl_gemm_params_make(16, 16, 17, false, false); /* A needs 16 * 17 * 4 > 1024 bytes */
+    expect_invalid(d, cmd, &p, a, b, c, "A (16 x 17, ld 17) needs 1088 bytes");
+    p = tsl_gemm_params_make(8, 8, 8, false, true);
+    p.ldb = 4;
+    expect_invalid(d, cmd, &p, a, b, c, "leading dimension of B is 4");
+    p.ldb = 0;
+    expect_invalid(d, cmd, &p, a, b, tsl_vk_subrange(&buf, 1500, 1024), "C overlaps");
+    expect_invalid(d, cmd, &p, a, b, tsl_vk_subrange(&buf, 2050, 1024), "not a multiple of 4");
+    p.max_binding_bytes = 2; /* smaller than one element */
+    expect_invalid(d, cmd, &p, a, b, c, "cannot hold even one element");
+    ck_assert_uint_eq(tsl_vk_cmd_stats_get(cmd).dispatches, 0);
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    tsl_vk_cmd_destroy(cmd);
+    tsl_vk_free(d, &buf);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("gemm");
+    TCase *tc = tcase_create("gemm");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, odd_shapes_all_transposes);
+    tcase_add_test(tc, vec4_shapes_all_transposes);
+    tcase_add_test(tc, alpha_beta_and_padded_leading_dims);
+    tcase_add_test(tc, split_blocks_under_forced_binding_limit);
+    tcase_add_test(tc, operands_packed_at_unaligned_offsets);
+    tcase_add_test(tc, output_larger_than_one_binding);
+    tcase_add_test(tc, bad_arguments_are_rejected);
+    suite_add_tcase(s, tc);
+    return tsl_test_main(s);
+}

@@ -1,0 +1,196 @@
+#include "tsl_gemm.h"
+
+/* Register tile per invocation and workgroup shape. 4 x 4 accumulators per invocation keep 16 FMAs per
+ * 8 loads in the inner loop (8 vec4 loads per 64 FMAs in the vec4 variant); 8 x 8 invocations give 64-wide
+ * workgroups, a multiple of any subgroup. */
+enum { WG_X = 8, WG_Y = 8, TILE_M = 4, TILE_N = 4, BLOCK_M = WG_Y * TILE_M, BLOCK_N = WG_X * TILE_N };
+
+typedef struct {
+    uint32_t m, n, k, lda, ldb, ldc, a_off, b_off, c_off;
+    float alpha, beta;
+    uint32_t beta_zero;
+} gemm_push;
+
+tsl_gemm_params tsl_gemm_params_make(uint32_t m, uint32_t n, uint32_t k, bool trans_a, bool trans_b) {
+    return (tsl_gemm_params){.m = m, .n = n, .k = k, .trans_a = trans_a, .trans_b = trans_b, .alpha = 1.0f};
+}
+
+/* A matrix as stored: `rows` rows of `cols` elements, `ld` elements apart. */
+typedef struct {
+    uint64_t rows, cols, ld;
+} stored_shape;
+
+static uint64_t stored_elements(stored_shape s) {
+    return (s.rows - 1) * s.ld + s.cols;
+}
+
+static stored_shape shape_a(const tsl_gemm_params *p, uint64_t m, uint64_t k) {
+    return p->trans_a ? (stored_shape){k, m, p->lda} : (stored_shape){m, k, p->lda};
+}
+static stored_shape shape_b(const tsl_gemm_params *p, uint64_t k, uint64_t n) {
+    return p->trans_b ? (stored_shape){n, k, p->ldb} : (stored_shape){k, n, p->ldb};
+}
+static stored_shape shape_c(const tsl_gemm_params *p, uint64_t m, uint64_t n) {
+    return (stored_shape){m, n, p->ldc};
+}
+
+static bool ranges_overlap(tsl_vk_range x, tsl_vk_range y) {
+    return x.vk == y.vk && x.offset < y.offset + y.size && y.offset < x.offset + x.size;
+}
+
+static tsl_status check_operand(const char *name, stored_shape s, tsl_vk_range r) {
+    if (s.ld < s.cols)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "gemm: leading dimension of %s is %llu, below its stored row "
+                         "length %llu",
+                         name, (unsigned long long)s.ld, (unsigned long long)s.cols);
+    if (r.offset % 4)
+        return tsl_error(TSL_ERR_INVALID_ARG, "gemm: %s starts at byte %llu, not a multiple of 4", name,
+                         (unsigned long long)r.offset);
+    uint64_t need = 4 * stored_elements(s);
+    if (r.size < need)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "gemm: %s (%llu x %llu, ld %llu) needs %llu bytes, its range has "
+                         "%llu",
+                         name, (unsigned long long)s.rows, (unsigned long long)s.cols,
+                         (unsigned long long)s.ld, (unsigned long long)need, (unsigned long long)r.size);
+    return TSL_OK;
+}
+
+static tsl_status check_params(tsl_gemm_params *p, tsl_vk_range a, tsl_vk_range b, tsl_vk_range c) {
+    if (!p->m || !p->n || !p->k)
+        return tsl_error(TSL_ERR_INVALID_ARG, "gemm: dimensions m=%u n=%u k=%u must all be >= 1", p->m, p->n,
+                         p->k);
+    if (!p->lda)
+        p->lda = p->trans_a ? p->m : p->k;
+    if (!p->ldb)
+        p->ldb = p->trans_b ? p->k : p->n;
+    if (!p->ldc)
+        p->ldc = p->n;
+    TSL_TRY(check_operand("A", shape_a(p, p->m, p->k), a));
+    TSL_TRY(check_operand("B", shape_b(p, p->k, p->n), b));
+    TSL_TRY(check_operand("C", shape_c(p, p->m, p->n), c));
+    if (ranges_overlap(c, a) || ranges_overlap(c, b))
+        return tsl_error(TSL_ERR_INVALID_ARG, "gemm: C overlaps an input (A or B)");
+    return TSL_OK;
+}
+
+typedef struct {
+    uint64_t m, n, k;
+} block_dims;
+
+/* Halves a block dimension, keeping it a multiple of `granule`; false when it cannot shrink. */
+static bool halve(uint64_t *x, uint64_t granule) {
+    if (*x <= granule)
+        return false;
+    *x = ((*x + 1) / 2 + granule - 1) / granule * granule;
+    return true;
+}
+
+/* Block sizes of the split: the largest (halving from the whole problem, in multiples of `g` elements)
+ * for which every operand's block, plus the slack of aligning its binding's start down, fits in `limit`
+ * bytes, and the workgroup grid stays within the device's limits. False when no blocks fit. */
+static bool choose_blocks(const tsl_gemm_params *p, uint64_t limit, uint64_t align, uint64_t max_groups,
+                          uint64_t g, block_dims *out) {
+    block_dims b = {p->m, p->n, p->k};
+    for (;;) {
+        uint64_t slack = align - 4;
+        bool ok;
+        /* For each operand, shrink first the dimension that multiplies its leading dimension. */
+        if (4 * stored_elements(shape_a(p, b.m, b.k)) + slack > limit)
+            ok = p->trans_a ? (halve(&b.k, g) || halve(&b.m, g)) : (halve(&b.m, g) || halve(&b.k, g));
+        else if (4 * stored_elements(shape_b(p, b.k, b.n)) + slack > limit)
+            ok = p->trans_b ? (halve(&b.n, g) || halve(&b.k, g)) : (halve(&b.k, g) || halve(&b.n, g));
+        else if (4 * stored_elements(shape_c(p, b.m, b.n)) + slack > limit)
+            ok = halve(&b.m, g) || halve(&b.n, g);
+        else if ((b.m + BLOCK_M - 1) / BLOCK_M > max_groups)
+            ok = halve(&b.m, g);
+        else if ((b.n + BLOCK_N - 1) / BLOCK_N > max_groups)
+            ok = halve(&b.n, g);
+        else
+            break;
+        if (!ok)
+            return false;
+    }
+    *out = b;
+    return true;
+}
+
+/* Whether the vec4 variant may run: every vec4 it reads lies inside a stored row and starts 16-byte
+ * aligned (given block starts that are multiples of 4 elements, which choose_blocks keeps). */
+static bool vec4_applies(const tsl_gemm_params *p, tsl_vk_range a, tsl_vk_range b) {
+    return p->k % 4 == 0 && p->lda % 4 == 0 && p->ldb % 4 == 0 && a.offset % 16 == 0 && b.offset % 16 == 0 &&
+           (!p->trans_a || p->m % 4 == 0) && (p->trans_b || p->n % 4 == 0);
+}
+
+/* The binding for an operand block whose first element is `first` (elements from the range start):
+ * starts at the byte aligned down from it, and `*off` receives the element offset inside the binding. */
+static tsl_vk_range block_range(tsl_vk_range r, uint64_t first, uint64_t elements, uint64_t align,
+                                uint32_t *off) {
+    uint64_t start = r.offset + 4 * first;
+    uint64_t aligned = start / align * align;
+    *off = (uint32_t)((start - aligned) / 4);
+    return (tsl_vk_range){r.vk, aligned, start + 4 * elements - aligned};
+}
+
+static tsl_status record_block(tsl_vk_cmd *cmd, const tsl_vk_pipeline *pl, const tsl_gemm_params *p,
+                               tsl_vk_range a, tsl_vk_range b, tsl_vk_range c, uint64_t align, uint64_t m0,
+                               uint64_t n0, uint64_t k0, block_dims bd) {
+    gemm_push push = {.m = (uint32_t)bd.m,
+                      .n = (uint32_t)bd.n,
+                      .k = (uint32_t)bd.k,
+                      .lda = p->lda,
+                      .ldb = p->ldb,
+                      .ldc = p->ldc,
+                      .alpha = p->alpha};
+    /* Chunks of the sum after the first add onto what the first wrote. */
+    push.beta = k0 ? 1.0f : p->beta;
+    push.beta_zero = push.beta == 0.0f;
+    uint64_t a_first = p->trans_a ? k0 * p->lda + m0 : m0 * p->lda + k0;
+    uint64_t b_first = p->trans_b ? n0 * p->ldb + k0 : k0 * p->ldb + n0;
+    uint64_t c_first = m0 * p->ldc + n0;
+    tsl_vk_arg args[3] = {
+        {block_range(a, a_first, stored_elements(shape_a(p, bd.m, bd.k)), align, &push.a_off), TSL_READ},
+        {block_range(b, b_first, stored_elements(shape_b(p, bd.k, bd.n)), align, &push.b_off), TSL_READ},
+        {block_range(c, c_first, stored_elements(shape_c(p, bd.m, bd.n)), align, &push.c_off),
+         push.beta_zero ? TSL_WRITE : TSL_READ_WRITE},
+    };
+    uint32_t gx = (uint32_t)((bd.n + BLOCK_N - 1) / BLOCK_N), gy = (uint32_t)((bd.m + BLOCK_M - 1) / BLOCK_M);
+    return tsl_vk_cmd_dispatch(cmd, pl, args, 3, &push, sizeof push, gx, gy, 1);
+}
+
+static uint64_t min_u64(uint64_t x, uint64_t y) {
+    return x < y ? x : y;
+}
+
+tsl_status tsl_gemm_f32(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params *params, tsl_vk_range a,
+                        tsl_vk_range b, tsl_vk_range c) {
+    tsl_gemm_params p = *params;
+    TSL_TRY(check_params(&p, a, b, c));
+    const tsl_vk_features *f = tsl_vk_device_features(d);
+    uint64_t align = f->min_storage_buffer_offset_alignment < 4 ? 4 : f->min_storage_buffer_offset_alignment;
+    uint64_t limit = f->max_storage_buffer_range;
+    if (p.max_binding_bytes && p.max_binding_bytes < limit)
+        limit = p.max_binding_bytes;
+    uint64_t max_groups = f->max_workgroup_count[0] < f->max_workgroup_count[1] ? f->max_workgroup_count[0]
+                                                                                : f->max_workgroup_count[1];
+    block_dims blk = {0, 0, 0};
+    bool vec4 = vec4_applies(&p, a, b) && choose_blocks(&p, limit, align, max_groups, 4, &blk);
+    if (!vec4 && !choose_blocks(&p, limit, align, max_groups, 1, &blk))
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "gemm: a binding limit of %llu bytes cannot hold even one "
+                         "element with the %llu-byte offset alignment",
+                         (unsigned long long)limit, (unsigned long long)align);
+
+    uint32_t spec[] = {WG_X, WG_Y, TILE_M, TILE_N, p.trans_a, p.trans_b};
+    tsl_vk_pipeline *pl;
+    TSL_TRY(tsl_vk_pipeline_get(d, vec4 ? TSL_SHADER_GEMM_F32_VEC4 : TSL_SHADER_GEMM_F32, spec, 6, &pl));
+    for (uint64_t m0 = 0; m0 < p.m; m0 += blk.m)
+        for (uint64_t n0 = 0; n0 < p.n; n0 += blk.n)
+            for (uint64_t k0 = 0; k0 < p.k; k0 += blk.k) {
+                block_dims bd = {min_u64(blk.m, p.m - m0), min_u64(blk.n, p.n - n0),
+                                 min_u64(blk.k, p.k - k0)};
+                TSL_TRY(record_block(cmd, pl, &p, a, b, c, align, m0, n0, k0, bd));
+            }
+    return TSL_OK;
+}
