@@ -10,6 +10,7 @@
 #endif
 
 static const tsl_cli_command commands[] = {
+    {"augment", "apply the GPU augmentation chain with given parameters to one image", tsl_cmd_augment},
     {"demo", "run the main job on built-in synthetic data (today: a device self-check)", tsl_cmd_demo},
     {"devices", "list Vulkan devices with their properties and features", tsl_cmd_devices},
     {"selftest", "run every basic kernel on the device against a CPU reference", tsl_cmd_selftest},
