@@ -11,6 +11,7 @@
 #include "tsl_test.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,14 +149,12 @@ static source_set make_sources(tsl_test_rng *rng, uint32_t n, const uint32_t (*w
     return s;
 }
 
-/* Runs the GPU chain for `jobs` and compares with the reference. */
-static void run_and_compare(const char *what, uint64_t seed, const source_set *src,
-                            const tsl_augment_job *jobs, uint32_t n, const tsl_augment_output *out,
-                            bool check_max) {
+/* Runs the GPU chain for `jobs` (packed into `rec`); returns the n output images (malloc'd). */
+static float *run_gpu_chain(const source_set *src, const tsl_augment_job *jobs, uint32_t n,
+                            const tsl_augment_output *out, tsl_augment_record *rec) {
     tsl_vk_device *dev = tsl_test_device_open();
-    tsl_augment_record *rec = calloc(n, sizeof *rec);
     TSL_TEST_OK(tsl_augment_pack(src->sources, src->n_sources, jobs, n, rec));
-    uint64_t img = tsl_augment_image_bytes(out->size), count = (uint64_t)n * img / 4;
+    uint64_t img = tsl_augment_image_bytes(out->size);
     tsl_vk_buffer images = tsl_test_alloc(dev, TSL_MEM_DEVICE, src->total, "images");
     tsl_vk_buffer params = tsl_test_alloc(dev, TSL_MEM_DEVICE, n * sizeof *rec, "params");
     tsl_vk_buffer scratch = tsl_test_alloc(dev, TSL_MEM_DEVICE, n * img, "scratch");
@@ -170,16 +169,23 @@ static void run_and_compare(const char *what, uint64_t seed, const source_set *s
     TSL_TEST_OK(tsl_augment_record_batch(dev, cmd, out, rec, n, images.range, params.range, scratch.range,
                                          output.range));
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
-    float *got = malloc(count * sizeof *got);
-    double *want = malloc(count * sizeof *want);
+    float *got = malloc(n * img);
     tsl_test_download(dev, &output, got);
-    for (uint32_t i = 0; i < n; i++)
-        tsl_ref_augment(src->bytes, &rec[i], out, want + (size_t)i * img / 4);
-    /* Errors in [0, 1] units: the output is (x - mean) / std, so scale back by std. */
+    tsl_vk_cmd_destroy(cmd);
+    tsl_vk_buffer *bufs[] = {&images, &params, &scratch, &output};
+    for (int i = 0; i < 4; i++)
+        tsl_vk_free(dev, bufs[i]);
+    tsl_test_device_close(dev);
+    return got;
+}
+
+/* Mean and max absolute error in [0, 1] units (the output is (x - mean) / std: scaled back by std). */
+static void check_errors(const char *what, uint64_t seed, const float *got, const double *want, size_t count,
+                         uint32_t S, const float std[3], bool check_max) {
     double sum = 0, worst = 0;
-    size_t plane = (size_t)out->size * out->size, worst_at = 0;
+    size_t plane = (size_t)S * S, worst_at = 0;
     for (size_t i = 0; i < count; i++) {
-        double e = fabs(got[i] - want[i]) * out->std[(i / plane) % 3];
+        double e = fabs(got[i] - want[i]) * std[(i / plane) % 3];
         sum += isnan(e) ? INFINITY : e;
         if (!(e <= worst))
             worst = e, worst_at = i;
@@ -190,14 +196,22 @@ static void run_and_compare(const char *what, uint64_t seed, const source_set *s
     ck_assert_msg(!check_max || worst <= 1e-4,
                   "%s (seed %llu): max abs error %.3g at %zu (got %.7g, want %.7g)", what,
                   (unsigned long long)seed, worst, worst_at, got[worst_at], want[worst_at]);
+}
+
+/* Runs the GPU chain for `jobs` and compares with the reference. */
+static void run_and_compare(const char *what, uint64_t seed, const source_set *src,
+                            const tsl_augment_job *jobs, uint32_t n, const tsl_augment_output *out,
+                            bool check_max) {
+    tsl_augment_record *rec = calloc(n, sizeof *rec);
+    float *got = run_gpu_chain(src, jobs, n, out, rec);
+    size_t per_image = tsl_augment_image_bytes(out->size) / 4, count = n * per_image;
+    double *want = malloc(count * sizeof *want);
+    for (uint32_t i = 0; i < n; i++)
+        tsl_ref_augment(src->bytes, &rec[i], out, want + i * per_image);
+    check_errors(what, seed, got, want, count, out->size, out->std, check_max);
     free(got);
     free(want);
     free(rec);
-    tsl_vk_cmd_destroy(cmd);
-    tsl_vk_buffer *bufs[] = {&images, &params, &scratch, &output};
-    for (int i = 0; i < 4; i++)
-        tsl_vk_free(dev, bufs[i]);
-    tsl_test_device_close(dev);
 }
 
 /* Sources of odd sizes: shrink (37x29 -> 11), small (13x7), enlarge (5x3), 1-pixel-wide. */
@@ -335,6 +349,113 @@ START_TEST(gpu_whole_chain_tessl_batch) {
 }
 END_TEST
 
+/* ---- torchvision fixtures (tools/make_augment_fixtures.py) -------------------------------------------- */
+
+typedef struct {
+    const uint8_t *p, *end;
+} reader;
+
+static uint32_t read_u32(reader *r) {
+    ck_assert_msg(r->p + 4 <= r->end, "augment fixtures: file ends early");
+    uint32_t v;
+    memcpy(&v, r->p, 4);
+    r->p += 4;
+    return v;
+}
+
+static float read_f32(reader *r) {
+    uint32_t u = read_u32(r);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Every fixture case through the GPU chain (one batch per case) and the CPU reference, both against
+ * torchvision's float64 result. The reference is double like torchvision, so it must agree to 1e-6 (a
+ * pixel at the solarize threshold aside: none lies within 1e-6 of it in these fixtures). */
+START_TEST(gpu_matches_torchvision_fixtures) {
+    const char *dir = getenv("TESSL_FIXTURES");
+    ck_assert_msg(dir, "TESSL_FIXTURES is not set (meson test sets it)");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/augment_fixtures.bin", dir);
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f, "cannot open %s", path);
+    static uint8_t file[1 << 20];
+    size_t size = fread(file, 1, sizeof file, f);
+    fclose(f);
+    ck_assert_msg(size > 8 && memcmp(file, "TSLAUGF1", 8) == 0, "%s: not an augment fixture file", path);
+    reader r = {file + 8, file + size};
+    source_set src = {.n_sources = read_u32(&r)};
+    ck_assert(src.n_sources <= 8);
+    const uint8_t *pixels[8];
+    for (uint32_t i = 0; i < src.n_sources; i++) {
+        uint32_t w = read_u32(&r), h = read_u32(&r);
+        src.sources[i] = (tsl_augment_source){src.total, w, h};
+        pixels[i] = r.p;
+        src.total += (3ull * w * h + 3) & ~3ull;
+        r.p += (3ull * w * h + 3) & ~3ull;
+    }
+    src.bytes = malloc(src.total);
+    for (uint32_t i = 0; i < src.n_sources; i++)
+        memcpy(src.bytes + src.sources[i].offset, pixels[i],
+               3ull * src.sources[i].width * src.sources[i].height);
+    uint32_t n_cases = read_u32(&r);
+    ck_assert(n_cases > 0);
+    for (uint32_t c = 0; c < n_cases; c++) {
+        uint32_t image = read_u32(&r), S = read_u32(&r), bicubic = read_u32(&r);
+        ck_assert(image < src.n_sources && S > 0 && S <= 64);
+        const tsl_augment_source *so = &src.sources[image];
+        uint32_t box[4];
+        for (int i = 0; i < 4; i++)
+            box[i] = read_u32(&r);
+        tsl_augment_sample s = {.crop_top = (double)box[0] / so->height,
+                                .crop_left = (double)box[1] / so->width,
+                                .crop_height = (double)box[2] / so->height,
+                                .crop_width = (double)box[3] / so->width};
+        s.flip = (uint8_t)read_u32(&r);
+        s.jitter = (uint8_t)read_u32(&r);
+        for (int i = 0; i < 4; i++)
+            s.order[i] = (uint8_t)read_u32(&r);
+        s.brightness = read_f32(&r), s.contrast = read_f32(&r), s.saturation = read_f32(&r),
+        s.hue = read_f32(&r);
+        s.sigma = read_f32(&r);
+        s.gray = (uint8_t)read_u32(&r);
+        s.solarize = (uint8_t)read_u32(&r);
+        size_t count = 3ull * S * S;
+        ck_assert(r.p + 4 * count <= r.end);
+        double *want = malloc(count * sizeof *want);
+        for (size_t i = 0; i < count; i++)
+            want[i] = read_f32(&r);
+
+        tsl_augment_output out = {.size = S,
+                                  .filter = bicubic ? TSL_RESIZE_BICUBIC : TSL_RESIZE_BILINEAR,
+                                  .mean = {0, 0, 0},
+                                  .std = {1, 1, 1}};
+        tsl_augment_job job = {image, s};
+        tsl_augment_record rec;
+        float *got = run_gpu_chain(&src, &job, 1, &out, &rec);
+        ck_assert_msg(rec.crop_top == box[0] && rec.crop_left == box[1] && rec.crop_height == box[2] &&
+                          rec.crop_width == box[3],
+                      "case %u: the relative crop box did not map back to its pixels", c);
+        char what[64];
+        snprintf(what, sizeof what, "fixture case %u (GPU)", c);
+        check_errors(what, 0, got, want, count, S, out.std, !s.solarize);
+        double *ref = malloc(count * sizeof *ref);
+        float *ref_f = malloc(count * sizeof *ref_f);
+        tsl_ref_augment(src.bytes, &rec, &out, ref);
+        for (size_t i = 0; i < count; i++)
+            ref_f[i] = (float)ref[i];
+        snprintf(what, sizeof what, "fixture case %u (CPU reference)", c);
+        tsl_test_check_close(what, 0, ref_f, want, count, 0, 1e-6);
+        free(ref);
+        free(ref_f);
+        free(got);
+        free(want);
+    }
+    free(src.bytes);
+}
+END_TEST
+
 START_TEST(bad_arguments) {
     tsl_augment_source src = {0, 4, 4};
     tsl_augment_job job = {1, identity_sample()};
@@ -394,6 +515,7 @@ int main(void) {
     tcase_add_test(tc, gpu_gray_blur);
     tcase_add_test(tc, gpu_solarize_normalize);
     tcase_add_test(tc, gpu_whole_chain_tessl_batch);
+    tcase_add_test(tc, gpu_matches_torchvision_fixtures);
     tcase_add_test(tc, bad_arguments);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);
