@@ -322,7 +322,7 @@ START_TEST(gpu_solarize_normalize) {
 END_TEST
 
 START_TEST(gpu_whole_chain_tessl_batch) {
-    /* A TeSSL batch: rows pair sources (A, B) of different sizes; both get view t and t' of the row. */
+    /* A TeSSL batch: rows pair sources of different sizes; both images of a row get view t and t'. */
     uint64_t seed = tsl_test_seed("gpu_whole_chain_tessl_batch");
     tsl_test_rng rng = tsl_test_rng_new(seed);
     source_set src = make_sources(&rng, N_SIZES, SIZES);
@@ -331,17 +331,23 @@ START_TEST(gpu_whole_chain_tessl_batch) {
     cfg.view[1].solarize_p = 0.5; /* exercise every op often on a small batch */
     cfg.view[0].gray_p = 0.3;
     enum { ROWS = 4 };
-    uint32_t wa[ROWS], ha[ROWS];
-    tsl_augment_job jobs[4 * ROWS];
-    for (uint32_t r = 0; r < ROWS; r++)
-        wa[r] = SIZES[r][0], ha[r] = SIZES[r][1];
+    uint32_t w1[ROWS], h1[ROWS], half1[ROWS], half2[ROWS];
+    for (uint32_t r = 0; r < ROWS; r++) {
+        half1[r] = r;
+        half2[r] = (r + 1) % N_SIZES;
+        w1[r] = SIZES[r][0], h1[r] = SIZES[r][1];
+    }
     tsl_augment_sample samples[2 * ROWS];
-    TSL_TEST_OK(tsl_augment_sample_batch(&cfg, seed, 1, 2, ROWS, wa, ha, samples));
-    for (uint32_t r = 0; r < ROWS; r++)
-        for (uint32_t v = 0; v < 2; v++) {
-            jobs[(2 * v) * ROWS + r] = (tsl_augment_job){r, samples[2 * r + v]};                     /* A */
-            jobs[(2 * v + 1) * ROWS + r] = (tsl_augment_job){(r + 1) % N_SIZES, samples[2 * r + v]}; /* B */
-        }
+    TSL_TEST_OK(tsl_augment_sample_batch(&cfg, seed, 1, 2, ROWS, w1, h1, samples));
+    tsl_augment_job jobs[4 * ROWS];
+    tsl_augment_tessl_jobs(ROWS, half1, half2, samples, jobs);
+    for (uint32_t r = 0; r < ROWS; r++) { /* blocks: [half 1, t; half 2, t; half 1, t'; half 2, t'] */
+        ck_assert(jobs[r].source == half1[r] && jobs[ROWS + r].source == half2[r]);
+        ck_assert(jobs[2 * ROWS + r].source == half1[r] && jobs[3 * ROWS + r].source == half2[r]);
+        ck_assert(!memcmp(&jobs[r].sample, &samples[2 * r], sizeof samples[0]));
+        ck_assert(!memcmp(&jobs[ROWS + r].sample, &samples[2 * r], sizeof samples[0]));
+        ck_assert(!memcmp(&jobs[3 * ROWS + r].sample, &samples[2 * r + 1], sizeof samples[0]));
+    }
     tsl_augment_output out;
     tsl_augment_output_default(&out, 13);
     run_and_compare("whole chain", seed, &src, jobs, 4 * ROWS, &out, false);

@@ -15,6 +15,15 @@ uint64_t tsl_augment_image_bytes(uint32_t size) {
     return 3ull * size * size * sizeof(float);
 }
 
+void tsl_augment_tessl_jobs(uint32_t rows, const uint32_t *sources_half1, const uint32_t *sources_half2,
+                            const tsl_augment_sample *samples, tsl_augment_job *jobs) {
+    for (uint32_t v = 0; v < TSL_VIEW_COUNT; v++)
+        for (uint32_t r = 0; r < rows; r++) {
+            jobs[(2 * v) * rows + r] = (tsl_augment_job){sources_half1[r], samples[2 * r + v]};
+            jobs[(2 * v + 1) * rows + r] = (tsl_augment_job){sources_half2[r], samples[2 * r + v]};
+        }
+}
+
 static uint32_t pack_flags(const tsl_augment_sample *s) {
     uint32_t flags = (s->flip ? TSL_AUGMENT_FLIP : 0) | (s->gray ? TSL_AUGMENT_GRAY : 0) |
                      (s->solarize ? TSL_AUGMENT_SOLARIZE : 0) | (s->jitter ? TSL_AUGMENT_JITTER : 0);

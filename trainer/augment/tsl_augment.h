@@ -43,6 +43,14 @@ typedef struct {
     tsl_augment_sample sample;
 } tsl_augment_job;
 
+/* The trainer's TeSSL batch of `rows` pairs: jobs[v*2*rows + h*rows + r] is view v (t, t') of the row-r
+ * image of half h (1, 2), i.e. four blocks [half 1, t; half 2, t; half 1, t'; half 2, t'] of `rows`
+ * images each, so that Z1A, Z2A, Z1B, Z2B are contiguous row blocks of the output. Sources:
+ * sources_half1[r] and sources_half2[r]; samples as tsl_augment_sample_batch draws them. Fills 4*rows
+ * jobs. */
+void tsl_augment_tessl_jobs(uint32_t rows, const uint32_t *sources_half1, const uint32_t *sources_half2,
+                            const tsl_augment_sample *samples, tsl_augment_job *jobs);
+
 typedef enum { TSL_RESIZE_BILINEAR = 0, TSL_RESIZE_BICUBIC = 1 } tsl_resize_filter;
 
 typedef struct {

@@ -6,9 +6,10 @@
  * (splitmix64 of the key and the slot), so a resumed run redraws exactly the same parameters, and one
  * decision never shifts another's random numbers.
  *
- * TeSSL pairing: row i of half 1 (image A) and row i of half 2 (image B) share the sample of each view;
- * the crop box is drawn on A in A's pixels and recorded in relative coordinates, which place it on B
- * (i2 = i1*H2/H1, j2 = j1*W2/W1, h2 = h1*H2/H1, w2 = w1*W2/W1: tsl_augment_crop_pixels). */
+ * TeSSL pairing: the image of row i in half 1 and the image of row i in half 2 share the sample of each
+ * view; the crop box is drawn on the half-1 image in its pixels and recorded in relative coordinates,
+ * which place it on the half-2 image (i2 = i1*H2/H1, j2 = j1*W2/W1, h2 = h1*H2/H1, w2 = w1*W2/W1:
+ * tsl_augment_crop_pixels). */
 #ifndef TSL_AUGMENT_PARAMS_H
 #define TSL_AUGMENT_PARAMS_H
 
@@ -65,11 +66,12 @@ typedef struct {
 void tsl_augment_sample_draw(const tsl_augment_config *config, tsl_augment_key key, uint32_t width,
                              uint32_t height, tsl_augment_sample *sample);
 
-/* Draws a TeSSL batch of `rows` pairs: samples[2*r + v] is view v of row r, drawn on image A of row r
- * (size widths_a[r] x heights_a[r]) and shared by both images of the row. */
+/* Draws a TeSSL batch of `rows` pairs: samples[2*r + v] is view v of row r, drawn on the half-1 image of
+ * row r (size widths_half1[r] x heights_half1[r]) and shared by both images of the row. Fails with
+ * TSL_ERR_INVALID_ARG on a bad config or an empty image. */
 tsl_status tsl_augment_sample_batch(const tsl_augment_config *config, uint64_t seed, uint64_t epoch,
-                                    uint64_t step, uint32_t rows, const uint32_t *widths_a,
-                                    const uint32_t *heights_a, tsl_augment_sample *samples);
+                                    uint64_t step, uint32_t rows, const uint32_t *widths_half1,
+                                    const uint32_t *heights_half1, tsl_augment_sample *samples);
 
 /* The integer pixel box of a sample's crop on a `width` x `height` image: coordinates rounded to the
  * nearest pixel (exact on the image the box was drawn on), clamped to lie inside, at least 1x1. */
