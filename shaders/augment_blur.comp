@@ -3,14 +3,20 @@
 // channel; workgroup row y = image). Kernel: torchvision's _get_gaussian_kernel1d with size
 // 2*ceil(3*sigma) + 1 (see tsl_augment.h for why), reflect padding (mirror without repeating the edge,
 // extended by repeated mirroring for images smaller than the kernel). sigma 0 copies.
-// TSL_BLUR_VERTICAL: the vertical pass, which also solarizes and normalises ((x - mean) / std).
+// TSL_BLUR_VERTICAL: the vertical pass, which also solarizes and normalises ((x - mean) / std);
+// TSL_FP16_OUT: it stores half floats.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "augment_common.glsl"
 
 layout(std430, set = 0, binding = 0) readonly buffer Params { AugmentRecord rec[]; };
 layout(std430, set = 0, binding = 1) readonly buffer Src { float src[]; };
+#ifdef TSL_FP16_OUT
+#extension GL_EXT_shader_16bit_storage : require
+layout(std430, set = 0, binding = 2) writeonly buffer Dst { float16_t dst[]; };
+#else
 layout(std430, set = 0, binding = 2) writeonly buffer Dst { float dst[]; };
+#endif
 layout(push_constant) uniform Push {
     uint size;  // S
     uint first; // record of the chunk's first image
@@ -64,5 +70,9 @@ void main() {
         v = 1.0 - v;
     v = (v - pc.mean[ch]) * pc.inv_std[ch];
 #endif
+#ifdef TSL_FP16_OUT
+    dst[base + p] = float16_t(v);
+#else
     dst[base + p] = v;
+#endif
 }

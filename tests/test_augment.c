@@ -149,28 +149,53 @@ static source_set make_sources(tsl_test_rng *rng, uint32_t n, const uint32_t (*w
     return s;
 }
 
+/* IEEE binary16 -> float (exact). */
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 31, mant = h & 1023;
+    float v = exp == 0    ? ldexpf((float)mant, -24)
+              : exp == 31 ? (mant ? NAN : INFINITY)
+                          : ldexpf((float)(mant | 1024), (int)exp - 25);
+    return sign ? -v : v;
+}
+
 /* Runs the GPU chain for `jobs` (packed into `rec`); returns the n output images (malloc'd). */
 static float *run_gpu_chain(const source_set *src, const tsl_augment_job *jobs, uint32_t n,
                             const tsl_augment_output *out, tsl_augment_record *rec) {
     tsl_vk_device *dev = tsl_test_device_open();
     TSL_TEST_OK(tsl_augment_pack(src->sources, src->n_sources, jobs, n, rec));
-    uint64_t img = tsl_augment_image_bytes(out->size);
+    uint64_t out_bytes = tsl_augment_output_bytes(out, n), count = out_bytes / (out->fp16 ? 2 : 4);
     tsl_vk_buffer images = tsl_test_alloc(dev, TSL_MEM_DEVICE, src->total, "images");
     tsl_vk_buffer params = tsl_test_alloc(dev, TSL_MEM_DEVICE, n * sizeof *rec, "params");
-    tsl_vk_buffer scratch = tsl_test_alloc(dev, TSL_MEM_DEVICE, n * img, "scratch");
-    tsl_vk_buffer output = tsl_test_alloc(dev, TSL_MEM_DEVICE, n * img, "output");
+    tsl_vk_buffer scratch = tsl_test_alloc(dev, TSL_MEM_DEVICE, tsl_augment_scratch_bytes(out, n), "scratch");
+    tsl_vk_buffer output = tsl_test_alloc(dev, TSL_MEM_DEVICE, out_bytes, "output");
     tsl_test_upload(dev, &images, src->bytes);
     tsl_test_upload(dev, &params, rec);
     tsl_test_poison(dev, &scratch);
-    tsl_test_poison(dev, &output);
+    if (out->fp16) { /* fp16 NaN in every half (the 32-bit poison pattern holds a zero half) */
+        uint16_t *nan16 = malloc(out_bytes);
+        for (uint64_t i = 0; i < count; i++)
+            nan16[i] = 0x7e00;
+        tsl_test_upload(dev, &output, nan16);
+        free(nan16);
+    } else {
+        tsl_test_poison(dev, &output);
+    }
     tsl_vk_cmd *cmd;
     TSL_TEST_OK(tsl_vk_cmd_create(dev, &cmd));
     TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
     TSL_TEST_OK(tsl_augment_record_batch(dev, cmd, out, rec, n, images.range, params.range, scratch.range,
                                          output.range));
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
-    float *got = malloc(n * img);
-    tsl_test_download(dev, &output, got);
+    float *got = malloc(count * sizeof *got);
+    if (out->fp16) {
+        uint16_t *half = malloc(out_bytes);
+        tsl_test_download(dev, &output, half);
+        for (uint64_t i = 0; i < count; i++)
+            got[i] = half_to_float(half[i]);
+        free(half);
+    } else {
+        tsl_test_download(dev, &output, got);
+    }
     tsl_vk_cmd_destroy(cmd);
     tsl_vk_buffer *bufs[] = {&images, &params, &scratch, &output};
     for (int i = 0; i < 4; i++)
@@ -318,6 +343,32 @@ START_TEST(gpu_solarize_normalize) {
     s.solarize = 1;
     check_op("solarize", s, 11, TSL_RESIZE_BICUBIC, false, false);
     check_op("normalize", identity_sample(), 11, TSL_RESIZE_BICUBIC, true, true);
+}
+END_TEST
+
+START_TEST(gpu_fp16_output) {
+    /* fp16 storage rounds each normalised value (|x| <= 2.7) to 11 significant bits: relative error
+     * <= 2^-11 = 4.9e-4; the fp32 chain before it adds < 1e-5 (its max bound above). */
+    uint64_t seed = tsl_test_seed("gpu_fp16_output");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    source_set src = make_sources(&rng, N_SIZES, SIZES);
+    tsl_augment_sample t = jitter_sample(1.2f, 0.8f, 1.1f, 0.05f, (const uint8_t[]){2, 0, 3, 1});
+    t.sigma = 0.9f;
+    tsl_augment_job jobs[N_SIZES];
+    random_jobs(&rng, t, jobs, N_SIZES);
+    tsl_augment_output out;
+    tsl_augment_output_default(&out, 9); /* odd: 3*81 halves per image, so images straddle 32-bit words */
+    out.fp16 = true;
+    tsl_augment_record rec[N_SIZES];
+    float *got = run_gpu_chain(&src, jobs, N_SIZES, &out, rec);
+    size_t per_image = 3 * 9 * 9, count = N_SIZES * per_image;
+    double *want = malloc(count * sizeof *want);
+    for (uint32_t i = 0; i < N_SIZES; i++)
+        tsl_ref_augment(src.bytes, &rec[i], &out, want + i * per_image);
+    tsl_test_check_close("augment fp16 output", seed, got, want, count, 4.9e-4, 1e-5);
+    free(got);
+    free(want);
+    free(src.bytes);
 }
 END_TEST
 
@@ -521,6 +572,7 @@ int main(void) {
     tcase_add_test(tc, gpu_gray_blur);
     tcase_add_test(tc, gpu_solarize_normalize);
     tcase_add_test(tc, gpu_whole_chain_tessl_batch);
+    tcase_add_test(tc, gpu_fp16_output);
     tcase_add_test(tc, gpu_matches_torchvision_fixtures);
     tcase_add_test(tc, bad_arguments);
     suite_add_tcase(s, tc);

@@ -11,8 +11,25 @@ void tsl_augment_output_default(tsl_augment_output *out, uint32_t size) {
                                 .std = {0.229f, 0.224f, 0.225f}};
 }
 
+enum { SCRATCH_ALIGN = 256 }; /* the largest minStorageBufferOffsetAlignment Vulkan allows */
+
 uint64_t tsl_augment_image_bytes(uint32_t size) {
     return 3ull * size * size * sizeof(float);
+}
+
+uint64_t tsl_augment_output_bytes(const tsl_augment_output *out, uint32_t n) {
+    return (uint64_t)n * tsl_augment_image_bytes(out->size) / (out->fp16 ? 2 : 1);
+}
+
+/* Offset of the second fp32 work batch in scratch (fp16 output only). */
+static uint64_t second_work_offset(const tsl_augment_output *out, uint32_t n) {
+    uint64_t one = (uint64_t)n * tsl_augment_image_bytes(out->size);
+    return (one + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
+}
+
+uint64_t tsl_augment_scratch_bytes(const tsl_augment_output *out, uint32_t n) {
+    uint64_t one = (uint64_t)n * tsl_augment_image_bytes(out->size);
+    return out->fp16 ? second_work_offset(out, n) + one : one;
 }
 
 void tsl_augment_tessl_jobs(uint32_t rows, const uint32_t *sources_half1, const uint32_t *sources_half2,
@@ -78,7 +95,8 @@ tsl_status tsl_augment_pack(const tsl_augment_source *sources, uint32_t n_source
 typedef struct {
     const tsl_augment_record *records;
     uint32_t n;
-    uint64_t image_bytes;
+    uint64_t image_bytes; /* fp32 work image */
+    uint64_t out_bytes;   /* output image (fp32 or fp16) */
     uint64_t max_binding; /* bytes one binding may cover */
     uint64_t align;       /* minStorageBufferOffsetAlignment */
     uint32_t chunk_step;  /* chunks start at multiples of this many images, so their offsets align */
@@ -144,11 +162,12 @@ static tsl_status check_batch(const tsl_augment_output *out, const tsl_augment_r
     for (int c = 0; c < 3; c++)
         if (!(out->std[c] > 0))
             return tsl_error(TSL_ERR_INVALID_ARG, "augment: std[%d] = %g is not positive", c, out->std[c]);
-    uint64_t need = (uint64_t)n * tsl_augment_image_bytes(out->size);
-    if (output.size < need || scratch.size < need)
-        return tsl_error(TSL_ERR_INVALID_ARG, "augment: output (%llu bytes) or scratch (%llu) is below %llu",
+    uint64_t need_out = tsl_augment_output_bytes(out, n), need_scratch = tsl_augment_scratch_bytes(out, n);
+    if (output.size < need_out || scratch.size < need_scratch)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "augment: output (%llu bytes) or scratch (%llu) is below the %llu and %llu needed",
                          (unsigned long long)output.size, (unsigned long long)scratch.size,
-                         (unsigned long long)need);
+                         (unsigned long long)need_out, (unsigned long long)need_scratch);
     if (params.size < (uint64_t)n * sizeof(tsl_augment_record))
         return tsl_error(TSL_ERR_INVALID_ARG, "augment: params hold %llu bytes, %u records need %llu",
                          (unsigned long long)params.size, n,
@@ -203,8 +222,10 @@ static tsl_status record_color(tsl_vk_device *d, tsl_vk_cmd *cmd, const plan *p,
     return TSL_OK;
 }
 
+/* `dst_bytes`: bytes of one image in `dst` (fp32 work, or the fp16 output). */
 static tsl_status record_blur(tsl_vk_device *d, tsl_vk_cmd *cmd, const plan *p, const tsl_augment_output *out,
-                              tsl_shader_id shader, tsl_vk_range params, tsl_vk_range src, tsl_vk_range dst) {
+                              tsl_shader_id shader, tsl_vk_range params, tsl_vk_range src, tsl_vk_range dst,
+                              uint64_t dst_bytes) {
     tsl_vk_pipeline *pipe;
     uint32_t spec[] = {WORKGROUP};
     TSL_TRY(tsl_vk_pipeline_get(d, shader, spec, 1, &pipe));
@@ -222,7 +243,7 @@ static tsl_status record_blur(tsl_vk_device *d, tsl_vk_cmd *cmd, const plan *p, 
         push.first = k;
         tsl_vk_arg args[] = {{params, TSL_READ},
                              {sub(src, k * p->image_bytes, c * p->image_bytes), TSL_READ},
-                             {sub(dst, k * p->image_bytes, c * p->image_bytes), TSL_WRITE}};
+                             {sub(dst, k * dst_bytes, c * dst_bytes), TSL_WRITE}};
         TSL_TRY(tsl_vk_cmd_dispatch(cmd, pipe, args, 3, &push, sizeof push, gx, c, 1));
     }
     return TSL_OK;
@@ -235,23 +256,37 @@ tsl_status tsl_augment_record_batch(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl
     if (n == 0)
         return TSL_OK;
     const tsl_vk_features *f = tsl_vk_device_features(d);
+    if (out->fp16 && !f->fp16_storage)
+        return tsl_error(TSL_ERR_UNSUPPORTED, "augment: fp16 output needs 16-bit storage, which %s lacks",
+                         f->name);
     plan p = {.records = records,
               .n = n,
               .image_bytes = tsl_augment_image_bytes(out->size),
+              .out_bytes = tsl_augment_output_bytes(out, 1),
               .max_binding = tsl_vk_max_binding_bytes(d, 4),
               .align = f->min_storage_buffer_offset_alignment ? f->min_storage_buffer_offset_alignment : 4};
-    p.chunk_step = (uint32_t)(p.align / gcd_u64(p.image_bytes, p.align));
+    /* Both steps are powers of two (the alignment is), so the larger is a multiple of the smaller. */
+    uint64_t step_work = p.align / gcd_u64(p.image_bytes, p.align),
+             step_out = p.align / gcd_u64(p.out_bytes, p.align);
+    p.chunk_step = (uint32_t)(step_work > step_out ? step_work : step_out);
     uint32_t gx = (3 * out->size * out->size + WORKGROUP - 1) / WORKGROUP;
     if (gx > f->max_workgroup_count[0])
         return tsl_error(TSL_ERR_INVALID_ARG,
                          "augment: output size %u needs %u workgroups per image, above %u", out->size, gx,
                          f->max_workgroup_count[0]);
     tsl_vk_range params_all = sub(params, 0, (uint64_t)n * sizeof(tsl_augment_record));
-    TSL_TRY_CTX(record_resize(d, cmd, &p, out, images, params_all, output), "augment resize");
-    TSL_TRY_CTX(record_color(d, cmd, &p, out, params_all, output), "augment colour");
-    TSL_TRY_CTX(record_blur(d, cmd, &p, out, TSL_SHADER_AUGMENT_BLUR_H, params_all, output, scratch),
-                "augment blur");
-    TSL_TRY_CTX(record_blur(d, cmd, &p, out, TSL_SHADER_AUGMENT_BLUR_V, params_all, scratch, output),
+    /* fp32 work space: the output itself when it is fp32, else both halves of scratch. */
+    uint64_t work_bytes = (uint64_t)n * p.image_bytes;
+    tsl_vk_range work_a = out->fp16 ? sub(scratch, 0, work_bytes) : output;
+    tsl_vk_range work_b = out->fp16 ? sub(scratch, second_work_offset(out, n), work_bytes) : scratch;
+    TSL_TRY_CTX(record_resize(d, cmd, &p, out, images, params_all, work_a), "augment resize");
+    TSL_TRY_CTX(record_color(d, cmd, &p, out, params_all, work_a), "augment colour");
+    TSL_TRY_CTX(
+        record_blur(d, cmd, &p, out, TSL_SHADER_AUGMENT_BLUR_H, params_all, work_a, work_b, p.image_bytes),
+        "augment blur");
+    TSL_TRY_CTX(record_blur(d, cmd, &p, out,
+                            out->fp16 ? TSL_SHADER_AUGMENT_BLUR_V_F16 : TSL_SHADER_AUGMENT_BLUR_V, params_all,
+                            work_b, output, p.out_bytes),
                 "augment blur");
     return TSL_OK;
 }

@@ -5,8 +5,9 @@
  * is a multiple of 4; plus a host table of tsl_augment_source {offset, width, height}. The whole image
  * buffer must be smaller than 4 GiB (offsets are 32-bit on the device).
  *
- * Output: n images of 3 x S x S, NCHW fp32, contiguous, normalised ((x - mean) / std per channel; mean 0
- * and std 1 give the [0, 1] image before normalisation).
+ * Output: n images of 3 x S x S, NCHW fp32 (or fp16 when asked and the device has 16-bit storage),
+ * contiguous, normalised ((x - mean) / std per channel; mean 0 and std 1 give the [0, 1] image before
+ * normalisation). Every stage computes in fp32; fp16 only rounds the final store.
  *
  * The chain per image (torchvision.transforms.functional semantics on float tensors in [0, 1]):
  *   resized_crop (anti-aliased bilinear or bicubic; clamped to [0, 1]) -> hflip -> colour jitter in the
@@ -29,6 +30,7 @@
 #include "tsl_augment_params.h"
 #include "tsl_vk.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* One source image in the batch's image buffer. */
@@ -57,9 +59,10 @@ typedef struct {
     uint32_t size; /* S: output images are S x S */
     tsl_resize_filter filter;
     float mean[3], std[3];
+    bool fp16; /* store the output as IEEE half floats (needs storageBuffer16BitAccess) */
 } tsl_augment_output;
 
-/* ImageNet normalisation, bicubic, S = size. */
+/* ImageNet normalisation, bicubic, fp32, S = size. */
 void tsl_augment_output_default(tsl_augment_output *out, uint32_t size);
 
 enum { TSL_AUGMENT_FLIP = 1, TSL_AUGMENT_GRAY = 2, TSL_AUGMENT_SOLARIZE = 4, TSL_AUGMENT_JITTER = 8 };
@@ -84,13 +87,21 @@ _Static_assert(sizeof(tsl_augment_record) == 64, "tsl_augment_record mirrors a 6
 tsl_status tsl_augment_pack(const tsl_augment_source *sources, uint32_t n_sources,
                             const tsl_augment_job *jobs, uint32_t n_jobs, tsl_augment_record *records);
 
-/* Bytes of one output image (3 * S * S floats); output and scratch hold n of them. */
+/* Bytes of one fp32 image (3 * S * S floats). */
 uint64_t tsl_augment_image_bytes(uint32_t size);
+
+/* Bytes `output` must hold for n images: n * 3 * S * S elements of fp32 or fp16. */
+uint64_t tsl_augment_output_bytes(const tsl_augment_output *out, uint32_t n);
+
+/* Bytes `scratch` must hold for n images: one fp32 batch, or two (the second at an offset rounded up to
+ * 256 bytes) when the output is fp16 and cannot serve as fp32 work space. */
+uint64_t tsl_augment_scratch_bytes(const tsl_augment_output *out, uint32_t n);
 
 /* Records the four stages for n output images. `records` is the host copy of what `params` holds (n
  * records, uploaded by the caller), read to plan chunks; `images` is the image buffer the records'
- * offsets point into; `scratch` and `output` hold n * tsl_augment_image_bytes(S) bytes each. Returns
- * TSL_ERR_INVALID_ARG naming the problem when a size is wrong or a crop box leaves its source. */
+ * offsets point into; `scratch` and `output` hold tsl_augment_scratch_bytes / tsl_augment_output_bytes.
+ * Returns TSL_ERR_INVALID_ARG naming the problem when a size is wrong or a crop box leaves its source,
+ * TSL_ERR_UNSUPPORTED for fp16 output on a device without 16-bit storage. */
 tsl_status tsl_augment_record_batch(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_augment_output *out,
                                     const tsl_augment_record *records, uint32_t n, tsl_vk_range images,
                                     tsl_vk_range params, tsl_vk_range scratch, tsl_vk_range output);
