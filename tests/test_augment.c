@@ -159,8 +159,9 @@ static float half_to_float(uint16_t h) {
 }
 
 /* Runs the GPU chain for `jobs` (packed into `rec`); returns the n output images (malloc'd). */
-static float *run_gpu_chain(const source_set *src, const tsl_augment_job *jobs, uint32_t n,
-                            const tsl_augment_output *out, tsl_augment_record *rec) {
+static float *run_gpu_chain_limited(const source_set *src, const tsl_augment_job *jobs, uint32_t n,
+                                    const tsl_augment_output *out, tsl_augment_record *rec,
+                                    uint64_t max_binding, uint32_t *dispatches) {
     tsl_vk_device *dev = tsl_test_device_open();
     TSL_TEST_OK(tsl_augment_pack(src->sources, src->n_sources, jobs, n, rec));
     uint64_t out_bytes = tsl_augment_output_bytes(out, n), count = out_bytes / (out->fp16 ? 2 : 4);
@@ -183,8 +184,9 @@ static float *run_gpu_chain(const source_set *src, const tsl_augment_job *jobs, 
     tsl_vk_cmd *cmd;
     TSL_TEST_OK(tsl_vk_cmd_create(dev, &cmd));
     TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
-    TSL_TEST_OK(tsl_augment_record_batch(dev, cmd, out, rec, n, images.range, params.range, scratch.range,
-                                         output.range));
+    TSL_TEST_OK(tsl_augment_record_batch_limited(dev, cmd, out, rec, n, images.range, params.range,
+                                                 scratch.range, output.range, max_binding));
+    *dispatches = tsl_vk_cmd_stats_get(cmd).dispatches;
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     float *got = malloc(count * sizeof *got);
     if (out->fp16) {
@@ -201,6 +203,14 @@ static float *run_gpu_chain(const source_set *src, const tsl_augment_job *jobs, 
     for (int i = 0; i < 4; i++)
         tsl_vk_free(dev, bufs[i]);
     tsl_test_device_close(dev);
+    return got;
+}
+
+static float *run_gpu_chain(const source_set *src, const tsl_augment_job *jobs, uint32_t n,
+                            const tsl_augment_output *out, tsl_augment_record *rec) {
+    uint32_t dispatches;
+    float *got = run_gpu_chain_limited(src, jobs, n, out, rec, 0, &dispatches);
+    ck_assert_uint_eq(dispatches, 4); /* one per stage for the whole batch */
     return got;
 }
 
@@ -366,6 +376,37 @@ START_TEST(gpu_fp16_output) {
     for (uint32_t i = 0; i < N_SIZES; i++)
         tsl_ref_augment(src.bytes, &rec[i], &out, want + i * per_image);
     tsl_test_check_close("augment fp16 output", seed, got, want, count, 4.9e-4, 1e-5);
+    free(got);
+    free(want);
+    free(src.bytes);
+}
+END_TEST
+
+START_TEST(gpu_chunked_batch) {
+    /* 12 images of 12 x 12 (1728 bytes, a multiple of 64, so chunks may start at any image where the
+     * offset alignment is <= 64) with bindings limited to 12000 bytes: 6 outputs fit, but the sources of 6
+     * consecutive images (up to 12788 bytes, the 64 x 48 one alone 9216) do not, so the planner shrinks
+     * chunks to fit the source window too. */
+    uint64_t seed = tsl_test_seed("gpu_chunked_batch");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    source_set src = make_sources(&rng, N_SIZES, SIZES);
+    tsl_augment_sample t = jitter_sample(1.1f, 1.3f, 0.9f, -0.02f, (const uint8_t[]){1, 3, 2, 0});
+    t.sigma = 1.1f;
+    t.solarize = 0;
+    enum { N = 12 };
+    tsl_augment_job jobs[N];
+    random_jobs(&rng, t, jobs, N);
+    tsl_augment_output out;
+    tsl_augment_output_default(&out, 12);
+    tsl_augment_record rec[N];
+    uint32_t dispatches;
+    float *got = run_gpu_chain_limited(&src, jobs, N, &out, rec, 12000, &dispatches);
+    ck_assert_msg(dispatches > 4, "the batch was not split (%u dispatches)", dispatches);
+    size_t per_image = 3 * 12 * 12, count = N * per_image;
+    double *want = malloc(count * sizeof *want);
+    for (uint32_t i = 0; i < N; i++)
+        tsl_ref_augment(src.bytes, &rec[i], &out, want + i * per_image);
+    check_errors("chunked batch", seed, got, want, count, 12, out.std, true);
     free(got);
     free(want);
     free(src.bytes);
@@ -573,6 +614,7 @@ int main(void) {
     tcase_add_test(tc, gpu_solarize_normalize);
     tcase_add_test(tc, gpu_whole_chain_tessl_batch);
     tcase_add_test(tc, gpu_fp16_output);
+    tcase_add_test(tc, gpu_chunked_batch);
     tcase_add_test(tc, gpu_matches_torchvision_fixtures);
     tcase_add_test(tc, bad_arguments);
     suite_add_tcase(s, tc);

@@ -252,6 +252,13 @@ static tsl_status record_blur(tsl_vk_device *d, tsl_vk_cmd *cmd, const plan *p, 
 tsl_status tsl_augment_record_batch(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_augment_output *out,
                                     const tsl_augment_record *records, uint32_t n, tsl_vk_range images,
                                     tsl_vk_range params, tsl_vk_range scratch, tsl_vk_range output) {
+    return tsl_augment_record_batch_limited(d, cmd, out, records, n, images, params, scratch, output, 0);
+}
+
+tsl_status tsl_augment_record_batch_limited(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_augment_output *out,
+                                            const tsl_augment_record *records, uint32_t n,
+                                            tsl_vk_range images, tsl_vk_range params, tsl_vk_range scratch,
+                                            tsl_vk_range output, uint64_t max_binding) {
     TSL_TRY(check_batch(out, records, n, images, params, scratch, output));
     if (n == 0)
         return TSL_OK;
@@ -265,6 +272,8 @@ tsl_status tsl_augment_record_batch(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl
               .out_bytes = tsl_augment_output_bytes(out, 1),
               .max_binding = tsl_vk_max_binding_bytes(d, 4),
               .align = f->min_storage_buffer_offset_alignment ? f->min_storage_buffer_offset_alignment : 4};
+    if (max_binding && max_binding < p.max_binding)
+        p.max_binding = max_binding & ~3ull;
     /* Both steps are powers of two (the alignment is), so the larger is a multiple of the smaller. */
     uint64_t step_work = p.align / gcd_u64(p.image_bytes, p.align),
              step_out = p.align / gcd_u64(p.out_bytes, p.align);

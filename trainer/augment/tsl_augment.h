@@ -106,4 +106,11 @@ tsl_status tsl_augment_record_batch(tsl_vk_device *device, tsl_vk_cmd *cmd, cons
                                     const tsl_augment_record *records, uint32_t n, tsl_vk_range images,
                                     tsl_vk_range params, tsl_vk_range scratch, tsl_vk_range output);
 
+/* tsl_augment_record_batch as if one binding could cover at most `max_binding` bytes (0: the device's
+ * limit), so that tests reach the chunked path with small batches. */
+tsl_status tsl_augment_record_batch_limited(tsl_vk_device *device, tsl_vk_cmd *cmd,
+                                            const tsl_augment_output *out, const tsl_augment_record *records,
+                                            uint32_t n, tsl_vk_range images, tsl_vk_range params,
+                                            tsl_vk_range scratch, tsl_vk_range output, uint64_t max_binding);
+
 #endif
