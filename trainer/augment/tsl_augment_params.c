@@ -152,7 +152,8 @@ static void draw_jitter(const tsl_augment_config *c, uint64_t hash, tsl_augment_
 void tsl_augment_sample_draw(const tsl_augment_config *c, tsl_augment_key key, uint32_t width,
                              uint32_t height, tsl_augment_sample *s) {
     uint64_t hash = key_hash(key);
-    const tsl_augment_view_probs *p = &c->view[key.view < TSL_VIEW_COUNT ? key.view : 0];
+    tsl_assert(key.view < TSL_VIEW_COUNT && width > 0 && height > 0);
+    const tsl_augment_view_probs *p = &c->view[key.view];
     *s = (tsl_augment_sample){.order = {0, 1, 2, 3}, .brightness = 1, .contrast = 1, .saturation = 1};
     uint32_t top, left, ch, cw;
     draw_crop(c, hash, width, height, &top, &left, &ch, &cw);

@@ -62,7 +62,7 @@ typedef struct {
     uint32_t view; /* TSL_VIEW_T or TSL_VIEW_T_PRIME */
 } tsl_augment_key;
 
-/* Draws one view's sample for a crop on a `width` x `height` image (both >= 1). */
+/* Draws one view's sample for a crop on a `width` x `height` image (both >= 1; key.view < 2: asserted). */
 void tsl_augment_sample_draw(const tsl_augment_config *config, tsl_augment_key key, uint32_t width,
                              uint32_t height, tsl_augment_sample *sample);
 
