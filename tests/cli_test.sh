@@ -42,5 +42,25 @@ expect "selftest bad size" 2 "--mib must be between 1 and 4096" -- selftest --mi
 expect "bad device index" 1 "device 42 requested" -- selftest --device 42
 TESSL_DEVICE=zz expect "bad TESSL_DEVICE" 2 "TESSL_DEVICE='zz' is not a device index" -- selftest
 
+# augment: one image through the GPU chain; errors name the bad key or value.
+src="${TESSL_FIXTURES:-$(dirname "$0")/fixtures}/augment_src.png"
+tmpdir=$(mktemp -d)
+trap 'rm -f "$out" "$err"; rm -rf "$tmpdir"' EXIT
+params='crop=3,5,20,30 flip=1 brightness=1.2 contrast=0.8 saturation=1.1 hue=-0.05 order=2,0,3,1 gray=0 blur=1.3 solarize=1'
+expect "augment to npy" 0 "wrote .*a.npy" -- augment "$src" --params "$params" --size 17 -o "$tmpdir/a.npy"
+if [ -f "$tmpdir/a.npy" ] && [ "$(stat -c %s "$tmpdir/a.npy")" -eq $((128 + 17 * 17 * 3 * 4)) ]; then
+    echo "ok   augment npy size"; passed=$((passed + 1))
+else
+    echo "FAIL augment npy size"; failed=$((failed + 1))
+fi
+expect "augment to png" 0 "wrote .*b.png" -- augment "$src" --params "gray=1 blur=0.5" --size 9 -o "$tmpdir/b.png"
+expect "augment unknown key" 2 "unknown key 'brightnes'" -- augment "$src" --params "brightnes=1" -o "$tmpdir/c.png"
+expect "augment bad order" 2 "order='1,1,2,3' must be a permutation" -- augment "$src" --params "order=1,1,2,3" -o "$tmpdir/c.png"
+expect "augment bad value" 2 "hue='x' is not a number" -- augment "$src" --params "hue=x" -o "$tmpdir/c.png"
+expect "augment crop outside" 2 "crop=0,0,100,3 leaves the" -- augment "$src" --params "crop=0,0,100,3" -o "$tmpdir/c.png"
+expect "augment not key=value" 2 "'flip' is not key=value" -- augment "$src" --params "flip" -o "$tmpdir/c.png"
+expect "augment output type" 2 "must end in .png or .npy" -- augment "$src" -o "$tmpdir/c.jpg"
+expect "augment missing input" 1 "no-such.png" -- augment "$tmpdir/no-such.png" -o "$tmpdir/c.png"
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -10,6 +10,7 @@
 #endif
 
 static const tsl_cli_command commands[] = {
+    {"augment", "apply the GPU augmentation chain with given parameters to one image", tsl_cmd_augment},
     {"bench", "measure kernel speed at ResNet-50's shapes (compare with tools/bench_ops_vs_torch.py)",
      tsl_cmd_bench},
     {"demo", "run the main job on built-in synthetic data (today: a device self-check)", tsl_cmd_demo},
