@@ -23,6 +23,19 @@ static tsl_status bench_ops(tsl_bench_run *run) {
     return TSL_OK;
 }
 
+/* What `tessl bench KIND` measures. */
+static const bench_family kinds[] = {
+    {"ops", bench_ops},
+    {"augment", tsl_bench_augment},
+};
+
+static const bench_family *find_kind(const char *name) {
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(kinds[i].name, name) == 0)
+            return &kinds[i];
+    return NULL;
+}
+
 int tsl_cmd_bench(int argc, char **argv) {
     int64_t device = -1, batch = 32, res = 224;
     double min_time = 0.3;
@@ -40,8 +53,9 @@ int tsl_cmd_bench(int argc, char **argv) {
     tsl_command_spec spec = {
         .name = "tessl bench",
         .args = "KIND",
-        .summary =
-            "Measures speed. KIND is:\n  ops    every kernel at the shapes of ResNet-50 (--res, --batch)",
+        .summary = "Measures speed. KIND is:\n"
+                   "  ops      every kernel at the shapes of ResNet-50 (--res, --batch)\n"
+                   "  augment  the TeSSL augmentation chain: --batch pairs (4 outputs each) at --res pixels",
         .details =
             "Each row is the best of 3 trials of repeated iterations in one submission. Compare with\n"
             "PyTorch on the same machine: tools/bench_ops_vs_torch.py (records in docs/PERFORMANCE.md).",
@@ -54,16 +68,18 @@ int tsl_cmd_bench(int argc, char **argv) {
     int rc = tsl_cli_parse(&spec, argc, argv, &args);
     if (rc != TSL_CLI_CONTINUE)
         return rc;
-    if (strcmp(args.positional[0], "ops") != 0)
-        return tsl_cli_fail(tsl_error(
-            TSL_ERR_INVALID_ARG, "tessl bench: unknown benchmark '%s' (expected: ops)", args.positional[0]));
+    const bench_family *kind = find_kind(args.positional[0]);
+    if (!kind)
+        return tsl_cli_fail(tsl_error(TSL_ERR_INVALID_ARG,
+                                      "tessl bench: unknown benchmark '%s' (expected ops or augment)",
+                                      args.positional[0]));
     tsl_bench_run run = {
         .batch = (int)batch, .res = (int)res, .min_seconds = min_time, .filter = filter, .json = json};
     tsl_status st = tsl_cli_open_device(device, &run.device);
     if (st == TSL_OK)
         st = tsl_vk_cmd_create(run.device, &run.cmd);
     if (st == TSL_OK)
-        st = bench_ops(&run);
+        st = kind->run(&run);
     tsl_vk_cmd_destroy(run.cmd);
     tsl_status closed = run.device ? tsl_cli_close_device(run.device) : TSL_OK;
     st = st != TSL_OK ? st : closed;

@@ -41,4 +41,7 @@ tsl_status tsl_bench_batchnorm(tsl_bench_run *run);
 tsl_status tsl_bench_pointwise_pool(tsl_bench_run *run);
 tsl_status tsl_bench_matrix(tsl_bench_run *run);
 
+/* `tessl bench augment`. */
+tsl_status tsl_bench_augment(tsl_bench_run *run);
+
 #endif
