@@ -1,0 +1,241 @@
+#include "tsl_conv2d.h"
+
+/* Defaults chosen for lavapipe (each invocation is a SIMD lane of a CPU core): a 4x4 register tile
+ * reuses each loaded x value for 4 channels and each weight for 4 pixels, without spilling; a 64-wide
+ * workgroup keeps 8 subgroups of 8 lanes busy. */
+enum { WORKGROUP = 64, TILE_M = 4, TILE_N = 4 };
+
+static VkDeviceSize max_binding_override;
+
+void tsl_conv2d_set_max_binding_bytes_for_testing(VkDeviceSize bytes) {
+    max_binding_override = bytes;
+}
+
+static uint32_t out_extent(uint32_t in, uint32_t k, uint32_t stride, uint32_t pad) {
+    uint64_t padded = (uint64_t)in + 2ull * pad;
+    if (stride == 0 || k == 0 || padded < k)
+        return 0;
+    return (uint32_t)((padded - k) / stride + 1);
+}
+
+uint32_t tsl_conv2d_out_h(const tsl_conv2d_shape *s) {
+    return out_extent(s->h, s->kh, s->stride, s->pad);
+}
+
+uint32_t tsl_conv2d_out_w(const tsl_conv2d_shape *s) {
+    return out_extent(s->w, s->kw, s->stride, s->pad);
+}
+
+uint64_t tsl_conv2d_x_count(const tsl_conv2d_shape *s) {
+    return (uint64_t)s->n * s->c_in * s->h * s->w;
+}
+
+uint64_t tsl_conv2d_w_count(const tsl_conv2d_shape *s) {
+    return (uint64_t)s->c_out * s->c_in * s->kh * s->kw;
+}
+
+uint64_t tsl_conv2d_y_count(const tsl_conv2d_shape *s) {
+    return (uint64_t)s->n * s->c_out * tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s);
+}
+
+static tsl_status check_shape(const char *op, const tsl_conv2d_shape *s) {
+    if (!s->n || !s->c_in || !s->h || !s->w || !s->c_out || !s->kh || !s->kw || !s->stride)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "%s: every dimension must be non-zero (n %u, c_in %u, h %u, w %u, c_out %u, kernel "
+                         "%ux%u, stride %u)",
+                         op, s->n, s->c_in, s->h, s->w, s->c_out, s->kh, s->kw, s->stride);
+    if (!tsl_conv2d_out_h(s) || !tsl_conv2d_out_w(s))
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: %ux%u kernel is larger than the %ux%u input padded by %u",
+                         op, s->kh, s->kw, s->h, s->w, s->pad);
+    return TSL_OK;
+}
+
+static tsl_status check_range(const char *op, const char *name, tsl_vk_range r, uint64_t count) {
+    if (r.size != 4 * count)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: %s is %llu bytes but the shape needs %llu (%llu floats)",
+                         op, name, (unsigned long long)r.size, (unsigned long long)(4 * count),
+                         (unsigned long long)count);
+    if (r.offset % 4)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: %s starts at byte %llu, not a multiple of 4", op, name,
+                         (unsigned long long)r.offset);
+    return TSL_OK;
+}
+
+/* One operand of a conv dispatch: its range, the bytes one image of it takes (0: not split by batch,
+ * the weights) and how the shader touches it. */
+typedef struct {
+    const char *name;
+    tsl_vk_range range;
+    VkDeviceSize image_bytes;
+    tsl_vk_access access;
+} conv_operand;
+
+/* Binds [start, start + size) of `r` from the aligned offset at or before `start`; *base receives the
+ * element index of `start` inside the binding. The bytes before `start` are declared too (so the
+ * recorder's hazard tracking stays conservative), never written. */
+static tsl_vk_range bind_aligned(tsl_vk_range r, VkDeviceSize start, VkDeviceSize size, VkDeviceSize align,
+                                 uint32_t *base) {
+    VkDeviceSize first = r.offset + start;
+    VkDeviceSize bound = first / align * align;
+    *base = (uint32_t)((first - bound) / 4);
+    return (tsl_vk_range){r.vk, bound, first - bound + size};
+}
+
+typedef struct {
+    uint32_t n, c_in, h, w, c_out, kh, kw, stride, pad, oh, ow;
+    uint32_t x_base, w_base, y_base;
+    uint32_t accumulate;
+} conv_push;
+
+typedef struct {
+    const char *op;
+    tsl_shader_id shader;
+    conv_operand operands[3]; /* bound at bindings 0, 1, 2; the push bases follow their roles */
+    uint32_t base_slot[3];    /* which of x_base (0), w_base (1), y_base (2) each operand's base fills */
+    uint32_t columns;         /* GEMM columns (tiled by TILE_N * WORKGROUP along gx) */
+    uint32_t rows;            /* GEMM rows (tiled by TILE_M along gy) */
+    bool images_in_grid;      /* gz = images of the chunk (forward, dx); else 1 and the shader loops */
+    bool accumulate_chunks;   /* operand 2 sums over chunks (dw) */
+} conv_op;
+
+/* Images per dispatch so every split operand's chunk, plus the alignment slack before it, fits a
+ * binding; 0 if even one image (or the weights) does not fit. */
+static uint32_t images_per_chunk(const tsl_vk_device *d, const conv_op *op, uint32_t n,
+                                 const char **too_big) {
+    const tsl_vk_features *f = tsl_vk_device_features(d);
+    VkDeviceSize limit = max_binding_override ? max_binding_override : f->max_storage_buffer_range;
+    VkDeviceSize slack = f->min_storage_buffer_offset_alignment;
+    uint64_t images = n;
+    for (int i = 0; i < 3; i++) {
+        const conv_operand *o = &op->operands[i];
+        VkDeviceSize whole = o->image_bytes ? o->image_bytes : o->range.size;
+        if (whole + slack > limit) {
+            *too_big = o->name;
+            return 0;
+        }
+        if (o->image_bytes && (limit - slack) / o->image_bytes < images)
+            images = (limit - slack) / o->image_bytes;
+    }
+    uint32_t max_z = tsl_vk_device_features(d)->max_workgroup_count[2]; /* images are gz in forward, dx */
+    return (uint32_t)(images < max_z ? images : max_z);
+}
+
+static tsl_status record_conv(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                              const conv_op *op) {
+    const char *too_big = NULL;
+    uint32_t per_chunk = images_per_chunk(d, op, s->n, &too_big);
+    if (!per_chunk)
+        return tsl_error(TSL_ERR_UNSUPPORTED,
+                         "%s: %s does not fit the device's largest binding even one image at a time", op->op,
+                         too_big);
+    tsl_vk_pipeline *p;
+    uint32_t spec[] = {WORKGROUP, TILE_M, TILE_N};
+    TSL_TRY(tsl_vk_pipeline_get(d, op->shader, spec, 3, &p));
+    VkDeviceSize align = tsl_vk_device_features(d)->min_storage_buffer_offset_alignment;
+    conv_push push = {0,
+                      s->c_in,
+                      s->h,
+                      s->w,
+                      s->c_out,
+                      s->kh,
+                      s->kw,
+                      s->stride,
+                      s->pad,
+                      tsl_conv2d_out_h(s),
+                      tsl_conv2d_out_w(s),
+                      0,
+                      0,
+                      0,
+                      0};
+    uint32_t gx = (op->columns + TILE_N * WORKGROUP - 1) / (TILE_N * WORKGROUP);
+    uint32_t gy = (op->rows + TILE_M - 1) / TILE_M;
+    for (uint32_t first = 0; first < s->n; first += per_chunk) {
+        uint32_t count = s->n - first < per_chunk ? s->n - first : per_chunk;
+        tsl_vk_arg args[3];
+        uint32_t bases[3];
+        for (int i = 0; i < 3; i++) {
+            const conv_operand *o = &op->operands[i];
+            VkDeviceSize start = o->image_bytes * first;
+            VkDeviceSize size = o->image_bytes ? o->image_bytes * count : o->range.size;
+            args[i] =
+                (tsl_vk_arg){bind_aligned(o->range, start, size, align, &bases[op->base_slot[i]]), o->access};
+        }
+        push.n = count;
+        push.x_base = bases[0];
+        push.w_base = bases[1];
+        push.y_base = bases[2];
+        push.accumulate = op->accumulate_chunks && first > 0;
+        if (push.accumulate)
+            args[2].access = TSL_READ_WRITE;
+        TSL_TRY(
+            tsl_vk_cmd_dispatch(cmd, p, args, 3, &push, sizeof push, gx, gy, op->images_in_grid ? count : 1));
+    }
+    return TSL_OK;
+}
+
+static VkDeviceSize x_image_bytes(const tsl_conv2d_shape *s) {
+    return 4ull * s->c_in * s->h * s->w;
+}
+
+static VkDeviceSize y_image_bytes(const tsl_conv2d_shape *s) {
+    return 4ull * s->c_out * tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s);
+}
+
+tsl_status tsl_conv2d_forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range x,
+                              tsl_vk_range w, tsl_vk_range y) {
+    const char *name = "conv2d_forward";
+    TSL_TRY(check_shape(name, s));
+    TSL_TRY(check_range(name, "x", x, tsl_conv2d_x_count(s)));
+    TSL_TRY(check_range(name, "w", w, tsl_conv2d_w_count(s)));
+    TSL_TRY(check_range(name, "y", y, tsl_conv2d_y_count(s)));
+    conv_op op = {
+        name,
+        TSL_SHADER_CONV2D_FORWARD,
+        {{"x", x, x_image_bytes(s), TSL_READ}, {"w", w, 0, TSL_READ}, {"y", y, y_image_bytes(s), TSL_WRITE}},
+        {0, 1, 2},
+        tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s),
+        s->c_out,
+        true,
+        false};
+    return record_conv(d, cmd, s, &op);
+}
+
+tsl_status tsl_conv2d_backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                                    tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx) {
+    const char *name = "conv2d_backward_data";
+    TSL_TRY(check_shape(name, s));
+    TSL_TRY(check_range(name, "dy", dy, tsl_conv2d_y_count(s)));
+    TSL_TRY(check_range(name, "w", w, tsl_conv2d_w_count(s)));
+    TSL_TRY(check_range(name, "dx", dx, tsl_conv2d_x_count(s)));
+    conv_op op = {name,
+                  TSL_SHADER_CONV2D_BACKWARD_DATA,
+                  {{"dy", dy, y_image_bytes(s), TSL_READ},
+                   {"w", w, 0, TSL_READ},
+                   {"dx", dx, x_image_bytes(s), TSL_WRITE}},
+                  {2, 1, 0},
+                  s->h * s->w,
+                  s->c_in,
+                  true,
+                  false};
+    return record_conv(d, cmd, s, &op);
+}
+
+tsl_status tsl_conv2d_backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw) {
+    const char *name = "conv2d_backward_weights";
+    TSL_TRY(check_shape(name, s));
+    TSL_TRY(check_range(name, "x", x, tsl_conv2d_x_count(s)));
+    TSL_TRY(check_range(name, "dy", dy, tsl_conv2d_y_count(s)));
+    TSL_TRY(check_range(name, "dw", dw, tsl_conv2d_w_count(s)));
+    conv_op op = {name,
+                  TSL_SHADER_CONV2D_BACKWARD_WEIGHTS,
+                  {{"x", x, x_image_bytes(s), TSL_READ},
+                   {"dy", dy, y_image_bytes(s), TSL_READ},
+                   {"dw", dw, 0, TSL_WRITE}},
+                  {0, 2, 1},
+                  s->c_in * s->kh * s->kw,
+                  s->c_out,
+                  false,
+                  true};
+    return record_conv(d, cmd, s, &op);
+}
