@@ -7,8 +7,47 @@
 #include "conv2d_common.glsl"
 
 layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
+layout(std430, set = 0, binding = 0) readonly buffer X4 { vec4 x4[]; }; // the same bytes, as vec4
 layout(std430, set = 0, binding = 1) readonly buffer DY { float dy[]; };
+layout(std430, set = 0, binding = 1) readonly buffer DY4 { vec4 dy4[]; };
 layout(std430, set = 0, binding = 2) buffer DW { float dw[]; };
+
+void store(uint co0, uint k0, uint i, uint j, float value) {
+    uint K = pc.c_in * pc.kh * pc.kw;
+    if (co0 + i < pc.c_out && k0 + j < K) {
+        uint o = pc.w_base + (co0 + i) * K + k0 + j;
+        dw[o] = pc.accumulate != 0 ? dw[o] + value : value;
+    }
+}
+
+// 1x1, stride 1, no padding: dw = dy x^T summed over images, the pixel sum run 4 pixels at a time on
+// vec4s of dy and x (see conv_is_pointwise_vec4), reduced across the 4 lanes at the end.
+void pointwise(uint k0, uint co0) {
+    uint hw = pc.h * pc.w, hq = hw / 4;
+    vec4 acc[TILE_M * TILE_N];
+    for (uint t = 0; t < TILE_M * TILE_N; t++)
+        acc[t] = vec4(0.0);
+    for (uint img = 0; img < pc.n; img++) {
+        uint xq[TILE_N], dyq[TILE_M];
+        for (uint j = 0; j < TILE_N; j++)
+            xq[j] = (pc.x_base + (img * pc.c_in + min(k0 + j, pc.c_in - 1)) * hw) / 4;
+        for (uint i = 0; i < TILE_M; i++)
+            dyq[i] = (pc.y_base + (img * pc.c_out + min(co0 + i, pc.c_out - 1)) * hw) / 4;
+        for (uint q = 0; q < hq; q++) {
+            vec4 xv[TILE_N];
+            for (uint j = 0; j < TILE_N; j++)
+                xv[j] = x4[xq[j] + q];
+            for (uint i = 0; i < TILE_M; i++) {
+                vec4 g = dy4[dyq[i] + q];
+                for (uint j = 0; j < TILE_N; j++)
+                    acc[i * TILE_N + j] = fma(g, xv[j], acc[i * TILE_N + j]);
+            }
+        }
+    }
+    for (uint i = 0; i < TILE_M; i++)
+        for (uint j = 0; j < TILE_N; j++)
+            store(co0, k0, i, j, dot(acc[i * TILE_N + j], vec4(1.0)));
+}
 
 void main() {
     uint khw = pc.kh * pc.kw, K = pc.c_in * khw;
@@ -16,6 +55,10 @@ void main() {
     uint co0 = gl_WorkGroupID.y * TILE_M;
     if (k0 >= K || co0 >= pc.c_out)
         return;
+    if (conv_is_pointwise_vec4(pc.h * pc.w)) {
+        pointwise(k0, co0);
+        return;
+    }
     uint hw = pc.h * pc.w, npix = pc.oh * pc.ow;
 
     uint xoff[TILE_N]; // channel offset of each column in an image of x
@@ -59,10 +102,7 @@ void main() {
         }
     }
 
-    for (uint i = 0; i < TILE_M && co0 + i < pc.c_out; i++) {
-        for (uint j = 0; j < TILE_N && k0 + j < K; j++) {
-            uint o = pc.w_base + (co0 + i) * K + k0 + j;
-            dw[o] = pc.accumulate != 0 ? dw[o] + acc[i * TILE_N + j] : acc[i * TILE_N + j];
-        }
-    }
+    for (uint i = 0; i < TILE_M; i++)
+        for (uint j = 0; j < TILE_N; j++)
+            store(co0, k0, i, j, acc[i * TILE_N + j]);
 }

@@ -31,4 +31,12 @@ uint conv_tile_column() {
     return (gl_WorkGroupID.x * TSL_WORKGROUP_SIZE + gl_LocalInvocationID.x) * TILE_N;
 }
 
+// 1x1, stride 1, pad 0 (so pixel p of y reads pixel p of x), TILE_N a multiple of 4, and planes of
+// `plane` elements that start vec4-aligned in the bindings: the kernels then read whole vec4s. The
+// condition is uniform over the dispatch, so the branch costs nothing per element.
+bool conv_is_pointwise_vec4(uint plane) {
+    return pc.kh == 1 && pc.kw == 1 && pc.stride == 1 && pc.pad == 0 && TILE_N % 4 == 0 && plane % 4 == 0 &&
+           pc.x_base % 4 == 0 && pc.y_base % 4 == 0;
+}
+
 #endif

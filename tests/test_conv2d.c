@@ -208,6 +208,8 @@ START_TEST(gpu_1x1_matches_reference) {
         SHAPE(1, 13, 13, 13, 5, 1, 2, 0), /* downsample shortcut */
         SHAPE(1, 3, 1, 1, 5, 1, 1, 0),    /* 1x1 spatial */
         SHAPE(3, 7, 13, 7, 3, 1, 2, 0),   /* odd, non-square */
+        SHAPE(2, 5, 4, 6, 13, 1, 1, 0),   /* planes of 24: the vec4 pointwise path */
+        SHAPE(1, 13, 2, 2, 70, 1, 1, 0),  /* pointwise, 4-pixel planes, many output channels */
     };
     run_gpu_cases("gpu_1x1_matches_reference", shapes, sizeof shapes / sizeof shapes[0]);
 }
@@ -247,6 +249,12 @@ START_TEST(gpu_batch_split_matches_reference) {
     tsl_conv2d_set_max_binding_bytes_for_testing(1300);
     uint32_t dispatches = check_gpu_case(d, &s, seed, 4);
     ck_assert_uint_eq(dispatches, 3 * 3);
+
+    /* 1x1 stride 1 with 16-byte images: chunks start aligned, so the vec4 pointwise path runs per chunk.
+     * (700 - 16) / 320 bytes of y = 2 images per chunk. */
+    const tsl_conv2d_shape pointwise = SHAPE(5, 3, 4, 4, 5, 1, 1, 0);
+    tsl_conv2d_set_max_binding_bytes_for_testing(700);
+    ck_assert_uint_eq(check_gpu_case(d, &pointwise, seed + 1, 0), 3 * 3);
 
     /* With a cap below one image, the call fails cleanly instead of binding too much. */
     tsl_conv2d_set_max_binding_bytes_for_testing(500);

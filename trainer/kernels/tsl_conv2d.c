@@ -4,7 +4,6 @@
  * reuses each loaded x value for 4 channels and each weight for 4 pixels, without spilling; a 64-wide
  * workgroup keeps 8 subgroups of 8 lanes busy. */
 enum { WORKGROUP = 64, TILE_M = 4, TILE_N = 4 };
-
 static VkDeviceSize max_binding_override;
 
 void tsl_conv2d_set_max_binding_bytes_for_testing(VkDeviceSize bytes) {
