@@ -51,7 +51,7 @@ void pointwise(uint k0, uint co0) {
 
 void main() {
     uint khw = pc.kh * pc.kw, K = pc.c_in * khw;
-    uint k0 = conv_tile_column();
+    uint k0 = conv_tile_index() * TILE_N;
     uint co0 = gl_WorkGroupID.y * TILE_M;
     if (k0 >= K || co0 >= pc.c_out)
         return;

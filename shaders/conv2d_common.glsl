@@ -26,16 +26,16 @@ layout(push_constant) uniform Push {
     uint accumulate;             // backward_weights: 1 adds to dw, 0 overwrites it
 } pc;
 
-// First column of this invocation's tile.
-uint conv_tile_column() {
-    return (gl_WorkGroupID.x * TSL_WORKGROUP_SIZE + gl_LocalInvocationID.x) * TILE_N;
+// Which tile of the GEMM's columns this invocation computes.
+uint conv_tile_index() {
+    return gl_WorkGroupID.x * TSL_WORKGROUP_SIZE + gl_LocalInvocationID.x;
 }
 
-// 1x1, stride 1, pad 0 (so pixel p of y reads pixel p of x), TILE_N a multiple of 4, and planes of
-// `plane` elements that start vec4-aligned in the bindings: the kernels then read whole vec4s. The
-// condition is uniform over the dispatch, so the branch costs nothing per element.
-bool conv_is_pointwise_vec4(uint plane) {
-    return pc.kh == 1 && pc.kw == 1 && pc.stride == 1 && pc.pad == 0 && TILE_N % 4 == 0 && plane % 4 == 0 &&
+// 1x1, stride 1, pad 0 (so pixel p of y reads pixel p of x), TILE_N a multiple of 4, and runs of `run`
+// elements (image rows, or whole planes) that start vec4-aligned in the bindings: the kernels then read
+// whole vec4s. The condition is uniform over the dispatch, so the branch costs nothing per element.
+bool conv_is_pointwise_vec4(uint run) {
+    return pc.kh == 1 && pc.kw == 1 && pc.stride == 1 && pc.pad == 0 && TILE_N % 4 == 0 && run % 4 == 0 &&
            pc.x_base % 4 == 0 && pc.y_base % 4 == 0;
 }
 

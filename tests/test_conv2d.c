@@ -223,6 +223,7 @@ START_TEST(gpu_3x3_matches_reference) {
         SHAPE(1, 5, 7, 7, 13, 3, 2, 1),    /* 7x7 -> 4x4 */
         SHAPE(2, 32, 20, 20, 20, 3, 1, 1), /* several workgroups along pixels and weight columns */
         SHAPE(1, 2, 6, 6, 3, 3, 1, 2),     /* padding wider than needed */
+        SHAPE(2, 3, 11, 12, 4, 5, 3, 2),   /* not ResNet's: 5x5 stride 3 (three dx phases) */
     };
     run_gpu_cases("gpu_3x3_matches_reference", shapes, sizeof shapes / sizeof shapes[0]);
 }

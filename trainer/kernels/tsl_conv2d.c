@@ -1,9 +1,36 @@
 #include "tsl_conv2d.h"
 
-/* Defaults chosen for lavapipe (each invocation is a SIMD lane of a CPU core): a 4x4 register tile
- * reuses each loaded x value for 4 channels and each weight for 4 pixels, without spilling; a 64-wide
- * workgroup keeps 8 subgroups of 8 lanes busy. */
-enum { WORKGROUP = 64, TILE_M = 4, TILE_N = 4 };
+/* Workgroups are 64 invocations (8 lavapipe subgroups of 8 lanes). Each invocation computes a register
+ * tile of TILE_M x TILE_N outputs (specialization constants 1 and 2), chosen per op and shape from
+ * measurements on lavapipe (process CPU time, 2 cores): see conv_tile. */
+enum { WORKGROUP = 64 };
+
+typedef struct {
+    uint32_t m, n; /* GEMM rows (channels) x columns (pixels or weight indices) per invocation */
+} conv_tile;
+
+static bool is_pointwise(const tsl_conv2d_shape *s) {
+    return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
+}
+
+/* 1x1 stride-1 convolutions take the vec4 path, where 8x8 tiles were ~1.6x faster than 4x4 for the
+ * forward and dx GEMMs; elsewhere (scalar gathers with bounds checks) 8 channels x 4 pixels was best
+ * for forward and 3x3 dx, while 7x7 dx prefers 4x4. dw (a long reduction per output) liked 8x4
+ * throughout. */
+static conv_tile forward_tile(const tsl_conv2d_shape *s) {
+    return is_pointwise(s) ? (conv_tile){8, 8} : (conv_tile){8, 4};
+}
+
+static conv_tile backward_data_tile(const tsl_conv2d_shape *s) {
+    if (is_pointwise(s))
+        return (conv_tile){8, 8};
+    return s->kh * s->kw <= 9 ? (conv_tile){8, 4} : (conv_tile){4, 4};
+}
+
+static conv_tile backward_weights_tile(void) {
+    return (conv_tile){8, 4};
+}
+
 static VkDeviceSize max_binding_override;
 
 void tsl_conv2d_set_max_binding_bytes_for_testing(VkDeviceSize bytes) {
@@ -91,10 +118,11 @@ typedef struct {
     tsl_shader_id shader;
     conv_operand operands[3]; /* bound at bindings 0, 1, 2; the push bases follow their roles */
     uint32_t base_slot[3];    /* which of x_base (0), w_base (1), y_base (2) each operand's base fills */
-    uint32_t columns;         /* GEMM columns (tiled by TILE_N * WORKGROUP along gx) */
-    uint32_t rows;            /* GEMM rows (tiled by TILE_M along gy) */
+    uint32_t column_tiles;    /* tiles of tile.n GEMM columns, WORKGROUP of them per group along gx */
+    uint32_t rows;            /* GEMM rows (tile.m of them per group along gy) */
     bool images_in_grid;      /* gz = images of the chunk (forward, dx); else 1 and the shader loops */
     bool accumulate_chunks;   /* operand 2 sums over chunks (dw) */
+    conv_tile tile;
 } conv_op;
 
 /* Images per dispatch so every split operand's chunk, plus the alignment slack before it, fits a
@@ -128,8 +156,8 @@ static tsl_status record_conv(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2
                          "%s: %s does not fit the device's largest binding even one image at a time", op->op,
                          too_big);
     tsl_vk_pipeline *p;
-    uint32_t spec[] = {WORKGROUP, TILE_M, TILE_N};
-    TSL_TRY(tsl_vk_pipeline_get(d, op->shader, spec, 3, &p));
+    uint32_t spec[] = {WORKGROUP, op->tile.m, op->tile.n, s->stride}; /* the stride only specializes dx */
+    TSL_TRY(tsl_vk_pipeline_get(d, op->shader, spec, 4, &p));
     VkDeviceSize align = tsl_vk_device_features(d)->min_storage_buffer_offset_alignment;
     conv_push push = {0,
                       s->c_in,
@@ -146,8 +174,8 @@ static tsl_status record_conv(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2
                       0,
                       0,
                       0};
-    uint32_t gx = (op->columns + TILE_N * WORKGROUP - 1) / (TILE_N * WORKGROUP);
-    uint32_t gy = (op->rows + TILE_M - 1) / TILE_M;
+    uint32_t gx = (op->column_tiles + WORKGROUP - 1) / WORKGROUP;
+    uint32_t gy = (op->rows + op->tile.m - 1) / op->tile.m;
     for (uint32_t first = 0; first < s->n; first += per_chunk) {
         uint32_t count = s->n - first < per_chunk ? s->n - first : per_chunk;
         tsl_vk_arg args[3];
@@ -172,6 +200,10 @@ static tsl_status record_conv(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2
     return TSL_OK;
 }
 
+static uint32_t tiles(uint32_t columns, conv_tile tile) {
+    return (columns + tile.n - 1) / tile.n;
+}
+
 static VkDeviceSize x_image_bytes(const tsl_conv2d_shape *s) {
     return 4ull * s->c_in * s->h * s->w;
 }
@@ -187,15 +219,17 @@ tsl_status tsl_conv2d_forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2
     TSL_TRY(check_range(name, "x", x, tsl_conv2d_x_count(s)));
     TSL_TRY(check_range(name, "w", w, tsl_conv2d_w_count(s)));
     TSL_TRY(check_range(name, "y", y, tsl_conv2d_y_count(s)));
-    conv_op op = {
-        name,
-        TSL_SHADER_CONV2D_FORWARD,
-        {{"x", x, x_image_bytes(s), TSL_READ}, {"w", w, 0, TSL_READ}, {"y", y, y_image_bytes(s), TSL_WRITE}},
-        {0, 1, 2},
-        tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s),
-        s->c_out,
-        true,
-        false};
+    conv_tile tile = forward_tile(s);
+    conv_op op = {.op = name,
+                  .shader = TSL_SHADER_CONV2D_FORWARD,
+                  .tile = tile,
+                  .operands = {{"x", x, x_image_bytes(s), TSL_READ},
+                               {"w", w, 0, TSL_READ},
+                               {"y", y, y_image_bytes(s), TSL_WRITE}},
+                  .base_slot = {0, 1, 2},
+                  .column_tiles = tsl_conv2d_out_h(s) * tiles(tsl_conv2d_out_w(s), tile), /* per output row */
+                  .rows = s->c_out,
+                  .images_in_grid = true};
     return record_conv(d, cmd, s, &op);
 }
 
@@ -206,16 +240,18 @@ tsl_status tsl_conv2d_backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl
     TSL_TRY(check_range(name, "dy", dy, tsl_conv2d_y_count(s)));
     TSL_TRY(check_range(name, "w", w, tsl_conv2d_w_count(s)));
     TSL_TRY(check_range(name, "dx", dx, tsl_conv2d_x_count(s)));
-    conv_op op = {name,
-                  TSL_SHADER_CONV2D_BACKWARD_DATA,
-                  {{"dy", dy, y_image_bytes(s), TSL_READ},
-                   {"w", w, 0, TSL_READ},
-                   {"dx", dx, x_image_bytes(s), TSL_WRITE}},
-                  {2, 1, 0},
-                  s->h * s->w,
-                  s->c_in,
-                  true,
-                  false};
+    conv_tile tile = backward_data_tile(s);
+    conv_op op = {.op = name,
+                  .shader = TSL_SHADER_CONV2D_BACKWARD_DATA,
+                  .tile = tile,
+                  .operands = {{"dy", dy, y_image_bytes(s), TSL_READ},
+                               {"w", w, 0, TSL_READ},
+                               {"dx", dx, x_image_bytes(s), TSL_WRITE}},
+                  .base_slot = {2, 1, 0},
+                  /* per input row and stride phase (see the shader) */
+                  .column_tiles = s->h * s->stride * tiles((s->w + s->stride - 1) / s->stride, tile),
+                  .rows = s->c_in,
+                  .images_in_grid = true};
     return record_conv(d, cmd, s, &op);
 }
 
@@ -226,15 +262,16 @@ tsl_status tsl_conv2d_backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const 
     TSL_TRY(check_range(name, "x", x, tsl_conv2d_x_count(s)));
     TSL_TRY(check_range(name, "dy", dy, tsl_conv2d_y_count(s)));
     TSL_TRY(check_range(name, "dw", dw, tsl_conv2d_w_count(s)));
-    conv_op op = {name,
-                  TSL_SHADER_CONV2D_BACKWARD_WEIGHTS,
-                  {{"x", x, x_image_bytes(s), TSL_READ},
-                   {"dy", dy, y_image_bytes(s), TSL_READ},
-                   {"dw", dw, 0, TSL_WRITE}},
-                  {0, 2, 1},
-                  s->c_in * s->kh * s->kw,
-                  s->c_out,
-                  false,
-                  true};
+    conv_tile tile = backward_weights_tile();
+    conv_op op = {.op = name,
+                  .shader = TSL_SHADER_CONV2D_BACKWARD_WEIGHTS,
+                  .tile = tile,
+                  .operands = {{"x", x, x_image_bytes(s), TSL_READ},
+                               {"dy", dy, y_image_bytes(s), TSL_READ},
+                               {"dw", dw, 0, TSL_WRITE}},
+                  .base_slot = {0, 2, 1},
+                  .column_tiles = tiles(s->c_in * s->kh * s->kw, tile),
+                  .rows = s->c_out,
+                  .accumulate_chunks = true};
     return record_conv(d, cmd, s, &op);
 }
