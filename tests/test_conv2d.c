@@ -224,6 +224,9 @@ START_TEST(gpu_3x3_matches_reference) {
         SHAPE(2, 32, 20, 20, 20, 3, 1, 1), /* several workgroups along pixels and weight columns */
         SHAPE(1, 2, 6, 6, 3, 3, 1, 2),     /* padding wider than needed */
         SHAPE(2, 3, 11, 12, 4, 5, 3, 2),   /* not ResNet's: 5x5 stride 3 (three dx phases) */
+        SHAPE(1, 5, 5, 8, 3, 3, 1, 1),     /* rows of 8: forward's vec4 window path */
+        SHAPE(2, 3, 4, 12, 5, 3, 1, 2),    /* vec4 windows with pad 2 */
+        SHAPE(1, 3, 9, 4, 7, 5, 1, 2),     /* vec4 windows, 5 taps, 4-wide rows */
     };
     run_gpu_cases("gpu_3x3_matches_reference", shapes, sizeof shapes / sizeof shapes[0]);
 }

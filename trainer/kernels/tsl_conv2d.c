@@ -123,6 +123,7 @@ typedef struct {
     bool images_in_grid;      /* gz = images of the chunk (forward, dx); else 1 and the shader loops */
     bool accumulate_chunks;   /* operand 2 sums over chunks (dw) */
     conv_tile tile;
+    bool specialize_stride; /* the shader reads STRIDE (constant_id 3) */
 } conv_op;
 
 /* Images per dispatch so every split operand's chunk, plus the alignment slack before it, fits a
@@ -156,8 +157,9 @@ static tsl_status record_conv(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2
                          "%s: %s does not fit the device's largest binding even one image at a time", op->op,
                          too_big);
     tsl_vk_pipeline *p;
-    uint32_t spec[] = {WORKGROUP, op->tile.m, op->tile.n, s->stride}; /* the stride only specializes dx */
-    TSL_TRY(tsl_vk_pipeline_get(d, op->shader, spec, 4, &p));
+    /* dx bakes the stride in (constant_id 3); the others share one pipeline across strides. */
+    uint32_t spec[] = {WORKGROUP, op->tile.m, op->tile.n, s->stride};
+    TSL_TRY(tsl_vk_pipeline_get(d, op->shader, spec, op->specialize_stride ? 4 : 3, &p));
     VkDeviceSize align = tsl_vk_device_features(d)->min_storage_buffer_offset_alignment;
     conv_push push = {0,
                       s->c_in,
@@ -251,7 +253,8 @@ tsl_status tsl_conv2d_backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl
                   /* per input row and stride phase (see the shader) */
                   .column_tiles = s->h * s->stride * tiles((s->w + s->stride - 1) / s->stride, tile),
                   .rows = s->c_in,
-                  .images_in_grid = true};
+                  .images_in_grid = true,
+                  .specialize_stride = true};
     return record_conv(d, cmd, s, &op);
 }
 
