@@ -267,8 +267,8 @@ START_TEST(gpu_batch_split_matches_reference) {
     TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
     TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
     ck_assert_int_eq(tsl_conv2d_forward(d, cmd, &s, t.xr, t.w.range, t.y.range), TSL_ERR_UNSUPPORTED);
-    ck_assert_msg(strstr(tsl_error_message(), "conv2d_forward: x does not fit"), "message: %s",
-                  tsl_error_message());
+    ck_assert_msg(strstr(tsl_error_message(), "conv2d_forward: x (588 bytes per image) does not fit"),
+                  "message: %s", tsl_error_message());
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_vk_cmd_destroy(cmd);
     tsl_conv2d_set_max_binding_bytes_for_testing(0);

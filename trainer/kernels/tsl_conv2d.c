@@ -129,7 +129,7 @@ typedef struct {
 /* Images per dispatch so every split operand's chunk, plus the alignment slack before it, fits a
  * binding; 0 if even one image (or the weights) does not fit. */
 static uint32_t images_per_chunk(const tsl_vk_device *d, const conv_op *op, uint32_t n,
-                                 const char **too_big) {
+                                 const conv_operand **too_big) {
     const tsl_vk_features *f = tsl_vk_device_features(d);
     VkDeviceSize limit = max_binding_override ? max_binding_override : f->max_storage_buffer_range;
     VkDeviceSize slack = f->min_storage_buffer_offset_alignment;
@@ -138,7 +138,7 @@ static uint32_t images_per_chunk(const tsl_vk_device *d, const conv_op *op, uint
         const conv_operand *o = &op->operands[i];
         VkDeviceSize whole = o->image_bytes ? o->image_bytes : o->range.size;
         if (whole + slack > limit) {
-            *too_big = o->name;
+            *too_big = o;
             return 0;
         }
         if (o->image_bytes && (limit - slack) / o->image_bytes < images)
@@ -148,56 +148,63 @@ static uint32_t images_per_chunk(const tsl_vk_device *d, const conv_op *op, uint
     return (uint32_t)(images < max_z ? images : max_z);
 }
 
+/* Records images [first, first + count) as one dispatch: each batched operand binds its slice. */
+static tsl_status record_chunk(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_vk_pipeline *p, const conv_op *op,
+                               uint32_t first, uint32_t count, conv_push *push, uint32_t gx, uint32_t gy) {
+    VkDeviceSize align = tsl_vk_device_features(d)->min_storage_buffer_offset_alignment;
+    tsl_vk_arg args[3];
+    uint32_t bases[3];
+    for (int i = 0; i < 3; i++) {
+        const conv_operand *o = &op->operands[i];
+        VkDeviceSize start = o->image_bytes * first;
+        VkDeviceSize size = o->image_bytes ? o->image_bytes * count : o->range.size;
+        args[i] =
+            (tsl_vk_arg){bind_aligned(o->range, start, size, align, &bases[op->base_slot[i]]), o->access};
+    }
+    push->n = count;
+    push->x_base = bases[0];
+    push->w_base = bases[1];
+    push->y_base = bases[2];
+    /* dw sums over the batch: the first chunk writes, later ones add to what the earlier wrote. */
+    push->accumulate = op->accumulate_chunks && first > 0;
+    if (push->accumulate)
+        args[2].access = TSL_READ_WRITE;
+    return tsl_vk_cmd_dispatch(cmd, p, args, 3, push, sizeof *push, gx, gy, op->images_in_grid ? count : 1);
+}
+
 static tsl_status record_conv(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
                               const conv_op *op) {
-    const char *too_big = NULL;
+    const conv_operand *too_big = NULL;
     uint32_t per_chunk = images_per_chunk(d, op, s->n, &too_big);
     if (!per_chunk)
-        return tsl_error(TSL_ERR_UNSUPPORTED,
-                         "%s: %s does not fit the device's largest binding even one image at a time", op->op,
-                         too_big);
+        return tsl_error(
+            TSL_ERR_UNSUPPORTED, "%s: %s (%llu bytes%s) does not fit the device's largest binding", op->op,
+            too_big->name,
+            (unsigned long long)(too_big->image_bytes ? too_big->image_bytes : too_big->range.size),
+            too_big->image_bytes ? " per image" : "");
     tsl_vk_pipeline *p;
     /* dx bakes the stride in (constant_id 3); the others share one pipeline across strides. */
     uint32_t spec[] = {WORKGROUP, op->tile.m, op->tile.n, s->stride};
     TSL_TRY(tsl_vk_pipeline_get(d, op->shader, spec, op->specialize_stride ? 4 : 3, &p));
-    VkDeviceSize align = tsl_vk_device_features(d)->min_storage_buffer_offset_alignment;
-    conv_push push = {0,
-                      s->c_in,
-                      s->h,
-                      s->w,
-                      s->c_out,
-                      s->kh,
-                      s->kw,
-                      s->stride,
-                      s->pad,
-                      tsl_conv2d_out_h(s),
-                      tsl_conv2d_out_w(s),
-                      0,
-                      0,
-                      0,
-                      0};
+    conv_push push = {.c_in = s->c_in,
+                      .h = s->h,
+                      .w = s->w,
+                      .c_out = s->c_out,
+                      .kh = s->kh,
+                      .kw = s->kw,
+                      .stride = s->stride,
+                      .pad = s->pad,
+                      .oh = tsl_conv2d_out_h(s),
+                      .ow = tsl_conv2d_out_w(s)};
     uint32_t gx = (op->column_tiles + WORKGROUP - 1) / WORKGROUP;
     uint32_t gy = (op->rows + op->tile.m - 1) / op->tile.m;
+    const uint32_t *max_groups = tsl_vk_device_features(d)->max_workgroup_count;
+    if (gx > max_groups[0] || gy > max_groups[1])
+        return tsl_error(TSL_ERR_UNSUPPORTED, "%s: %u x %u workgroups exceed the device's grid limit %u x %u",
+                         op->op, gx, gy, max_groups[0], max_groups[1]);
     for (uint32_t first = 0; first < s->n; first += per_chunk) {
         uint32_t count = s->n - first < per_chunk ? s->n - first : per_chunk;
-        tsl_vk_arg args[3];
-        uint32_t bases[3];
-        for (int i = 0; i < 3; i++) {
-            const conv_operand *o = &op->operands[i];
-            VkDeviceSize start = o->image_bytes * first;
-            VkDeviceSize size = o->image_bytes ? o->image_bytes * count : o->range.size;
-            args[i] =
-                (tsl_vk_arg){bind_aligned(o->range, start, size, align, &bases[op->base_slot[i]]), o->access};
-        }
-        push.n = count;
-        push.x_base = bases[0];
-        push.w_base = bases[1];
-        push.y_base = bases[2];
-        push.accumulate = op->accumulate_chunks && first > 0;
-        if (push.accumulate)
-            args[2].access = TSL_READ_WRITE;
-        TSL_TRY(
-            tsl_vk_cmd_dispatch(cmd, p, args, 3, &push, sizeof push, gx, gy, op->images_in_grid ? count : 1));
+        TSL_TRY(record_chunk(d, cmd, p, op, first, count, &push, gx, gy));
     }
     return TSL_OK;
 }
