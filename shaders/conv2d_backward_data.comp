@@ -12,9 +12,9 @@
 
 layout(constant_id = 3) const uint STRIDE = 1;
 
-layout(std430, set = 0, binding = 0) readonly buffer DY { float dy[]; };
-layout(std430, set = 0, binding = 0) readonly buffer DY4 { vec4 dy4[]; }; // the same bytes, as vec4
-layout(std430, set = 0, binding = 1) readonly buffer W { float wt[]; };
+layout(std430, set = 0, binding = 0) readonly buffer DY { conv_in_t dy[]; };
+layout(std430, set = 0, binding = 0) readonly buffer DY4 { conv_in4_t dy4[]; }; // the same bytes, as vec4s
+layout(std430, set = 0, binding = 1) readonly buffer W { conv_in_t wt[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer DX { float dx[]; };
 
 float acc[TILE_M * TILE_N];
@@ -34,9 +34,9 @@ void pointwise(uint img, uint ci0, uint iy, uint ix0) {
     for (uint co = 0; co < pc.c_out; co++, dyq += plane / 4) {
         vec4 gv[TQ];
         for (uint q = 0; q < TQ; q++)
-            gv[q] = dy4[dyq + min(q0 + q, last)];
+            gv[q] = vec4(dy4[dyq + min(q0 + q, last)]);
         for (uint i = 0; i < TILE_M; i++) {
-            float wv = wt[wcol[i] + co * pc.c_in];
+            float wv = float(wt[wcol[i] + co * pc.c_in]);
             for (uint q = 0; q < TQ; q++)
                 acc4[i * TQ + q] = fma(vec4(wv), gv[q], acc4[i * TQ + q]);
         }
@@ -73,12 +73,12 @@ void general(uint img, uint ci0, uint iy, uint r, uint q0) {
                 for (uint j = 0; j < TILE_N; j++) {
                     int ox = ox0 + int(j);
                     bool hit = uint(ox) < pc.ow;
-                    float v = dy[hit ? row + uint(ox) : row];
+                    float v = float(dy[hit ? row + uint(ox) : row]);
                     gv[j] = hit ? v : 0.0;
                 }
                 uint k = co * K + ky * pc.kw + kx;
                 for (uint i = 0; i < TILE_M; i++) {
-                    float wv = wt[wcol[i] + k];
+                    float wv = float(wt[wcol[i] + k]);
                     for (uint j = 0; j < TILE_N; j++)
                         acc[i * TILE_N + j] = fma(wv, gv[j], acc[i * TILE_N + j]);
                 }

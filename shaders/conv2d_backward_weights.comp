@@ -6,10 +6,10 @@
 #extension GL_GOOGLE_include_directive : require
 #include "conv2d_common.glsl"
 
-layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
-layout(std430, set = 0, binding = 0) readonly buffer X4 { vec4 x4[]; }; // the same bytes, as vec4
-layout(std430, set = 0, binding = 1) readonly buffer DY { float dy[]; };
-layout(std430, set = 0, binding = 1) readonly buffer DY4 { vec4 dy4[]; };
+layout(std430, set = 0, binding = 0) readonly buffer X { conv_in_t x[]; };
+layout(std430, set = 0, binding = 0) readonly buffer X4 { conv_in4_t x4[]; }; // the same bytes, as vec4s
+layout(std430, set = 0, binding = 1) readonly buffer DY { conv_in_t dy[]; };
+layout(std430, set = 0, binding = 1) readonly buffer DY4 { conv_in4_t dy4[]; };
 layout(std430, set = 0, binding = 2) buffer DW { float dw[]; };
 
 void store(uint co0, uint k0, uint i, uint j, float value) {
@@ -36,9 +36,9 @@ void pointwise(uint k0, uint co0) {
         for (uint q = 0; q < hq; q++) {
             vec4 xv[TILE_N];
             for (uint j = 0; j < TILE_N; j++)
-                xv[j] = x4[xq[j] + q];
+                xv[j] = vec4(x4[xq[j] + q]);
             for (uint i = 0; i < TILE_M; i++) {
-                vec4 g = dy4[dyq[i] + q];
+                vec4 g = vec4(dy4[dyq[i] + q]);
                 for (uint j = 0; j < TILE_N; j++)
                     acc[i * TILE_N + j] = fma(g, xv[j], acc[i * TILE_N + j]);
             }
@@ -89,12 +89,12 @@ void main() {
                 for (uint j = 0; j < TILE_N; j++) {
                     int iy = sy + ky_p[j], ix = sx + kx_p[j];
                     bool inside = uint(iy) < pc.h && uint(ix) < pc.w;
-                    float v = x[inside ? xb + xoff[j] + uint(iy) * pc.w + uint(ix) : xb];
+                    float v = float(x[inside ? xb + xoff[j] + uint(iy) * pc.w + uint(ix) : xb]);
                     xv[j] = inside ? v : 0.0;
                 }
                 uint pix = oy * pc.ow + ox;
                 for (uint i = 0; i < TILE_M; i++) {
-                    float g = dy[dyb + dyrow[i] + pix];
+                    float g = float(dy[dyb + dyrow[i] + pix]);
                     for (uint j = 0; j < TILE_N; j++)
                         acc[i * TILE_N + j] = fma(g, xv[j], acc[i * TILE_N + j]);
                 }

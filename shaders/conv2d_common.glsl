@@ -16,6 +16,17 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
+// Storage type of the inputs (x, w, dy). The TSL_FP16 variants read them as IEEE half (storageBuffer16-
+// BitAccess) and convert on load; accumulation and the outputs (y, dx, dw) stay fp32 in both.
+#if TSL_FP16
+#extension GL_EXT_shader_16bit_storage : require
+#define conv_in_t float16_t
+#define conv_in4_t f16vec4
+#else
+#define conv_in_t float
+#define conv_in4_t vec4
+#endif
+
 layout(constant_id = 1) const uint TILE_M = 4;
 layout(constant_id = 2) const uint TILE_N = 4;
 

@@ -5,9 +5,9 @@
 #extension GL_GOOGLE_include_directive : require
 #include "conv2d_common.glsl"
 
-layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
-layout(std430, set = 0, binding = 0) readonly buffer X4 { vec4 x4[]; }; // the same bytes, as vec4
-layout(std430, set = 0, binding = 1) readonly buffer W { float wt[]; };
+layout(std430, set = 0, binding = 0) readonly buffer X { conv_in_t x[]; };
+layout(std430, set = 0, binding = 0) readonly buffer X4 { conv_in4_t x4[]; }; // the same bytes, as vec4s
+layout(std430, set = 0, binding = 1) readonly buffer W { conv_in_t wt[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer Y { float y[]; };
 
 float acc[TILE_M * TILE_N];
@@ -35,9 +35,9 @@ void pointwise(uint img, uint co0, uint oy, uint ox0) {
     for (uint ci = 0; ci < pc.c_in; ci++, xq += plane / 4) {
         vec4 xv[TQ];
         for (uint q = 0; q < TQ; q++)
-            xv[q] = x4[xq + min(q0 + q, last)];
+            xv[q] = vec4(x4[xq + min(q0 + q, last)]);
         for (uint i = 0; i < TILE_M; i++) {
-            float wv = wt[wrow[i] + ci];
+            float wv = float(wt[wrow[i] + ci]);
             for (uint q = 0; q < TQ; q++)
                 acc4[i * TQ + q] = fma(vec4(wv), xv[q], acc4[i * TQ + q]);
         }
@@ -72,11 +72,11 @@ void general(uint img, uint co0, uint oy, uint ox0) {
                 for (uint j = 0; j < TILE_N; j++) {
                     int ix = ix0[j] + int(kx);
                     bool inside = uint(ix) < pc.w;
-                    float v = x[inside ? row + uint(ix) : row];
+                    float v = float(x[inside ? row + uint(ix) : row]);
                     xv[j] = inside ? v : 0.0;
                 }
                 for (uint i = 0; i < TILE_M; i++) {
-                    float wv = wt[wrow[i] + k];
+                    float wv = float(wt[wrow[i] + k]);
                     for (uint j = 0; j < TILE_N; j++)
                         acc[i * TILE_N + j] = fma(wv, xv[j], acc[i * TILE_N + j]);
                 }

@@ -78,27 +78,42 @@ END_TEST
 
 /* ---- GPU vs reference --------------------------------------------------------------------------------- */
 
-static float *to_floats(const double *v, size_t n) {
-    float *f = malloc(n * sizeof *f);
-    ck_assert_ptr_nonnull(f);
-    for (size_t i = 0; i < n; i++)
-        f[i] = (float)v[i];
-    return f;
+/* Inputs are stored as fp32, or as IEEE half for the _f16 kernels. */
+typedef enum { STORE_FP32, STORE_FP16 } storage;
+
+static size_t storage_bytes(storage st) {
+    return st == STORE_FP16 ? 2 : 4;
 }
 
-/* Random inputs, rounded to fp32 so the reference sees exactly what the GPU sees. */
-static double *rand_fp32_values(tsl_test_rng *rng, size_t n) {
+/* Random inputs uniform in [-1, 1], rounded to the storage type so the reference sees exactly the
+ * values the GPU reads: the comparison then measures only the kernels' fp32 accumulation. */
+static double *rand_inputs(tsl_test_rng *rng, size_t n, storage st) {
     double *v = rand_doubles(rng, n);
     for (size_t i = 0; i < n; i++)
-        v[i] = (float)v[i];
+        v[i] = st == STORE_FP16 ? (double)(_Float16)v[i] : (double)(float)v[i];
     return v;
+}
+
+/* The values packed as the storage type (exact: they were rounded to it). */
+static void *to_storage(const double *v, size_t n, storage st) {
+    void *p = malloc(n * storage_bytes(st));
+    ck_assert_ptr_nonnull(p);
+    for (size_t i = 0; i < n; i++) {
+        if (st == STORE_FP16)
+            ((_Float16 *)p)[i] = (_Float16)v[i];
+        else
+            ((float *)p)[i] = (float)v[i];
+    }
+    return p;
 }
 
 /* Tolerance for an fp32 sum of `k` products of values uniform in [-1, 1], against double. Each product
  * has standard deviation 1/3, so outputs are ~ sqrt(k)/3 in size; fp32 accumulation (fma, sequential)
  * adds a relative rounding of 2^-24 of the running sum per term, a random walk of ~ sqrt(k) steps:
  * ~ 6e-8 * sqrt(k) * sqrt(k)/3. We allow 1e-6 * sqrt(k) * (typical magnitude sqrt(k)/3), ~ 15x that
- * expectation, plus rel 1e-5 for the elements far above typical size. */
+ * expectation, plus rel 1e-5 for the elements far above typical size. (Measured: every case still
+ * passes with both tolerances cut 10x.) The same holds for the fp16-storage kernels, because the
+ * reference is given the very half-rounded inputs they read and they accumulate in fp32. */
 static double abs_tol_for(uint64_t k) {
     return 1e-6 * sqrt((double)k) * (sqrt((double)k) / 3 + 1);
 }
@@ -108,20 +123,21 @@ typedef struct {
     tsl_vk_range xr, dyr; /* ranges passed to the kernels (may start inside x, dy) */
 } gpu_tensors;
 
-/* Allocates the six tensors; x and dy start `lead` bytes into their buffers (a multiple of 4), so the
- * kernels see ranges that do not start at an aligned offset. */
-static gpu_tensors gpu_alloc(tsl_vk_device *d, const tsl_conv2d_shape *s, VkDeviceSize lead) {
+/* Allocates the six tensors (inputs x, w, dy in the storage type, outputs fp32); x and dy start `lead`
+ * bytes into their buffers (a multiple of the element size), so the kernels see ranges that do not
+ * start at an aligned offset. */
+static gpu_tensors gpu_alloc(tsl_vk_device *d, const tsl_conv2d_shape *s, VkDeviceSize lead, storage st) {
     gpu_tensors t;
-    VkDeviceSize xb = 4 * tsl_conv2d_x_count(s), wb = 4 * tsl_conv2d_w_count(s),
-                 yb = 4 * tsl_conv2d_y_count(s);
-    t.x = tsl_test_alloc(d, TSL_MEM_DEVICE, lead + xb, "x");
-    t.w = tsl_test_alloc(d, TSL_MEM_DEVICE, wb, "w");
-    t.y = tsl_test_alloc(d, TSL_MEM_DEVICE, yb, "y");
-    t.dy = tsl_test_alloc(d, TSL_MEM_DEVICE, lead + yb, "dy");
-    t.dx = tsl_test_alloc(d, TSL_MEM_DEVICE, xb, "dx");
-    t.dw = tsl_test_alloc(d, TSL_MEM_DEVICE, wb, "dw");
-    t.xr = tsl_vk_subrange(&t.x, lead, xb);
-    t.dyr = tsl_vk_subrange(&t.dy, lead, yb);
+    size_t in = storage_bytes(st);
+    VkDeviceSize nx = tsl_conv2d_x_count(s), nw = tsl_conv2d_w_count(s), ny = tsl_conv2d_y_count(s);
+    t.x = tsl_test_alloc(d, TSL_MEM_DEVICE, lead + in * nx, "x");
+    t.w = tsl_test_alloc(d, TSL_MEM_DEVICE, in * nw, "w");
+    t.y = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * ny, "y");
+    t.dy = tsl_test_alloc(d, TSL_MEM_DEVICE, lead + in * ny, "dy");
+    t.dx = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * nx, "dx");
+    t.dw = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * nw, "dw");
+    t.xr = tsl_vk_subrange(&t.x, lead, in * nx);
+    t.dyr = tsl_vk_subrange(&t.dy, lead, in * ny);
     return t;
 }
 
@@ -138,54 +154,72 @@ static float *download_floats(tsl_vk_device *d, tsl_vk_range r) {
     return f;
 }
 
-/* Runs the three kernels in one recording and compares each to the reference. Returns the recorder's
+static void upload_inputs(tsl_vk_device *d, const gpu_tensors *t, const tsl_conv2d_shape *s, const double *x,
+                          const double *w, const double *g, storage st) {
+    size_t nx = tsl_conv2d_x_count(s), nw = tsl_conv2d_w_count(s), ny = tsl_conv2d_y_count(s);
+    void *xs = to_storage(x, nx, st), *ws = to_storage(w, nw, st), *gs = to_storage(g, ny, st);
+    TSL_TEST_OK(tsl_vk_upload(d, t->xr, xs));
+    tsl_test_upload(d, &t->w, ws);
+    TSL_TEST_OK(tsl_vk_upload(d, t->dyr, gs));
+    free(xs), free(ws), free(gs);
+}
+
+/* Poisons the outputs, records the three kernels in one recording and runs it; returns the recorder's
  * dispatch count. */
-static uint32_t check_gpu_case(tsl_vk_device *d, const tsl_conv2d_shape *s, uint64_t seed,
-                               VkDeviceSize lead) {
+static uint32_t run_kernels(tsl_vk_device *d, const tsl_conv2d_shape *s, const gpu_tensors *t, storage st) {
+    tsl_test_poison(d, &t->y);
+    tsl_test_poison(d, &t->dx);
+    tsl_test_poison(d, &t->dw);
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    if (st == STORE_FP16) {
+        TSL_TEST_OK(tsl_conv2d_forward_f16(d, cmd, s, t->xr, t->w.range, t->y.range));
+        TSL_TEST_OK(tsl_conv2d_backward_data_f16(d, cmd, s, t->dyr, t->w.range, t->dx.range));
+        TSL_TEST_OK(tsl_conv2d_backward_weights_f16(d, cmd, s, t->xr, t->dyr, t->dw.range));
+    } else {
+        TSL_TEST_OK(tsl_conv2d_forward(d, cmd, s, t->xr, t->w.range, t->y.range));
+        TSL_TEST_OK(tsl_conv2d_backward_data(d, cmd, s, t->dyr, t->w.range, t->dx.range));
+        TSL_TEST_OK(tsl_conv2d_backward_weights(d, cmd, s, t->xr, t->dyr, t->dw.range));
+    }
+    uint32_t dispatches = tsl_vk_cmd_stats_get(cmd).dispatches;
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    tsl_vk_cmd_destroy(cmd);
+    return dispatches;
+}
+
+static void check_output(tsl_vk_device *d, const char *op, const tsl_conv2d_shape *s, uint64_t seed,
+                         const tsl_vk_buffer *got, const double *want, size_t n, uint64_t k) {
+    char label[200];
+    snprintf(label, sizeof label, "%s n%u c%u %ux%u -> c%u k%ux%u s%u p%u", op, s->n, s->c_in, s->h, s->w,
+             s->c_out, s->kh, s->kw, s->stride, s->pad);
+    float *g = download_floats(d, got->range);
+    tsl_test_check_close(label, seed, g, want, n, 1e-5, abs_tol_for(k));
+    free(g);
+}
+
+/* Runs the three kernels on random inputs and compares each output to the reference. Returns the
+ * recorder's dispatch count. */
+static uint32_t check_gpu_case(tsl_vk_device *d, const tsl_conv2d_shape *s, uint64_t seed, VkDeviceSize lead,
+                               storage st) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t nx = tsl_conv2d_x_count(s), nw = tsl_conv2d_w_count(s), ny = tsl_conv2d_y_count(s);
-    double *x = rand_fp32_values(&rng, nx), *w = rand_fp32_values(&rng, nw), *g = rand_fp32_values(&rng, ny);
+    double *x = rand_inputs(&rng, nx, st), *w = rand_inputs(&rng, nw, st), *g = rand_inputs(&rng, ny, st);
     double *y = malloc(ny * sizeof *y), *dx = malloc(nx * sizeof *dx), *dw = malloc(nw * sizeof *dw);
     ck_assert(y && dx && dw);
     tsl_ref_conv2d_forward(s, x, w, y);
     tsl_ref_conv2d_backward_data(s, g, w, dx);
     tsl_ref_conv2d_backward_weights(s, x, g, dw);
 
-    gpu_tensors t = gpu_alloc(d, s, lead);
-    float *xf = to_floats(x, nx), *wf = to_floats(w, nw), *gf = to_floats(g, ny);
-    TSL_TEST_OK(tsl_vk_upload(d, t.xr, xf));
-    tsl_test_upload(d, &t.w, wf);
-    TSL_TEST_OK(tsl_vk_upload(d, t.dyr, gf));
-    tsl_test_poison(d, &t.y);
-    tsl_test_poison(d, &t.dx);
-    tsl_test_poison(d, &t.dw);
-
-    tsl_vk_cmd *cmd;
-    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
-    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
-    TSL_TEST_OK(tsl_conv2d_forward(d, cmd, s, t.xr, t.w.range, t.y.range));
-    TSL_TEST_OK(tsl_conv2d_backward_data(d, cmd, s, t.dyr, t.w.range, t.dx.range));
-    TSL_TEST_OK(tsl_conv2d_backward_weights(d, cmd, s, t.xr, t.dyr, t.dw.range));
-    uint32_t dispatches = tsl_vk_cmd_stats_get(cmd).dispatches;
-    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
-    tsl_vk_cmd_destroy(cmd);
-
-    float *gy = download_floats(d, t.y.range), *gdx = download_floats(d, t.dx.range),
-          *gdw = download_floats(d, t.dw.range);
-    char what[160];
-    uint32_t oh = tsl_conv2d_out_h(s), ow = tsl_conv2d_out_w(s);
-    snprintf(what, sizeof what, "n%u c%u %ux%u -> c%u k%ux%u s%u p%u", s->n, s->c_in, s->h, s->w, s->c_out,
-             s->kh, s->kw, s->stride, s->pad);
-    char label[200];
+    gpu_tensors t = gpu_alloc(d, s, lead, st);
+    upload_inputs(d, &t, s, x, w, g, st);
+    uint32_t dispatches = run_kernels(d, s, &t, st);
     /* Accumulation lengths: forward c_in*kh*kw; dx at most c_out*kh*kw; dw n*oh*ow. */
-    snprintf(label, sizeof label, "forward %s", what);
-    tsl_test_check_close(label, seed, gy, y, ny, 1e-5, abs_tol_for((uint64_t)s->c_in * s->kh * s->kw));
-    snprintf(label, sizeof label, "backward_data %s", what);
-    tsl_test_check_close(label, seed, gdx, dx, nx, 1e-5, abs_tol_for((uint64_t)s->c_out * s->kh * s->kw));
-    snprintf(label, sizeof label, "backward_weights %s", what);
-    tsl_test_check_close(label, seed, gdw, dw, nw, 1e-5, abs_tol_for((uint64_t)s->n * oh * ow));
+    check_output(d, "forward", s, seed, &t.y, y, ny, (uint64_t)s->c_in * s->kh * s->kw);
+    check_output(d, "backward_data", s, seed, &t.dx, dx, nx, (uint64_t)s->c_out * s->kh * s->kw);
+    check_output(d, "backward_weights", s, seed, &t.dw, dw, nw,
+                 (uint64_t)s->n * tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s));
 
-    free(gy), free(gdx), free(gdw), free(xf), free(wf), free(gf);
     free(x), free(w), free(g), free(y), free(dx), free(dw);
     gpu_free(d, &t);
     return dispatches;
@@ -198,7 +232,7 @@ static void run_gpu_cases(const char *name, const tsl_conv2d_shape *shapes, size
     uint64_t seed = tsl_test_seed(name);
     tsl_vk_device *d = tsl_test_device_open();
     for (size_t i = 0; i < count; i++)
-        check_gpu_case(d, &shapes[i], seed + i, 0);
+        check_gpu_case(d, &shapes[i], seed + i, 0, STORE_FP32);
     tsl_test_device_close(d);
 }
 
@@ -251,18 +285,18 @@ START_TEST(gpu_batch_split_matches_reference) {
     const tsl_conv2d_shape s = SHAPE(5, 3, 7, 7, 5, 3, 2, 1); /* x image 588 bytes, y image 320 */
     /* (1300 - 16 bytes of alignment slack) / 588 = 2 images per chunk: chunks of 2, 2, 1. */
     tsl_conv2d_set_max_binding_bytes_for_testing(1300);
-    uint32_t dispatches = check_gpu_case(d, &s, seed, 4);
+    uint32_t dispatches = check_gpu_case(d, &s, seed, 4, STORE_FP32);
     ck_assert_uint_eq(dispatches, 3 * 3);
 
     /* 1x1 stride 1 with 16-byte images: chunks start aligned, so the vec4 pointwise path runs per chunk.
      * (700 - 16) / 320 bytes of y = 2 images per chunk. */
     const tsl_conv2d_shape pointwise = SHAPE(5, 3, 4, 4, 5, 1, 1, 0);
     tsl_conv2d_set_max_binding_bytes_for_testing(700);
-    ck_assert_uint_eq(check_gpu_case(d, &pointwise, seed + 1, 0), 3 * 3);
+    ck_assert_uint_eq(check_gpu_case(d, &pointwise, seed + 1, 0, STORE_FP32), 3 * 3);
 
     /* With a cap below one image, the call fails cleanly instead of binding too much. */
     tsl_conv2d_set_max_binding_bytes_for_testing(500);
-    gpu_tensors t = gpu_alloc(d, &s, 0);
+    gpu_tensors t = gpu_alloc(d, &s, 0, STORE_FP32);
     tsl_vk_cmd *cmd;
     TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
     TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
@@ -273,6 +307,29 @@ START_TEST(gpu_batch_split_matches_reference) {
     tsl_vk_cmd_destroy(cmd);
     tsl_conv2d_set_max_binding_bytes_for_testing(0);
     gpu_free(d, &t);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+/* fp16 storage (inputs read as half, fp32 accumulation and outputs) at ResNet's kernel kinds, through the
+ * vec4 path (1x1 stride 1, 8-wide rows), odd shapes, and the batch-splitting path with half-element
+ * offsets (x and dy start 2 bytes into their buffers). */
+START_TEST(gpu_fp16_storage_matches_reference) {
+    uint64_t seed = tsl_test_seed("gpu_fp16_storage_matches_reference");
+    tsl_vk_device *d = tsl_test_device_open();
+    ck_assert_msg(tsl_vk_device_features(d)->fp16_storage, "the test device lacks storageBuffer16BitAccess");
+    const tsl_conv2d_shape shapes[] = {
+        SHAPE(2, 5, 4, 8, 13, 1, 1, 0), SHAPE(1, 13, 13, 13, 5, 1, 2, 0), SHAPE(2, 3, 13, 7, 5, 3, 1, 1),
+        SHAPE(1, 13, 7, 7, 3, 3, 2, 1), SHAPE(2, 3, 13, 13, 5, 7, 2, 3),  SHAPE(1, 5, 1, 1, 3, 3, 1, 1),
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        check_gpu_case(d, &shapes[i], seed + i, 0, STORE_FP16);
+    /* Per image: x 294 bytes (half), y 320 (fp32), dy 160 (half), dx 588 (fp32). With 700 - 16 bytes
+     * per binding: forward 2 images per chunk (3 dispatches), dx 1 (5), dw 2 (3). */
+    tsl_conv2d_set_max_binding_bytes_for_testing(700);
+    const tsl_conv2d_shape batch = SHAPE(5, 3, 7, 7, 5, 3, 2, 1);
+    ck_assert_uint_eq(check_gpu_case(d, &batch, seed + 101, 2, STORE_FP16), 3 + 5 + 3);
+    tsl_conv2d_set_max_binding_bytes_for_testing(0);
     tsl_test_device_close(d);
 }
 END_TEST
@@ -288,7 +345,7 @@ static void expect_invalid(tsl_status st, const char *fragment) {
 START_TEST(bad_arguments_are_rejected) {
     tsl_vk_device *d = tsl_test_device_open();
     const tsl_conv2d_shape s = SHAPE(2, 3, 7, 7, 5, 3, 2, 1);
-    gpu_tensors t = gpu_alloc(d, &s, 0);
+    gpu_tensors t = gpu_alloc(d, &s, 0, STORE_FP32);
     tsl_vk_cmd *cmd;
     TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
     TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
@@ -316,6 +373,9 @@ START_TEST(bad_arguments_are_rejected) {
                    "conv2d_backward_weights: dy is");
     expect_invalid(tsl_conv2d_backward_weights(d, cmd, &s, t.xr, t.dyr, t.y.range),
                    "conv2d_backward_weights: dw is");
+    /* The fp16 variants count x, w, dy in halves: the fp32-sized x is twice too large. */
+    expect_invalid(tsl_conv2d_forward_f16(d, cmd, &s, t.xr, t.w.range, t.y.range),
+                   "conv2d_forward_f16: x is 1176 bytes but the shape needs 588 (294 halves)");
     ck_assert_uint_eq(tsl_vk_cmd_stats_get(cmd).dispatches, 0); /* nothing was recorded */
 
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
@@ -346,6 +406,7 @@ int main(void) {
     tcase_add_test(tc, gpu_3x3_matches_reference);
     tcase_add_test(tc, gpu_7x7_matches_reference);
     tcase_add_test(tc, gpu_batch_split_matches_reference);
+    tcase_add_test(tc, gpu_fp16_storage_matches_reference);
     tcase_add_test(tc, bad_arguments_are_rejected);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);

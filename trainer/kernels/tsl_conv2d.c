@@ -1,5 +1,7 @@
 #include "tsl_conv2d.h"
 
+#include <stdio.h>
+
 /* Workgroups are 64 invocations (8 lavapipe subgroups of 8 lanes). Each invocation computes a register
  * tile of TILE_M x TILE_N outputs (specialization constants 1 and 2), chosen per op and shape from
  * measurements on lavapipe (process CPU time, 2 cores): see conv_tile. */
@@ -76,14 +78,15 @@ static tsl_status check_shape(const char *op, const tsl_conv2d_shape *s) {
     return TSL_OK;
 }
 
-static tsl_status check_range(const char *op, const char *name, tsl_vk_range r, uint64_t count) {
-    if (r.size != 4 * count)
-        return tsl_error(TSL_ERR_INVALID_ARG, "%s: %s is %llu bytes but the shape needs %llu (%llu floats)",
-                         op, name, (unsigned long long)r.size, (unsigned long long)(4 * count),
-                         (unsigned long long)count);
-    if (r.offset % 4)
-        return tsl_error(TSL_ERR_INVALID_ARG, "%s: %s starts at byte %llu, not a multiple of 4", op, name,
-                         (unsigned long long)r.offset);
+static tsl_status check_range(const char *op, const char *name, tsl_vk_range r, uint64_t count,
+                              uint32_t elem_bytes) {
+    if (r.size != elem_bytes * count)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: %s is %llu bytes but the shape needs %llu (%llu %s)", op,
+                         name, (unsigned long long)r.size, (unsigned long long)(elem_bytes * count),
+                         (unsigned long long)count, elem_bytes == 2 ? "halves" : "floats");
+    if (r.offset % elem_bytes)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: %s starts at byte %llu, not a multiple of %u", op, name,
+                         (unsigned long long)r.offset, elem_bytes);
     return TSL_OK;
 }
 
@@ -94,16 +97,17 @@ typedef struct {
     tsl_vk_range range;
     VkDeviceSize image_bytes;
     tsl_vk_access access;
+    uint32_t elem_bytes; /* 4 (fp32) or 2 (fp16 inputs of the _f16 variants) */
 } conv_operand;
 
 /* Binds [start, start + size) of `r` from the aligned offset at or before `start`; *base receives the
  * element index of `start` inside the binding. The bytes before `start` are declared too (so the
  * recorder's hazard tracking stays conservative), never written. */
 static tsl_vk_range bind_aligned(tsl_vk_range r, VkDeviceSize start, VkDeviceSize size, VkDeviceSize align,
-                                 uint32_t *base) {
+                                 uint32_t elem_bytes, uint32_t *base) {
     VkDeviceSize first = r.offset + start;
     VkDeviceSize bound = first / align * align;
-    *base = (uint32_t)((first - bound) / 4);
+    *base = (uint32_t)((first - bound) / elem_bytes);
     return (tsl_vk_range){r.vk, bound, first - bound + size};
 }
 
@@ -158,8 +162,8 @@ static tsl_status record_chunk(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_vk_p
         const conv_operand *o = &op->operands[i];
         VkDeviceSize start = o->image_bytes * first;
         VkDeviceSize size = o->image_bytes ? o->image_bytes * count : o->range.size;
-        args[i] =
-            (tsl_vk_arg){bind_aligned(o->range, start, size, align, &bases[op->base_slot[i]]), o->access};
+        args[i] = (tsl_vk_arg){
+            bind_aligned(o->range, start, size, align, o->elem_bytes, &bases[op->base_slot[i]]), o->access};
     }
     push->n = count;
     push->x_base = bases[0];
@@ -213,28 +217,50 @@ static uint32_t tiles(uint32_t columns, conv_tile tile) {
     return (columns + tile.n - 1) / tile.n;
 }
 
-static VkDeviceSize x_image_bytes(const tsl_conv2d_shape *s) {
-    return 4ull * s->c_in * s->h * s->w;
+static VkDeviceSize x_image_bytes(const tsl_conv2d_shape *s, uint32_t elem_bytes) {
+    return (VkDeviceSize)elem_bytes * s->c_in * s->h * s->w;
 }
 
-static VkDeviceSize y_image_bytes(const tsl_conv2d_shape *s) {
-    return 4ull * s->c_out * tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s);
+static VkDeviceSize y_image_bytes(const tsl_conv2d_shape *s, uint32_t elem_bytes) {
+    return (VkDeviceSize)elem_bytes * s->c_out * tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s);
 }
 
-tsl_status tsl_conv2d_forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range x,
-                              tsl_vk_range w, tsl_vk_range y) {
-    const char *name = "conv2d_forward";
+/* What differs between the fp32 entry points and their _f16 twins. */
+typedef struct {
+    const char *suffix;
+    uint32_t in_bytes; /* bytes per element of the inputs (x, w, dy) */
+    tsl_shader_id forward, backward_data, backward_weights;
+} conv_precision;
+
+static const conv_precision fp32 = {"", 4, TSL_SHADER_CONV2D_FORWARD, TSL_SHADER_CONV2D_BACKWARD_DATA,
+                                    TSL_SHADER_CONV2D_BACKWARD_WEIGHTS};
+static const conv_precision fp16 = {"_f16", 2, TSL_SHADER_CONV2D_FORWARD_F16,
+                                    TSL_SHADER_CONV2D_BACKWARD_DATA_F16,
+                                    TSL_SHADER_CONV2D_BACKWARD_WEIGHTS_F16};
+
+static tsl_status check_precision(const tsl_vk_device *d, const char *op, const conv_precision *pr) {
+    if (pr->in_bytes == 2 && !tsl_vk_device_features(d)->fp16_storage)
+        return tsl_error(TSL_ERR_UNSUPPORTED, "%s: the device lacks storageBuffer16BitAccess", op);
+    return TSL_OK;
+}
+
+static tsl_status forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range x,
+                          tsl_vk_range w, tsl_vk_range y, const conv_precision *pr) {
+    char name[32];
+    snprintf(name, sizeof name, "conv2d_forward%s", pr->suffix);
+    uint32_t in = pr->in_bytes;
+    TSL_TRY(check_precision(d, name, pr));
     TSL_TRY(check_shape(name, s));
-    TSL_TRY(check_range(name, "x", x, tsl_conv2d_x_count(s)));
-    TSL_TRY(check_range(name, "w", w, tsl_conv2d_w_count(s)));
-    TSL_TRY(check_range(name, "y", y, tsl_conv2d_y_count(s)));
+    TSL_TRY(check_range(name, "x", x, tsl_conv2d_x_count(s), in));
+    TSL_TRY(check_range(name, "w", w, tsl_conv2d_w_count(s), in));
+    TSL_TRY(check_range(name, "y", y, tsl_conv2d_y_count(s), 4));
     conv_tile tile = forward_tile(s);
     conv_op op = {.op = name,
-                  .shader = TSL_SHADER_CONV2D_FORWARD,
+                  .shader = pr->forward,
                   .tile = tile,
-                  .operands = {{"x", x, x_image_bytes(s), TSL_READ},
-                               {"w", w, 0, TSL_READ},
-                               {"y", y, y_image_bytes(s), TSL_WRITE}},
+                  .operands = {{"x", x, x_image_bytes(s, in), TSL_READ, in},
+                               {"w", w, 0, TSL_READ, in},
+                               {"y", y, y_image_bytes(s, 4), TSL_WRITE, 4}},
                   .base_slot = {0, 1, 2},
                   .column_tiles = tsl_conv2d_out_h(s) * tiles(tsl_conv2d_out_w(s), tile), /* per output row */
                   .rows = s->c_out,
@@ -242,20 +268,23 @@ tsl_status tsl_conv2d_forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2
     return record_conv(d, cmd, s, &op);
 }
 
-tsl_status tsl_conv2d_backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
-                                    tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx) {
-    const char *name = "conv2d_backward_data";
+static tsl_status backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range dy,
+                                tsl_vk_range w, tsl_vk_range dx, const conv_precision *pr) {
+    char name[32];
+    snprintf(name, sizeof name, "conv2d_backward_data%s", pr->suffix);
+    uint32_t in = pr->in_bytes;
+    TSL_TRY(check_precision(d, name, pr));
     TSL_TRY(check_shape(name, s));
-    TSL_TRY(check_range(name, "dy", dy, tsl_conv2d_y_count(s)));
-    TSL_TRY(check_range(name, "w", w, tsl_conv2d_w_count(s)));
-    TSL_TRY(check_range(name, "dx", dx, tsl_conv2d_x_count(s)));
+    TSL_TRY(check_range(name, "dy", dy, tsl_conv2d_y_count(s), in));
+    TSL_TRY(check_range(name, "w", w, tsl_conv2d_w_count(s), in));
+    TSL_TRY(check_range(name, "dx", dx, tsl_conv2d_x_count(s), 4));
     conv_tile tile = backward_data_tile(s);
     conv_op op = {.op = name,
-                  .shader = TSL_SHADER_CONV2D_BACKWARD_DATA,
+                  .shader = pr->backward_data,
                   .tile = tile,
-                  .operands = {{"dy", dy, y_image_bytes(s), TSL_READ},
-                               {"w", w, 0, TSL_READ},
-                               {"dx", dx, x_image_bytes(s), TSL_WRITE}},
+                  .operands = {{"dy", dy, y_image_bytes(s, in), TSL_READ, in},
+                               {"w", w, 0, TSL_READ, in},
+                               {"dx", dx, x_image_bytes(s, 4), TSL_WRITE, 4}},
                   .base_slot = {2, 1, 0},
                   /* per input row and stride phase (see the shader) */
                   .column_tiles = s->h * s->stride * tiles((s->w + s->stride - 1) / s->stride, tile),
@@ -265,23 +294,57 @@ tsl_status tsl_conv2d_backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl
     return record_conv(d, cmd, s, &op);
 }
 
-tsl_status tsl_conv2d_backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
-                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw) {
-    const char *name = "conv2d_backward_weights";
+static tsl_status backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                                   tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw,
+                                   const conv_precision *pr) {
+    char name[32];
+    snprintf(name, sizeof name, "conv2d_backward_weights%s", pr->suffix);
+    uint32_t in = pr->in_bytes;
+    TSL_TRY(check_precision(d, name, pr));
     TSL_TRY(check_shape(name, s));
-    TSL_TRY(check_range(name, "x", x, tsl_conv2d_x_count(s)));
-    TSL_TRY(check_range(name, "dy", dy, tsl_conv2d_y_count(s)));
-    TSL_TRY(check_range(name, "dw", dw, tsl_conv2d_w_count(s)));
+    TSL_TRY(check_range(name, "x", x, tsl_conv2d_x_count(s), in));
+    TSL_TRY(check_range(name, "dy", dy, tsl_conv2d_y_count(s), in));
+    TSL_TRY(check_range(name, "dw", dw, tsl_conv2d_w_count(s), 4));
     conv_tile tile = backward_weights_tile();
     conv_op op = {.op = name,
-                  .shader = TSL_SHADER_CONV2D_BACKWARD_WEIGHTS,
+                  .shader = pr->backward_weights,
                   .tile = tile,
-                  .operands = {{"x", x, x_image_bytes(s), TSL_READ},
-                               {"dy", dy, y_image_bytes(s), TSL_READ},
-                               {"dw", dw, 0, TSL_WRITE}},
+                  .operands = {{"x", x, x_image_bytes(s, in), TSL_READ, in},
+                               {"dy", dy, y_image_bytes(s, in), TSL_READ, in},
+                               {"dw", dw, 0, TSL_WRITE, 4}},
                   .base_slot = {0, 2, 1},
                   .column_tiles = tiles(s->c_in * s->kh * s->kw, tile),
                   .rows = s->c_out,
                   .accumulate_chunks = true};
     return record_conv(d, cmd, s, &op);
+}
+
+tsl_status tsl_conv2d_forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range x,
+                              tsl_vk_range w, tsl_vk_range y) {
+    return forward(d, cmd, s, x, w, y, &fp32);
+}
+
+tsl_status tsl_conv2d_backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                                    tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx) {
+    return backward_data(d, cmd, s, dy, w, dx, &fp32);
+}
+
+tsl_status tsl_conv2d_backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw) {
+    return backward_weights(d, cmd, s, x, dy, dw, &fp32);
+}
+
+tsl_status tsl_conv2d_forward_f16(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                                  tsl_vk_range x, tsl_vk_range w, tsl_vk_range y) {
+    return forward(d, cmd, s, x, w, y, &fp16);
+}
+
+tsl_status tsl_conv2d_backward_data_f16(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                                        tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx) {
+    return backward_data(d, cmd, s, dy, w, dx, &fp16);
+}
+
+tsl_status tsl_conv2d_backward_weights_f16(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                                           tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw) {
+    return backward_weights(d, cmd, s, x, dy, dw, &fp16);
 }

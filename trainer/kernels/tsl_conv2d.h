@@ -47,6 +47,19 @@ tsl_status tsl_conv2d_backward_data(tsl_vk_device *device, tsl_vk_cmd *cmd, cons
 tsl_status tsl_conv2d_backward_weights(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_conv2d_shape *shape,
                                        tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw);
 
+/* fp16-storage variants: x, w and dy are read as IEEE binary16 (2 bytes per element, same layouts);
+ * accumulation is fp32 and the outputs y, dx, dw are fp32 (4 bytes per element). Need
+ * tsl_vk_features.fp16_storage (storageBuffer16BitAccess), else TSL_ERR_UNSUPPORTED; otherwise the
+ * same promises and errors as the fp32 functions. Results match the fp32 kernels run on the same
+ * half-rounded values; against fp32 inputs they differ by the rounding to half (~1e-3 relative). */
+tsl_status tsl_conv2d_forward_f16(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_conv2d_shape *shape,
+                                  tsl_vk_range x, tsl_vk_range w, tsl_vk_range y);
+tsl_status tsl_conv2d_backward_data_f16(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_conv2d_shape *shape,
+                                        tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx);
+tsl_status tsl_conv2d_backward_weights_f16(tsl_vk_device *device, tsl_vk_cmd *cmd,
+                                           const tsl_conv2d_shape *shape, tsl_vk_range x, tsl_vk_range dy,
+                                           tsl_vk_range dw);
+
 /* Test hook: caps the bytes one binding may cover at `bytes` (0 restores the device limit,
  * maxStorageBufferRange) for every conv2d call of this process, so tests can exercise the batch-splitting
  * path at small shapes. Not for production use; not thread-safe. */
