@@ -19,22 +19,30 @@ layout(std430, set = 0, binding = 2) writeonly buffer DX { float dx[]; };
 
 float acc[TILE_M * TILE_N];
 
-// 1x1, stride 1, no padding: dx = w^T dy per image, dy rows read as vec4 (see conv_is_pointwise_vec4).
-void pointwise(uint img, uint ci0, uint iy, uint ix0) {
+// 1x1, stride 1, no padding: dx = w^T dy per image over flattened planes, TILE_N pixels from pix0; dy
+// read as vec4s when aligned, else as 4 clamped scalars (see conv_is_pointwise, conv_vec4_ok).
+void pointwise(uint img, uint ci0, uint pix0) {
     const uint TQ = (TILE_N + 3) / 4; // vec4s per row of the tile (>= 1 so the array stays valid)
     uint plane = pc.h * pc.w;
+    bool vec4_loads = conv_vec4_ok(plane);
     vec4 acc4[TILE_M * TQ];
     for (uint t = 0; t < TILE_M * TQ; t++)
         acc4[t] = vec4(0.0);
     uint wcol[TILE_M];
     for (uint i = 0; i < TILE_M; i++)
         wcol[i] = pc.w_base + min(ci0 + i, pc.c_in - 1);
-    uint q0 = ix0 / 4, last = pc.w / 4 - 1;
-    uint dyq = (pc.y_base + img * pc.c_out * plane + iy * pc.w) / 4;
-    for (uint co = 0; co < pc.c_out; co++, dyq += plane / 4) {
+    uint dyc = pc.y_base + img * pc.c_out * plane;
+    for (uint co = 0; co < pc.c_out; co++, dyc += plane) {
         vec4 gv[TQ];
-        for (uint q = 0; q < TQ; q++)
-            gv[q] = vec4(dy4[dyq + min(q0 + q, last)]);
+        for (uint q = 0; q < TQ; q++) {
+            uint p = pix0 + 4 * q;
+            if (vec4_loads) {
+                gv[q] = vec4(dy4[(dyc + min(p, plane - 4)) / 4]);
+            } else {
+                for (uint e = 0; e < 4; e++)
+                    gv[q][e] = float(dy[dyc + min(p + e, plane - 1)]);
+            }
+        }
         for (uint i = 0; i < TILE_M; i++) {
             float wv = float(wt[wcol[i] + co * pc.c_in]);
             for (uint q = 0; q < TQ; q++)
@@ -44,6 +52,20 @@ void pointwise(uint img, uint ci0, uint iy, uint ix0) {
     for (uint i = 0; i < TILE_M; i++)
         for (uint j = 0; j < TILE_N; j++)
             acc[i * TILE_N + j] = acc4[i * TQ + j / 4][j % 4];
+}
+
+// Stores the tile's pixels first, first + step, ... of each dx plane, those before `end` (measured from
+// the plane's start).
+void store(uint img, uint ci0, uint first, uint step, uint end) {
+    uint plane = pc.h * pc.w;
+    uint xb = pc.x_base + img * pc.c_in * plane;
+    for (uint i = 0; i < TILE_M && ci0 + i < pc.c_in; i++) {
+        for (uint j = 0; j < TILE_N; j++) {
+            uint p = first + j * step;
+            if (p < end)
+                dx[xb + (ci0 + i) * plane + p] = acc[i * TILE_N + j];
+        }
+    }
 }
 
 // Pixels ix = r + (q0 + j) * STRIDE of row iy.
@@ -88,27 +110,24 @@ void general(uint img, uint ci0, uint iy, uint r, uint q0) {
 }
 
 void main() {
+    uint tile = conv_tile_index();
+    uint ci0 = gl_WorkGroupID.y * TILE_M;
+    uint img = gl_WorkGroupID.z;
+    if (conv_is_pointwise()) { // tiles of the flattened plane
+        uint pix0 = tile * TILE_N, plane = pc.h * pc.w;
+        if (pix0 >= plane || ci0 >= pc.c_in)
+            return;
+        pointwise(img, ci0, pix0);
+        store(img, ci0, pix0, 1, plane);
+        return;
+    }
     // Tiles of one row: STRIDE phases, each of ceil(ceil(w / s) / TILE_N) tiles.
     uint per_phase = ((pc.w + STRIDE - 1) / STRIDE + TILE_N - 1) / TILE_N;
     uint tiles_per_row = STRIDE * per_phase;
-    uint tile = conv_tile_index();
     uint iy = tile / tiles_per_row, in_row = tile % tiles_per_row;
     uint r = in_row / per_phase, q0 = (in_row % per_phase) * TILE_N;
-    uint ci0 = gl_WorkGroupID.y * TILE_M;
     if (iy >= pc.h || ci0 >= pc.c_in)
         return;
-    uint img = gl_WorkGroupID.z;
-    if (STRIDE == 1 && conv_is_pointwise_vec4(pc.w))
-        pointwise(img, ci0, iy, q0);
-    else
-        general(img, ci0, iy, r, q0);
-
-    uint xb = pc.x_base + img * pc.c_in * pc.h * pc.w + iy * pc.w;
-    for (uint i = 0; i < TILE_M && ci0 + i < pc.c_in; i++) {
-        for (uint j = 0; j < TILE_N; j++) {
-            uint ix = r + (q0 + j) * STRIDE;
-            if (ix < pc.w)
-                dx[xb + (ci0 + i) * pc.h * pc.w + ix] = acc[i * TILE_N + j];
-        }
-    }
+    general(img, ci0, iy, r, q0);
+    store(img, ci0, iy * pc.w + r + q0 * STRIDE, STRIDE, iy * pc.w + pc.w);
 }

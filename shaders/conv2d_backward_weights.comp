@@ -21,7 +21,7 @@ void store(uint co0, uint k0, uint i, uint j, float value) {
 }
 
 // 1x1, stride 1, no padding: dw = dy x^T summed over images, the pixel sum run 4 pixels at a time on
-// vec4s of dy and x (see conv_is_pointwise_vec4), reduced across the 4 lanes at the end.
+// vec4s of dy and x (see conv_is_pointwise, conv_vec4_ok), reduced across the 4 lanes at the end.
 void pointwise(uint k0, uint co0) {
     uint hw = pc.h * pc.w, hq = hw / 4;
     vec4 acc[TILE_M * TILE_N];
@@ -55,7 +55,7 @@ void main() {
     uint co0 = gl_WorkGroupID.y * TILE_M;
     if (k0 >= K || co0 >= pc.c_out)
         return;
-    if (conv_is_pointwise_vec4(pc.h * pc.w)) {
+    if (conv_is_pointwise() && conv_vec4_ok(pc.h * pc.w)) {
         pointwise(k0, co0);
         return;
     }

@@ -42,12 +42,18 @@ uint conv_tile_index() {
     return gl_WorkGroupID.x * TSL_WORKGROUP_SIZE + gl_LocalInvocationID.x;
 }
 
-// 1x1, stride 1, pad 0 (so pixel p of y reads pixel p of x), TILE_N a multiple of 4, and runs of `run`
-// elements (image rows, or whole planes) that start vec4-aligned in the bindings: the kernels then read
-// whole vec4s. The condition is uniform over the dispatch, so the branch costs nothing per element.
-bool conv_is_pointwise_vec4(uint run) {
-    return pc.kh == 1 && pc.kw == 1 && pc.stride == 1 && pc.pad == 0 && TILE_N % 4 == 0 && run % 4 == 0 &&
-           pc.x_base % 4 == 0 && pc.y_base % 4 == 0;
+// 1x1, stride 1, pad 0: pixel p of y reads pixel p of x, so an image is a plain GEMM over planes of
+// h*w contiguous pixels. Forward and dx then tile the flattened plane instead of rows (the host agrees,
+// by the same test on the shape), and read vec4s where conv_vec4_ok.
+bool conv_is_pointwise() {
+    return pc.kh == 1 && pc.kw == 1 && pc.stride == 1 && pc.pad == 0;
+}
+
+// Runs of `run` elements (planes) that start vec4-aligned in both batched bindings, and TILE_N a
+// multiple of 4: each vec4 then holds 4 pixels of one tile, wholly inside the run or wholly past it.
+// Uniform over the dispatch, so the branch costs nothing per element.
+bool conv_vec4_ok(uint run) {
+    return TILE_N % 4 == 0 && run % 4 == 0 && pc.x_base % 4 == 0 && pc.y_base % 4 == 0;
 }
 
 #endif

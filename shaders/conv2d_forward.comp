@@ -12,30 +12,40 @@ layout(std430, set = 0, binding = 2) writeonly buffer Y { float y[]; };
 
 float acc[TILE_M * TILE_N];
 
-void store(uint img, uint co0, uint oy, uint ox0) {
-    uint yb = pc.y_base + img * pc.c_out * pc.oh * pc.ow + oy * pc.ow + ox0;
+// Stores the tile at pixel `first` of each output plane; pixels from `end` on (the row's or plane's end,
+// measured from the plane's start) are past the edge.
+void store(uint img, uint co0, uint first, uint end) {
+    uint plane = pc.oh * pc.ow;
+    uint yb = pc.y_base + img * pc.c_out * plane + first;
     for (uint i = 0; i < TILE_M && co0 + i < pc.c_out; i++)
-        for (uint j = 0; j < TILE_N && ox0 + j < pc.ow; j++)
-            y[yb + (co0 + i) * pc.oh * pc.ow + j] = acc[i * TILE_N + j];
+        for (uint j = 0; j < TILE_N && first + j < end; j++)
+            y[yb + (co0 + i) * plane + j] = acc[i * TILE_N + j];
 }
 
-// 1x1, stride 1, no padding: y = w x per image, x rows read as vec4 (see conv_is_pointwise_vec4; each
-// vec4 holds 4 of this invocation's pixels, wholly inside or wholly past the row).
-void pointwise(uint img, uint co0, uint oy, uint ox0) {
+// 1x1, stride 1, no padding: y = w x per image over flattened planes, TILE_N pixels from pix0; x read
+// as vec4s when aligned, else as 4 clamped scalars (see conv_is_pointwise, conv_vec4_ok).
+void pointwise(uint img, uint co0, uint pix0) {
     const uint TQ = (TILE_N + 3) / 4; // vec4s per row of the tile (>= 1 so the array stays valid)
     uint plane = pc.h * pc.w;
+    bool vec4_loads = conv_vec4_ok(plane);
     vec4 acc4[TILE_M * TQ];
     for (uint t = 0; t < TILE_M * TQ; t++)
         acc4[t] = vec4(0.0);
     uint wrow[TILE_M];
     for (uint i = 0; i < TILE_M; i++)
         wrow[i] = pc.w_base + min(co0 + i, pc.c_out - 1) * pc.c_in;
-    uint q0 = ox0 / 4, last = pc.w / 4 - 1;
-    uint xq = (pc.x_base + img * pc.c_in * plane + oy * pc.w) / 4;
-    for (uint ci = 0; ci < pc.c_in; ci++, xq += plane / 4) {
+    uint xc = pc.x_base + img * pc.c_in * plane;
+    for (uint ci = 0; ci < pc.c_in; ci++, xc += plane) {
         vec4 xv[TQ];
-        for (uint q = 0; q < TQ; q++)
-            xv[q] = vec4(x4[xq + min(q0 + q, last)]);
+        for (uint q = 0; q < TQ; q++) {
+            uint p = pix0 + 4 * q;
+            if (vec4_loads) {
+                xv[q] = vec4(x4[(xc + min(p, plane - 4)) / 4]);
+            } else {
+                for (uint e = 0; e < 4; e++)
+                    xv[q][e] = float(x[xc + min(p + e, plane - 1)]);
+            }
+        }
         for (uint i = 0; i < TILE_M; i++) {
             float wv = float(wt[wrow[i] + ci]);
             for (uint q = 0; q < TQ; q++)
@@ -86,16 +96,21 @@ void general(uint img, uint co0, uint oy, uint ox0) {
 }
 
 void main() {
-    uint tiles_per_row = (pc.ow + TILE_N - 1) / TILE_N;
     uint tile = conv_tile_index();
-    uint oy = tile / tiles_per_row, ox0 = (tile % tiles_per_row) * TILE_N;
     uint co0 = gl_WorkGroupID.y * TILE_M;
+    uint img = gl_WorkGroupID.z;
+    if (conv_is_pointwise()) { // tiles of the flattened plane
+        uint pix0 = tile * TILE_N, plane = pc.oh * pc.ow;
+        if (pix0 >= plane || co0 >= pc.c_out)
+            return;
+        pointwise(img, co0, pix0);
+        store(img, co0, pix0, plane);
+        return;
+    }
+    uint tiles_per_row = (pc.ow + TILE_N - 1) / TILE_N; // tiles of one output row
+    uint oy = tile / tiles_per_row, ox0 = (tile % tiles_per_row) * TILE_N;
     if (oy >= pc.oh || co0 >= pc.c_out)
         return;
-    uint img = gl_WorkGroupID.z;
-    if (conv_is_pointwise_vec4(pc.w))
-        pointwise(img, co0, oy, ox0);
-    else
-        general(img, co0, oy, ox0);
-    store(img, co0, oy, ox0);
+    general(img, co0, oy, ox0);
+    store(img, co0, oy * pc.ow + ox0, oy * pc.ow + pc.ow);
 }

@@ -293,6 +293,8 @@ START_TEST(gpu_batch_split_matches_reference) {
     const tsl_conv2d_shape pointwise = SHAPE(5, 3, 4, 4, 5, 1, 1, 0);
     tsl_conv2d_set_max_binding_bytes_for_testing(700);
     ck_assert_uint_eq(check_gpu_case(d, &pointwise, seed + 1, 0, STORE_FP32), 3 * 3);
+    /* The same with x and dy 4 bytes in: unaligned planes take the scalar pointwise loads. */
+    ck_assert_uint_eq(check_gpu_case(d, &pointwise, seed + 2, 4, STORE_FP32), 3 * 3);
 
     /* With a cap below one image, the call fails cleanly instead of binding too much. */
     tsl_conv2d_set_max_binding_bytes_for_testing(500);

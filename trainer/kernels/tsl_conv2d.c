@@ -11,14 +11,16 @@ typedef struct {
     uint32_t m, n; /* GEMM rows (channels) x columns (pixels or weight indices) per invocation */
 } conv_tile;
 
+/* 1x1 stride-1 unpadded: forward and dx tile flattened planes instead of rows (the shaders make the
+ * same test, conv_is_pointwise) and read vec4s where the planes are aligned. */
 static bool is_pointwise(const tsl_conv2d_shape *s) {
     return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
 }
 
-/* 1x1 stride-1 convolutions take the vec4 path, where 8x8 tiles were ~1.6x faster than 4x4 for the
- * forward and dx GEMMs; elsewhere (scalar gathers with bounds checks) 8 channels x 4 pixels was best
- * for forward and 3x3 dx, while 7x7 dx prefers 4x4. dw (a long reduction per output) liked 8x4
- * throughout. */
+/* For 1x1 stride-1 convolutions (plain GEMMs over flattened planes, vec4 loads where aligned) 8x8
+ * tiles were ~1.6x faster than 4x4 in forward and dx; elsewhere (scalar gathers with bounds checks)
+ * 8 channels x 4 pixels was best for forward and 3x3 dx, while 7x7 dx prefers 4x4. dw (a long
+ * reduction per output) liked 8x4 throughout. */
 static conv_tile forward_tile(const tsl_conv2d_shape *s) {
     return is_pointwise(s) ? (conv_tile){8, 8} : (conv_tile){8, 4};
 }
@@ -262,7 +264,9 @@ static tsl_status forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_sh
                                {"w", w, 0, TSL_READ, in},
                                {"y", y, y_image_bytes(s, 4), TSL_WRITE, 4}},
                   .base_slot = {0, 1, 2},
-                  .column_tiles = tsl_conv2d_out_h(s) * tiles(tsl_conv2d_out_w(s), tile), /* per output row */
+                  .column_tiles = is_pointwise(s)
+                                      ? tiles(s->h * s->w, tile) /* per plane */
+                                      : tsl_conv2d_out_h(s) * tiles(tsl_conv2d_out_w(s), tile), /* per row */
                   .rows = s->c_out,
                   .images_in_grid = true};
     return record_conv(d, cmd, s, &op);
@@ -287,7 +291,9 @@ static tsl_status backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_con
                                {"dx", dx, x_image_bytes(s, 4), TSL_WRITE, 4}},
                   .base_slot = {2, 1, 0},
                   /* per input row and stride phase (see the shader) */
-                  .column_tiles = s->h * s->stride * tiles((s->w + s->stride - 1) / s->stride, tile),
+                  .column_tiles = is_pointwise(s)
+                                      ? tiles(s->h * s->w, tile)
+                                      : s->h * s->stride * tiles((s->w + s->stride - 1) / s->stride, tile),
                   .rows = s->c_in,
                   .images_in_grid = true,
                   .specialize_stride = true};
