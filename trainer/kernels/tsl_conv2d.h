@@ -6,10 +6,12 @@
  * dilation 1, any kernel size and stride >= 1 (ResNet-50 uses 1x1, 3x3, 7x7 at stride 1 and 2).
  *
  * Every function records into `cmd` and returns TSL_ERR_INVALID_ARG, with a message naming the op and
- * the problem, when a dimension is zero, the output would be empty (h + 2*pad < kh), or a range's size
- * differs from what the shape implies. A batch whose x or y is larger than one binding
+ * the problem, when a dimension is zero, the output would be empty (h + 2*pad < kh), a range's size
+ * differs from what the shape implies, or a range starts at a byte offset that is not a multiple of its
+ * element size (ranges need not be aligned otherwise). A batch whose x or y is larger than one binding
  * (maxStorageBufferRange) is split into chunks of whole images, one dispatch each; the weights must fit
- * one binding (TSL_ERR_UNSUPPORTED otherwise, as when a single image does not fit). */
+ * one binding (TSL_ERR_UNSUPPORTED otherwise, as when a single image does not fit or the grid would
+ * exceed maxComputeWorkGroupCount). */
 #ifndef TSL_CONV2D_H
 #define TSL_CONV2D_H
 
