@@ -7,6 +7,7 @@
 // r + s, r + 2s, ...). All pixels of a tile then take the same kernel taps (ky = (iy+p) mod s, step
 // s; likewise kx), so no iteration is spent on taps that miss the stride grid, and their dy values are
 // consecutive in memory. The stride is a specialization constant so its divisions are shifts.
+// 1x1 stride-1 unpadded convolutions tile the flattened plane instead (see conv_is_pointwise).
 #extension GL_GOOGLE_include_directive : require
 #include "conv2d_common.glsl"
 

@@ -1,7 +1,8 @@
 #version 450
 // y[n][co][oy][ox] = sum_{ci,ky,kx} w[co][ci][ky][kx] * x[n][ci][oy*s-p+ky][ox*s-p+kx] (zero padding).
 // GEMM view per image: M = c_out, N = oh*ow, K = c_in*kh*kw. Tile: TILE_M output channels x TILE_N
-// consecutive output pixels of one row (so the row's vertical bounds check is made once per ky).
+// consecutive output pixels of one row (so the row's vertical bounds check is made once per ky);
+// 1x1 stride-1 unpadded convolutions tile the flattened plane instead (see conv_is_pointwise).
 #extension GL_GOOGLE_include_directive : require
 #include "conv2d_common.glsl"
 
