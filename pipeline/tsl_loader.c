@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -143,11 +144,35 @@ static tsl_status list_shards(const char *dir, char ***names, uint32_t *count) {
     return TSL_OK;
 }
 
+/* Each open shard keeps a file descriptor. ImageNet's train split is ~1250 shards of 1024, above the
+ * usual soft limit of 1024 descriptors, so the soft limit is raised towards the hard limit when needed
+ * (a process-wide change, harmless: it only allows more files). */
+static tsl_status ensure_descriptors(const char *dir, uint32_t shards) {
+    enum { HEADROOM = 256 }; /* stdio, the Vulkan driver, checkpoints, ... */
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY ||
+        lim.rlim_cur >= shards + HEADROOM)
+        return TSL_OK;
+    rlim_t want = shards + HEADROOM;
+    if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < want)
+        want = lim.rlim_max;
+    if (want > lim.rlim_cur) {
+        lim.rlim_cur = want;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < shards + 16)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "loader: %s has %u shards but this process may open only %llu files (ulimit -n); "
+                         "raise the limit or write larger shards",
+                         dir, shards, (unsigned long long)lim.rlim_cur);
+    return TSL_OK;
+}
+
 static tsl_status open_shards(tsl_loader *l) {
     char **names = NULL;
     TSL_TRY(list_shards(l->dir, &names, &l->n_shards));
-    tsl_status st = TSL_OK;
-    if (!(l->shards = calloc(l->n_shards, sizeof *l->shards)))
+    tsl_status st = ensure_descriptors(l->dir, l->n_shards);
+    if (st == TSL_OK && !(l->shards = calloc(l->n_shards, sizeof *l->shards)))
         st = tsl_error(TSL_ERR_NOMEM, "loader: out of memory opening %s", l->dir);
     uint64_t samples = 0;
     for (uint32_t i = 0; st == TSL_OK && i < l->n_shards; i++) {

@@ -86,9 +86,10 @@ typedef struct tsl_loader tsl_loader;
 
 /* Opens every shard-*.tss of options->dir (each checked by tsl_shard_reader_open: shard_index must
  * number them 0..n-1, all must agree on class_count), allocates the staging and device buffers, starts
- * the workers and schedules the first batches. Errors: TSL_ERR_INVALID_ARG (bad options, no shards, too
- * few samples for one batch, start state past the epoch), the reader's errors naming the shard,
- * TSL_ERR_DEVICE_OOM / TSL_ERR_NOMEM. */
+ * the workers and schedules the first batches. Keeps one file descriptor per shard open, raising the
+ * process's soft RLIMIT_NOFILE towards the hard limit when the shards need it. Errors: TSL_ERR_INVALID_ARG
+ * (bad options, no shards, too few samples for one batch, start state past the epoch), the reader's errors
+ * naming the shard, TSL_ERR_DEVICE_OOM / TSL_ERR_NOMEM. */
 tsl_status tsl_loader_open(tsl_vk_device *device, const tsl_loader_options *options, tsl_loader **loader);
 
 /* Returns the next batch (epochs follow each other without end; the caller counts them). The batch and

@@ -11,7 +11,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/resource.h>
 
 enum { CLASSES = 3, PER_CLASS = 6, SAMPLES = CLASSES * PER_CLASS, SHARD_SIZE = 5 };
 
@@ -500,6 +502,40 @@ START_TEST(bad_options_are_refused) {
 }
 END_TEST
 
+static unsigned open_descriptors(void) {
+    DIR *d = opendir("/proc/self/fd");
+    ck_assert(d != NULL);
+    unsigned n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n; /* counts ".", "..", and the directory's own descriptor: a small overestimate */
+}
+
+/* One descriptor per shard: a soft limit too low for the shards is raised (the hard limit allows it). */
+START_TEST(descriptor_limit_is_raised_for_many_shards) {
+    fixture f = make_fixture();
+    tsl_vk_device *dev = tsl_test_device_open();
+    struct rlimit lim;
+    ck_assert(getrlimit(RLIMIT_NOFILE, &lim) == 0);
+    rlim_t low = open_descriptors() + 1; /* room for fewer than the 4 shards */
+    if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < low + 300)
+        ck_abort_msg("hard descriptor limit %llu too low for this test", (unsigned long long)lim.rlim_max);
+    lim.rlim_cur = low;
+    ck_assert(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+    tsl_loader_options o = options(&f, 4, 1);
+    tsl_loader *l = NULL;
+    TSL_TEST_OK(tsl_loader_open(dev, &o, &l));
+    tsl_loader_batch b;
+    TSL_TEST_OK(tsl_loader_next(l, &b));
+    ck_assert(getrlimit(RLIMIT_NOFILE, &lim) == 0);
+    ck_assert_uint_gt(lim.rlim_cur, low);
+    tsl_loader_close(l);
+    tsl_test_device_close(dev);
+    free_fixture(&f);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("loader");
     TCase *tc = tcase_create("loader");
@@ -514,6 +550,7 @@ int main(void) {
     tcase_add_test(tc, corrupt_record_is_named_or_replaced);
     tcase_add_test(tc, memory_is_a_fixed_number_of_buffers);
     tcase_add_test(tc, bad_options_are_refused);
+    tcase_add_test(tc, descriptor_limit_is_raised_for_many_shards);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);
 }
