@@ -184,20 +184,32 @@ const char *tsl_shard_reader_class_name(const tsl_shard_reader *r, uint32_t k) {
     return k < r->header.class_count ? r->class_names[k] : NULL;
 }
 
-/* Reads record i's stored bytes (bounds checked at open) and checks their CRC32. */
-static tsl_status read_stored(tsl_shard_reader *r, uint32_t i, uint8_t **stored) {
+/* Reads record i's stored bytes (bounds checked at open) into `buf` and checks their CRC32. */
+static tsl_status read_stored_into(tsl_shard_reader *r, uint32_t i, uint8_t *buf) {
+    const tsl_shard_index_entry *e = &r->entries[i];
+    TSL_TRY(read_at(r, e->offset, buf, e->stored_size));
+    uint32_t crc = tsl_crc32(0, buf, e->stored_size);
+    if (crc != e->crc32)
+        return tsl_error(TSL_ERR_CORRUPT,
+                         "shard %s: record %u: checksum mismatch (stored %08x, computed %08x)", r->path, i,
+                         e->crc32, crc);
+    return TSL_OK;
+}
+
+static tsl_status check_record_index(const tsl_shard_reader *r, uint32_t i) {
     if (i >= r->header.record_count)
         return tsl_error(TSL_ERR_INVALID_ARG, "shard %s: record %u of %u does not exist", r->path, i,
                          r->header.record_count);
-    const tsl_shard_index_entry *e = &r->entries[i];
-    uint8_t *buf = malloc(e->stored_size ? e->stored_size : 1);
+    return TSL_OK;
+}
+
+/* Reads record i's stored bytes into a malloc'd buffer and checks their CRC32. */
+static tsl_status read_stored(tsl_shard_reader *r, uint32_t i, uint8_t **stored) {
+    TSL_TRY(check_record_index(r, i));
+    uint8_t *buf = malloc(r->entries[i].stored_size ? r->entries[i].stored_size : 1);
     if (!buf)
         return tsl_error(TSL_ERR_NOMEM, "out of memory reading shard %s record %u", r->path, i);
-    tsl_status st = read_at(r, e->offset, buf, e->stored_size);
-    uint32_t crc = st == TSL_OK ? tsl_crc32(0, buf, e->stored_size) : 0;
-    if (st == TSL_OK && crc != e->crc32)
-        st = tsl_error(TSL_ERR_CORRUPT, "shard %s: record %u: checksum mismatch (stored %08x, computed %08x)",
-                       r->path, i, e->crc32, crc);
+    tsl_status st = read_stored_into(r, i, buf);
     if (st != TSL_OK) {
         free(buf);
         return st;
@@ -213,25 +225,30 @@ tsl_status tsl_shard_reader_verify_record(tsl_shard_reader *r, uint32_t i) {
     return TSL_OK;
 }
 
+/* Checks the frame's declared size, then decompresses exactly width*height*3 bytes into `rgb`. */
+static tsl_status decompress_record(const tsl_shard_reader *r, uint32_t i, ZSTD_DCtx *dctx,
+                                    const uint8_t *stored, uint8_t *rgb) {
+    const tsl_shard_index_entry *e = &r->entries[i];
+    size_t raw = (size_t)e->width * e->height * 3; /* <= 300 MB: width and height checked at open */
+    unsigned long long content = ZSTD_getFrameContentSize(stored, e->stored_size);
+    if (content != raw)
+        return tsl_error(TSL_ERR_CORRUPT, "shard %s: record %u: frame holds %llu bytes, expected %zu",
+                         r->path, i, content, raw);
+    size_t n = dctx ? ZSTD_decompressDCtx(dctx, rgb, raw, stored, e->stored_size)
+                    : ZSTD_decompress(rgb, raw, stored, e->stored_size);
+    if (ZSTD_isError(n) || n != raw)
+        return tsl_error(TSL_ERR_CORRUPT, "shard %s: record %u: cannot decompress: %s", r->path, i,
+                         ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame");
+    return TSL_OK;
+}
+
 tsl_status tsl_shard_reader_read_pixels(tsl_shard_reader *r, uint32_t i, uint8_t **rgb) {
     uint8_t *stored = NULL;
     TSL_TRY(read_stored(r, i, &stored));
     const tsl_shard_index_entry *e = &r->entries[i];
-    size_t raw = (size_t)e->width * e->height * 3; /* <= 300 MB: width and height checked at open */
-    unsigned long long content = ZSTD_getFrameContentSize(stored, e->stored_size);
-    tsl_status st = TSL_OK;
-    if (content != raw)
-        st = tsl_error(TSL_ERR_CORRUPT, "shard %s: record %u: frame holds %llu bytes, expected %zu", r->path,
-                       i, content, raw);
-    uint8_t *pixels = st == TSL_OK ? malloc(raw) : NULL;
-    if (st == TSL_OK && !pixels)
-        st = tsl_error(TSL_ERR_NOMEM, "out of memory reading shard %s record %u", r->path, i);
-    if (st == TSL_OK) {
-        size_t n = ZSTD_decompress(pixels, raw, stored, e->stored_size);
-        if (ZSTD_isError(n) || n != raw)
-            st = tsl_error(TSL_ERR_CORRUPT, "shard %s: record %u: cannot decompress: %s", r->path, i,
-                           ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame");
-    }
+    uint8_t *pixels = malloc((size_t)e->width * e->height * 3);
+    tsl_status st = pixels ? decompress_record(r, i, NULL, stored, pixels)
+                           : tsl_error(TSL_ERR_NOMEM, "out of memory reading shard %s record %u", r->path, i);
     free(stored);
     if (st != TSL_OK) {
         free(pixels);
@@ -239,4 +256,19 @@ tsl_status tsl_shard_reader_read_pixels(tsl_shard_reader *r, uint32_t i, uint8_t
     }
     *rgb = pixels;
     return TSL_OK;
+}
+
+tsl_status tsl_shard_reader_read_pixels_into(tsl_shard_reader *r, uint32_t i, ZSTD_DCtx *dctx,
+                                             uint8_t *scratch, size_t scratch_size, uint8_t *rgb,
+                                             size_t rgb_size) {
+    TSL_TRY(check_record_index(r, i));
+    const tsl_shard_index_entry *e = &r->entries[i];
+    if (scratch_size < e->stored_size || rgb_size < (size_t)e->width * e->height * 3)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "shard %s: record %u: buffers of %zu and %zu bytes cannot hold %u stored and %zu "
+                         "decoded bytes",
+                         r->path, i, scratch_size, rgb_size, e->stored_size,
+                         (size_t)e->width * e->height * 3);
+    TSL_TRY(read_stored_into(r, i, scratch));
+    return decompress_record(r, i, dctx, scratch, rgb);
 }

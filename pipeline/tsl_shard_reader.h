@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <zstd.h>
 
 typedef struct tsl_shard_reader tsl_shard_reader;
 
@@ -33,5 +34,14 @@ tsl_status tsl_shard_reader_verify_record(tsl_shard_reader *r, uint32_t i);
 /* Reads, checks (CRC32) and decompresses record i into a malloc'd width*height*3 buffer (caller frees).
  * TSL_ERR_CORRUPT naming the shard and record for a checksum mismatch or an undecodable frame. */
 tsl_status tsl_shard_reader_read_pixels(tsl_shard_reader *r, uint32_t i, uint8_t **rgb);
+
+/* Like read_pixels, without allocating (the loader's hot path): the stored bytes are read into `scratch`
+ * (>= the entry's stored_size bytes), checked, and decompressed with `dctx` (NULL: a one-off context)
+ * straight into `rgb` (>= width*height*3 bytes). Same errors as read_pixels; TSL_ERR_INVALID_ARG when a
+ * buffer is too small. Safe to call from several threads at once on one reader (pread, no shared state),
+ * each with its own `dctx` and buffers. */
+tsl_status tsl_shard_reader_read_pixels_into(tsl_shard_reader *r, uint32_t i, ZSTD_DCtx *dctx,
+                                             uint8_t *scratch, size_t scratch_size, uint8_t *rgb,
+                                             size_t rgb_size);
 
 #endif

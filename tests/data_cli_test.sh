@@ -1,7 +1,7 @@
 #!/bin/sh
 # End-to-end check of the data commands through the binary: tessl synth -> shard -> inspect --verify,
 # then a flipped byte must make inspect --verify fail naming the shard and record, and --strict must
-# turn a skipped input into an error exit.
+# turn a skipped input into an error exit. Also runs `tessl bench loader` and `tessl bench shard`.
 set -eu
 TESSL="$1"
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/tessl_data_cli_XXXXXX")
@@ -12,6 +12,13 @@ trap 'rm -rf "$DIR"' EXIT
 "$TESSL" inspect "$DIR/out" --verify > "$DIR/inspect.txt"
 grep -q "train: 3 shards, 12 records, 3 classes" "$DIR/inspect.txt"
 grep -q "val: 1 shards, 3 records, 3 classes" "$DIR/inspect.txt"
+
+# The benchmarks run end to end on these shards (numbers not checked: the machine is shared).
+"$TESSL" bench loader --data "$DIR/out" --batch 2 --threads 2 --paired > "$DIR/bench.txt"
+grep -q "loader: .* img/s, .* MB/s into device memory" "$DIR/bench.txt"
+"$TESSL" bench shard "$DIR/src" --threads 2 > "$DIR/bench.txt"
+grep -q "turbojpeg decode .* img/s per thread" "$DIR/bench.txt"
+grep -q "shard writing .* img/s per thread" "$DIR/bench.txt"
 
 # Flip one byte in the middle of the first record of train shard 1 (record data starts at byte 80).
 SHARD="$DIR/out/train/shard-00001.tss"

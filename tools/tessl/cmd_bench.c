@@ -1,5 +1,6 @@
 /* `tessl bench KIND`: speed measurements (docs/PERFORMANCE.md records them beside PyTorch's). */
 #include "tsl_bench.h"
+#include "tsl_bench_data.h"
 #include "tsl_cli.h"
 
 #include <string.h>
@@ -23,65 +24,116 @@ static tsl_status bench_ops(tsl_bench_run *run) {
     return TSL_OK;
 }
 
-/* What `tessl bench KIND` measures. */
-static const bench_family kinds[] = {
-    {"ops", bench_ops},
-    {"augment", tsl_bench_augment},
-};
+/* Everything the options give, for any KIND. */
+typedef struct {
+    int64_t device, batch, res, threads;
+    double min_time;
+    const char *filter, *data;
+    bool json, paired;
+} bench_args;
 
-static const bench_family *find_kind(const char *name) {
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (strcmp(kinds[i].name, name) == 0)
-            return &kinds[i];
-    return NULL;
+/* Runs a device benchmark (`ops`, `augment`) whose --batch defaults to `default_batch`. */
+static tsl_status run_device_bench(const bench_args *a, tsl_status (*bench)(tsl_bench_run *),
+                                   int default_batch) {
+    tsl_bench_run run = {.batch = a->batch ? (int)a->batch : default_batch,
+                         .res = (int)a->res,
+                         .min_seconds = a->min_time,
+                         .filter = a->filter,
+                         .json = a->json};
+    tsl_status st = tsl_cli_open_device(a->device, &run.device);
+    if (st == TSL_OK)
+        st = tsl_vk_cmd_create(run.device, &run.cmd);
+    if (st == TSL_OK)
+        st = bench(&run);
+    tsl_vk_cmd_destroy(run.cmd);
+    tsl_status closed = run.device ? tsl_cli_close_device(run.device) : TSL_OK;
+    return st != TSL_OK ? st : closed;
+}
+
+static tsl_bench_data_options data_options(const bench_args *a, const char *data) {
+    return (tsl_bench_data_options){.data = data,
+                                    .threads = (int)a->threads,
+                                    .batch = a->batch ? (int)a->batch : 256,
+                                    .paired = a->paired,
+                                    .min_seconds = a->min_time > 1 ? a->min_time : 1};
+}
+
+static tsl_status run_loader(const bench_args *a) {
+    if (!a->data)
+        return tsl_error(TSL_ERR_INVALID_ARG, "tessl bench loader: --data SHARDS is required");
+    tsl_bench_data_options o = data_options(a, a->data);
+    tsl_vk_device *device = NULL;
+    tsl_status st = tsl_cli_open_device(a->device, &device);
+    if (st == TSL_OK)
+        st = tsl_bench_loader(device, &o);
+    tsl_status closed = device ? tsl_cli_close_device(device) : TSL_OK;
+    return st != TSL_OK ? st : closed;
+}
+
+static tsl_status run_shard(const bench_args *a, const char *src) {
+    tsl_bench_data_options o = data_options(a, src);
+    return tsl_bench_shard(&o);
 }
 
 int tsl_cmd_bench(int argc, char **argv) {
-    int64_t device = -1, batch = 32, res = 224;
-    double min_time = 0.3;
-    const char *filter = NULL;
-    bool json = false;
+    bench_args a = {.device = -1, .batch = 0, .res = 224, .min_time = 0.3}; /* batch 0: per KIND */
     tsl_opt opts[] = {
-        TSL_CLI_DEVICE_OPTION(&device),
-        {"--batch", TSL_OPT_INT, &batch, "N", "batch size of the benchmarked network", 1, 4096},
-        {"--res", TSL_OPT_INT, &res, "PX", "input resolution of the benchmarked network", 8, 1024},
-        {"--min-time", TSL_OPT_DOUBLE, &min_time, "SECONDS", "time per trial (best of 3 trials)", 0, 0},
-        {"--filter", TSL_OPT_STRING, &filter, "TEXT", "only ops whose name contains TEXT", 0, 0},
-        {"--json", TSL_OPT_FLAG, &json, NULL, "one JSON object per row (for tools/bench_ops_vs_torch.py)", 0,
-         0},
+        TSL_CLI_DEVICE_OPTION(&a.device),
+        {"--batch", TSL_OPT_INT, &a.batch, "N",
+         "batch size: ops 32, augment 256 pairs, loader 256 (defaults)", 1, 4096},
+        {"--res", TSL_OPT_INT, &a.res, "PX", "input resolution of the benchmarked network", 8, 1024},
+        {"--min-time", TSL_OPT_DOUBLE, &a.min_time, "SECONDS",
+         "time per trial (ops: best of 3 trials; loader: at least 1 s)", 0, 0},
+        {"--filter", TSL_OPT_STRING, &a.filter, "TEXT", "only ops whose name contains TEXT", 0, 0},
+        {"--json", TSL_OPT_FLAG, &a.json, NULL, "one JSON object per row (for tools/bench_ops_vs_torch.py)",
+         0, 0},
+        {"--data", TSL_OPT_STRING, &a.data, "SHARDS", "loader: a shard directory or the OUT of tessl shard",
+         0, 0},
+        {"--threads", TSL_OPT_INT, &a.threads, "T", "loader / shard: worker threads (0: one per CPU)", 0,
+         1024},
+        {"--paired", TSL_OPT_FLAG, &a.paired, NULL, "loader: TeSSL pairs (2 images per batch row)", 0, 0},
     };
     tsl_command_spec spec = {
         .name = "tessl bench",
-        .args = "KIND",
+        .args = "KIND [SRC]",
         .summary = "Measures speed. KIND is:\n"
-                   "  ops      every kernel at the shapes of ResNet-50 (--res, --batch)\n"
-                   "  augment  the TeSSL augmentation chain: --batch pairs (4 outputs each) at --res pixels",
+                   "  ops           every kernel at the shapes of ResNet-50 (--res, --batch)\n"
+                   "  augment       the TeSSL augmentation chain: --batch pairs (4 outputs each, default\n"
+                   "                256) at --res pixels\n"
+                   "  loader        images/s the streaming loader delivers into device memory (--data)\n"
+                   "  shard SRC     images/s of shard writing from an ImageFolder SRC, beside plain\n"
+                   "                TurboJPEG decoding of the same files",
         .details =
-            "Each row is the best of 3 trials of repeated iterations in one submission. Compare with\n"
-            "PyTorch on the same machine: tools/bench_ops_vs_torch.py (records in docs/PERFORMANCE.md).",
+            "Each ops row is the best of 3 trials of repeated iterations in one submission. Compare with\n"
+            "PyTorch on the same machine: tools/bench_ops_vs_torch.py and tools/bench_loader_torch.py\n"
+            "(records in docs/PERFORMANCE.md).",
         .opts = opts,
         .n_opts = sizeof opts / sizeof opts[0],
         .min_positional = 1,
-        .max_positional = 1,
+        .max_positional = 2,
     };
     tsl_args_result args;
     int rc = tsl_cli_parse(&spec, argc, argv, &args);
     if (rc != TSL_CLI_CONTINUE)
         return rc;
-    const bench_family *kind = find_kind(args.positional[0]);
-    if (!kind)
-        return tsl_cli_fail(tsl_error(TSL_ERR_INVALID_ARG,
-                                      "tessl bench: unknown benchmark '%s' (expected ops or augment)",
-                                      args.positional[0]));
-    tsl_bench_run run = {
-        .batch = (int)batch, .res = (int)res, .min_seconds = min_time, .filter = filter, .json = json};
-    tsl_status st = tsl_cli_open_device(device, &run.device);
-    if (st == TSL_OK)
-        st = tsl_vk_cmd_create(run.device, &run.cmd);
-    if (st == TSL_OK)
-        st = kind->run(&run);
-    tsl_vk_cmd_destroy(run.cmd);
-    tsl_status closed = run.device ? tsl_cli_close_device(run.device) : TSL_OK;
-    st = st != TSL_OK ? st : closed;
+    const char *kind = args.positional[0];
+    bool has_src = args.n_positional > 1;
+    tsl_status st;
+    if (strcmp(kind, "shard") == 0)
+        st = has_src
+                 ? run_shard(&a, args.positional[1])
+                 : tsl_error(TSL_ERR_INVALID_ARG, "tessl bench shard: SRC (an ImageFolder tree) is required");
+    else if (has_src)
+        st = tsl_error(TSL_ERR_INVALID_ARG, "tessl bench %s: unexpected argument '%s'", kind,
+                       args.positional[1]);
+    else if (strcmp(kind, "ops") == 0)
+        st = run_device_bench(&a, bench_ops, 32); /* ResNet-50's usual per-GPU batch */
+    else if (strcmp(kind, "augment") == 0)
+        st = run_device_bench(&a, tsl_bench_augment, 256);
+    else if (strcmp(kind, "loader") == 0)
+        st = run_loader(&a);
+    else
+        st = tsl_error(TSL_ERR_INVALID_ARG,
+                       "tessl bench: unknown benchmark '%s' (expected: ops, augment, loader, shard)", kind);
     return st == TSL_OK ? TSL_EXIT_OK : tsl_cli_fail(st);
 }

@@ -1,0 +1,108 @@
+#include "tsl_bench_data.h"
+#include "tsl_file.h"
+#include "tsl_image_folder.h"
+#include "tsl_shard_build.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <turbojpeg.h>
+#include <unistd.h>
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Reads and decodes every file to full-size RGB8 with TurboJPEG on one thread (files that are not JPEG
+ * are counted as failed and left out of the rate). */
+static tsl_status time_turbojpeg(const tsl_image_folder *f, uint64_t *decoded, double *seconds) {
+    tjhandle tj = tjInitDecompress();
+    if (!tj)
+        return tsl_error(TSL_ERR_NOMEM, "bench shard: cannot create a TurboJPEG decoder");
+    uint8_t *rgb = NULL;
+    size_t rgb_size = 0;
+    tsl_status st = TSL_OK;
+    *decoded = 0;
+    double t0 = now_seconds();
+    for (size_t i = 0; i < f->n_items && st == TSL_OK; i++) {
+        void *data = NULL;
+        size_t size = 0;
+        st = tsl_read_file(f->items[i].path, (size_t)1 << 28, &data, &size);
+        int w = 0, h = 0, subsamp = 0, colorspace = 0;
+        if (st == TSL_OK &&
+            tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &subsamp, &colorspace) == 0) {
+            size_t need = (size_t)w * h * 3;
+            if (need > rgb_size) {
+                free(rgb);
+                rgb_size = need;
+                if (!(rgb = malloc(rgb_size)))
+                    st = tsl_error(TSL_ERR_NOMEM, "bench shard: out of memory");
+            }
+            if (st == TSL_OK && tjDecompress2(tj, data, (unsigned long)size, rgb, w, 0, h, TJPF_RGB, 0) == 0)
+                (*decoded)++;
+        }
+        free(data);
+    }
+    *seconds = now_seconds() - t0;
+    free(rgb);
+    tjDestroy(tj);
+    return st;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static tsl_status time_shard_build(const tsl_bench_data_options *o, tsl_shard_summary *s, double *seconds) {
+    const char *tmp = getenv("TMPDIR");
+    char out[4096];
+    snprintf(out, sizeof out, "%s/tessl_bench_shard_XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(out))
+        return tsl_error(TSL_ERR_IO, "bench shard: cannot create a temporary directory in %s",
+                         tmp && *tmp ? tmp : "/tmp");
+    tsl_shard_options so;
+    tsl_shard_options_default(&so);
+    so.src_dir = o->data;
+    so.out_dir = out;
+    so.threads = o->threads;
+    double t0 = now_seconds();
+    tsl_status st = tsl_shard_build(&so, s);
+    *seconds = now_seconds() - t0;
+    nftw(out, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return st;
+}
+
+tsl_status tsl_bench_shard(const tsl_bench_data_options *o) {
+    char train[4096];
+    struct stat sb;
+    snprintf(train, sizeof train, "%s/train", o->data);
+    bool split = stat(train, &sb) == 0 && S_ISDIR(sb.st_mode);
+    tsl_image_folder folder;
+    TSL_TRY(tsl_image_folder_scan(split ? train : o->data, &folder));
+    uint64_t decoded = 0;
+    double decode_seconds = 0;
+    tsl_status st = time_turbojpeg(&folder, &decoded, &decode_seconds);
+    tsl_image_folder_free(&folder);
+    TSL_TRY(st);
+    tsl_shard_summary s;
+    double shard_seconds = 0;
+    TSL_TRY(time_shard_build(o, &s, &shard_seconds));
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = o->threads > 0 ? o->threads : (int)(cpus > 0 ? cpus : 1);
+    printf("turbojpeg decode (%s, full size, 1 thread): %llu images in %.3f s: %.1f img/s per thread\n",
+           split ? train : o->data, (unsigned long long)decoded, decode_seconds, decoded / decode_seconds);
+    printf(
+        "shard writing (%s, decode + resize + zstd + write, %d threads): %llu images in %.3f s: %.1f img/s, "
+        "%.1f img/s per thread\n",
+        o->data, threads, (unsigned long long)s.written, shard_seconds, s.written / shard_seconds,
+        s.written / shard_seconds / threads);
+    return TSL_OK;
+}
