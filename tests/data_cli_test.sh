@@ -1,7 +1,8 @@
 #!/bin/sh
 # End-to-end check of the data commands through the binary: tessl synth -> shard -> inspect --verify,
 # then a flipped byte must make inspect --verify fail naming the shard and record, and --strict must
-# turn a skipped input into an error exit. Also runs `tessl bench loader` and `tessl bench shard`.
+# turn a skipped input into an error exit. Also runs `tessl bench loader`, `tessl bench shard` and
+# `tessl preview`.
 set -eu
 TESSL="$1"
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/tessl_data_cli_XXXXXX")
@@ -19,6 +20,12 @@ grep -q "loader: .* img/s, .* MB/s into device memory" "$DIR/bench.txt"
 "$TESSL" bench shard "$DIR/src" --threads 2 > "$DIR/bench.txt"
 grep -q "turbojpeg decode .* img/s per thread" "$DIR/bench.txt"
 grep -q "shard writing .* img/s per thread" "$DIR/bench.txt"
+
+# The preview draws a batch of pairs through loader, sampler and GPU augmentation into a PNG.
+"$TESSL" preview --data "$DIR/out/train" --rows 2 --size 16 -o "$DIR/preview.png" > "$DIR/preview.txt"
+grep -q "wrote .*preview.png: 2 pairs" "$DIR/preview.txt"
+grep -q "row 1 t': crop top" "$DIR/preview.txt"
+[ "$(head -c 8 "$DIR/preview.png" | od -An -tx1 | tr -d ' ')" = "89504e470d0a1a0a" ]
 
 # Flip one byte in the middle of the first record of train shard 1 (record data starts at byte 80).
 SHARD="$DIR/out/train/shard-00001.tss"
