@@ -55,6 +55,123 @@ def build_reduce_sum_f32(r):
     return lambda: x.sum()
 
 
+def conv_setup(r):
+    x = rand(r["n"], r["c_in"], r["h"], r["w"])
+    w = rand(r["c_out"], r["c_in"], r["k"], r["k"])
+    y = F.conv2d(x, w, stride=r["stride"], padding=r["pad"])
+    return x, w, torch.rand_like(y)
+
+
+def conv_backward(r, mask):
+    x, w, dy = conv_setup(r)
+    s, p = [r["stride"]] * 2, [r["pad"]] * 2
+    return lambda: torch.ops.aten.convolution_backward(dy, x, w, None, s, p, [1, 1], False, [0, 0], 1, mask)
+
+
+def build_conv2d_forward(r):
+    x, w, _ = conv_setup(r)
+    return lambda: F.conv2d(x, w, stride=r["stride"], padding=r["pad"])
+
+
+def build_conv2d_backward_data(r):
+    return conv_backward(r, [True, False, False])
+
+
+def build_conv2d_backward_weights(r):
+    return conv_backward(r, [False, True, False])
+
+
+def bn_setup(r):
+    x = rand(r["n"], r["c"], r["h"], r["w"])
+    return x, torch.ones(r["c"]), torch.zeros(r["c"]), torch.zeros(r["c"]), torch.ones(r["c"])
+
+
+def build_batchnorm_train_forward(r):
+    x, g, b, rm, rv = bn_setup(r)
+    return lambda: F.batch_norm(x, rm, rv, g, b, training=True, momentum=0.1, eps=1e-5)
+
+
+def build_batchnorm_backward(r):
+    x, g, b, rm, rv = bn_setup(r)
+    _, save_mean, save_invstd = torch.ops.aten.native_batch_norm(x, g, b, rm, rv, True, 0.1, 1e-5)[:3]
+    dy = torch.rand_like(x)
+    return lambda: torch.ops.aten.native_batch_norm_backward(dy, x, g, rm, rv, save_mean, save_invstd, True, 1e-5,
+                                                             [True, True, True])
+
+
+def build_relu_forward(r):
+    x = rand(r["n"], r["c"], r["h"], r["w"])
+    return lambda: torch.relu(x)
+
+
+def build_add_relu(r):
+    a, b = rand(r["n"], r["c"], r["h"], r["w"]), rand(r["n"], r["c"], r["h"], r["w"])
+    return lambda: torch.add(a, b).relu_()
+
+
+def build_maxpool_forward(r):
+    x = rand(r["n"], r["c"], r["h"], r["w"])
+    return lambda: F.max_pool2d(x, 3, 2, 1, return_indices=True)
+
+
+def build_maxpool_backward(r):
+    x = rand(r["n"], r["c"], r["h"], r["w"])
+    y, idx = F.max_pool2d(x, 3, 2, 1, return_indices=True)
+    dy = torch.rand_like(y)
+    return lambda: torch.ops.aten.max_pool2d_with_indices_backward(dy, x, [3, 3], [2, 2], [1, 1], [1, 1], False, idx)
+
+
+def build_avgpool_forward(r):
+    x = rand(r["n"], r["c"], r["h"], r["w"])
+    return lambda: x.mean((2, 3))
+
+
+def build_gemm_f32(r):
+    a, b, c = rand(r["m"], r["k"]), rand(r["k"], r["n"]), rand(r["m"], r["n"])
+    return lambda: torch.mm(a, b, out=c)
+
+
+def build_linear_forward(r):
+    x, w = rand(r["n"], r["in"]), rand(r["out"], r["in"])
+    return lambda: F.linear(x, w)
+
+
+def build_linear_backward(r):
+    x, w, dy = rand(r["n"], r["in"]), rand(r["out"], r["in"]), rand(r["n"], r["out"])
+    return lambda: (dy @ w, dy.t() @ x)
+
+
+def barlow_setup(r):
+    return rand(r["n"], r["d"]), rand(r["n"], r["d"]), 0.0051
+
+
+def build_barlow_forward(r):
+    za, zb, lambd = barlow_setup(r)
+
+    def run():
+        c = za.t() @ zb / r["n"]
+        diag = torch.diagonal(c)
+        return (diag - 1).pow(2).sum() + lambd * (c.pow(2).sum() - diag.pow(2).sum())
+    return run
+
+
+def build_barlow_backward(r):
+    za, zb, lambd = barlow_setup(r)
+    c = za.t() @ zb / r["n"]
+
+    def run():
+        dc = 2 * lambd * c
+        dc.diagonal().copy_(2 * (torch.diagonal(c) - 1))
+        return zb @ dc.t() / r["n"], za @ dc / r["n"]
+    return run
+
+
+def build_cross_entropy_forward_backward(r):
+    logits = rand(r["n"], r["classes"]).requires_grad_()
+    labels = torch.randint(0, r["classes"], (r["n"],))
+    return lambda: torch.autograd.grad(F.cross_entropy(logits, labels), logits)
+
+
 BUILDERS = {name[len("build_"):]: fn for name, fn in globals().items() if name.startswith("build_")}
 
 
@@ -85,7 +202,7 @@ def main():
         if builder is None:
             print(f"| {r['op']} | {shape} | {r['seconds'] * 1e3:.3f} | (no PyTorch replay) | | {r['gflops']:.2f} |")
             continue
-        with torch.no_grad():
+        with torch.enable_grad() if "cross_entropy" in r["op"] else torch.no_grad():
             t = best_time(builder(r), args.min_time)
         print(f"| {r['op']} | {shape} | {r['seconds'] * 1e3:.3f} | {t * 1e3:.3f} | {t / r['seconds']:.2f} "
               f"| {r['gflops']:.2f} |")

@@ -12,10 +12,11 @@ typedef struct {
 
 /* Kernel families of `tessl bench ops`, in the order printed. */
 static const bench_family op_families[] = {
-    {"elementwise", tsl_bench_elementwise},
+    {"convolution", tsl_bench_conv},
     {"batch norm", tsl_bench_batchnorm},
     {"pointwise and pooling", tsl_bench_pointwise_pool},
     {"matrix", tsl_bench_matrix},
+    {"elementwise", tsl_bench_elementwise},
 };
 
 static tsl_status bench_ops(tsl_bench_run *run) {

@@ -37,6 +37,7 @@ tsl_status tsl_bench_random_buffer(tsl_bench_run *run, uint64_t floats, uint32_t
 
 /* Op families. */
 tsl_status tsl_bench_elementwise(tsl_bench_run *run);
+tsl_status tsl_bench_conv(tsl_bench_run *run);
 tsl_status tsl_bench_batchnorm(tsl_bench_run *run);
 tsl_status tsl_bench_pointwise_pool(tsl_bench_run *run);
 tsl_status tsl_bench_matrix(tsl_bench_run *run);
