@@ -45,9 +45,11 @@ static tsl_status write_grid(const preview_args *a, const float *batch, const ts
     if (!grid)
         return tsl_error(TSL_ERR_NOMEM, "out of memory for the preview grid");
     memset(grid, 255, (uint64_t)grid_w * grid_h * 3);
+    static const uint32_t quarter_of_column[4] = {TSL_INPUT_T0, TSL_INPUT_T1, TSL_INPUT_P0, TSL_INPUT_P1};
     for (uint32_t r = 0; r < rows; r++)
-        for (uint32_t col = 0; col < 4; col++) /* blocks [t0 | t1 | p0 | p1] as columns */
-            place_image(batch, out, col * rows + r, grid, grid_w, GAP + col * (s + GAP), GAP + r * (s + GAP));
+        for (uint32_t col = 0; col < 4; col++)
+            place_image(batch, out, quarter_of_column[col] * rows + r, grid, grid_w, GAP + col * (s + GAP),
+                        GAP + r * (s + GAP));
     tsl_status st = tsl_image_save_png(a->out_path, grid, grid_w, grid_h);
     free(grid);
     return st;

@@ -79,7 +79,12 @@ tsl_status tsl_input_record(tsl_input *in, tsl_vk_cmd *cmd, const tsl_loader_bat
     uint32_t pairs = b->count, n_out = 4 * pairs;
     TSL_TRY(tsl_augment_sample_batch(&in->options.config, in->options.seed, b->epoch, b->step, pairs,
                                      in->widths, in->heights, in->samples));
-    tsl_augment_tessl_jobs(pairs, in->half1, in->half2, in->samples, in->jobs);
+    for (uint32_t r = 0; r < pairs; r++) {
+        in->jobs[TSL_INPUT_T0 * pairs + r] = (tsl_augment_job){in->half1[r], in->samples[2 * r]};
+        in->jobs[TSL_INPUT_P0 * pairs + r] = (tsl_augment_job){in->half1[r], in->samples[2 * r + 1]};
+        in->jobs[TSL_INPUT_T1 * pairs + r] = (tsl_augment_job){in->half2[r], in->samples[2 * r]};
+        in->jobs[TSL_INPUT_P1 * pairs + r] = (tsl_augment_job){in->half2[r], in->samples[2 * r + 1]};
+    }
     TSL_TRY(tsl_augment_pack(in->sources, b->images, in->jobs, n_out, in->records));
     tsl_vk_range params = tsl_vk_subrange(&in->params, 0, (uint64_t)n_out * sizeof *in->records);
     TSL_TRY(tsl_vk_upload(in->device, params, in->records));

@@ -2,10 +2,11 @@
  * by the TeSSL augmentations on the device, with the parameters drawn for (seed, epoch, step) and kept
  * for the analyses.
  *
- * Output layout (NCHW, docs/METHOD.md): four blocks of `pairs` images each,
- *   [ t0 | t1 | p0 | p1 ] = [ half 1 under t | half 2 under t | half 1 under t' | half 2 under t' ],
+ * Output layout (NCHW, docs/METHOD.md), the order the model takes: four quarters of `pairs` images,
+ *   [ t0 | p0 | t1 | p1 ] = [ half 1 under t | half 1 under t' | half 2 under t | half 2 under t' ],
  * where row i of half 2 shares every parameter of row i of half 1 (the crop box carried over in
  * relative coordinates). */
+enum { TSL_INPUT_T0, TSL_INPUT_P0, TSL_INPUT_T1, TSL_INPUT_P1 }; /* quarter index */
 #ifndef TSL_INPUT_H
 #define TSL_INPUT_H
 
