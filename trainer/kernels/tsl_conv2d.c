@@ -1,0 +1,287 @@
+#include "tsl_conv2d.h"
+
+/* Workgroups are 64 invocations (8 lavapipe subgroups of 8 lanes). Each invocation computes a register
+ * tile of TILE_M x TILE_N outputs (specialization constants 1 and 2), chosen per op and shape from
+ * measurements on lavapipe (process CPU time, 2 cores): see conv_tile. */
+enum { WORKGROUP = 64 };
+
+typedef struct {
+    uint32_t m, n; /* GEMM rows (channels) x columns (pixels or weight indices) per invocation */
+} conv_tile;
+
+static bool is_pointwise(const tsl_conv2d_shape *s) {
+    return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
+}
+
+/* 1x1 stride-1 convolutions take the vec4 path, where 8x8 tiles were ~1.6x faster than 4x4 for the
+ * forward and dx GEMMs; elsewhere (scalar gathers with bounds checks) 8 channels x 4 pixels was best
+ * for forward and 3x3 dx, while 7x7 dx prefers 4x4. dw (a long reduction per output) liked 8x4
+ * throughout. */
+static conv_tile forward_tile(const tsl_conv2d_shape *s) {
+    return is_pointwise(s) ? (conv_tile){8, 8} : (conv_tile){8, 4};
+}
+
+static conv_tile backward_data_tile(const tsl_conv2d_shape *s) {
+    if (is_pointwise(s))
+        return (conv_tile){8, 8};
+    return s->kh * s->kw <= 9 ? (conv_tile){8, 4} : (conv_tile){4, 4};
+}
+
+static conv_tile backward_weights_tile(void) {
+    return (conv_tile){8, 4};
+}
+
+static VkDeviceSize max_binding_override;
+
+void tsl_conv2d_set_max_binding_bytes_for_testing(VkDeviceSize bytes) {
+    max_binding_override = bytes;
+}
+
+static uint32_t out_extent(uint32_t in, uint32_t k, uint32_t stride, uint32_t pad) {
+    uint64_t padded = (uint64_t)in + 2ull * pad;
+    if (stride == 0 || k == 0 || padded < k)
+        return 0;
+    return (uint32_t)((padded - k) / stride + 1);
+}
+
+uint32_t tsl_conv2d_out_h(const tsl_conv2d_shape *s) {
+    return out_extent(s->h, s->kh, s->stride, s->pad);
+}
+
+uint32_t tsl_conv2d_out_w(const tsl_conv2d_shape *s) {
+    return out_extent(s->w, s->kw, s->stride, s->pad);
+}
+
+uint64_t tsl_conv2d_x_count(const tsl_conv2d_shape *s) {
+    return (uint64_t)s->n * s->c_in * s->h * s->w;
+}
+
+uint64_t tsl_conv2d_w_count(const tsl_conv2d_shape *s) {
+    return (uint64_t)s->c_out * s->c_in * s->kh * s->kw;
+}
+
+uint64_t tsl_conv2d_y_count(const tsl_conv2d_shape *s) {
+    return (uint64_t)s->n * s->c_out * tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s);
+}
+
+static tsl_status check_shape(const char *op, const tsl_conv2d_shape *s) {
+    if (!s->n || !s->c_in || !s->h || !s->w || !s->c_out || !s->kh || !s->kw || !s->stride)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "%s: every dimension must be non-zero (n %u, c_in %u, h %u, w %u, c_out %u, kernel "
+                         "%ux%u, stride %u)",
+                         op, s->n, s->c_in, s->h, s->w, s->c_out, s->kh, s->kw, s->stride);
+    if (!tsl_conv2d_out_h(s) || !tsl_conv2d_out_w(s))
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: %ux%u kernel is larger than the %ux%u input padded by %u",
+                         op, s->kh, s->kw, s->h, s->w, s->pad);
+    return TSL_OK;
+}
+
+static tsl_status check_range(const char *op, const char *name, tsl_vk_range r, uint64_t count) {
+    if (r.size != 4 * count)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: %s is %llu bytes but the shape needs %llu (%llu floats)",
+                         op, name, (unsigned long long)r.size, (unsigned long long)(4 * count),
+                         (unsigned long long)count);
+    if (r.offset % 4)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: %s starts at byte %llu, not a multiple of 4", op, name,
+                         (unsigned long long)r.offset);
+    return TSL_OK;
+}
+
+/* One operand of a conv dispatch: its range, the bytes one image of it takes (0: not split by batch,
+ * the weights) and how the shader touches it. */
+typedef struct {
+    const char *name;
+    tsl_vk_range range;
+    VkDeviceSize image_bytes;
+    tsl_vk_access access;
+} conv_operand;
+
+/* Binds [start, start + size) of `r` from the aligned offset at or before `start`; *base receives the
+ * element index of `start` inside the binding. The bytes before `start` are declared too (so the
+ * recorder's hazard tracking stays conservative), never written. */
+static tsl_vk_range bind_aligned(tsl_vk_range r, VkDeviceSize start, VkDeviceSize size, VkDeviceSize align,
+                                 uint32_t *base) {
+    VkDeviceSize first = r.offset + start;
+    VkDeviceSize bound = first / align * align;
+    *base = (uint32_t)((first - bound) / 4);
+    return (tsl_vk_range){r.vk, bound, first - bound + size};
+}
+
+typedef struct {
+    uint32_t n, c_in, h, w, c_out, kh, kw, stride, pad, oh, ow;
+    uint32_t x_base, w_base, y_base;
+    uint32_t accumulate;
+} conv_push;
+
+typedef struct {
+    const char *op;
+    tsl_shader_id shader;
+    conv_operand operands[3]; /* bound at bindings 0, 1, 2; the push bases follow their roles */
+    uint32_t base_slot[3];    /* which of x_base (0), w_base (1), y_base (2) each operand's base fills */
+    uint32_t column_tiles;    /* tiles of tile.n GEMM columns, WORKGROUP of them per group along gx */
+    uint32_t rows;            /* GEMM rows (tile.m of them per group along gy) */
+    bool images_in_grid;      /* gz = images of the chunk (forward, dx); else 1 and the shader loops */
+    bool accumulate_chunks;   /* operand 2 sums over chunks (dw) */
+    conv_tile tile;
+    bool specialize_stride; /* the shader reads STRIDE (constant_id 3) */
+} conv_op;
+
+/* Images per dispatch so every split operand's chunk, plus the alignment slack before it, fits a
+ * binding; 0 if even one image (or the weights) does not fit. */
+static uint32_t images_per_chunk(const tsl_vk_device *d, const conv_op *op, uint32_t n,
+                                 const conv_operand **too_big) {
+    const tsl_vk_features *f = tsl_vk_device_features(d);
+    VkDeviceSize limit = max_binding_override ? max_binding_override : f->max_storage_buffer_range;
+    VkDeviceSize slack = f->min_storage_buffer_offset_alignment;
+    uint64_t images = n;
+    for (int i = 0; i < 3; i++) {
+        const conv_operand *o = &op->operands[i];
+        VkDeviceSize whole = o->image_bytes ? o->image_bytes : o->range.size;
+        if (whole + slack > limit) {
+            *too_big = o;
+            return 0;
+        }
+        if (o->image_bytes && (limit - slack) / o->image_bytes < images)
+            images = (limit - slack) / o->image_bytes;
+    }
+    uint32_t max_z = tsl_vk_device_features(d)->max_workgroup_count[2]; /* images are gz in forward, dx */
+    return (uint32_t)(images < max_z ? images : max_z);
+}
+
+/* Records images [first, first + count) as one dispatch: each batched operand binds its slice. */
+static tsl_status record_chunk(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_vk_pipeline *p, const conv_op *op,
+                               uint32_t first, uint32_t count, conv_push *push, uint32_t gx, uint32_t gy) {
+    VkDeviceSize align = tsl_vk_device_features(d)->min_storage_buffer_offset_alignment;
+    tsl_vk_arg args[3];
+    uint32_t bases[3];
+    for (int i = 0; i < 3; i++) {
+        const conv_operand *o = &op->operands[i];
+        VkDeviceSize start = o->image_bytes * first;
+        VkDeviceSize size = o->image_bytes ? o->image_bytes * count : o->range.size;
+        args[i] =
+            (tsl_vk_arg){bind_aligned(o->range, start, size, align, &bases[op->base_slot[i]]), o->access};
+    }
+    push->n = count;
+    push->x_base = bases[0];
+    push->w_base = bases[1];
+    push->y_base = bases[2];
+    /* dw sums over the batch: the first chunk writes, later ones add to what the earlier wrote. */
+    push->accumulate = op->accumulate_chunks && first > 0;
+    if (push->accumulate)
+        args[2].access = TSL_READ_WRITE;
+    return tsl_vk_cmd_dispatch(cmd, p, args, 3, push, sizeof *push, gx, gy, op->images_in_grid ? count : 1);
+}
+
+static tsl_status record_conv(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                              const conv_op *op) {
+    const conv_operand *too_big = NULL;
+    uint32_t per_chunk = images_per_chunk(d, op, s->n, &too_big);
+    if (!per_chunk)
+        return tsl_error(
+            TSL_ERR_UNSUPPORTED, "%s: %s (%llu bytes%s) does not fit the device's largest binding", op->op,
+            too_big->name,
+            (unsigned long long)(too_big->image_bytes ? too_big->image_bytes : too_big->range.size),
+            too_big->image_bytes ? " per image" : "");
+    tsl_vk_pipeline *p;
+    /* dx bakes the stride in (constant_id 3); the others share one pipeline across strides. */
+    uint32_t spec[] = {WORKGROUP, op->tile.m, op->tile.n, s->stride};
+    TSL_TRY(tsl_vk_pipeline_get(d, op->shader, spec, op->specialize_stride ? 4 : 3, &p));
+    conv_push push = {.c_in = s->c_in,
+                      .h = s->h,
+                      .w = s->w,
+                      .c_out = s->c_out,
+                      .kh = s->kh,
+                      .kw = s->kw,
+                      .stride = s->stride,
+                      .pad = s->pad,
+                      .oh = tsl_conv2d_out_h(s),
+                      .ow = tsl_conv2d_out_w(s)};
+    uint32_t gx = (op->column_tiles + WORKGROUP - 1) / WORKGROUP;
+    uint32_t gy = (op->rows + op->tile.m - 1) / op->tile.m;
+    const uint32_t *max_groups = tsl_vk_device_features(d)->max_workgroup_count;
+    if (gx > max_groups[0] || gy > max_groups[1])
+        return tsl_error(TSL_ERR_UNSUPPORTED, "%s: %u x %u workgroups exceed the device's grid limit %u x %u",
+                         op->op, gx, gy, max_groups[0], max_groups[1]);
+    for (uint32_t first = 0; first < s->n; first += per_chunk) {
+        uint32_t count = s->n - first < per_chunk ? s->n - first : per_chunk;
+        TSL_TRY(record_chunk(d, cmd, p, op, first, count, &push, gx, gy));
+    }
+    return TSL_OK;
+}
+
+static uint32_t tiles(uint32_t columns, conv_tile tile) {
+    return (columns + tile.n - 1) / tile.n;
+}
+
+static VkDeviceSize x_image_bytes(const tsl_conv2d_shape *s) {
+    return 4ull * s->c_in * s->h * s->w;
+}
+
+static VkDeviceSize y_image_bytes(const tsl_conv2d_shape *s) {
+    return 4ull * s->c_out * tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s);
+}
+
+tsl_status tsl_conv2d_forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range x,
+                              tsl_vk_range w, tsl_vk_range y) {
+    const char *name = "conv2d_forward";
+    TSL_TRY(check_shape(name, s));
+    TSL_TRY(check_range(name, "x", x, tsl_conv2d_x_count(s)));
+    TSL_TRY(check_range(name, "w", w, tsl_conv2d_w_count(s)));
+    TSL_TRY(check_range(name, "y", y, tsl_conv2d_y_count(s)));
+    conv_tile tile = forward_tile(s);
+    conv_op op = {.op = name,
+                  .shader = TSL_SHADER_CONV2D_FORWARD,
+                  .tile = tile,
+                  .operands = {{"x", x, x_image_bytes(s), TSL_READ},
+                               {"w", w, 0, TSL_READ},
+                               {"y", y, y_image_bytes(s), TSL_WRITE}},
+                  .base_slot = {0, 1, 2},
+                  .column_tiles = tsl_conv2d_out_h(s) * tiles(tsl_conv2d_out_w(s), tile), /* per output row */
+                  .rows = s->c_out,
+                  .images_in_grid = true};
+    return record_conv(d, cmd, s, &op);
+}
+
+tsl_status tsl_conv2d_backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                                    tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx) {
+    const char *name = "conv2d_backward_data";
+    TSL_TRY(check_shape(name, s));
+    TSL_TRY(check_range(name, "dy", dy, tsl_conv2d_y_count(s)));
+    TSL_TRY(check_range(name, "w", w, tsl_conv2d_w_count(s)));
+    TSL_TRY(check_range(name, "dx", dx, tsl_conv2d_x_count(s)));
+    conv_tile tile = backward_data_tile(s);
+    conv_op op = {.op = name,
+                  .shader = TSL_SHADER_CONV2D_BACKWARD_DATA,
+                  .tile = tile,
+                  .operands = {{"dy", dy, y_image_bytes(s), TSL_READ},
+                               {"w", w, 0, TSL_READ},
+                               {"dx", dx, x_image_bytes(s), TSL_WRITE}},
+                  .base_slot = {2, 1, 0},
+                  /* per input row and stride phase (see the shader) */
+                  .column_tiles = s->h * s->stride * tiles((s->w + s->stride - 1) / s->stride, tile),
+                  .rows = s->c_in,
+                  .images_in_grid = true,
+                  .specialize_stride = true};
+    return record_conv(d, cmd, s, &op);
+}
+
+tsl_status tsl_conv2d_backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw) {
+    const char *name = "conv2d_backward_weights";
+    TSL_TRY(check_shape(name, s));
+    TSL_TRY(check_range(name, "x", x, tsl_conv2d_x_count(s)));
+    TSL_TRY(check_range(name, "dy", dy, tsl_conv2d_y_count(s)));
+    TSL_TRY(check_range(name, "dw", dw, tsl_conv2d_w_count(s)));
+    conv_tile tile = backward_weights_tile();
+    conv_op op = {.op = name,
+                  .shader = TSL_SHADER_CONV2D_BACKWARD_WEIGHTS,
+                  .tile = tile,
+                  .operands = {{"x", x, x_image_bytes(s), TSL_READ},
+                               {"dy", dy, y_image_bytes(s), TSL_READ},
+                               {"dw", dw, 0, TSL_WRITE}},
+                  .base_slot = {0, 2, 1},
+                  .column_tiles = tiles(s->c_in * s->kh * s->kw, tile),
+                  .rows = s->c_out,
+                  .accumulate_chunks = true};
+    return record_conv(d, cmd, s, &op);
+}

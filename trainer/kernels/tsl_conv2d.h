@@ -1,0 +1,55 @@
+/* 2-D convolution without bias (ResNet-50's convolutions): forward, backward-data and backward-weights
+ * as implicit-GEMM compute shaders that read their operands in place (no im2col buffer).
+ *
+ * Layouts (contiguous fp32): x and dx NCHW [n][c_in][h][w]; w and dw OIHW [c_out][c_in][kh][kw]
+ * (PyTorch's); y and dy NCHW [n][c_out][oh][ow]. Zero padding of `pad` on every side, groups 1,
+ * dilation 1, any kernel size and stride >= 1 (ResNet-50 uses 1x1, 3x3, 7x7 at stride 1 and 2).
+ *
+ * Every function records into `cmd` and returns TSL_ERR_INVALID_ARG, with a message naming the op and
+ * the problem, when a dimension is zero, the output would be empty (h + 2*pad < kh), or a range's size
+ * differs from what the shape implies. A batch whose x or y is larger than one binding
+ * (maxStorageBufferRange) is split into chunks of whole images, one dispatch each; the weights must fit
+ * one binding (TSL_ERR_UNSUPPORTED otherwise, as when a single image does not fit). */
+#ifndef TSL_CONV2D_H
+#define TSL_CONV2D_H
+
+#include "tsl_vk.h"
+
+#include <stdint.h>
+
+typedef struct {
+    uint32_t n, c_in, h, w; /* input batch, channels, height, width */
+    uint32_t c_out;         /* output channels */
+    uint32_t kh, kw;        /* kernel height, width */
+    uint32_t stride, pad;   /* same for both spatial axes */
+} tsl_conv2d_shape;
+
+/* Output height and width, PyTorch's floor((h + 2*pad - kh) / stride) + 1; 0 when the padded input is
+ * smaller than the kernel or stride is 0. */
+uint32_t tsl_conv2d_out_h(const tsl_conv2d_shape *shape);
+uint32_t tsl_conv2d_out_w(const tsl_conv2d_shape *shape);
+
+/* Element counts of x (n*c_in*h*w), w (c_out*c_in*kh*kw) and y (n*c_out*oh*ow). */
+uint64_t tsl_conv2d_x_count(const tsl_conv2d_shape *shape);
+uint64_t tsl_conv2d_w_count(const tsl_conv2d_shape *shape);
+uint64_t tsl_conv2d_y_count(const tsl_conv2d_shape *shape);
+
+/* y = conv(x, w). y is overwritten. */
+tsl_status tsl_conv2d_forward(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_conv2d_shape *shape,
+                              tsl_vk_range x, tsl_vk_range w, tsl_vk_range y);
+
+/* dx = d(sum y*dy)/dx: the transposed convolution of dy with w. dx is overwritten, not accumulated. */
+tsl_status tsl_conv2d_backward_data(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_conv2d_shape *shape,
+                                    tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx);
+
+/* dw = d(sum y*dy)/dw, summed over the batch. dw is overwritten (when the batch is split into chunks,
+ * the first chunk writes dw and later ones add to it, in order). */
+tsl_status tsl_conv2d_backward_weights(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_conv2d_shape *shape,
+                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw);
+
+/* Test hook: caps the bytes one binding may cover at `bytes` (0 restores the device limit,
+ * maxStorageBufferRange) for every conv2d call of this process, so tests can exercise the batch-splitting
+ * path at small shapes. Not for production use; not thread-safe. */
+void tsl_conv2d_set_max_binding_bytes_for_testing(VkDeviceSize bytes);
+
+#endif
