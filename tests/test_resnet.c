@@ -30,7 +30,7 @@ static void shape_string(const tsl_param_info *p, char *out, size_t size) {
 
 static void check_params(tsl_resnet_arch arch) {
     tsl_resnet net;
-    TSL_TEST_OK(tsl_resnet_describe(arch, 224, 224, &net));
+    TSL_TEST_OK(tsl_resnet_describe(arch, TSL_RESNET_BASE_WIDTH, 224, 224, &net));
     tsl_param_info *params;
     int n;
     TSL_TEST_OK(tsl_resnet_params(&net, &params, &n));
@@ -63,7 +63,7 @@ END_TEST
 
 static void check_conv_shapes(tsl_resnet_arch arch, int h, int w) {
     tsl_resnet net;
-    TSL_TEST_OK(tsl_resnet_describe(arch, h, w, &net));
+    TSL_TEST_OK(tsl_resnet_describe(arch, TSL_RESNET_BASE_WIDTH, h, w, &net));
     char res[16];
     snprintf(res, sizeof res, "%dx%d", h, w);
     FILE *f = open_fixture();
@@ -99,7 +99,7 @@ END_TEST
 
 START_TEST(graph_links_and_init_flags) {
     tsl_resnet net;
-    TSL_TEST_OK(tsl_resnet_describe(TSL_RESNET50, 64, 64, &net));
+    TSL_TEST_OK(tsl_resnet_describe(TSL_RESNET50, TSL_RESNET_BASE_WIDTH, 64, 64, &net));
     int adds = 0, zero_init = 0;
     for (int i = 0; i < net.n_layers; i++) {
         const tsl_layer *l = &net.layers[i];
@@ -120,12 +120,27 @@ START_TEST(graph_links_and_init_flags) {
 }
 END_TEST
 
+/* A narrow net scales every width by base_width / 64, as torchvision's width would. */
+START_TEST(base_width_scales_every_stage) {
+    tsl_resnet net;
+    TSL_TEST_OK(tsl_resnet_describe(TSL_RESNET18, 8, 32, 32, &net));
+    ck_assert_int_eq(net.feature_dim, 64);
+    ck_assert_int_eq(net.layers[0].c_out, 8);
+    tsl_resnet_free(&net);
+    TSL_TEST_OK(tsl_resnet_describe(TSL_RESNET50, 8, 32, 32, &net));
+    ck_assert_int_eq(net.feature_dim, 256);
+    tsl_resnet_free(&net);
+    ck_assert_int_eq(tsl_resnet_describe(TSL_RESNET18, 0, 32, 32, &net), TSL_ERR_INVALID_ARG);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("resnet");
     TCase *tc = tcase_create("resnet");
     tcase_add_test(tc, state_dict_matches_torchvision);
     tcase_add_test(tc, conv_shapes_match_torchvision);
     tcase_add_test(tc, graph_links_and_init_flags);
+    tcase_add_test(tc, base_width_scales_every_stage);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);
 }

@@ -37,7 +37,8 @@ static int conv_out(int in, int k, int stride, int pad) {
 typedef struct {
     tsl_resnet *net;
     int cap;
-    int c, h, w; /* shape of the current output */
+    int c, h, w;    /* shape of the current output */
+    int base_width; /* channels of the stem and of layer1's 3x3 convs (torchvision: 64) */
 } builder;
 
 static tsl_layer *push(builder *b, tsl_layer_kind kind, const char *name) {
@@ -137,7 +138,7 @@ static bool residual_block(builder *b, const arch_spec *s, int stage, int index,
 }
 
 static bool build(builder *b, const arch_spec *s) {
-    if (!conv_bn(b, "", "conv1", "bn1", 64, 7, 2, true, false))
+    if (!conv_bn(b, "", "conv1", "bn1", b->base_width, 7, 2, true, false))
         return false;
     b->net->layers[0].input = -2;
     tsl_layer *pool = push(b, TSL_LAYER_MAXPOOL, "maxpool");
@@ -150,7 +151,7 @@ static bool build(builder *b, const arch_spec *s) {
     pool->w_out = b->w = conv_out(b->w, 3, 2, 1);
     for (int stage = 0; stage < 4; stage++)
         for (int i = 0; i < s->blocks[stage]; i++)
-            if (!residual_block(b, s, stage, i, 64 << stage, (stage > 0 && i == 0) ? 2 : 1))
+            if (!residual_block(b, s, stage, i, b->base_width << stage, (stage > 0 && i == 0) ? 2 : 1))
                 return false;
     tsl_layer *avg = push(b, TSL_LAYER_AVGPOOL, "avgpool");
     if (!avg)
@@ -160,14 +161,17 @@ static bool build(builder *b, const arch_spec *s) {
     return true;
 }
 
-tsl_status tsl_resnet_describe(tsl_resnet_arch arch, int res_h, int res_w, tsl_resnet *net) {
+tsl_status tsl_resnet_describe(tsl_resnet_arch arch, int base_width, int res_h, int res_w, tsl_resnet *net) {
     memset(net, 0, sizeof *net);
     if ((unsigned)arch >= TSL_RESNET_ARCH_COUNT || res_h < 1 || res_w < 1)
         return tsl_error(TSL_ERR_INVALID_ARG, "resnet: bad architecture or resolution %dx%d", res_h, res_w);
+    if (base_width < 1 || base_width > 1024)
+        return tsl_error(TSL_ERR_INVALID_ARG, "resnet: base width %d outside 1..1024", base_width);
     net->arch = arch;
+    net->base_width = base_width;
     net->res_h = res_h;
     net->res_w = res_w;
-    builder b = {.net = net, .c = 3, .h = res_h, .w = res_w};
+    builder b = {.net = net, .c = 3, .h = res_h, .w = res_w, .base_width = base_width};
     if (!build(&b, &specs[arch])) {
         tsl_resnet_free(net);
         return tsl_error(TSL_ERR_NOMEM, "out of memory describing %s", specs[arch].name);

@@ -38,15 +38,20 @@ typedef struct {
 
 typedef struct {
     tsl_resnet_arch arch;
+    int base_width; /* 64 for torchvision's nets */
     int res_h, res_w;
     int n_layers;
     tsl_layer *layers;
-    int feature_dim; /* 512 (18/34) or 2048 (50) */
+    int feature_dim; /* 8 * base_width (18/34) or 32 * base_width (50): 512 or 2048 at width 64 */
 } tsl_resnet;
 
+#define TSL_RESNET_BASE_WIDTH 64
+
 /* Builds the description for an input of res_h x res_w (each >= 1; small inputs shrink to 1x1 as in
- * PyTorch). Free with tsl_resnet_free. */
-tsl_status tsl_resnet_describe(tsl_resnet_arch arch, int res_h, int res_w, tsl_resnet *net);
+ * PyTorch). `base_width` (1..1024) is the stem's channel count, from which every stage's width follows
+ * as in torchvision (stage s has base_width << s planes): TSL_RESNET_BASE_WIDTH for the standard nets,
+ * a narrow net (e.g. 8) for tests and demos. Free with tsl_resnet_free. */
+tsl_status tsl_resnet_describe(tsl_resnet_arch arch, int base_width, int res_h, int res_w, tsl_resnet *net);
 void tsl_resnet_free(tsl_resnet *net);
 
 typedef enum {

@@ -58,7 +58,7 @@ tsl_status tsl_bench_conv(tsl_bench_run *run) {
     if (!tsl_bench_selected(run, "conv2d"))
         return TSL_OK;
     tsl_resnet net;
-    TSL_TRY(tsl_resnet_describe(TSL_RESNET50, run->res, run->res, &net));
+    TSL_TRY(tsl_resnet_describe(TSL_RESNET50, TSL_RESNET_BASE_WIDTH, run->res, run->res, &net));
     tsl_status st = TSL_OK;
     for (int i = 0; st == TSL_OK && i < net.n_layers; i++) {
         const tsl_layer *l = &net.layers[i];

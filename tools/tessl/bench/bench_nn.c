@@ -65,7 +65,7 @@ static tsl_status bn_case(tsl_bench_run *run, uint32_t c, uint32_t h, uint32_t w
 /* Each distinct (channels, height, width) that a BatchNorm2d of the network sees, once. */
 tsl_status tsl_bench_batchnorm(tsl_bench_run *run) {
     tsl_resnet net;
-    TSL_TRY(tsl_resnet_describe(TSL_RESNET50, run->res, run->res, &net));
+    TSL_TRY(tsl_resnet_describe(TSL_RESNET50, TSL_RESNET_BASE_WIDTH, run->res, run->res, &net));
     tsl_status st = TSL_OK;
     for (int i = 0; st == TSL_OK && i < net.n_layers; i++) {
         const tsl_layer *l = &net.layers[i];
@@ -119,7 +119,7 @@ static tsl_status pointwise_and_pool_cases(tsl_bench_run *run, pool_ctx *k) {
     /* ReLU / add at conv1's output shape (N, 64, H/2, W/2), the stem max-pool on it, and the global
      * average pool on layer4's output (N, 2048, H/32, W/32). */
     tsl_resnet net;
-    TSL_TRY(tsl_resnet_describe(TSL_RESNET50, run->res, run->res, &net));
+    TSL_TRY(tsl_resnet_describe(TSL_RESNET50, TSL_RESNET_BASE_WIDTH, run->res, run->res, &net));
     const tsl_layer *conv1 = &net.layers[0], *last = &net.layers[net.n_layers - 2];
     k->pool = (tsl_maxpool_shape){
         (uint32_t)run->batch, 64, (uint32_t)conv1->h_out, (uint32_t)conv1->w_out, 3, 2, 1};

@@ -1,0 +1,229 @@
+/* trainer/model: one TeSSL training step against PyTorch, tensor by tensor.
+ *
+ * tests/fixtures/tessl_step.safetensors (tools/make_train_fixture.py) holds a narrow ResNet-18 (width 8,
+ * 32x32 inputs, 4 quarters of N = 4 images), projectors 32-32-32, a 5-class online classifier, and one
+ * step of the authors' procedure in PyTorch: activations, loss terms, every gradient, LARS momentum,
+ * weights and running statistics after the step. The model loads the initial weights by torchvision
+ * names and runs the same step; every tensor is compared.
+ *
+ * Tolerances (fp32 on both sides, different summation orders; errors are measured against the tensor's
+ * own magnitude, max|want|, because elements near zero carry the absolute error of their larger
+ * neighbours' sums): a tensor passes when every element satisfies
+ *   |got - want| <= rel * |want| + rel * max|want|.
+ * - Forward activations: each conv/linear sums K <= 4608 products with relative rounding ~6e-8 * sqrt(K)
+ *   (random signs), i.e. ~4e-6 per layer; BatchNorm over a quarter renormalises (it does not grow the
+ *   relative error beyond its 1/std factor for cancelling sums, ~2x with m = 4 values per channel in
+ *   layer4). Over ~20 layers that is ~1e-4 in the worst case: rel 1e-4 (measured: see the printed
+ *   per-tensor errors, all below ~1e-5).
+ * - Loss terms: sums of squares of the activations' errors: rel 1e-4.
+ * - Gradients: the backward runs the same depth again through the transposed ops, and BatchNorm's
+ *   backward subtracts two means of the same size (dy - mean(dy) - xhat mean(dy xhat)), cancelling up
+ *   to ~10x in the 4-value quarters: rel 1e-3 of the tensor's magnitude.
+ * - Momentum after one LARS step is q (g + wd p) with q from two norms (rel 1e-6 each): the gradient's
+ *   tolerance, 1e-3. Weights after the step are p - lr mu with lr mu ~ lr * eta |p| ~ 3e-4 |p|: rel 1e-5
+ *   (the update's own error is 1e-3 of a 3e-4 relative change).
+ * - Running statistics: (1 - 0.1)^4 of the old value plus batch means and variances of the
+ *   activations: rel 1e-4. */
+#include "tsl_model.h"
+#include "tsl_test.h"
+#include "tsl_test_tensor.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef TSL_FIXTURE_DIR
+#error "TSL_FIXTURE_DIR must name tests/fixtures"
+#endif
+
+#define FIXTURE TSL_FIXTURE_DIR "/tessl_step.safetensors"
+
+enum { HP_LAMBDA, HP_LAMBD, HP_SCALE, HP_LR_W, HP_LR_B, HP_WD, HP_MOMENTUM, HP_ETA };
+
+static const tsl_st_tensor *fixture_tensor(const tsl_safetensors *st, const char *name) {
+    const tsl_st_tensor *t = tsl_safetensors_find(st, name);
+    ck_assert_msg(t != NULL, "fixture has no tensor %s", name);
+    return t;
+}
+
+/* Compares n floats; prints the tensor's max error (relative to its magnitude) and returns false, after
+ * printing the first bad index, when some element is outside rel * (|want| + max|want|). */
+static bool compare(const char *what, const float *got, const float *want, uint64_t n, double rel) {
+    double scale = 0, worst = 0;
+    for (uint64_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(want[i]));
+    uint64_t bad = 0, first = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        double err = fabs((double)got[i] - want[i]);
+        if (!(err <= rel * (fabs(want[i]) + scale)) && bad++ == 0)
+            first = i;
+        if (!(err <= worst))
+            worst = err;
+    }
+    printf("  %-44s n %7llu  max|want| %.3e  max err %.3e (%.2e of max)%s\n", what, (unsigned long long)n,
+           scale, worst, scale > 0 ? worst / scale : worst, bad ? "  FAIL" : "");
+    if (bad)
+        printf("    %llu bad; first at %llu: got %.9g want %.9g (tolerance rel %.0e)\n",
+               (unsigned long long)bad, (unsigned long long)first, got[first], want[first], rel);
+    return bad == 0;
+}
+
+typedef struct {
+    tsl_vk_device *dev;
+    tsl_safetensors st;
+    tsl_model *model;
+    tsl_vk_buffer images, labels;
+    const float *hp;
+    int failures;
+} step_fixture;
+
+static void compare_model_tensor(step_fixture *f, const char *model_name, const char *fixture_name,
+                                 double rel) {
+    const tsl_model_tensor *t = tsl_model_find_tensor(f->model, model_name);
+    ck_assert_msg(t != NULL, "model has no tensor %s", model_name);
+    const tsl_st_tensor *w = fixture_tensor(&f->st, fixture_name);
+    ck_assert_uint_eq(w->count, t->count);
+    float *got = malloc(4 * t->count);
+    TSL_TEST_OK(tsl_model_tensor_download(f->model, t, got));
+    f->failures += !compare(fixture_name, got, w->data, t->count, rel);
+    free(got);
+}
+
+static void compare_activation(step_fixture *f, const char *name, const char *fixture_name) {
+    tsl_vk_range r;
+    uint64_t count;
+    TSL_TEST_OK(tsl_model_activation(f->model, name, &r, &count));
+    const tsl_st_tensor *w = fixture_tensor(&f->st, fixture_name);
+    ck_assert_msg(w->count == count, "%s: %llu values, fixture %llu", name, (unsigned long long)count,
+                  (unsigned long long)w->count);
+    float *got = malloc(4 * count);
+    TSL_TEST_OK(tsl_vk_download(f->dev, r, got));
+    f->failures += !compare(fixture_name, got, w->data, count, 1e-4);
+    free(got);
+}
+
+static void open_step_fixture(step_fixture *f) {
+    memset(f, 0, sizeof *f);
+    f->dev = tsl_test_device_open();
+    TSL_TEST_OK(tsl_safetensors_read(FIXTURE, 64u << 20, &f->st));
+    f->hp = fixture_tensor(&f->st, "hparams")->data;
+    tsl_model_config c;
+    tsl_model_config_default(&c, TSL_RESNET18);
+    c.base_width = 8;
+    c.image_h = c.image_w = 32;
+    c.batch = 4;
+    c.projector = "32-32-32";
+    c.classes = 5;
+    c.lambda = f->hp[HP_LAMBDA];
+    c.lambd = f->hp[HP_LAMBD];
+    c.loss_scale = f->hp[HP_SCALE];
+    TSL_TEST_OK(tsl_model_create(f->dev, &c, &f->model));
+    int loaded, n_tensors;
+    TSL_TEST_OK(tsl_model_load_safetensors(f->model, &f->st, true, &loaded));
+    const tsl_model_tensor *all = tsl_model_tensors(f->model, &n_tensors);
+    int expected = 0;
+    for (int i = 0; i < n_tensors; i++)
+        expected += all[i].kind != TSL_MT_GRAD && all[i].kind != TSL_MT_MOMENTUM;
+    ck_assert_int_eq(loaded, expected);
+
+    const tsl_st_tensor *x = fixture_tensor(&f->st, "input"), *y = fixture_tensor(&f->st, "labels");
+    ck_assert_uint_eq(x->count, 16 * 3 * 32 * 32);
+    ck_assert_uint_eq(y->count, 16);
+    f->images = tsl_test_upload_floats(f->dev, x->data, x->count, "images");
+    uint32_t labels[16];
+    for (int i = 0; i < 16; i++)
+        labels[i] = (uint32_t)((const int64_t *)y->data)[i];
+    f->labels = tsl_test_alloc(f->dev, TSL_MEM_DEVICE, sizeof labels, "labels");
+    tsl_test_upload(f->dev, &f->labels, labels);
+}
+
+static void close_step_fixture(step_fixture *f) {
+    tsl_model_destroy(f->model);
+    tsl_vk_free(f->dev, &f->images);
+    tsl_vk_free(f->dev, &f->labels);
+    tsl_safetensors_free(&f->st);
+    tsl_test_device_close(f->dev);
+}
+
+static void compare_loss(step_fixture *f, const char *name, double got) {
+    float g = (float)got;
+    f->failures += !compare(name, &g, fixture_tensor(&f->st, name)->data, 1, 1e-4);
+}
+
+START_TEST(step_matches_pytorch) {
+    step_fixture f;
+    open_step_fixture(&f);
+    printf("train_step: one TeSSL step vs PyTorch (" FIXTURE ")\n");
+    printf("  activations: %llu bytes on the device for 4 x 4 images\n",
+           (unsigned long long)tsl_model_activation_bytes(f.model));
+    tsl_loss_terms terms;
+    TSL_TEST_OK(tsl_model_forward_backward(f.model, f.images.range, f.labels.range, 0, &terms));
+    compare_loss(&f, "loss.inv", terms.inv);
+    compare_loss(&f, "loss.equi", terms.equi);
+    compare_loss(&f, "loss.ce", terms.ce);
+    compare_loss(&f, "loss.total", terms.total);
+    const char *acts[][2] = {{"conv1", "act.conv1"},   {"layer1", "act.layer1"},
+                             {"layer2", "act.layer2"}, {"layer3", "act.layer3"},
+                             {"layer4", "act.layer4"}, {"h", "act.h"},
+                             {"z", "act.z"},           {"w", "act.w"}};
+    for (size_t i = 0; i < sizeof acts / sizeof *acts; i++)
+        compare_activation(&f, acts[i][0], acts[i][1]);
+
+    int n;
+    const tsl_model_tensor *all = tsl_model_tensors(f.model, &n);
+    for (int i = 0; i < n; i++)
+        if (all[i].kind == TSL_MT_GRAD)
+            compare_model_tensor(&f, all[i].name, all[i].name, 1e-3);
+    char name[128];
+    for (int i = 0; i < n; i++)
+        if (all[i].kind == TSL_MT_RUNNING_MEAN || all[i].kind == TSL_MT_RUNNING_VAR) {
+            snprintf(name, sizeof name, "after.%s", all[i].name);
+            compare_model_tensor(&f, all[i].name, name, 1e-4);
+        }
+
+    tsl_lars_config lars = {f.hp[HP_LR_W], f.hp[HP_LR_B], f.hp[HP_WD], f.hp[HP_MOMENTUM], f.hp[HP_ETA]};
+    TSL_TEST_OK(tsl_model_optimizer_step(f.model, &lars));
+    for (int i = 0; i < n; i++) {
+        if (all[i].kind == TSL_MT_MOMENTUM)
+            compare_model_tensor(&f, all[i].name, all[i].name, 1e-3);
+        if (all[i].kind == TSL_MT_PARAM) {
+            snprintf(name, sizeof name, "after.%s", all[i].name);
+            compare_model_tensor(&f, all[i].name, name, all[i].exclude ? 1e-3 : 1e-5);
+        }
+    }
+    ck_assert_msg(f.failures == 0, "%d tensors differ from PyTorch (see the table above)", f.failures);
+    close_step_fixture(&f);
+}
+END_TEST
+
+/* A NaN weight in g_inv's last linear turns Z and so the invariant term into NaN: the step reports it by
+ * step number and term. (A NaN in the images would not do: the stem's ReLU maps NaN to 0.) */
+START_TEST(non_finite_loss_is_reported) {
+    step_fixture f;
+    open_step_fixture(&f);
+    const tsl_model_tensor *w = tsl_model_find_tensor(f.model, "g_inv.6.weight");
+    ck_assert(w != NULL);
+    float *nan = malloc(4 * w->count);
+    for (uint64_t i = 0; i < w->count; i++)
+        nan[i] = NAN;
+    TSL_TEST_OK(tsl_model_tensor_upload(f.model, w, nan));
+    free(nan);
+    tsl_loss_terms terms;
+    ck_assert_int_eq(tsl_model_forward_backward(f.model, f.images.range, f.labels.range, 41, &terms),
+                     TSL_ERR_NUMERIC);
+    ck_assert_msg(strstr(tsl_error_message(), "step 41") && strstr(tsl_error_message(), "invariant"),
+                  "message: %s", tsl_error_message());
+    close_step_fixture(&f);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("train_step");
+    TCase *tc = tcase_create("train_step");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, step_matches_pytorch);
+    tcase_add_test(tc, non_finite_loss_is_reported);
+    suite_add_tcase(s, tc);
+    return tsl_test_main(s);
+}

@@ -1,0 +1,155 @@
+/* The TeSSL model on the device: a ResNet trunk (tsl_resnet), the invariant and equivariant projectors
+ * g_inv and g_equi, an optional online linear classifier, the TeSSL loss and the LARS step, with the
+ * exact semantics of docs/METHOD.md.
+ *
+ * Life cycle (the contract a trainer builds on):
+ *   tsl_model_create(device, config)       allocates everything for `config.batch` (N images per quarter)
+ *   tsl_model_init_random(model, seed)      torchvision's init, deterministic from the seed
+ *     or tsl_model_load_safetensors(...)    weights and running stats by torchvision names
+ *   per step:
+ *     tsl_model_forward_backward(model, images, labels, step, &terms)   one sync; gradients in place
+ *     tsl_model_optimizer_step(model, &lars)                             LARS with this step's lrs
+ *   tsl_model_tensors(model, &n)            every named tensor (params, momentum, running stats) for
+ *                                           checkpoints: read with tsl_model_tensor_download, write back
+ *                                           with tsl_model_tensor_upload
+ *   tsl_model_destroy(model)
+ *
+ * A step's input is 4N images, NCHW fp32, stacked t0, p0, t1, p1 (each quarter N contiguous images;
+ * METHOD.md "A batch"). The trunk runs each convolution over all 4N images at once (convolutions are per
+ * image) but calls every BatchNorm once per quarter on that quarter's contiguous sub-range, in the order
+ * t0, p0, t1, p1: statistics are per quarter and running statistics are updated four times per step,
+ * exactly as the authors' four calls module(t0), module(p0), module(t1), module(p1) do.
+ *
+ * Memory (llm.c style): all trainable parameters live in one device allocation carved into tensors at
+ * aligned offsets, with gradients and LARS momentum in two allocations of the same layout; BN running
+ * statistics in a fourth; activations for the configured batch in one more, sized once at creation
+ * (tsl_model_activation_bytes). Nothing is allocated per step.
+ *
+ * Threading: one model, one thread. Every function returns TSL_OK or an error with a message. */
+#ifndef TSL_MODEL_H
+#define TSL_MODEL_H
+
+#include "tsl_resnet.h"
+#include "tsl_safetensors.h"
+#include "tsl_vk.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum { TSL_MODEL_MAX_PROJ_LAYERS = 8 };
+
+typedef struct {
+    tsl_resnet_arch arch;
+    int base_width;        /* TSL_RESNET_BASE_WIDTH (64) for the standard nets */
+    int image_h, image_w;  /* input resolution */
+    uint32_t batch;        /* N: images per quarter; a step takes 4N images. >= 2 (BatchNorm) */
+    const char *projector; /* output sizes of the projectors' linears, e.g. "8192-8192-8192" */
+    uint32_t classes;      /* online classifier classes; 0: no classifier */
+    float lambda;          /* equivariance weight in [0, 1]; 0 skips g_equi entirely */
+    float lambd;           /* Barlow Twins off-diagonal weight (0.0051) */
+    float loss_scale;      /* factor on both Barlow Twins terms (1) */
+} tsl_model_config;
+
+/* The defaults of METHOD.md for `arch` at 224x224 (projector 8192-8192-8192, lambda 0.2, lambd 0.0051,
+ * scale 1, no classifier, batch 1 to be set by the caller). */
+void tsl_model_config_default(tsl_model_config *config, tsl_resnet_arch arch);
+
+typedef struct tsl_model tsl_model;
+
+/* Builds the model and allocates all of its device memory (parameters uninitialised: call an init).
+ * Errors: TSL_ERR_INVALID_ARG for a bad configuration (projector string, batch < 2, lambda outside
+ * [0, 1]), TSL_ERR_UNSUPPORTED when a quarter of some activation does not start at a storage-buffer
+ * offset the device accepts, TSL_ERR_DEVICE_OOM. */
+tsl_status tsl_model_create(tsl_vk_device *device, const tsl_model_config *config, tsl_model **model);
+void tsl_model_destroy(tsl_model *model); /* accepts NULL */
+
+const tsl_resnet *tsl_model_resnet(const tsl_model *model);
+int tsl_model_feature_dim(const tsl_model *model);
+uint64_t tsl_model_activation_bytes(const tsl_model *model); /* bytes sized for the configured batch */
+uint64_t tsl_model_parameter_count(const tsl_model *model);  /* trainable floats */
+
+/* ---- named tensors --------------------------------------------------------------------------------- */
+
+typedef enum {
+    TSL_MT_PARAM,        /* trained */
+    TSL_MT_GRAD,         /* gradient of a PARAM, same name prefixed "grad." */
+    TSL_MT_MOMENTUM,     /* LARS momentum of a PARAM, prefixed "mu." */
+    TSL_MT_RUNNING_MEAN, /* BatchNorm buffers (not trained) */
+    TSL_MT_RUNNING_VAR,
+} tsl_model_tensor_kind;
+
+typedef struct {
+    char name[96]; /* torchvision name for the trunk ("layer1.0.bn1.weight"), "g_inv.0.weight",
+                      "g_equi.4.running_var", "classifier.bias"; GRAD/MOMENTUM add their prefix */
+    tsl_model_tensor_kind kind;
+    int ndim;
+    int64_t shape[4];
+    uint64_t count;     /* floats */
+    bool exclude;       /* 1-D parameter: own learning rate, no weight decay, no trust ratio */
+    tsl_vk_range range; /* where it lives on the device */
+} tsl_model_tensor;
+
+/* Every tensor: the parameters in state-dict order (trunk, g_inv, g_equi, classifier), then their
+ * gradients, their momentum buffers, then the running statistics. The array lives as long as the model. */
+const tsl_model_tensor *tsl_model_tensors(const tsl_model *model, int *count);
+const tsl_model_tensor *tsl_model_find_tensor(const tsl_model *model, const char *name); /* or NULL */
+
+tsl_status tsl_model_tensor_download(tsl_model *model, const tsl_model_tensor *tensor, float *data);
+tsl_status tsl_model_tensor_upload(tsl_model *model, const tsl_model_tensor *tensor, const float *data);
+
+/* ---- initialisation (tsl_model_init.c) ------------------------------------------------------------- */
+
+/* torchvision's init, deterministic in `seed` (a counter-based generator: tensor t's element i draws
+ * from hash(seed, t, i), so the result does not depend on order or threads): conv weights
+ * kaiming_normal_(mode='fan_out', nonlinearity='relu'), i.e. N(0, 2 / (c_out k k)); BN gamma 1, beta 0,
+ * gamma 0 for the last BN of every residual block (zero_init_residual); linear weights and biases
+ * U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's default); running mean 0, var 1; momentum 0. */
+tsl_status tsl_model_init_random(tsl_model *model, uint64_t seed);
+
+/* Loads every PARAM, RUNNING_MEAN and RUNNING_VAR tensor found in `st` under the model's names (F32,
+ * matching shape); extra tensors in the file are ignored ("fc.*", "num_batches_tracked"). With
+ * require_all, a missing tensor is an error (TSL_ERR_FORMAT naming it); otherwise it keeps its value
+ * (so a torchvision trunk checkpoint can seed the trunk of a randomly initialised model). Momentum is
+ * zeroed. `*loaded` (may be NULL) receives the number of tensors loaded. Errors: TSL_ERR_FORMAT for a
+ * dtype or shape mismatch, naming the tensor. */
+tsl_status tsl_model_load_safetensors(tsl_model *model, const tsl_safetensors *st, bool require_all,
+                                      int *loaded);
+
+/* ---- a step ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+    double inv;   /* BT of the invariant head, unweighted (0 when lambda == 1) */
+    double equi;  /* BT of the equivariant head, unweighted (0 when lambda == 0) */
+    double ce;    /* mean of the four online-classifier cross-entropies (0 without a classifier) */
+    double total; /* (1 - lambda) inv + lambda equi + ce */
+} tsl_loss_terms;
+
+/* One forward and backward pass in training mode: `images` holds 4N*3*H*W floats on the device (t0, p0,
+ * t1, p1), `labels` 4N uint32 (ignored, may be a zero range, without a classifier). Writes the gradient
+ * of every PARAM (overwritten, not accumulated), updates the running statistics, and reads the loss
+ * terms back (the step's only host sync). A non-finite term returns TSL_ERR_NUMERIC naming `step` and
+ * the term. */
+tsl_status tsl_model_forward_backward(tsl_model *model, tsl_vk_range images, tsl_vk_range labels,
+                                      int64_t step, tsl_loss_terms *terms);
+
+typedef struct {
+    float lr_weights; /* this step's learning rate for weights (schedule applied by the caller) */
+    float lr_biases;  /* for 1-D parameters (biases, BN) */
+    float weight_decay, momentum, eta;
+} tsl_lars_config;
+
+/* One LARS step (Barlow Twins' main.py groups) from the gradients of the last forward_backward; waits. */
+tsl_status tsl_model_optimizer_step(tsl_model *model, const tsl_lars_config *lars);
+
+/* Evaluation-mode forward of n images (n <= 4N) through the trunk, BN with running statistics; the
+ * output of trunk layer `layer` ("conv1" is the stem's conv output, "layer1".."layer4" a stage's output,
+ * "avgpool" the features h, n x feature_dim) is downloaded to `out`. */
+tsl_status tsl_model_features(tsl_model *model, tsl_vk_range images, uint32_t n, const char *layer,
+                              float *out, uint64_t out_count);
+
+/* Device ranges of a trunk activation by the same names (and "z", "w" for the projector outputs), valid
+ * after a forward: rows of all 4N images, t0, p0, t1, p1. For tests and diagnostics. */
+tsl_status tsl_model_activation(const tsl_model *model, const char *name, tsl_vk_range *range,
+                                uint64_t *count);
+
+#endif

@@ -1,0 +1,112 @@
+/* The model's private layout, shared by the files that implement tsl_model.h. */
+#ifndef TSL_MODEL_INTERNAL_H
+#define TSL_MODEL_INTERNAL_H
+
+#include "tsl_model.h"
+
+/* Where one trunk layer keeps its state: output and its gradient for all 4N images, and per kind the
+ * tensors it uses (indices into model->tensors, -1 when none). */
+typedef struct {
+    uint64_t per_image; /* floats of the output per image */
+    tsl_vk_range out, grad;
+    int weight, bias, running_mean, running_var; /* conv: weight; BN: weight (gamma), bias (beta), stats */
+    /* BN, one range of C floats per quarter (each aligned, so each can be bound): the saved batch
+     * statistics, and the per-quarter gamma and beta gradients that are summed into the gradient. */
+    tsl_vk_range save_mean[4], save_invstd[4], dgamma_q[4], dbeta_q[4];
+    tsl_vk_range indices; /* maxpool argmax, uint32 per output */
+} tsl_trunk_layer;
+
+/* A projector: linears dims[0] -> dims[1] -> ... -> dims[n_linear]; BN1d and ReLU after all but the last.
+ * Per layer k: lin[k] the linear output, bn[k] and relu[k] (hidden layers), each 4N x dims[k+1], with
+ * gradients d_lin, d_bn, d_relu. */
+typedef struct {
+    bool present;
+    const char *name; /* "g_inv" / "g_equi" */
+    int n_linear;
+    int dims[TSL_MODEL_MAX_PROJ_LAYERS + 1];
+    int weight[TSL_MODEL_MAX_PROJ_LAYERS], gamma[TSL_MODEL_MAX_PROJ_LAYERS], beta[TSL_MODEL_MAX_PROJ_LAYERS];
+    int running_mean[TSL_MODEL_MAX_PROJ_LAYERS], running_var[TSL_MODEL_MAX_PROJ_LAYERS];
+    tsl_vk_range lin[TSL_MODEL_MAX_PROJ_LAYERS], bn[TSL_MODEL_MAX_PROJ_LAYERS],
+        relu[TSL_MODEL_MAX_PROJ_LAYERS];
+    tsl_vk_range d_lin[TSL_MODEL_MAX_PROJ_LAYERS], d_bn[TSL_MODEL_MAX_PROJ_LAYERS];
+    tsl_vk_range d_relu[TSL_MODEL_MAX_PROJ_LAYERS];
+    tsl_vk_range save_mean[TSL_MODEL_MAX_PROJ_LAYERS][4], save_invstd[TSL_MODEL_MAX_PROJ_LAYERS][4];
+    tsl_vk_range dgamma_q[TSL_MODEL_MAX_PROJ_LAYERS][4], dbeta_q[TSL_MODEL_MAX_PROJ_LAYERS][4];
+} tsl_projector;
+
+/* One Barlow Twins term BT(a, b) over `rows` x `dim` inputs: BatchNorm1d(affine=False) per argument,
+ * then the cross-correlation, loss and gradients. */
+typedef struct {
+    uint32_t rows, dim;
+    float weight; /* (1 - lambda) or lambda, folded into the kernels' scale */
+    tsl_vk_range a, b, an, bn, mean_a, invstd_a, mean_b, invstd_b, running_mean, running_var;
+    tsl_vk_range c, dc, dan, dbn, da, db;
+    tsl_vk_range loss; /* one float in host-visible memory */
+} tsl_bt_term;
+
+enum { TSL_LOSS_INV, TSL_LOSS_EQUI, TSL_LOSS_CE, TSL_LOSS_SLOTS };
+
+struct tsl_model {
+    tsl_vk_device *device;
+    tsl_vk_cmd *cmd;
+    tsl_model_config config;
+    tsl_resnet net;
+    uint32_t rows;       /* 4N */
+    tsl_vk_range images; /* the current step's input (the first conv's backward reads it) */
+
+    int n_tensors, n_params;
+    tsl_model_tensor *tensors; /* params, grads, momentum, running stats */
+    uint64_t param_floats;
+    tsl_vk_buffer params, grads, momentum, stats;
+
+    tsl_trunk_layer *layers;
+    tsl_vk_range features, d_features; /* h (avgpool output) and its gradient: aliases of the last layer */
+    tsl_projector proj[2];             /* g_inv, g_equi */
+    tsl_bt_term bt[2];                 /* inv, equi */
+    int cls_weight, cls_bias;          /* -1 without a classifier */
+    tsl_vk_range logits, dlogits;
+    tsl_vk_range accum; /* a gradient that must be added to one already written is formed here */
+
+    tsl_vk_buffer activations; /* every range above is carved from it */
+    uint64_t activation_bytes;
+    tsl_vk_buffer scratch; /* shared by the kernels that need scratch (used one at a time) */
+    tsl_vk_buffer loss_host;
+    float *loss_values; /* host view: loss slot i at loss_values[i * TSL_LOSS_STRIDE_FLOATS] */
+};
+
+enum { TSL_MODEL_ALIGN = 256, TSL_LOSS_STRIDE_FLOATS = TSL_MODEL_ALIGN / 4 };
+
+static inline tsl_vk_range tsl_model_param(const tsl_model *m, int t) {
+    return m->tensors[t].range;
+}
+static inline tsl_vk_range tsl_model_grad(const tsl_model *m, int t) {
+    return m->tensors[t + m->n_params].range;
+}
+
+/* The rows [first, first + count) of a batch-major range with `per_row` floats per row. */
+static inline tsl_vk_range tsl_rows(tsl_vk_range r, uint64_t per_row, uint64_t first, uint64_t count) {
+    return (tsl_vk_range){r.vk, r.offset + 4 * per_row * first, 4 * per_row * count};
+}
+
+/* tsl_model_layout.c: tensor table, memory carving. */
+tsl_status tsl_model_layout(tsl_model *m);
+
+/* tsl_model.c: index of the trunk layer whose output is "conv1", "layer1".."layer4", "avgpool"; -1. */
+int tsl_model_layer_index(const tsl_model *m, const char *name);
+
+/* tsl_model_forward.c */
+#include "tsl_conv2d.h"
+tsl_conv2d_shape tsl_model_conv_shape(const tsl_layer *l, uint32_t n);
+tsl_status tsl_trunk_forward(tsl_model *m, tsl_vk_range images, uint32_t n, bool train);
+tsl_status tsl_projector_forward(tsl_model *m, tsl_projector *p);
+tsl_status tsl_classifier_forward(tsl_model *m);
+
+/* tsl_model_backward.c: gradients from the projector outputs' gradients back to the first conv. */
+tsl_status tsl_projector_backward(tsl_model *m, tsl_projector *p, bool accumulate_features);
+tsl_status tsl_classifier_backward(tsl_model *m, tsl_vk_range labels);
+tsl_status tsl_trunk_backward(tsl_model *m);
+
+/* tsl_tessl_loss.c: the loss terms (into loss slots) and the gradients of Z and W (and the logits). */
+tsl_status tsl_tessl_loss_forward_backward(tsl_model *m, tsl_vk_range labels);
+
+#endif

@@ -1,0 +1,378 @@
+/* The model's tensor table and the carving of its device memory: parameters (and, at the same offsets,
+ * gradients and momentum), running statistics, activations and scratch. Every tensor starts at a
+ * multiple of TSL_MODEL_ALIGN bytes, which any device accepts as a storage-buffer offset. */
+#include "tsl_model_internal.h"
+
+#include "tsl_barlow.h"
+#include "tsl_batchnorm.h"
+#include "tsl_cross_entropy.h"
+#include "tsl_optim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t align_up(uint64_t bytes) {
+    return (bytes + TSL_MODEL_ALIGN - 1) / TSL_MODEL_ALIGN * TSL_MODEL_ALIGN;
+}
+
+/* ---- tensor table ---- */
+
+typedef struct {
+    tsl_model_tensor *params, *stats;
+    int n_params, n_stats;
+} table;
+
+static int add_tensor(table *t, bool stat, tsl_model_tensor_kind kind, const char *name, int ndim, int64_t d0,
+                      int64_t d1, int64_t d2, int64_t d3) {
+    tsl_model_tensor *x = stat ? &t->stats[t->n_stats++] : &t->params[t->n_params++];
+    memset(x, 0, sizeof *x);
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->kind = kind;
+    x->ndim = ndim;
+    int64_t dims[4] = {d0, d1, d2, d3};
+    x->count = 1;
+    for (int i = 0; i < ndim; i++) {
+        x->shape[i] = dims[i];
+        x->count *= (uint64_t)dims[i];
+    }
+    x->exclude = ndim == 1;
+    return stat ? -2 - (t->n_stats - 1) : t->n_params - 1; /* stats are re-indexed once all are known */
+}
+
+static tsl_status add_trunk(tsl_model *m, table *t) {
+    tsl_param_info *info;
+    int n;
+    TSL_TRY(tsl_resnet_params(&m->net, &info, &n));
+    for (int i = 0; i < n; i++) {
+        const tsl_param_info *p = &info[i];
+        tsl_trunk_layer *L = &m->layers[p->layer];
+        switch (p->kind) {
+        case TSL_PARAM_CONV_WEIGHT:
+            L->weight = add_tensor(t, false, TSL_MT_PARAM, p->name, 4, p->shape[0], p->shape[1], p->shape[2],
+                                   p->shape[3]);
+            break;
+        case TSL_PARAM_BN_WEIGHT:
+            L->weight = add_tensor(t, false, TSL_MT_PARAM, p->name, 1, p->shape[0], 0, 0, 0);
+            break;
+        case TSL_PARAM_BN_BIAS:
+            L->bias = add_tensor(t, false, TSL_MT_PARAM, p->name, 1, p->shape[0], 0, 0, 0);
+            break;
+        case TSL_PARAM_BN_RUNNING_MEAN:
+            L->running_mean = add_tensor(t, true, TSL_MT_RUNNING_MEAN, p->name, 1, p->shape[0], 0, 0, 0);
+            break;
+        case TSL_PARAM_BN_RUNNING_VAR:
+            L->running_var = add_tensor(t, true, TSL_MT_RUNNING_VAR, p->name, 1, p->shape[0], 0, 0, 0);
+            break;
+        case TSL_PARAM_BN_NUM_BATCHES:
+            break; /* an int64 counter PyTorch keeps but never uses with momentum set: not stored */
+        }
+    }
+    free(info);
+    return TSL_OK;
+}
+
+/* Projector tensors under PyTorch's nn.Sequential indices: linear k is module 3k, its BN 3k + 1. */
+static void add_projector(tsl_projector *p, table *t) {
+    char name[96];
+    for (int k = 0; k < p->n_linear; k++) {
+        snprintf(name, sizeof name, "%s.%d.weight", p->name, 3 * k);
+        p->weight[k] = add_tensor(t, false, TSL_MT_PARAM, name, 2, p->dims[k + 1], p->dims[k], 0, 0);
+        if (k == p->n_linear - 1)
+            break;
+        const char *suffix[4] = {"weight", "bias", "running_mean", "running_var"};
+        int *slot[4] = {&p->gamma[k], &p->beta[k], &p->running_mean[k], &p->running_var[k]};
+        tsl_model_tensor_kind kinds[4] = {TSL_MT_PARAM, TSL_MT_PARAM, TSL_MT_RUNNING_MEAN,
+                                          TSL_MT_RUNNING_VAR};
+        for (int j = 0; j < 4; j++) {
+            snprintf(name, sizeof name, "%s.%d.%s", p->name, 3 * k + 1, suffix[j]);
+            *slot[j] = add_tensor(t, j >= 2, kinds[j], name, 1, p->dims[k + 1], 0, 0, 0);
+        }
+    }
+}
+
+/* Stats were numbered -2, -3, ... (-1 is "none"); they come after params, grads and momentum in the final
+ * table. */
+static int stat_index(const tsl_model *m, int provisional) {
+    return provisional <= -2 ? 3 * m->n_params + (-2 - provisional) : provisional;
+}
+
+static void renumber_stats(tsl_model *m) {
+    for (int i = 0; i < m->net.n_layers; i++) {
+        m->layers[i].running_mean = stat_index(m, m->layers[i].running_mean);
+        m->layers[i].running_var = stat_index(m, m->layers[i].running_var);
+    }
+    for (int h = 0; h < 2; h++)
+        for (int k = 0; k + 1 < m->proj[h].n_linear; k++) {
+            m->proj[h].running_mean[k] = stat_index(m, m->proj[h].running_mean[k]);
+            m->proj[h].running_var[k] = stat_index(m, m->proj[h].running_var[k]);
+        }
+}
+
+static tsl_status build_table(tsl_model *m) {
+    int cap = 5 * m->net.n_layers + 2 * 5 * TSL_MODEL_MAX_PROJ_LAYERS + 2;
+    table t = {calloc(cap, sizeof *t.params), calloc(cap, sizeof *t.stats), 0, 0};
+    tsl_status s = t.params && t.stats ? TSL_OK : tsl_error(TSL_ERR_NOMEM, "model: out of memory");
+    if (s == TSL_OK)
+        s = add_trunk(m, &t);
+    if (s == TSL_OK) {
+        for (int h = 0; h < 2; h++)
+            if (m->proj[h].present)
+                add_projector(&m->proj[h], &t);
+        if (m->config.classes) {
+            int f = m->net.feature_dim;
+            m->cls_weight =
+                add_tensor(&t, false, TSL_MT_PARAM, "classifier.weight", 2, m->config.classes, f, 0, 0);
+            m->cls_bias =
+                add_tensor(&t, false, TSL_MT_PARAM, "classifier.bias", 1, m->config.classes, 0, 0, 0);
+        }
+        m->n_params = t.n_params;
+        m->n_tensors = 3 * t.n_params + t.n_stats;
+        m->tensors = calloc(m->n_tensors, sizeof *m->tensors);
+        if (!m->tensors)
+            s = tsl_error(TSL_ERR_NOMEM, "model: out of memory");
+    }
+    if (s == TSL_OK) {
+        for (int i = 0; i < t.n_params; i++) {
+            tsl_model_tensor *p = &m->tensors[i], *g = p + t.n_params, *mu = g + t.n_params;
+            *p = *g = *mu = t.params[i];
+            g->kind = TSL_MT_GRAD;
+            mu->kind = TSL_MT_MOMENTUM;
+            snprintf(g->name, sizeof g->name, "grad.%.80s", t.params[i].name);
+            snprintf(mu->name, sizeof mu->name, "mu.%.80s", t.params[i].name);
+        }
+        memcpy(&m->tensors[3 * t.n_params], t.stats, t.n_stats * sizeof *t.stats);
+        renumber_stats(m);
+    }
+    free(t.params);
+    free(t.stats);
+    return s;
+}
+
+/* ---- parameter memory ---- */
+
+static tsl_status allocate_params(tsl_model *m) {
+    uint64_t pbytes = 0, sbytes = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        tsl_model_tensor *x = &m->tensors[i];
+        bool stat = x->kind == TSL_MT_RUNNING_MEAN || x->kind == TSL_MT_RUNNING_VAR;
+        if (x->kind == TSL_MT_GRAD || x->kind == TSL_MT_MOMENTUM)
+            continue;
+        uint64_t *at = stat ? &sbytes : &pbytes;
+        x->range.offset = *at;
+        x->range.size = 4 * x->count;
+        *at += align_up(4 * x->count);
+        if (!stat)
+            m->param_floats += x->count;
+    }
+    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, pbytes, "model parameters", &m->params));
+    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, pbytes, "model gradients", &m->grads));
+    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, pbytes, "LARS momentum", &m->momentum));
+    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, sbytes, "BatchNorm running statistics", &m->stats));
+    for (int i = 0; i < m->n_tensors; i++) {
+        tsl_model_tensor *x = &m->tensors[i];
+        const tsl_vk_buffer *b = x->kind == TSL_MT_PARAM      ? &m->params
+                                 : x->kind == TSL_MT_GRAD     ? &m->grads
+                                 : x->kind == TSL_MT_MOMENTUM ? &m->momentum
+                                                              : &m->stats;
+        uint64_t offset = x->kind == TSL_MT_GRAD       ? m->tensors[i - m->n_params].range.offset
+                          : x->kind == TSL_MT_MOMENTUM ? m->tensors[i - 2 * m->n_params].range.offset
+                                                       : x->range.offset;
+        x->range = tsl_vk_subrange(b, offset, 4 * x->count);
+    }
+    return TSL_OK;
+}
+
+/* ---- activations: carved in two passes (measure, then assign) by the same code ---- */
+
+typedef struct {
+    const tsl_vk_buffer *buffer; /* NULL while measuring */
+    uint64_t at;
+} carver;
+
+static tsl_vk_range carve(carver *c, uint64_t floats) {
+    uint64_t bytes = 4 * floats;
+    tsl_vk_range r = {VK_NULL_HANDLE, c->at, bytes};
+    if (c->buffer)
+        r = tsl_vk_subrange(c->buffer, c->at, bytes);
+    c->at += align_up(bytes);
+    return r;
+}
+
+static void carve_quarters(carver *c, tsl_vk_range *r, uint64_t floats) {
+    for (int q = 0; q < 4; q++)
+        r[q] = carve(c, floats);
+}
+
+static void carve_trunk(tsl_model *m, carver *c) {
+    for (int i = 0; i < m->net.n_layers; i++) {
+        const tsl_layer *l = &m->net.layers[i];
+        tsl_trunk_layer *L = &m->layers[i];
+        L->per_image = (uint64_t)l->c_out * l->h_out * l->w_out;
+        L->out = carve(c, m->rows * L->per_image);
+        L->grad = carve(c, m->rows * L->per_image);
+        if (l->kind == TSL_LAYER_BN) {
+            carve_quarters(c, L->save_mean, l->c_out);
+            carve_quarters(c, L->save_invstd, l->c_out);
+            carve_quarters(c, L->dgamma_q, l->c_out);
+            carve_quarters(c, L->dbeta_q, l->c_out);
+        }
+        if (l->kind == TSL_LAYER_MAXPOOL)
+            L->indices = carve(c, m->rows * L->per_image);
+    }
+    m->features = m->layers[m->net.n_layers - 1].out;
+    m->d_features = m->layers[m->net.n_layers - 1].grad;
+}
+
+static void carve_projector(tsl_model *m, tsl_projector *p, carver *c) {
+    for (int k = 0; k < p->n_linear; k++) {
+        uint64_t d = p->dims[k + 1];
+        p->lin[k] = carve(c, m->rows * d);
+        p->d_lin[k] = carve(c, m->rows * d);
+        if (k == p->n_linear - 1)
+            break;
+        p->bn[k] = carve(c, m->rows * d);
+        p->d_bn[k] = carve(c, m->rows * d);
+        p->relu[k] = carve(c, m->rows * d);
+        p->d_relu[k] = carve(c, m->rows * d);
+        carve_quarters(c, p->save_mean[k], d);
+        carve_quarters(c, p->save_invstd[k], d);
+        carve_quarters(c, p->dgamma_q[k], d);
+        carve_quarters(c, p->dbeta_q[k], d);
+    }
+}
+
+static void carve_bt(tsl_bt_term *t, carver *c) {
+    uint64_t rd = (uint64_t)t->rows * t->dim, dd = (uint64_t)t->dim * t->dim;
+    tsl_vk_range *rows_x_dim[] = {&t->a, &t->b, &t->an, &t->bn, &t->dan, &t->dbn, &t->da, &t->db};
+    for (size_t i = 0; i < sizeof rows_x_dim / sizeof *rows_x_dim; i++)
+        *rows_x_dim[i] = carve(c, rd);
+    tsl_vk_range *per_dim[] = {&t->mean_a,   &t->invstd_a,     &t->mean_b,
+                               &t->invstd_b, &t->running_mean, &t->running_var};
+    for (size_t i = 0; i < sizeof per_dim / sizeof *per_dim; i++)
+        *per_dim[i] = carve(c, t->dim);
+    t->c = carve(c, dd);
+    t->dc = carve(c, dd);
+}
+
+static uint64_t largest_gradient_floats(const tsl_model *m) {
+    uint64_t most = 0;
+    for (int i = 0; i < m->net.n_layers; i++)
+        if (m->rows * m->layers[i].per_image > most)
+            most = m->rows * m->layers[i].per_image;
+    return most;
+}
+
+static void carve_all(tsl_model *m, carver *c) {
+    carve_trunk(m, c);
+    for (int h = 0; h < 2; h++)
+        if (m->proj[h].present)
+            carve_projector(m, &m->proj[h], c);
+    for (int h = 0; h < 2; h++)
+        if (m->bt[h].weight > 0)
+            carve_bt(&m->bt[h], c);
+    if (m->config.classes) {
+        m->logits = carve(c, (uint64_t)m->rows * m->config.classes);
+        m->dlogits = carve(c, (uint64_t)m->rows * m->config.classes);
+    }
+    m->accum = carve(c, largest_gradient_floats(m));
+}
+
+static tsl_status allocate_activations(tsl_model *m) {
+    carver measure = {NULL, 0};
+    carve_all(m, &measure);
+    m->activation_bytes = measure.at;
+    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, measure.at, "model activations", &m->activations));
+    carver assign = {&m->activations, 0};
+    carve_all(m, &assign);
+    return TSL_OK;
+}
+
+/* ---- scratch: the largest need of any kernel that takes one ---- */
+
+static uint64_t max_u64(uint64_t a, uint64_t b) {
+    return a > b ? a : b;
+}
+
+static uint64_t lars_scratch(const tsl_model *m, bool exclude) {
+    tsl_optim_tensor *t = calloc(m->n_params, sizeof *t);
+    uint32_t n = 0;
+    if (!t)
+        return 0;
+    for (int i = 0; i < m->n_params; i++)
+        if (m->tensors[i].exclude == exclude)
+            t[n++] = (tsl_optim_tensor){tsl_model_param(m, i), tsl_model_grad(m, i), tsl_model_param(m, i),
+                                        exclude};
+    uint64_t bytes = n ? tsl_optim_lars_scratch_bytes(m->device, t, n) : 0;
+    free(t);
+    return bytes;
+}
+
+static tsl_status allocate_scratch(tsl_model *m) {
+    uint64_t need = max_u64(lars_scratch(m, false), lars_scratch(m, true));
+    uint32_t n = m->config.batch;
+    for (int i = 0; i < m->net.n_layers; i++) {
+        const tsl_layer *l = &m->net.layers[i];
+        if (l->kind == TSL_LAYER_BN) /* training per quarter; evaluation needs none */
+            need = max_u64(need, tsl_batchnorm_scratch_bytes(
+                                     m->device, tsl_batchnorm_shape_2d(n, l->c_out, l->h_out, l->w_out)));
+    }
+    for (int h = 0; h < 2; h++)
+        for (int k = 0; m->proj[h].present && k + 1 < m->proj[h].n_linear; k++)
+            need = max_u64(need, tsl_batchnorm_scratch_bytes(
+                                     m->device, tsl_batchnorm_shape_1d(n, m->proj[h].dims[k + 1])));
+    for (int h = 0; h < 2; h++) {
+        const tsl_bt_term *t = &m->bt[h];
+        if (t->weight <= 0)
+            continue;
+        tsl_barlow_params bp = {t->rows, t->dim, m->config.lambd, 1.0f, 0};
+        need = max_u64(need, tsl_barlow_loss_scratch_bytes(m->device, &bp));
+        need = max_u64(need, tsl_batchnorm_scratch_bytes(m->device, tsl_batchnorm_shape_1d(t->rows, t->dim)));
+    }
+    if (m->config.classes)
+        need = max_u64(need, tsl_cross_entropy_scratch_bytes(m->device, m->rows));
+    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, align_up(need ? need : 4), "model scratch", &m->scratch));
+    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DOWNLOAD, TSL_LOSS_SLOTS * TSL_MODEL_ALIGN, "loss values",
+                         &m->loss_host));
+    m->loss_values = m->loss_host.host;
+    return TSL_OK;
+}
+
+/* Per-quarter BatchNorm binds each quarter of an activation, so a quarter's bytes must be a valid
+ * storage-buffer offset step on this device. */
+static tsl_status check_quarter_alignment(const tsl_model *m) {
+    uint64_t align = tsl_vk_device_features(m->device)->min_storage_buffer_offset_alignment;
+    if (align <= 4)
+        return TSL_OK;
+    for (int i = 0; i < m->net.n_layers; i++)
+        if ((4 * m->config.batch * m->layers[i].per_image) % align)
+            return tsl_error(TSL_ERR_UNSUPPORTED,
+                             "model: a quarter of %s's output (%u images, %llu bytes) is not a multiple of "
+                             "the device's storage offset alignment %llu; choose another batch size",
+                             m->net.layers[i].name, m->config.batch,
+                             (unsigned long long)(4 * m->config.batch * m->layers[i].per_image),
+                             (unsigned long long)align);
+    for (int h = 0; h < 2; h++)
+        for (int k = 0; m->proj[h].present && k < m->proj[h].n_linear; k++)
+            if ((4ull * m->config.batch * m->proj[h].dims[k + 1]) % align)
+                return tsl_error(TSL_ERR_UNSUPPORTED,
+                                 "model: a quarter of %s layer %d (%u x %d floats) is not a multiple of the "
+                                 "device's storage offset alignment %llu",
+                                 m->proj[h].name, k, m->config.batch, m->proj[h].dims[k + 1],
+                                 (unsigned long long)align);
+    return TSL_OK;
+}
+
+tsl_status tsl_model_layout(tsl_model *m) {
+    m->layers = calloc(m->net.n_layers, sizeof *m->layers);
+    if (!m->layers)
+        return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
+    for (int i = 0; i < m->net.n_layers; i++)
+        m->layers[i].weight = m->layers[i].bias = m->layers[i].running_mean = m->layers[i].running_var = -1;
+    m->cls_weight = m->cls_bias = -1;
+    TSL_TRY(build_table(m));
+    TSL_TRY(allocate_params(m));
+    TSL_TRY(allocate_activations(m));
+    TSL_TRY(check_quarter_alignment(m));
+    return allocate_scratch(m);
+}
