@@ -15,11 +15,12 @@ static const tsl_cli_command commands[] = {
      tsl_cmd_bench},
     {"demo", "run the main job on built-in synthetic data (today: a device self-check)", tsl_cmd_demo},
     {"devices", "list Vulkan devices with their properties and features", tsl_cmd_devices},
+    {"inspect", "summarise shards; --verify checks every checksum", tsl_cmd_inspect},
     {"preview", "draw one augmented TeSSL batch (pairs under shared t and t') as a PNG", tsl_cmd_preview},
     {"selftest", "run every basic kernel on the device against a CPU reference", tsl_cmd_selftest},
-    {"synth", "write a procedurally drawn labelled image data set (ImageNet layout)", tsl_cmd_synth},
     {"shard", "decode, resize and pack an ImageFolder tree into checksummed shards", tsl_cmd_shard},
-    {"inspect", "summarise shards; --verify checks every checksum", tsl_cmd_inspect},
+    {"synth", "write a procedurally drawn labelled image data set (ImageNet layout)", tsl_cmd_synth},
+    {"train", "pre-train a ResNet with TeSSL on shards (checkpoints, resume, JSONL log)", tsl_cmd_train},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];
 

@@ -41,6 +41,7 @@ int tsl_cmd_devices(int argc, char **argv);
 int tsl_cmd_demo(int argc, char **argv);
 int tsl_cmd_preview(int argc, char **argv);
 int tsl_cmd_selftest(int argc, char **argv);
+int tsl_cmd_train(int argc, char **argv);
 int tsl_cmd_synth(int argc, char **argv);
 int tsl_cmd_shard(int argc, char **argv);
 int tsl_cmd_inspect(int argc, char **argv);

@@ -175,9 +175,14 @@ static tsl_status allocate_params(tsl_model *m) {
                                  : x->kind == TSL_MT_GRAD     ? &m->grads
                                  : x->kind == TSL_MT_MOMENTUM ? &m->momentum
                                                               : &m->stats;
-        uint64_t offset = x->kind == TSL_MT_GRAD       ? m->tensors[i - m->n_params].range.offset
-                          : x->kind == TSL_MT_MOMENTUM ? m->tensors[i - 2 * m->n_params].range.offset
-                                                       : x->range.offset;
+        /* A gradient or momentum tensor sits where its parameter does in its own buffer; the parameter's
+         * range is already absolute (earlier in this loop), so take its offset relative to the
+         * parameters' buffer, which need not start at 0. */
+        uint64_t offset = x->kind == TSL_MT_GRAD
+                              ? m->tensors[i - m->n_params].range.offset - m->params.range.offset
+                          : x->kind == TSL_MT_MOMENTUM
+                              ? m->tensors[i - 2 * m->n_params].range.offset - m->params.range.offset
+                              : x->range.offset;
         x->range = tsl_vk_subrange(b, offset, 4 * x->count);
     }
     return TSL_OK;

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# tessl train end to end on tiny data (narrow ResNet-18 at 32 px): the log and checkpoint are written, a
+# run stopped and resumed equals an uninterrupted one byte for byte, a resume with other settings is
+# refused, Ctrl-C saves a checkpoint, and a diverging run stops naming the step.
+set -euo pipefail
+TESSL=$1
+DIR=$(mktemp -d)
+trap 'rm -rf "$DIR"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$TESSL" synth "$DIR/src" --classes 3 --per-class 8 --val-per-class 1 --size 40 --seed 3 --quiet
+"$TESSL" shard "$DIR/src" "$DIR/shards" --short-side 36 --quiet
+train() {
+    "$TESSL" train --data "$DIR/shards" --arch resnet18 --width 4 --res 32 --batch 2 --epochs 4 \
+        --projector 16-16-16 --classifier --warmup-epochs 1 --seed 5 --quiet "$@"
+}
+
+train --out "$DIR/a" --max-steps 8
+[ "$(wc -l < "$DIR/a/log.jsonl")" -eq 8 ] || fail "expected 8 log lines"
+grep -q '"step":7,"epoch":1,"loss":' "$DIR/a/log.jsonl" || fail "log lacks step 7"
+echo "ok   train writes a log line per step and a checkpoint"
+
+train --out "$DIR/b" --max-steps 3
+train --out "$DIR/b" --max-steps 8 --resume
+cmp "$DIR/a/checkpoint.safetensors" "$DIR/b/checkpoint.safetensors" || fail "resumed run differs from uninterrupted"
+diff <(cut -d, -f1-6 "$DIR/a/log.jsonl") <(cut -d, -f1-6 "$DIR/b/log.jsonl") || fail "resumed losses differ"
+echo "ok   resume equals the uninterrupted run (checkpoint byte for byte, every loss)"
+
+if train --out "$DIR/b" --max-steps 9 --resume --lambda 0.5 2> "$DIR/err"; then fail "resume with other lambda"; fi
+grep -q "was trained with lambda=0.2; this run asks for lambda=0.5" "$DIR/err" || fail "unclear mismatch message"
+echo "ok   resume with other settings is refused naming the setting"
+
+# The binary itself in the background (not the shell function), so that $! is tessl's PID.
+"$TESSL" train --data "$DIR/shards" --arch resnet18 --width 4 --res 32 --batch 2 --epochs 100 \
+    --projector 16-16-16 --seed 5 --quiet --out "$DIR/c" --checkpoint-every 0 2> "$DIR/err" &
+pid=$!
+for _ in $(seq 1 300); do [ -s "$DIR/c/log.jsonl" ] && break; sleep 0.1; done
+kill -INT $pid
+if wait $pid; then fail "interrupted run exited 0"; fi
+grep -q "interrupted after step [0-9]*; saved .*checkpoint.safetensors (continue with --resume)" "$DIR/err" \
+    || fail "no interruption message"
+[ -s "$DIR/c/checkpoint.safetensors" ] || fail "no checkpoint after Ctrl-C"
+echo "ok   Ctrl-C saves a checkpoint and says how to continue"
+
+if train --out "$DIR/d" --max-steps 6 --lr 1e30 --lr-biases 1e30 2> "$DIR/err"; then fail "diverging run exited 0"; fi
+grep -qi "step [0-9]" "$DIR/err" && grep -qiE "non-finite|NaN|Inf" "$DIR/err" || { cat "$DIR/err"; fail "no step/term"; }
+echo "ok   a diverging run stops naming the step and the term"
+
+if "$TESSL" train --data "$DIR/shards" --out "$DIR/e" --arch resnet99 2> "$DIR/err"; then fail "bad arch"; fi
+grep -q "unknown architecture 'resnet99'" "$DIR/err" || fail "unclear architecture message"
+echo "train_cli: 5 passed, 0 failed"
