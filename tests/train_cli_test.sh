@@ -26,6 +26,14 @@ cmp "$DIR/a/checkpoint.safetensors" "$DIR/b/checkpoint.safetensors" || fail "res
 diff <(cut -d, -f1-6 "$DIR/a/log.jsonl") <(cut -d, -f1-6 "$DIR/b/log.jsonl") || fail "resumed losses differ"
 echo "ok   resume equals the uninterrupted run (checkpoint byte for byte, every loss)"
 
+"$TESSL" export "$DIR/a/checkpoint.safetensors" -o "$DIR/model.safetensors" > "$DIR/out"
+grep -q "wrote .*model.safetensors: [0-9]* tensors" "$DIR/out" || fail "export"
+grep -qa '"layer4.1.bn2.num_batches_tracked"' "$DIR/model.safetensors" || fail "export lacks num_batches_tracked"
+if grep -qa '"mu\.' "$DIR/model.safetensors"; then fail "export kept optimiser state"; fi
+if "$TESSL" export "$DIR/model.safetensors" -o "$DIR/x.safetensors" 2> "$DIR/err"; then fail "export of export"; fi
+grep -q "not a tessl checkpoint" "$DIR/err" || fail "unclear export error"
+echo "ok   export keeps weights and statistics under torchvision names, drops optimiser state"
+
 if train --out "$DIR/b" --max-steps 9 --resume --lambda 0.5 2> "$DIR/err"; then fail "resume with other lambda"; fi
 grep -q "was trained with lambda=0.2; this run asks for lambda=0.5" "$DIR/err" || fail "unclear mismatch message"
 echo "ok   resume with other settings is refused naming the setting"
@@ -48,4 +56,4 @@ echo "ok   a diverging run stops naming the step and the term"
 
 if "$TESSL" train --data "$DIR/shards" --out "$DIR/e" --arch resnet99 2> "$DIR/err"; then fail "bad arch"; fi
 grep -q "unknown architecture 'resnet99'" "$DIR/err" || fail "unclear architecture message"
-echo "train_cli: 5 passed, 0 failed"
+echo "train_cli: 6 passed, 0 failed"

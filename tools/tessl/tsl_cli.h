@@ -38,6 +38,7 @@ tsl_status tsl_cli_close_device(tsl_vk_device *device);
 int tsl_cmd_augment(int argc, char **argv);
 int tsl_cmd_bench(int argc, char **argv);
 int tsl_cmd_devices(int argc, char **argv);
+int tsl_cmd_export(int argc, char **argv);
 int tsl_cmd_demo(int argc, char **argv);
 int tsl_cmd_preview(int argc, char **argv);
 int tsl_cmd_selftest(int argc, char **argv);
