@@ -155,12 +155,3 @@ int tsl_cmd_selftest(int argc, char **argv) {
     return run_selftest("tessl selftest",
                         "Runs every basic kernel on the device and checks it against the CPU.", argc, argv);
 }
-
-int tsl_cmd_demo(int argc, char **argv) {
-    return run_selftest(
-        "tessl demo",
-        "The main job on built-in data. The training demo (synthetic data -> shards -> TeSSL\n"
-        "training -> analyses -> report) is being built; until it lands, demo checks the\n"
-        "device's kernels against the CPU.",
-        argc, argv);
-}

@@ -1,0 +1,267 @@
+/* `tessl demo`: the main job on built-in data, with no downloads. Generates the synthetic data set,
+ * shards it, draws an augmented batch, and trains the same small network from the same seed with
+ * lambda = 0 (plain Barlow Twins) and lambda = 0.2 (TeSSL), then compares them. Each stage is this
+ * binary run as its own command, so every stage shows its own progress and errors, and can be rerun
+ * by hand with the command line printed before it. */
+#include "tsl_cli.h"
+#include "tsl_file.h"
+#include "tsl_json.h"
+
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+enum { MAX_STAGE_ARGS = 48 };
+
+typedef struct {
+    const char *out, *arch;
+    int64_t device, width, res, epochs, pairs, per_class, seed;
+    bool quick;
+} demo_args;
+
+typedef struct {
+    char *argv[MAX_STAGE_ARGS + 1];
+    char buf[MAX_STAGE_ARGS][256];
+    int n;
+} stage_cmd;
+
+static void arg(stage_cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void arg(stage_cmd *c, const char *fmt, ...) {
+    tsl_assert(c->n < MAX_STAGE_ARGS);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->buf[c->n], sizeof c->buf[0], fmt, ap);
+    va_end(ap);
+    c->argv[c->n] = c->buf[c->n];
+    c->argv[++c->n] = NULL;
+}
+
+/* Runs this binary with the stage's arguments; prints the command first so a user can rerun it. */
+static tsl_status run_stage(const char *title, stage_cmd *c) {
+    fprintf(stderr, "\n== %s\n$ tessl", title);
+    for (int i = 1; i < c->n; i++)
+        fprintf(stderr, " %s", c->argv[i]);
+    fputc('\n', stderr);
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return tsl_error(TSL_ERR_IO, "demo: cannot find the tessl binary (/proc/self/exe)");
+    self[n] = '\0';
+    c->argv[0] = self;
+    pid_t pid;
+    if (posix_spawn(&pid, self, NULL, NULL, c->argv, environ) != 0)
+        return tsl_error(TSL_ERR_IO, "demo: cannot start %s", self);
+    int status;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return tsl_error(TSL_ERR_VULKAN, "demo: stage '%s' failed (its message is above)", title);
+    return TSL_OK;
+}
+
+static void device_arg(const demo_args *a, stage_cmd *c) {
+    if (a->device >= 0) {
+        arg(c, "--device");
+        arg(c, "%lld", (long long)a->device);
+    }
+}
+
+static tsl_status make_data(const demo_args *a, const char *data) {
+    stage_cmd c = {0};
+    arg(&c, "tessl");
+    arg(&c, "synth");
+    arg(&c, "%s/src", data);
+    arg(&c, "--classes");
+    arg(&c, "10");
+    arg(&c, "--per-class");
+    arg(&c, "%lld", (long long)a->per_class);
+    arg(&c, "--val-per-class");
+    arg(&c, "%lld", (long long)(a->per_class / 4 > 2 ? a->per_class / 4 : 2));
+    arg(&c, "--size");
+    arg(&c, "%lld", (long long)(a->res * 3 / 2));
+    arg(&c, "--seed");
+    arg(&c, "%lld", (long long)a->seed);
+    TSL_TRY(run_stage("1/4 generate the synthetic data set", &c));
+    stage_cmd s = {0};
+    arg(&s, "tessl");
+    arg(&s, "shard");
+    arg(&s, "%s/src", data);
+    arg(&s, "%s/shards", data);
+    arg(&s, "--short-side");
+    arg(&s, "%lld", (long long)(a->res * 9 / 8));
+    arg(&s, "--strict");
+    return run_stage("2/4 decode, resize and shard it", &s);
+}
+
+static tsl_status preview(const demo_args *a, const char *data) {
+    stage_cmd c = {0};
+    arg(&c, "tessl");
+    arg(&c, "preview");
+    arg(&c, "--data");
+    arg(&c, "%s/shards/train", data);
+    arg(&c, "-o");
+    arg(&c, "%s/preview.png", a->out);
+    arg(&c, "--rows");
+    arg(&c, "6");
+    arg(&c, "--size");
+    arg(&c, "%lld", (long long)(a->res > 96 ? a->res : 96));
+    device_arg(a, &c);
+    return run_stage("3/4 draw one augmented batch (pairs share t, then t')", &c);
+}
+
+static tsl_status train(const demo_args *a, const char *data, double lambda) {
+    stage_cmd c = {0};
+    arg(&c, "tessl");
+    arg(&c, "train");
+    arg(&c, "--data");
+    arg(&c, "%s/shards", data);
+    arg(&c, "--out");
+    arg(&c, "%s/run-lambda%g", a->out, lambda);
+    arg(&c, "--arch");
+    arg(&c, "%s", a->arch);
+    arg(&c, "--width");
+    arg(&c, "%lld", (long long)a->width);
+    arg(&c, "--res");
+    arg(&c, "%lld", (long long)a->res);
+    arg(&c, "--batch");
+    arg(&c, "%lld", (long long)a->pairs);
+    arg(&c, "--epochs");
+    arg(&c, "%lld", (long long)a->epochs);
+    arg(&c, "--warmup-epochs");
+    arg(&c, "1");
+    arg(&c, "--projector");
+    arg(&c, "256-256-256");
+    arg(&c, "--lambda");
+    arg(&c, "%g", lambda);
+    arg(&c, "--classifier");
+    arg(&c, "--seed");
+    arg(&c, "%lld", (long long)a->seed);
+    arg(&c, "--checkpoint-every");
+    arg(&c, "0");
+    device_arg(a, &c);
+    char title[96];
+    snprintf(title, sizeof title, "4/4 train with lambda = %g (%s)", lambda,
+             lambda == 0 ? "plain Barlow Twins" : "TeSSL");
+    return run_stage(title, &c);
+}
+
+/* Mean of a log field over the first and the last `window` steps of a run's log. */
+static tsl_status log_trend(const char *path, const char *field, int window, double *first, double *last,
+                            int *n) {
+    void *text;
+    size_t size;
+    TSL_TRY(tsl_read_file(path, 1u << 30, &text, &size));
+    double *v = malloc((size / 16 + 1) * sizeof *v);
+    int count = 0;
+    for (char *line = text, *end; v && line < (char *)text + size; line = end + 1) {
+        end = memchr(line, '\n', (char *)text + size - line);
+        if (!end)
+            end = (char *)text + size;
+        tsl_json *j;
+        if (tsl_json_parse(line, (size_t)(end - line), path, &j) == TSL_OK) {
+            const tsl_json *f = tsl_json_get(j, field);
+            if (f && f->type == TSL_JSON_NUMBER)
+                v[count++] = f->number;
+            tsl_json_free(j);
+        }
+    }
+    free(text);
+    if (!v || count == 0) {
+        free(v);
+        return tsl_error(TSL_ERR_FORMAT, "%s: no '%s' values", path, field);
+    }
+    int w = window < count ? window : count;
+    *first = *last = 0;
+    for (int i = 0; i < w; i++) {
+        *first += v[i] / w;
+        *last += v[count - w + i] / w;
+    }
+    *n = count;
+    free(v);
+    return TSL_OK;
+}
+
+static tsl_status summarise(const demo_args *a) {
+    fprintf(stderr, "\n== results (%s)\n", a->out);
+    const double lambdas[2] = {0, 0.2};
+    for (int i = 0; i < 2; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/run-lambda%g/log.jsonl", a->out, lambdas[i]);
+        double f_inv, l_inv, f_ce, l_ce;
+        int n;
+        TSL_TRY(log_trend(path, "inv", 5, &f_inv, &l_inv, &n));
+        TSL_TRY(log_trend(path, "ce", 5, &f_ce, &l_ce, &n));
+        printf("lambda %-4g %d steps: invariant loss %.2f -> %.2f, online classifier cross-entropy %.3f -> "
+               "%.3f\n",
+               lambdas[i], n, f_inv, l_inv, f_ce, l_ce);
+    }
+    printf("augmented batch: %s/preview.png\n", a->out);
+    printf("runs (log.jsonl, checkpoint.safetensors): %s/run-lambda0, %s/run-lambda0.2\n", a->out, a->out);
+    printf("The analyses of the paper (augmentation decoding, Bures distances, linear probe) and the report\n"
+           "join the demo with `tessl analyze`.\n");
+    return TSL_OK;
+}
+
+int tsl_cmd_demo(int argc, char **argv) {
+    demo_args a = {.out = "tessl-demo",
+                   .arch = "resnet18",
+                   .device = -1,
+                   .width = 16,
+                   .res = 64,
+                   .epochs = 4,
+                   .pairs = 16,
+                   .per_class = 64,
+                   .seed = 1};
+    tsl_opt opts[] = {
+        TSL_CLI_DEVICE_OPTION(&a.device),
+        {"--out", TSL_OPT_STRING, &a.out, "DIR", "where data, runs and pictures go", 0, 0},
+        {"--quick", TSL_OPT_FLAG, &a.quick, NULL, "a smaller run for CI (under 2 minutes on 2 CPU cores)", 0,
+         0},
+        {"--arch", TSL_OPT_STRING, &a.arch, "NAME", "resnet18, resnet34 or resnet50", 0, 0},
+        {"--width", TSL_OPT_INT, &a.width, "N", "base width of the network (64: torchvision's)", 1, 1024},
+        {"--res", TSL_OPT_INT, &a.res, "PX", "image size", 16, 1024},
+        {"--epochs", TSL_OPT_INT, &a.epochs, "N", "training epochs per run", 1, 100000},
+        {"--batch", TSL_OPT_INT, &a.pairs, "PAIRS", "pairs per step", 2, 65536},
+        {"--per-class", TSL_OPT_INT, &a.per_class, "N", "training images per class (10 classes)", 4, 100000},
+        {"--seed", TSL_OPT_INT, &a.seed, "N", "seed of data, initialisation and augmentations", 0, INT64_MAX},
+    };
+    tsl_command_spec spec = {
+        .name = "tessl demo",
+        .args = "",
+        .summary = "Runs the main job on built-in synthetic data: generate and shard a data set, show an\n"
+                   "augmented batch, train the same network with lambda = 0 and lambda = 0.2 from one seed,\n"
+                   "and compare the runs. Everything stays under --out.",
+        .opts = opts,
+        .n_opts = sizeof opts / sizeof opts[0],
+    };
+    tsl_args_result args;
+    int rc = tsl_cli_parse(&spec, argc, argv, &args);
+    if (rc != TSL_CLI_CONTINUE)
+        return rc;
+    if (a.quick) {
+        a.width = 8;
+        a.res = 32;
+        a.epochs = 2;
+        a.pairs = 8;
+        a.per_class = 16;
+    }
+    char data[4096];
+    snprintf(data, sizeof data, "%s/data", a.out);
+    tsl_status st = tsl_mkdirs(a.out);
+    if (st == TSL_OK)
+        st = make_data(&a, data);
+    if (st == TSL_OK)
+        st = preview(&a, data);
+    if (st == TSL_OK)
+        st = train(&a, data, 0.0);
+    if (st == TSL_OK)
+        st = train(&a, data, 0.2);
+    if (st == TSL_OK)
+        st = summarise(&a);
+    return st == TSL_OK ? TSL_EXIT_OK : tsl_cli_fail(st);
+}
