@@ -1,0 +1,203 @@
+#include "tsl_stats_pls.h"
+
+#include "tsl_stats_linalg.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const OP = "pls";
+
+enum { PLS_MAX_ITER = 500 };
+static const double PLS_TOL = 1e-6;
+
+void tsl_stats_pls_model_free(tsl_stats_pls_model *model) {
+    free(model->x_mean), free(model->y_mean), free(model->coef);
+    *model = (tsl_stats_pls_model){0};
+}
+
+static double dot(const double *a, const double *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* Per-component workspace. */
+typedef struct {
+    double *y_score;  /* n */
+    double *x_score;  /* n */
+    double *w_old;    /* d */
+    double *y_weight; /* t */
+} nipals_work;
+
+/* First left singular vector of X^T Y by sklearn's power iteration; w (d) and q (t) receive the weights.
+ * Returns false when every column of the Y residual is zero (sklearn: "Y residual is constant"). */
+static bool nipals_weights(const double *x, const double *y, size_t n, size_t d, size_t t, nipals_work *ws,
+                           double *w) {
+    size_t start = t;
+    for (size_t j = 0; j < t && start == t; j++)
+        for (size_t i = 0; i < n; i++)
+            if (fabs(y[i * t + j]) > DBL_EPSILON) {
+                start = j;
+                break;
+            }
+    if (start == t)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        ws->y_score[i] = y[i * t + start];
+    bool first = true;
+    for (int iter = 0; iter < PLS_MAX_ITER; iter++) {
+        double yy = dot(ws->y_score, ws->y_score, n);
+        tsl_stats_gemm(true, false, d, 1, n, 1.0 / yy, x, ws->y_score, 0.0, w);
+        double norm = sqrt(dot(w, w, d)) + DBL_EPSILON;
+        for (size_t i = 0; i < d; i++)
+            w[i] /= norm;
+        tsl_stats_gemm(false, false, n, 1, d, 1.0, x, w, 0.0, ws->x_score);
+        double xx = dot(ws->x_score, ws->x_score, n);
+        tsl_stats_gemm(true, false, t, 1, n, 1.0 / xx, y, ws->x_score, 0.0, ws->y_weight);
+        double qq = dot(ws->y_weight, ws->y_weight, t) + DBL_EPSILON;
+        tsl_stats_gemm(false, false, n, 1, t, 1.0 / qq, y, ws->y_weight, 0.0, ws->y_score);
+        double diff = 0;
+        for (size_t i = 0; i < d; i++) {
+            double e = w[i] - (first ? 100.0 : ws->w_old[i]); /* sklearn starts the old weights at 100 */
+            diff += e * e;
+        }
+        if (diff < PLS_TOL || t == 1)
+            break;
+        memcpy(ws->w_old, w, d * sizeof *w);
+        first = false;
+    }
+    /* Sign convention: the largest-magnitude x weight (the first of ties) is positive. */
+    size_t big = 0;
+    for (size_t i = 1; i < d; i++)
+        if (fabs(w[i]) > fabs(w[big]))
+            big = i;
+    if (w[big] < 0)
+        for (size_t i = 0; i < d; i++)
+            w[i] = -w[i];
+    return true;
+}
+
+/* One component on the residuals xk (n x d), yk (n x t): weights w, loadings p (d) and q (t); deflates
+ * both residuals. Returns false when the Y residual is zero. */
+static bool nipals_component(double *xk, double *yk, size_t n, size_t d, size_t t, nipals_work *ws, double *w,
+                             double *p, double *q) {
+    for (size_t j = 0; j < t; j++) { /* sklearn zeroes columns that are all within 10 eps of zero */
+        bool tiny = true;
+        for (size_t i = 0; i < n && tiny; i++)
+            tiny = fabs(yk[i * t + j]) < 10 * DBL_EPSILON;
+        for (size_t i = 0; tiny && i < n; i++)
+            yk[i * t + j] = 0;
+    }
+    if (!nipals_weights(xk, yk, n, d, t, ws, w))
+        return false;
+    double *score = ws->x_score;
+    tsl_stats_gemm(false, false, n, 1, d, 1.0, xk, w, 0.0, score);
+    double ss = dot(score, score, n);
+    tsl_stats_gemm(true, false, d, 1, n, 1.0 / ss, xk, score, 0.0, p);
+    tsl_stats_gemm(true, false, t, 1, n, 1.0 / ss, yk, score, 0.0, q);
+    tsl_stats_gemm(false, true, n, d, 1, -1.0, score, p, 1.0, xk);
+    tsl_stats_gemm(false, true, n, t, 1, -1.0, score, q, 1.0, yk);
+    return true;
+}
+
+/* coef (d x t) = W (P^T W)^-1 Q^T with W, P (k x d) and Q (k x t) stored one component per row. */
+static tsl_status pls_coefficients(const double *w, const double *p, const double *q, size_t k, size_t d,
+                                   size_t t, double *coef) {
+    double *a = malloc(k * k * sizeof *a), *rt = malloc(k * d * sizeof *rt);
+    tsl_status st = TSL_OK;
+    if (!a || !rt) {
+        st = tsl_error(TSL_ERR_NOMEM, "%s: %zu components", OP, k);
+        goto done;
+    }
+    /* R^T = (P^T W)^-T W^T solves (W^T P) R^T = W^T. */
+    tsl_stats_gemm(false, true, k, k, d, 1.0, w, p, 0.0, a);
+    memcpy(rt, w, k * d * sizeof *rt);
+    st = tsl_stats_solve(a, k, rt, d);
+    if (st != TSL_OK) {
+        st = tsl_error_context(st, "%s: rotations", OP);
+        goto done;
+    }
+    tsl_stats_gemm(true, false, d, t, k, 1.0, rt, q, 0.0, coef);
+done:
+    free(a), free(rt);
+    return st;
+}
+
+static tsl_status pls_alloc(tsl_stats_pls_model *m, size_t d, size_t t) {
+    m->x_mean = malloc(d * sizeof(double));
+    m->y_mean = malloc(t * sizeof(double));
+    m->coef = malloc(d * t * sizeof(double));
+    if (!m->x_mean || !m->y_mean || !m->coef) {
+        tsl_stats_pls_model_free(m);
+        return tsl_error(TSL_ERR_NOMEM, "%s: model of %zu x %zu", OP, d, t);
+    }
+    return TSL_OK;
+}
+
+tsl_status tsl_stats_pls_fit(const double *x, const double *y, size_t n, size_t d, size_t t,
+                             size_t n_components, tsl_stats_pls_model *model) {
+    *model = (tsl_stats_pls_model){0};
+    TSL_TRY(tsl_stats_check_shape(OP, "x", n, d));
+    TSL_TRY(tsl_stats_check_shape(OP, "y", n, t));
+    if (n < 2)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: needs >= 2 samples, got %zu", OP, n);
+    if (n_components < 1 || n_components > d)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: n_components %zu outside [1, %zu features]", OP,
+                         n_components, d);
+    TSL_TRY(tsl_stats_check_finite(OP, "x", x, n * d));
+    TSL_TRY(tsl_stats_check_finite(OP, "y", y, n * t));
+    size_t k = n_components;
+    double *xk = tsl_stats_centered_copy(x, n, d), *yk = tsl_stats_centered_copy(y, n, t);
+    double *w = malloc(k * d * sizeof *w), *p = malloc(k * d * sizeof *p), *q = malloc(k * t * sizeof *q);
+    nipals_work ws = {malloc(n * sizeof(double)), malloc(n * sizeof(double)), malloc(d * sizeof(double)),
+                      malloc(t * sizeof(double))};
+    tsl_status st = TSL_OK;
+    if (!xk || !yk || !w || !p || !q || !ws.y_score || !ws.x_score || !ws.w_old || !ws.y_weight) {
+        st = tsl_error(TSL_ERR_NOMEM, "%s: workspace for %zu x %zu, %zu targets", OP, n, d, t);
+        goto done;
+    }
+    size_t fitted = 0;
+    while (fitted < k &&
+           nipals_component(xk, yk, n, d, t, &ws, w + fitted * d, p + fitted * d, q + fitted * t))
+        fitted++;
+    if (fitted == 0) {
+        st = tsl_error(TSL_ERR_INVALID_ARG, "%s: every target is constant", OP);
+        goto done;
+    }
+    st = pls_alloc(model, d, t);
+    if (st != TSL_OK)
+        goto done;
+    model->d = d, model->t = t, model->n_components = fitted;
+    tsl_stats_column_means(x, n, d, model->x_mean);
+    tsl_stats_column_means(y, n, t, model->y_mean);
+    st = pls_coefficients(w, p, q, fitted, d, t, model->coef);
+    if (st != TSL_OK)
+        tsl_stats_pls_model_free(model);
+done:
+    free(xk), free(yk), free(w), free(p), free(q);
+    free(ws.y_score), free(ws.x_score), free(ws.w_old), free(ws.y_weight);
+    return st;
+}
+
+tsl_status tsl_stats_pls_predict(const tsl_stats_pls_model *model, const double *x, size_t n, size_t d,
+                                 double *y_out) {
+    if (!model->coef || d != model->d)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: predict: x has %zu features, the model %zu%s", OP, d,
+                         model->d, model->coef ? "" : " (model not fitted)");
+    TSL_TRY(tsl_stats_check_shape(OP, "x", n, d));
+    TSL_TRY(tsl_stats_check_finite(OP, "x", x, n * d));
+    double *xc = malloc(n * d * sizeof *xc);
+    if (!xc)
+        return tsl_error(TSL_ERR_NOMEM, "%s: predict %zu samples", OP, n);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < d; j++)
+            xc[i * d + j] = x[i * d + j] - model->x_mean[j];
+        memcpy(y_out + i * model->t, model->y_mean, model->t * sizeof *y_out);
+    }
+    tsl_stats_gemm(false, false, n, model->t, d, 1.0, xc, model->coef, 1.0, y_out);
+    free(xc);
+    return TSL_OK;
+}
