@@ -81,9 +81,13 @@ static bool nipals_weights(const double *x, const double *y, size_t n, size_t d,
 }
 
 /* One component on the residuals xk (n x d), yk (n x t): weights w, loadings p (d) and q (t); deflates
- * both residuals. Returns false when the Y residual is zero. */
-static bool nipals_component(double *xk, double *yk, size_t n, size_t d, size_t t, nipals_work *ws, double *w,
-                             double *p, double *q) {
+ * both residuals. Returns false when the Y residual is zero or the X residual's squared norm has fallen to
+ * x_floor (X exhausted: more components than its rank; sklearn would divide rounding noise by rounding
+ * noise there and return garbage coefficients). */
+static bool nipals_component(double *xk, double *yk, size_t n, size_t d, size_t t, double x_floor,
+                             nipals_work *ws, double *w, double *p, double *q) {
+    if (dot(xk, xk, n * d) <= x_floor)
+        return false;
     for (size_t j = 0; j < t; j++) { /* sklearn zeroes columns that are all within 10 eps of zero */
         bool tiny = true;
         for (size_t i = 0; i < n && tiny; i++)
@@ -159,12 +163,14 @@ tsl_status tsl_stats_pls_fit(const double *x, const double *y, size_t n, size_t 
         st = tsl_error(TSL_ERR_NOMEM, "%s: workspace for %zu x %zu, %zu targets", OP, n, d, t);
         goto done;
     }
+    /* 1e-10 of the centred X's Frobenius norm: rounding level for deflations of well-scaled data. */
+    double x_floor = 1e-20 * dot(xk, xk, n * d);
     size_t fitted = 0;
     while (fitted < k &&
-           nipals_component(xk, yk, n, d, t, &ws, w + fitted * d, p + fitted * d, q + fitted * t))
+           nipals_component(xk, yk, n, d, t, x_floor, &ws, w + fitted * d, p + fitted * d, q + fitted * t))
         fitted++;
     if (fitted == 0) {
-        st = tsl_error(TSL_ERR_INVALID_ARG, "%s: every target is constant", OP);
+        st = tsl_error(TSL_ERR_INVALID_ARG, "%s: every target (or every feature) is constant", OP);
         goto done;
     }
     st = pls_alloc(model, d, t);

@@ -13,7 +13,8 @@
 
 typedef struct {
     size_t d, t;
-    size_t n_components; /* fitted components: fewer than asked when the Y residual became zero */
+    size_t n_components; /* fitted: fewer than asked when the Y residual became zero or the X residual fell
+                            below 1e-10 of X's norm (more components than the rank of centred X) */
     double *x_mean;      /* d */
     double *y_mean;      /* t */
     double *coef;        /* d x t: y = (x - x_mean) coef + y_mean */

@@ -42,8 +42,9 @@ static tsl_status standardiser_fit(const double *x, const double *y, size_t n, s
             v += c * c;
         }
         v /= (double)n;
-        /* sklearn treats a variance within rounding of zero as a constant feature. */
-        bool constant = v <= 10.0 * DBL_EPSILON * s->x_mean[j] * s->x_mean[j] || v == 0;
+        /* sklearn's _is_constant_feature: a variance within rounding of zero keeps scale 1. */
+        double nn = (double)n, mean_eps = nn * s->x_mean[j] * DBL_EPSILON;
+        bool constant = v <= nn * DBL_EPSILON * v + mean_eps * mean_eps;
         s->x_scale[j] = constant ? 1.0 : sqrt(v);
     }
     return TSL_OK;
