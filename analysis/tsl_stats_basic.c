@@ -1,5 +1,7 @@
 #include "tsl_stats_basic.h"
 
+#include "tsl_stats_linalg.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +9,8 @@
 tsl_status tsl_stats_pearson_columns(const double *a, const double *b, size_t n, size_t t, double *r) {
     if (n < 2)
         return tsl_error(TSL_ERR_INVALID_ARG, "pearson: needs at least 2 samples, got %zu", n);
+    TSL_TRY(tsl_stats_check_finite("pearson", "a", a, n * t));
+    TSL_TRY(tsl_stats_check_finite("pearson", "b", b, n * t));
     for (size_t j = 0; j < t; j++) {
         double ma = 0, mb = 0;
         for (size_t i = 0; i < n; i++)
@@ -25,6 +29,8 @@ tsl_status tsl_stats_pearson_columns(const double *a, const double *b, size_t n,
 tsl_status tsl_stats_r2_columns(const double *truth, const double *pred, size_t n, size_t t, double *r2) {
     if (n < 1)
         return tsl_error(TSL_ERR_INVALID_ARG, "r2: needs at least 1 sample");
+    TSL_TRY(tsl_stats_check_finite("r2", "truth", truth, n * t));
+    TSL_TRY(tsl_stats_check_finite("r2", "pred", pred, n * t));
     for (size_t j = 0; j < t; j++) {
         double m = 0;
         for (size_t i = 0; i < n; i++)
@@ -48,6 +54,7 @@ static int compare_double(const void *pa, const void *pb) {
 tsl_status tsl_stats_median(const double *x, size_t n, double *median) {
     if (n == 0)
         return tsl_error(TSL_ERR_INVALID_ARG, "median: no values");
+    TSL_TRY(tsl_stats_check_finite("median", "x", x, n));
     double *s = malloc(n * sizeof *s);
     if (!s)
         return tsl_error(TSL_ERR_NOMEM, "median: %zu values", n);

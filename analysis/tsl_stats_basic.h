@@ -1,5 +1,6 @@
 /* Elementary statistics shared by the analyses: per-column Pearson r and R^2, medians, log grids, and the
- * deterministic random numbers behind every split (so a seed fixes every reported number). */
+ * deterministic random numbers behind every split (so a seed fixes every reported number). The functions
+ * returning tsl_status reject non-finite inputs with TSL_ERR_NUMERIC. */
 #ifndef TSL_STATS_BASIC_H
 #define TSL_STATS_BASIC_H
 

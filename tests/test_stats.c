@@ -625,6 +625,10 @@ START_TEST(basics_and_float_input) {
     ck_assert_double_eq_tol(r[1], -0.99339926779878274, 1e-14); /* numpy.corrcoef([2,4,7],[-1,-2,-3]) */
     TSL_TEST_OK(tsl_stats_r2_columns(a, a, 3, 2, r2));
     ck_assert(r2[0] == 1.0 && r2[1] == 1.0);
+    b[3] = NAN;
+    expect_error(tsl_stats_pearson_columns(a, b, 3, 2, r), TSL_ERR_NUMERIC, "pearson: b[3]");
+    even[1] = INFINITY;
+    expect_error(tsl_stats_median(even, 4, &m), TSL_ERR_NUMERIC, "median: x[1]");
 }
 END_TEST
 
