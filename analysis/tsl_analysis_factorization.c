@@ -93,7 +93,7 @@ static tsl_status variance_in_top_subspace(const double *c_p, const double *c_ot
         kept += lambda[i] > 0 ? lambda[i] : 0;
         k++;
         const double *ui = u + i * d;
-        tsl_stats_gemm(false, false, d, 1, d, 1.0, c_p, ui, 0.0, cu);
+        tsl_stats_gemv(false, d, d, 1.0, c_p, ui, 0.0, cu);
         for (size_t j = 0; j < d; j++)
             inside += ui[j] * cu[j];
     }

@@ -11,6 +11,11 @@
 extern void dgemm_(const char *ta, const char *tb, const int *m, const int *n, const int *k,
                    const double *alpha, const double *a, const int *lda, const double *b, const int *ldb,
                    const double *beta, double *c, const int *ldc, size_t ta_len, size_t tb_len);
+extern void dgemv_(const char *trans, const int *m, const int *n, const double *alpha, const double *a,
+                   const int *lda, const double *x, const int *incx, const double *beta, double *y,
+                   const int *incy, size_t trans_len);
+extern void dger_(const int *m, const int *n, const double *alpha, const double *x, const int *incx,
+                  const double *y, const int *incy, double *a, const int *lda);
 extern void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w,
                     double *work, const int *lwork, int *iwork, const int *liwork, int *info, size_t jobz_len,
                     size_t uplo_len);
@@ -41,6 +46,26 @@ void tsl_stats_gemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, do
     }
     dgemm_(trans_b ? "T" : "N", trans_a ? "T" : "N", &fm, &fn, &fk, &alpha, b, &lda, a, &ldb, &beta, c, &ldc,
            1, 1);
+}
+
+void tsl_stats_gemv(bool trans, size_t m, size_t n, double alpha, const double *a, const double *x,
+                    double beta, double *y) {
+    if (m == 0 || n == 0) {
+        for (size_t i = 0; i < (trans ? n : m); i++)
+            y[i] = beta == 0 ? 0 : beta * y[i];
+        return;
+    }
+    /* The row-major m x n matrix is the column-major n x m transpose: flip the operation. */
+    int fm = fortran_int(n), fn = fortran_int(m), one = 1;
+    dgemv_(trans ? "N" : "T", &fm, &fn, &alpha, a, &fm, x, &one, &beta, y, &one, 1);
+}
+
+void tsl_stats_ger(size_t m, size_t n, double alpha, const double *x, const double *y, double *a) {
+    if (m == 0 || n == 0)
+        return;
+    /* Column-major a^T (n x m) += alpha y x^T. */
+    int fm = fortran_int(n), fn = fortran_int(m), one = 1;
+    dger_(&fm, &fn, &alpha, y, &one, x, &one, a, &fm);
 }
 
 tsl_status tsl_stats_symmetric_eigen(const double *a, size_t d, double *eigenvalues, double *vectors) {

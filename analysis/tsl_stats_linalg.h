@@ -16,6 +16,15 @@
 void tsl_stats_gemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, double alpha, const double *a,
                     const double *b, double beta, double *c);
 
+/* y (m or n) = alpha * op(a) x + beta * y for the m x n matrix a: op(a) = a (y has m entries, x has n) or,
+ * when trans, a^T (y has n, x has m). BLAS dgemv; matrix-vector products through tsl_stats_gemm with one
+ * column would run the reference dgemm's innermost loop over that single column. */
+void tsl_stats_gemv(bool trans, size_t m, size_t n, double alpha, const double *a, const double *x,
+                    double beta, double *y);
+
+/* a (m x n) += alpha * x y^T (x: m, y: n). BLAS dger. */
+void tsl_stats_ger(size_t m, size_t n, double alpha, const double *x, const double *y, double *a);
+
 /* Eigendecomposition of the symmetric d x d matrix `a` (read in full; only its lower triangle matters):
  * eigenvalues[d] ascending; when `vectors` is non-NULL, row j of vectors (d x d) is the unit eigenvector of
  * eigenvalues[j]. TSL_ERR_NUMERIC if LAPACK fails to converge, TSL_ERR_NOMEM. */
