@@ -380,6 +380,68 @@ START_TEST(training_on_a_fixed_batch_lowers_the_loss) {
 }
 END_TEST
 
+/* lambda = 0 builds no equivariant projector (no g_equi tensors, no W) and reports equi = 0; lambda = 1
+ * builds no invariant one. A step still runs and trains the rest. */
+START_TEST(a_zero_weight_skips_its_projector) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    uint64_t seed = tsl_test_seed("zero_weight_skips_projector");
+    for (int h = 0; h < 2; h++) {
+        tsl_model_config c;
+        tsl_model_config_default(&c, TSL_RESNET18);
+        c.base_width = 8;
+        c.image_h = c.image_w = 32;
+        c.batch = 2;
+        c.projector = "16-16";
+        c.lambda = (float)h;
+        tsl_model *m;
+        TSL_TEST_OK(tsl_model_create(dev, &c, &m));
+        TSL_TEST_OK(tsl_model_init_random(m, seed));
+        ck_assert(tsl_model_find_tensor(m, h ? "g_inv.0.weight" : "g_equi.0.weight") == NULL);
+        ck_assert(tsl_model_find_tensor(m, h ? "g_equi.3.weight" : "g_inv.3.weight") != NULL);
+        tsl_vk_range r;
+        uint64_t count;
+        ck_assert_int_eq(tsl_model_activation(m, h ? "z" : "w", &r, &count), TSL_ERR_NOT_FOUND);
+        tsl_test_rng rng = tsl_test_rng_new(seed);
+        float *x = tsl_test_random_floats(&rng, 8 * 3 * 32 * 32, -1, 1);
+        tsl_vk_buffer images = tsl_test_upload_floats(dev, x, 8 * 3 * 32 * 32, "images");
+        tsl_loss_terms t;
+        TSL_TEST_OK(tsl_model_forward_backward(m, images.range, (tsl_vk_range){0}, 0, &t));
+        ck_assert_msg(h ? t.inv == 0 && t.equi > 0 && t.total == t.equi
+                        : t.equi == 0 && t.inv > 0 && t.total == t.inv,
+                      "lambda %d: inv %g equi %g total %g", h, t.inv, t.equi, t.total);
+        free(x);
+        tsl_vk_free(dev, &images);
+        tsl_model_destroy(m);
+    }
+    tsl_test_device_close(dev);
+}
+END_TEST
+
+/* Bad configurations are refused with a message naming the problem. */
+START_TEST(bad_configurations_are_refused) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    tsl_model_config c;
+    tsl_model_config_default(&c, TSL_RESNET18);
+    c.base_width = 8;
+    c.image_h = c.image_w = 32;
+    c.batch = 4;
+    tsl_model *m;
+    const char *bad_projectors[] = {"", "32-", "-32", "32-x", "0-32", "70000"};
+    for (size_t i = 0; i < sizeof bad_projectors / sizeof *bad_projectors; i++) {
+        c.projector = bad_projectors[i];
+        ck_assert_int_eq(tsl_model_create(dev, &c, &m), TSL_ERR_INVALID_ARG);
+        ck_assert_msg(strstr(tsl_error_message(), "projector"), "%s", tsl_error_message());
+    }
+    c.projector = "32-32";
+    c.batch = 1;
+    ck_assert_int_eq(tsl_model_create(dev, &c, &m), TSL_ERR_INVALID_ARG);
+    c.batch = 4;
+    c.lambda = 1.5f;
+    ck_assert_int_eq(tsl_model_create(dev, &c, &m), TSL_ERR_INVALID_ARG);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("train_step");
     TCase *tc = tcase_create("train_step");
@@ -388,6 +450,8 @@ int main(void) {
     tcase_add_test(tc, non_finite_loss_is_reported);
     tcase_add_test(tc, init_is_deterministic_with_torchvision_statistics);
     tcase_add_test(tc, training_on_a_fixed_batch_lowers_the_loss);
+    tcase_add_test(tc, a_zero_weight_skips_its_projector);
+    tcase_add_test(tc, bad_configurations_are_refused);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);
 }
