@@ -14,6 +14,7 @@ static const tsl_cli_command commands[] = {
      tsl_cmd_bench},
     {"demo", "run the main job on built-in synthetic data (today: a device self-check)", tsl_cmd_demo},
     {"devices", "list Vulkan devices with their properties and features", tsl_cmd_devices},
+    {"features", "evaluation-mode features of a ResNet trunk for images in a .npy file", tsl_cmd_features},
     {"selftest", "run every basic kernel on the device against a CPU reference", tsl_cmd_selftest},
     {"synth", "write a procedurally drawn labelled image data set (ImageNet layout)", tsl_cmd_synth},
     {"shard", "decode, resize and pack an ImageFolder tree into checksummed shards", tsl_cmd_shard},

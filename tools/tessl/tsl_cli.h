@@ -37,6 +37,7 @@ tsl_status tsl_cli_close_device(tsl_vk_device *device);
 
 int tsl_cmd_bench(int argc, char **argv);
 int tsl_cmd_devices(int argc, char **argv);
+int tsl_cmd_features(int argc, char **argv);
 int tsl_cmd_demo(int argc, char **argv);
 int tsl_cmd_selftest(int argc, char **argv);
 int tsl_cmd_synth(int argc, char **argv);

@@ -48,6 +48,9 @@ typedef struct {
     float lambda;          /* equivariance weight in [0, 1]; 0 skips g_equi entirely */
     float lambd;           /* Barlow Twins off-diagonal weight (0.0051) */
     float loss_scale;      /* factor on both Barlow Twins terms (1) */
+    /* Only the trunk (no projectors, classifier or loss; nothing trains): for evaluation-mode features.
+     * tsl_model_forward_backward and tsl_model_optimizer_step refuse such a model. */
+    bool trunk_only;
 } tsl_model_config;
 
 /* The defaults of METHOD.md for `arch` at 224x224 (projector 8192-8192-8192, lambda 0.2, lambd 0.0051,
@@ -146,6 +149,10 @@ tsl_status tsl_model_optimizer_step(tsl_model *model, const tsl_lars_config *lar
  * "avgpool" the features h, n x feature_dim) is downloaded to `out`. */
 tsl_status tsl_model_features(tsl_model *model, tsl_vk_range images, uint32_t n, const char *layer,
                               float *out, uint64_t out_count);
+
+/* Index into tsl_model_resnet(model)->layers of the layer whose output is the named trunk layer ("conv1",
+ * "layer1".."layer4", "avgpool"), or -1. */
+int tsl_model_layer_index(const tsl_model *model, const char *name);
 
 /* Device ranges of a trunk activation by the same names (and "z", "w" for the projector outputs), valid
  * after a forward: rows of all 4N images, t0, p0, t1, p1. For tests and diagnostics. */

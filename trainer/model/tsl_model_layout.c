@@ -342,7 +342,7 @@ static tsl_status allocate_scratch(tsl_model *m) {
  * storage-buffer offset step on this device. */
 static tsl_status check_quarter_alignment(const tsl_model *m) {
     uint64_t align = tsl_vk_device_features(m->device)->min_storage_buffer_offset_alignment;
-    if (align <= 4)
+    if (align <= 4 || m->config.trunk_only) /* evaluation binds whole batches only */
         return TSL_OK;
     for (int i = 0; i < m->net.n_layers; i++)
         if ((4 * m->config.batch * m->layers[i].per_image) % align)

@@ -9,6 +9,8 @@
 #include <string.h>
 
 static tsl_status check_step_inputs(const tsl_model *m, tsl_vk_range images, tsl_vk_range labels) {
+    if (m->config.trunk_only)
+        return tsl_error(TSL_ERR_INVALID_ARG, "model step: a trunk-only model cannot train");
     uint64_t want = 4ull * m->rows * 3 * m->config.image_h * m->config.image_w;
     if (images.size != want)
         return tsl_error(TSL_ERR_INVALID_ARG,
@@ -86,6 +88,8 @@ static uint32_t lars_group(const tsl_model *m, bool exclude, tsl_optim_tensor *o
 }
 
 tsl_status tsl_model_optimizer_step(tsl_model *m, const tsl_lars_config *lars) {
+    if (m->config.trunk_only)
+        return tsl_error(TSL_ERR_INVALID_ARG, "optimizer step: a trunk-only model cannot train");
     tsl_optim_tensor *t = calloc(m->n_params, sizeof *t);
     if (!t)
         return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
