@@ -100,7 +100,7 @@ tsl_status tsl_classifier_forward(tsl_model *m);
 
 /* tsl_model_backward.c: gradients from the projector outputs' gradients back to the first conv. */
 tsl_status tsl_projector_backward(tsl_model *m, tsl_projector *p, bool accumulate_features);
-tsl_status tsl_classifier_backward(tsl_model *m, tsl_vk_range labels);
+tsl_status tsl_classifier_backward(tsl_model *m);
 tsl_status tsl_trunk_backward(tsl_model *m);
 
 /* tsl_tessl_loss.c: the loss terms (into loss slots) and the gradients of Z and W (and the logits). */

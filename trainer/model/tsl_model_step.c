@@ -38,7 +38,7 @@ static tsl_status record_step(tsl_model *m, tsl_vk_range labels) {
             features_written = true;
         }
     if (m->config.classes)
-        TSL_TRY(tsl_classifier_backward(m, labels));
+        TSL_TRY(tsl_classifier_backward(m));
     return tsl_trunk_backward(m);
 }
 
