@@ -72,10 +72,12 @@ tsl_status tsl_features_extract(tsl_vk_device *dev, const tsl_safetensors *weigh
     if (n == 0 || h < 1 || w < 1 || chunk == 0)
         return tsl_error(TSL_ERR_INVALID_ARG, "features: empty input (%u images of %dx%d) or chunk 0", n, h,
                          w);
+    tsl_resnet_arch arch;
+    int base_width;
+    TSL_TRY(tsl_resnet_infer(weights, &arch, &base_width));
     tsl_model_config c;
-    TSL_TRY(tsl_resnet_infer(weights, &c.arch, &c.base_width));
-    tsl_model_config_default(&c, c.arch);
-    TSL_TRY(tsl_resnet_infer(weights, &c.arch, &c.base_width));
+    tsl_model_config_default(&c, arch);
+    c.base_width = base_width;
     c.image_h = h;
     c.image_w = w;
     chunk = chunk < n ? chunk : n;

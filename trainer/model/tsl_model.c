@@ -12,7 +12,7 @@ void tsl_model_config_default(tsl_model_config *config, tsl_resnet_arch arch) {
         .base_width = TSL_RESNET_BASE_WIDTH,
         .image_h = 224,
         .image_w = 224,
-        .batch = 1,
+        .batch = 0,
         .projector = "8192-8192-8192",
         .classes = 0,
         .lambda = 0.2f,

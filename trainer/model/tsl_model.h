@@ -54,7 +54,7 @@ typedef struct {
 } tsl_model_config;
 
 /* The defaults of METHOD.md for `arch` at 224x224 (projector 8192-8192-8192, lambda 0.2, lambd 0.0051,
- * scale 1, no classifier, batch 1 to be set by the caller). */
+ * scale 1, no classifier). `batch` is left at 0: the caller sets it. */
 void tsl_model_config_default(tsl_model_config *config, tsl_resnet_arch arch);
 
 typedef struct tsl_model tsl_model;
@@ -141,7 +141,9 @@ typedef struct {
     float weight_decay, momentum, eta;
 } tsl_lars_config;
 
-/* One LARS step (Barlow Twins' main.py groups) from the gradients of the last forward_backward; waits. */
+/* One LARS step (Barlow Twins' main.py groups: weights with lr_weights, weight decay and the trust ratio;
+ * 1-D parameters with lr_biases and neither) from the gradients of the last forward_backward. Submitted
+ * without waiting: the next forward_backward, tensor download or upload is ordered after it. */
 tsl_status tsl_model_optimizer_step(tsl_model *model, const tsl_lars_config *lars);
 
 /* Evaluation-mode forward of n images (n <= 4N) through the trunk, BN with running statistics; the

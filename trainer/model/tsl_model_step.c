@@ -101,7 +101,9 @@ tsl_status tsl_model_optimizer_step(tsl_model *m, const tsl_lars_config *lars) {
         if (n)
             s = tsl_optim_lars_step(m->device, m->cmd, t, n, &hp, m->scratch.range);
     }
-    tsl_status done = tsl_vk_cmd_submit_wait(m->cmd);
+    /* Submitted without waiting: the next step's recording (or any transfer) waits for it, so a step
+     * costs one host sync, the loss read-back. */
+    tsl_status done = s == TSL_OK ? tsl_vk_cmd_submit(m->cmd, NULL) : tsl_vk_cmd_submit_wait(m->cmd);
     free(t);
     return s != TSL_OK ? s : done;
 }
