@@ -110,11 +110,12 @@ tsl_status tsl_model_tensor_upload(tsl_model *model, const tsl_model_tensor *ten
 tsl_status tsl_model_init_random(tsl_model *model, uint64_t seed);
 
 /* Loads every PARAM, RUNNING_MEAN and RUNNING_VAR tensor found in `st` under the model's names (F32,
- * matching shape); extra tensors in the file are ignored ("fc.*", "num_batches_tracked"). With
- * require_all, a missing tensor is an error (TSL_ERR_FORMAT naming it); otherwise it keeps its value
- * (so a torchvision trunk checkpoint can seed the trunk of a randomly initialised model). Momentum is
- * zeroed. `*loaded` (may be NULL) receives the number of tensors loaded. Errors: TSL_ERR_FORMAT for a
- * dtype or shape mismatch, naming the tensor. */
+ * matching shape), and the MOMENTUM tensors ("mu.<name>") when the file has them (a checkpoint written
+ * from tsl_model_tensors); momentum the file lacks is zeroed. Extra tensors in the file are ignored
+ * ("fc.*", "num_batches_tracked", "grad.*"). With require_all, a missing PARAM or running statistic is
+ * an error (TSL_ERR_FORMAT naming it); otherwise it keeps its value (so a torchvision trunk checkpoint
+ * can seed the trunk of a randomly initialised model). `*loaded` (may be NULL) receives the number of
+ * tensors loaded. Errors: TSL_ERR_FORMAT for a dtype or shape mismatch, naming the tensor. */
 tsl_status tsl_model_load_safetensors(tsl_model *model, const tsl_safetensors *st, bool require_all,
                                       int *loaded);
 

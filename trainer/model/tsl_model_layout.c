@@ -175,9 +175,13 @@ static tsl_status allocate_params(tsl_model *m) {
                                  : x->kind == TSL_MT_GRAD     ? &m->grads
                                  : x->kind == TSL_MT_MOMENTUM ? &m->momentum
                                                               : &m->stats;
-        uint64_t offset = x->kind == TSL_MT_GRAD       ? m->tensors[i - m->n_params].range.offset
-                          : x->kind == TSL_MT_MOMENTUM ? m->tensors[i - 2 * m->n_params].range.offset
-                                                       : x->range.offset;
+        /* Params come first in the table and are placed first; gradients and momentum take their
+         * param's offset within its buffer. */
+        int param = x->kind == TSL_MT_GRAD       ? i - m->n_params
+                    : x->kind == TSL_MT_MOMENTUM ? i - 2 * m->n_params
+                                                 : -1;
+        uint64_t offset =
+            param >= 0 ? m->tensors[param].range.offset - m->params.range.offset : x->range.offset;
         x->range = tsl_vk_subrange(b, offset, 4 * x->count);
     }
     return TSL_OK;
