@@ -282,7 +282,8 @@ static void moments(const float *x, uint64_t n, double *mean, double *std) {
 /* A conv weight is N(0, 2 / fan_out): its sample std is within 5 standard errors (std / sqrt(2n)) and
  * its mean within 5 std / sqrt(n). A linear's is U(-b, b), b = 1/sqrt(in): within the bound, std b/sqrt(3)
  * within 5 standard errors (sqrt(0.8 / n) / 2 relative, for a uniform). */
-static void check_init_statistics(const tsl_model_tensor *t, const float *x, bool zero_gamma) {
+static void check_init_statistics(const tsl_model_tensor *t, const float *x, bool zero_gamma,
+                                  int feature_dim) {
     double mean, std;
     moments(x, t->count, &mean, &std);
     double n = (double)t->count;
@@ -291,7 +292,7 @@ static void check_init_statistics(const tsl_model_tensor *t, const float *x, boo
         ck_assert_msg(fabs(std / want - 1) < 5 / sqrt(2 * n) && fabs(mean) < 5 * want / sqrt(n),
                       "%s: mean %g std %g, kaiming fan_out wants std %g", t->name, mean, std, want);
     } else if (t->kind == TSL_MT_PARAM && (t->ndim == 2 || strcmp(t->name, "classifier.bias") == 0)) {
-        double b = 1.0 / sqrt((double)(t->ndim == 2 ? t->shape[1] : 64));
+        double b = 1.0 / sqrt((double)(t->ndim == 2 ? t->shape[1] : feature_dim)); /* bias: its weight's */
         for (uint64_t i = 0; i < t->count; i++)
             ck_assert_msg(fabs(x[i]) <= b, "%s[%llu] = %g outside +-%g", t->name, (unsigned long long)i, x[i],
                           b);
@@ -334,7 +335,7 @@ START_TEST(init_is_deterministic_with_torchvision_statistics) {
             for (uint64_t j = 0; j < all[i].count; j++)
                 ck_assert_msg(at[j] == 0.0f, "%s not zero", all[i].name);
         else
-            check_init_statistics(&all[i], at, zero_gamma);
+            check_init_statistics(&all[i], at, zero_gamma, tsl_model_feature_dim(m));
         at += all[i].count;
     }
     ck_assert_int_eq(zero_gammas, 8); /* ResNet-18: the second BN of each of its 8 blocks */
