@@ -40,6 +40,18 @@ expect "devices shows subgroup size" 0 "subgroup size: +[0-9]+" -- devices
 expect "selftest passes" 0 "all kernels agree with the CPU" -- selftest --mib 4
 expect "selftest bad size" 2 "--mib must be between 1 and 4096" -- selftest --mib 0
 expect "bad device index" 1 "device 42 requested" -- selftest --device 42
+fixtures=$(dirname "$0")/fixtures
+features_out=$(mktemp --suffix=.npy)
+expect "features avgpool" 0 "wrote .*avgpool output, shape 5 x 64$" -- features \
+    --weights "$fixtures/features_resnet18w8.safetensors" --input "$fixtures/features_input.npy" -o "$features_out"
+expect "features layer2 in chunks" 0 "layer2 output, shape 5 x 16 x 5 x 5$" -- features --layer layer2 --batch 3 \
+    --weights "$fixtures/features_resnet18w8.safetensors" --input "$fixtures/features_input.npy" -o "$features_out"
+expect "features needs its files" 2 "--weights, --input and -o are required" -- features --layer avgpool
+expect "features bad layer" 2 "unknown layer 'fc'" -- features --layer fc \
+    --weights "$fixtures/features_resnet18w8.safetensors" --input "$fixtures/features_input.npy" -o "$features_out"
+expect "features input not npy" 1 "not a .npy file" -- features \
+    --weights "$fixtures/features_resnet18w8.safetensors" --input "$fixtures/tessl_step.safetensors" -o "$features_out"
+rm -f "$features_out"
 TESSL_DEVICE=zz expect "bad TESSL_DEVICE" 2 "TESSL_DEVICE='zz' is not a device index" -- selftest
 
 # augment: one image through the GPU chain; errors name the bad key or value.

@@ -20,7 +20,7 @@ Tensors written (all F32 except labels, I64):
   act.conv1, act.layer1..4, act.h, act.z, act.w   activations of the 4 passes, stacked
   loss.inv, loss.equi, loss.ce, loss.total        scalars (inv and equi unweighted BT values)
   grad.<name>           every gradient
-  mu.<name>             LARS momentum after the step
+  after.mu.<name>       LARS momentum after the step (a checkpoint's "mu.<name>" would be loaded as state)
   after.<name>          every weight and buffer after the step
   hparams               [lambda, lambd, loss_scale, lr_weights, lr_biases, weight_decay, momentum, eta]
 """
@@ -204,7 +204,7 @@ def main(out_path):
     opt.param_groups[1]["lr"] = LR_B
     opt.step()
     for n, p in named:
-        out["mu." + n] = opt.state[p]["mu"].clone()
+        out["after.mu." + n] = opt.state[p]["mu"].clone()
     for n, t in model.state_dict().items():
         n = state_name(n)
         if n in params:

@@ -17,6 +17,7 @@ static const tsl_cli_command commands[] = {
     {"devices", "list Vulkan devices with their properties and features", tsl_cmd_devices},
     {"export", "write a checkpoint's weights with torchvision names (safetensors) for PyTorch",
      tsl_cmd_export},
+    {"features", "evaluation-mode features of a ResNet trunk for images in a .npy file", tsl_cmd_features},
     {"inspect", "summarise shards; --verify checks every checksum", tsl_cmd_inspect},
     {"preview", "draw one augmented TeSSL batch (pairs under shared t and t') as a PNG", tsl_cmd_preview},
     {"selftest", "run every basic kernel on the device against a CPU reference", tsl_cmd_selftest},

@@ -39,6 +39,7 @@ int tsl_cmd_augment(int argc, char **argv);
 int tsl_cmd_bench(int argc, char **argv);
 int tsl_cmd_devices(int argc, char **argv);
 int tsl_cmd_export(int argc, char **argv);
+int tsl_cmd_features(int argc, char **argv);
 int tsl_cmd_demo(int argc, char **argv);
 int tsl_cmd_preview(int argc, char **argv);
 int tsl_cmd_selftest(int argc, char **argv);

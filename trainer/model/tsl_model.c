@@ -12,7 +12,7 @@ void tsl_model_config_default(tsl_model_config *config, tsl_resnet_arch arch) {
         .base_width = TSL_RESNET_BASE_WIDTH,
         .image_h = 224,
         .image_w = 224,
-        .batch = 1,
+        .batch = 0,
         .projector = "8192-8192-8192",
         .classes = 0,
         .lambda = 0.2f,
@@ -46,6 +46,8 @@ static tsl_status parse_projector(const char *text, int feature_dim, tsl_project
 }
 
 static tsl_status check_config(const tsl_model_config *c) {
+    if (c->trunk_only && c->classes)
+        return tsl_error(TSL_ERR_INVALID_ARG, "model: a trunk-only model has no classifier");
     if (c->batch < 2)
         return tsl_error(TSL_ERR_INVALID_ARG, "model: batch %u per quarter; BatchNorm needs at least 2",
                          c->batch);
@@ -66,10 +68,10 @@ static tsl_status setup_heads(tsl_model *m) {
     for (int h = 0; h < 2; h++) {
         tsl_projector *p = &m->proj[h];
         p->name = names[h];
-        p->present = weights[h] > 0.0f;
+        p->present = weights[h] > 0.0f && !c->trunk_only;
         TSL_TRY(parse_projector(c->projector, m->net.feature_dim, p));
         tsl_bt_term *t = &m->bt[h];
-        t->weight = weights[h];
+        t->weight = p->present ? weights[h] : 0.0f;
         t->rows = h == 0 ? 2 * c->batch : c->batch;
         t->dim = (uint32_t)p->dims[p->n_linear];
     }

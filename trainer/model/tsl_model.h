@@ -48,10 +48,13 @@ typedef struct {
     float lambda;          /* equivariance weight in [0, 1]; 0 skips g_equi entirely */
     float lambd;           /* Barlow Twins off-diagonal weight (0.0051) */
     float loss_scale;      /* factor on both Barlow Twins terms (1) */
+    /* Only the trunk (no projectors, classifier or loss; nothing trains): for evaluation-mode features.
+     * tsl_model_forward_backward and tsl_model_optimizer_step refuse such a model. */
+    bool trunk_only;
 } tsl_model_config;
 
 /* The defaults of METHOD.md for `arch` at 224x224 (projector 8192-8192-8192, lambda 0.2, lambd 0.0051,
- * scale 1, no classifier, batch 1 to be set by the caller). */
+ * scale 1, no classifier). `batch` is left at 0: the caller sets it. */
 void tsl_model_config_default(tsl_model_config *config, tsl_resnet_arch arch);
 
 typedef struct tsl_model tsl_model;
@@ -107,11 +110,12 @@ tsl_status tsl_model_tensor_upload(tsl_model *model, const tsl_model_tensor *ten
 tsl_status tsl_model_init_random(tsl_model *model, uint64_t seed);
 
 /* Loads every PARAM, RUNNING_MEAN and RUNNING_VAR tensor found in `st` under the model's names (F32,
- * matching shape); extra tensors in the file are ignored ("fc.*", "num_batches_tracked"). With
- * require_all, a missing tensor is an error (TSL_ERR_FORMAT naming it); otherwise it keeps its value
- * (so a torchvision trunk checkpoint can seed the trunk of a randomly initialised model). Momentum is
- * zeroed. `*loaded` (may be NULL) receives the number of tensors loaded. Errors: TSL_ERR_FORMAT for a
- * dtype or shape mismatch, naming the tensor. */
+ * matching shape), and the MOMENTUM tensors ("mu.<name>") when the file has them (a checkpoint written
+ * from tsl_model_tensors); momentum the file lacks is zeroed. Extra tensors in the file are ignored
+ * ("fc.*", "num_batches_tracked", "grad.*"). With require_all, a missing PARAM or running statistic is
+ * an error (TSL_ERR_FORMAT naming it); otherwise it keeps its value (so a torchvision trunk checkpoint
+ * can seed the trunk of a randomly initialised model). `*loaded` (may be NULL) receives the number of
+ * tensors loaded. Errors: TSL_ERR_FORMAT for a dtype or shape mismatch, naming the tensor. */
 tsl_status tsl_model_load_safetensors(tsl_model *model, const tsl_safetensors *st, bool require_all,
                                       int *loaded);
 
@@ -138,7 +142,9 @@ typedef struct {
     float weight_decay, momentum, eta;
 } tsl_lars_config;
 
-/* One LARS step (Barlow Twins' main.py groups) from the gradients of the last forward_backward; waits. */
+/* One LARS step (Barlow Twins' main.py groups: weights with lr_weights, weight decay and the trust ratio;
+ * 1-D parameters with lr_biases and neither) from the gradients of the last forward_backward. Submitted
+ * without waiting: the next forward_backward, tensor download or upload is ordered after it. */
 tsl_status tsl_model_optimizer_step(tsl_model *model, const tsl_lars_config *lars);
 
 /* Evaluation-mode forward of n images (n <= 4N) through the trunk, BN with running statistics; the
@@ -146,6 +152,10 @@ tsl_status tsl_model_optimizer_step(tsl_model *model, const tsl_lars_config *lar
  * "avgpool" the features h, n x feature_dim) is downloaded to `out`. */
 tsl_status tsl_model_features(tsl_model *model, tsl_vk_range images, uint32_t n, const char *layer,
                               float *out, uint64_t out_count);
+
+/* Index into tsl_model_resnet(model)->layers of the layer whose output is the named trunk layer ("conv1",
+ * "layer1".."layer4", "avgpool"), or -1. */
+int tsl_model_layer_index(const tsl_model *model, const char *name);
 
 /* Device ranges of a trunk activation by the same names (and "z", "w" for the projector outputs), valid
  * after a forward: rows of all 4N images, t0, p0, t1, p1. For tests and diagnostics. */

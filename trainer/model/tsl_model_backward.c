@@ -62,8 +62,7 @@ tsl_status tsl_projector_backward(tsl_model *m, tsl_projector *p, bool accumulat
     return TSL_OK;
 }
 
-tsl_status tsl_classifier_backward(tsl_model *m, tsl_vk_range labels) {
-    (void)labels;
+tsl_status tsl_classifier_backward(tsl_model *m) {
     tsl_linear_shape s = {m->rows, (uint32_t)m->net.feature_dim, m->config.classes};
     tsl_vk_range dbias = tsl_model_grad(m, m->cls_bias);
     return tsl_linear_backward(m->device, m->cmd, s, m->features, tsl_model_param(m, m->cls_weight),

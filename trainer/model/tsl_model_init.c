@@ -130,13 +130,14 @@ tsl_status tsl_model_load_safetensors(tsl_model *m, const tsl_safetensors *st, b
                                       int *loaded) {
     int n = 0;
     const char *source = st->path ? st->path : "safetensors";
+    TSL_TRY(zero_momentum(m)); /* then overwritten by any "mu." tensors the file has (a checkpoint) */
     for (int i = 0; i < m->n_tensors; i++) {
         const tsl_model_tensor *t = &m->tensors[i];
-        if (t->kind == TSL_MT_GRAD || t->kind == TSL_MT_MOMENTUM)
+        if (t->kind == TSL_MT_GRAD)
             continue;
         const tsl_st_tensor *f = tsl_safetensors_find(st, t->name);
         if (!f) {
-            if (require_all)
+            if (require_all && t->kind != TSL_MT_MOMENTUM)
                 return tsl_error(TSL_ERR_FORMAT, "%s: no tensor %s", source, t->name);
             continue;
         }
@@ -146,5 +147,5 @@ tsl_status tsl_model_load_safetensors(tsl_model *m, const tsl_safetensors *st, b
     }
     if (loaded)
         *loaded = n;
-    return zero_momentum(m);
+    return TSL_OK;
 }

@@ -91,9 +91,6 @@ static inline tsl_vk_range tsl_rows(tsl_vk_range r, uint64_t per_row, uint64_t f
 /* tsl_model_layout.c: tensor table, memory carving. */
 tsl_status tsl_model_layout(tsl_model *m);
 
-/* tsl_model.c: index of the trunk layer whose output is "conv1", "layer1".."layer4", "avgpool"; -1. */
-int tsl_model_layer_index(const tsl_model *m, const char *name);
-
 /* tsl_model_forward.c */
 #include "tsl_conv2d.h"
 tsl_conv2d_shape tsl_model_conv_shape(const tsl_layer *l, uint32_t n);
@@ -103,7 +100,7 @@ tsl_status tsl_classifier_forward(tsl_model *m);
 
 /* tsl_model_backward.c: gradients from the projector outputs' gradients back to the first conv. */
 tsl_status tsl_projector_backward(tsl_model *m, tsl_projector *p, bool accumulate_features);
-tsl_status tsl_classifier_backward(tsl_model *m, tsl_vk_range labels);
+tsl_status tsl_classifier_backward(tsl_model *m);
 tsl_status tsl_trunk_backward(tsl_model *m);
 
 /* tsl_tessl_loss.c: the loss terms (into loss slots) and the gradients of Z and W (and the logits). */

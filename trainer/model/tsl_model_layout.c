@@ -175,14 +175,13 @@ static tsl_status allocate_params(tsl_model *m) {
                                  : x->kind == TSL_MT_GRAD     ? &m->grads
                                  : x->kind == TSL_MT_MOMENTUM ? &m->momentum
                                                               : &m->stats;
-        /* A gradient or momentum tensor sits where its parameter does in its own buffer; the parameter's
-         * range is already absolute (earlier in this loop), so take its offset relative to the
-         * parameters' buffer, which need not start at 0. */
-        uint64_t offset = x->kind == TSL_MT_GRAD
-                              ? m->tensors[i - m->n_params].range.offset - m->params.range.offset
-                          : x->kind == TSL_MT_MOMENTUM
-                              ? m->tensors[i - 2 * m->n_params].range.offset - m->params.range.offset
-                              : x->range.offset;
+        /* Params come first in the table and are placed first; gradients and momentum take their
+         * param's offset within its buffer. */
+        int param = x->kind == TSL_MT_GRAD       ? i - m->n_params
+                    : x->kind == TSL_MT_MOMENTUM ? i - 2 * m->n_params
+                                                 : -1;
+        uint64_t offset =
+            param >= 0 ? m->tensors[param].range.offset - m->params.range.offset : x->range.offset;
         x->range = tsl_vk_subrange(b, offset, 4 * x->count);
     }
     return TSL_OK;
@@ -347,7 +346,7 @@ static tsl_status allocate_scratch(tsl_model *m) {
  * storage-buffer offset step on this device. */
 static tsl_status check_quarter_alignment(const tsl_model *m) {
     uint64_t align = tsl_vk_device_features(m->device)->min_storage_buffer_offset_alignment;
-    if (align <= 4)
+    if (align <= 4 || m->config.trunk_only) /* evaluation binds whole batches only */
         return TSL_OK;
     for (int i = 0; i < m->net.n_layers; i++)
         if ((4 * m->config.batch * m->layers[i].per_image) % align)

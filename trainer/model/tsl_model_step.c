@@ -9,6 +9,8 @@
 #include <string.h>
 
 static tsl_status check_step_inputs(const tsl_model *m, tsl_vk_range images, tsl_vk_range labels) {
+    if (m->config.trunk_only)
+        return tsl_error(TSL_ERR_INVALID_ARG, "model step: a trunk-only model cannot train");
     uint64_t want = 4ull * m->rows * 3 * m->config.image_h * m->config.image_w;
     if (images.size != want)
         return tsl_error(TSL_ERR_INVALID_ARG,
@@ -36,7 +38,7 @@ static tsl_status record_step(tsl_model *m, tsl_vk_range labels) {
             features_written = true;
         }
     if (m->config.classes)
-        TSL_TRY(tsl_classifier_backward(m, labels));
+        TSL_TRY(tsl_classifier_backward(m));
     return tsl_trunk_backward(m);
 }
 
@@ -86,6 +88,8 @@ static uint32_t lars_group(const tsl_model *m, bool exclude, tsl_optim_tensor *o
 }
 
 tsl_status tsl_model_optimizer_step(tsl_model *m, const tsl_lars_config *lars) {
+    if (m->config.trunk_only)
+        return tsl_error(TSL_ERR_INVALID_ARG, "optimizer step: a trunk-only model cannot train");
     tsl_optim_tensor *t = calloc(m->n_params, sizeof *t);
     if (!t)
         return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
@@ -97,7 +101,9 @@ tsl_status tsl_model_optimizer_step(tsl_model *m, const tsl_lars_config *lars) {
         if (n)
             s = tsl_optim_lars_step(m->device, m->cmd, t, n, &hp, m->scratch.range);
     }
-    tsl_status done = tsl_vk_cmd_submit_wait(m->cmd);
+    /* Submitted without waiting: the next step's recording (or any transfer) waits for it, so a step
+     * costs one host sync, the loss read-back. */
+    tsl_status done = s == TSL_OK ? tsl_vk_cmd_submit(m->cmd, NULL) : tsl_vk_cmd_submit_wait(m->cmd);
     free(t);
     return s != TSL_OK ? s : done;
 }
