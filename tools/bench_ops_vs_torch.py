@@ -196,6 +196,7 @@ def main():
     print("| op | shape | tessl ms | torch ms | ratio (torch/tessl) | tessl GFLOP/s |")
     print("|---|---|---:|---:|---:|---:|")
     skip = {"op", "seconds", "gflops", "gbs", "reps"}
+    totals = {"tessl": 0.0, "torch": 0.0}
     for r in rows:
         shape = " ".join(f"{k}={v}" for k, v in r.items() if k not in skip)
         builder = BUILDERS.get(r["op"])
@@ -207,6 +208,12 @@ def main():
         print(f"| {r['op']} | {shape} | {r['seconds'] * 1e3:.3f} | {t * 1e3:.3f} | {t / r['seconds']:.2f} "
               f"| {r['gflops']:.2f} |")
         sys.stdout.flush()
+        if r["op"].startswith("conv2d"):  # each distinct convolution weighted by its use in the network
+            totals["tessl"] += r["seconds"] * r["count"]
+            totals["torch"] += t * r["count"]
+    if totals["tessl"] > 0:
+        print(f"\nAll of ResNet-50's convolutions, forward + both backward passes, weighted by use: tessl "
+              f"{totals['tessl']:.2f} s, torch {totals['torch']:.2f} s, ratio {totals['torch'] / totals['tessl']:.3f}")
 
 
 if __name__ == "__main__":
