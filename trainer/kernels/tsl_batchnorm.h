@@ -10,9 +10,12 @@
  * affine = False (no gamma, beta; the Barlow Twins loss) is selected by passing gamma and beta with
  * .vk == VK_NULL_HANDLE.
  *
- * Statistics are reduced in fp32 in two levels (per-slice partials, then per channel) with Welford /
- * Chan merging, so they stay accurate for m in the millions and for |mean| >> std. Tensors larger than
- * one binding are split along the batch. All functions record into `cmd`; every tensor range is
+ * Two paths, chosen per shape by m = N*H*W (tsl_batchnorm.c, use_channel_lanes). Few values per
+ * channel: one invocation per channel computes the statistics by the corrected two-pass algorithm and
+ * writes the output in the same dispatch (likewise backward). Many: the statistics are reduced in two
+ * levels (per-slice Welford partials, then a Chan merge per channel) and the output is elementwise.
+ * Both stay accurate for m in the millions and for |mean| >> std, in fp32. Tensors larger than one
+ * binding take the second path, split along the batch. All functions record into `cmd`; every tensor range is
  * distinct (no aliasing). Errors: TSL_ERR_INVALID_ARG naming the op and the problem for a zero or
  * oversized shape, a range of the wrong size, too small a scratch, or m < 2 in training. */
 #ifndef TSL_BATCHNORM_H
@@ -24,6 +27,10 @@
 
 #define TSL_BATCHNORM_MOMENTUM 0.1f
 #define TSL_BATCHNORM_EPS      1e-5f
+
+/* Channels with at most this many values (N*H*W) take the channels-parallel path (measured on lavapipe,
+ * see tsl_batchnorm.c). */
+#define TSL_BATCHNORM_MAX_LANE_VALUES 4096u
 
 typedef struct {
     uint32_t n, c, hw; /* batch, channels, H*W (1 for 1-D batch norm) */
@@ -66,5 +73,13 @@ tsl_status tsl_batchnorm_backward(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_ba
                                   tsl_vk_range gamma, tsl_vk_range x, tsl_vk_range dy, tsl_vk_range save_mean,
                                   tsl_vk_range save_invstd, tsl_vk_range dx, tsl_vk_range dgamma,
                                   tsl_vk_range dbeta, tsl_vk_range scratch);
+
+/* Whether training forward and backward at `shape` take the channels-parallel path (m = N*H*W at most
+ * the threshold and the tensors within one binding); for tests and benchmarks. */
+bool tsl_batchnorm_uses_channel_lanes(const tsl_vk_device *device, tsl_batchnorm_shape shape);
+
+/* For tests and measurements only: channels with at most `values` values (N*H*W) take the
+ * channels-parallel path (0 restores the measured default). Process-wide, not thread-safe. */
+void tsl_batchnorm_set_test_threshold(uint32_t values);
 
 #endif

@@ -1,0 +1,61 @@
+// Shared by the channels-parallel batch-norm shaders (few values per channel): invocation `lane` owns
+// one channel, or four adjacent channels as the components of a vec4 (1-D batch norm, C % 4 == 0), and
+// walks its values sequentially, so there is no shared memory and no barrier.
+//
+// Values are read in units of VALUE: a vec4 in the TSL_VEC4 build (H*W % 4 == 0, or H*W == 1 with
+// C % 4 == 0), else a float. Lane g's units for image n are [n * image_units + g * run, ... + run).
+// With COMPONENTS_ARE_CHANNELS the four components belong to channels 4g .. 4g + 3 (run = 1); otherwise
+// every component belongs to channel g and per-channel results sum the components (channel_total).
+//
+// Sums use blocked accumulation: a block of BLOCK units is summed, then added to the running total, so
+// rounding grows with BLOCK + m / BLOCK rather than with m (a plain sequential sum of 4096 terms in fp32
+// exceeds the tests' tolerances now and then; the blocked one stays far inside).
+#ifndef TSL_BATCHNORM_CHANNELS_GLSL
+#define TSL_BATCHNORM_CHANNELS_GLSL
+
+#if TSL_VEC4
+#define VALUE vec4
+#else
+#define VALUE float
+#endif
+
+layout(constant_id = 1) const bool COMPONENTS_ARE_CHANNELS = false;
+layout(constant_id = 2) const bool AFFINE = true;
+const uint BLOCK = 32;
+
+layout(push_constant) uniform Push {
+    uint lanes, images, image_units, run; // see above
+    float count, inv_m;                   // m = N * H * W and 1 / m
+    float momentum, eps;                  // forward only
+} pc;
+
+// Per-channel arrays (C floats) read and written as VALUEs: component i is channel
+// lane * CHANNELS_PER_LANE + i, or every component is channel `lane`.
+#if TSL_VEC4
+#define LOAD_CHANNELS(array, lane)                                                                         \
+    (COMPONENTS_ARE_CHANNELS                                                                               \
+         ? vec4(array[4 * (lane)], array[4 * (lane) + 1], array[4 * (lane) + 2], array[4 * (lane) + 3])    \
+         : vec4(array[lane]))
+#define STORE_CHANNELS(array, lane, v)                                                                     \
+    if (COMPONENTS_ARE_CHANNELS) {                                                                         \
+        array[4 * (lane)] = (v).x;                                                                         \
+        array[4 * (lane) + 1] = (v).y;                                                                     \
+        array[4 * (lane) + 2] = (v).z;                                                                     \
+        array[4 * (lane) + 3] = (v).w;                                                                     \
+    } else                                                                                                 \
+        array[lane] = (v).x
+#else
+#define LOAD_CHANNELS(array, lane) array[lane]
+#define STORE_CHANNELS(array, lane, v) array[lane] = (v)
+#endif
+
+// A per-channel sum: the components when they are one channel, else each component is its own.
+VALUE channel_total(VALUE s) {
+#if TSL_VEC4
+    if (!COMPONENTS_ARE_CHANNELS)
+        return VALUE((s.x + s.y) + (s.z + s.w));
+#endif
+    return s;
+}
+
+#endif
