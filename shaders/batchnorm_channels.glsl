@@ -3,7 +3,8 @@
 // walks its values sequentially, so there is no shared memory and no barrier.
 //
 // Values are read in units of VALUE: a vec4 in the TSL_VEC4 build (H*W % 4 == 0, or H*W == 1 with
-// C % 4 == 0), else a float. Lane g's units for image n are [n * image_units + g * run, ... + run).
+// C % 4 == 0), else a float. Lane g's units for image n are [n * image_units + g * run, ... + run)
+// (a slice of them when a channel is split into slices).
 // With COMPONENTS_ARE_CHANNELS the four components belong to channels 4g .. 4g + 3 (run = 1); otherwise
 // every component belongs to channel g and per-channel results sum the components (channel_total).
 //
@@ -23,11 +24,11 @@ layout(constant_id = 1) const bool COMPONENTS_ARE_CHANNELS = false;
 layout(constant_id = 2) const bool AFFINE = true;
 const uint BLOCK = 32;
 
-layout(push_constant) uniform Push {
-    uint lanes, images, image_units, run; // see above
-    float count, inv_m;                   // m = N * H * W and 1 / m
-    float momentum, eps;                  // forward only
-} pc;
+// A lane's values: units [k0, k1) of the runs of images [n0, n1), unit k of image n at
+// n * image_units + base + k (base = lane * run).
+struct LaneSpan {
+    uint base, image_units, n0, n1, k0, k1;
+};
 
 // Per-channel arrays (C floats) read and written as VALUEs: component i is channel
 // lane * CHANNELS_PER_LANE + i, or every component is channel `lane`.
