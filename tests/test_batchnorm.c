@@ -132,9 +132,9 @@ START_TEST(forward_train_matches_reference) {
 END_TEST
 
 /* |mean| / std = 1000: E[x^2] - E[x]^2 in fp32 would lose the variance entirely (1e6 * 6e-8 ~ 0.06 of
- * a unit variance per operation, far more summed). Welford / Chan (two-level path) and the corrected
- * two-pass algorithm (channels-parallel path) keep invstd to ~eps32 * |mean|/std relative error per
- * deviation: rel 2e-4 on invstd; the mean itself to abs 1e-6 * 1000 * 4. */
+ * a unit variance per operation, far more summed). The corrected two-pass algorithm per lane (per
+ * slice) and Chan's merge of slices keep invstd to ~eps32 * |mean|/std relative error per deviation:
+ * rel 2e-4 on invstd; the mean itself to abs 1e-6 * 1000 * 4. */
 static void check_large_mean(tsl_vk_device *dev, uint64_t seed, shape4 s) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t n = count_of(s);
@@ -175,8 +175,8 @@ static void check_large_mean(tsl_vk_device *dev, uint64_t seed, shape4 s) {
         free(host[i]);
 }
 
-/* Two-level path (4608 values per channel), channels-parallel with vec4 along H*W (2048), and with four
- * channels per lane (1-D, 1024). */
+/* Two-level (4608 values per channel: two slices merged), one lane per channel with vec4 along H*W
+ * (2048), and four channels per lane (1-D, 1024). */
 START_TEST(statistics_stay_accurate_with_large_mean) {
     tsl_vk_device *dev = tsl_test_device_open();
     uint64_t seed = tsl_test_seed("batchnorm_large_mean");
@@ -332,14 +332,18 @@ START_TEST(split_along_batch_matches_reference) {
 END_TEST
 
 /* Both paths (tsl_batchnorm.c: use_channel_lanes) at shapes on both sides of the threshold T =
- * TSL_BATCHNORM_MAX_LANE_VALUES values per channel, each shape also forced towards the other path with
- * tsl_batchnorm_set_test_threshold (c = 13 with m = 1e5 stays two-level: a lane's loops would exceed
- * lavapipe's 65535 iterations per invocation). Same reference and tolerances as above: the
- * channels-parallel path is at least as accurate for m <= T (corrected two-pass statistics; blocked
- * sums of 32 units, so rounding grows with 32 + m / 32 terms rather than m: ~1e-7 relative at m = T;
- * a plain sequential fp32 sum of 4096 terms, or sequential Welford, would use up to ~1.4x of these
- * tolerances), and the two-level path is built for long channels (dgamma/dbeta tolerances scale with
- * sqrt(m) as stated above). */
+ * TSL_BATCHNORM_MAX_LANE_VALUES values per channel: one lane per channel (one dispatch each way), or
+ * two-level (lanes summarise slices of at most T values, one invocation per channel merges them, lanes
+ * write y and dx by slices). Each shape is also forced towards the other path with
+ * tsl_batchnorm_set_test_threshold (1: a slice per vec4 or float; above T, capped at 8192 values
+ * because of lavapipe's loop limit, so m = 1e5 and m = 8978 stay two-level). Layouts: vec4 across
+ * channels (1-D, C % 4 == 0), vec4 along H*W, floats; slices of whole images and of segments of an
+ * image. Same reference and tolerances as above, which stay valid: each lane's statistics are
+ * corrected two-pass over at most 8192 values, accurate to a few eps32 relative; its sums are blocked
+ * (32 units, then the total), so rounding grows with 32 + m / 32 terms rather than m (simulated at
+ * m = 4096, 300 draws: the blocked sum of dy used at most 0.13 of the dbeta tolerance, a plain
+ * sequential fp32 sum 1.4x, and sequential Welford's mean 1.2x of the save_mean tolerance); slices are
+ * merged with Chan's formula, and dgamma/dbeta tolerances scale with sqrt(m) as stated above. */
 START_TEST(both_paths_match_reference_around_threshold) {
     tsl_vk_device *dev = tsl_test_device_open();
     uint64_t seed = tsl_test_seed("batchnorm_paths");
@@ -352,10 +356,11 @@ START_TEST(both_paths_match_reference_around_threshold) {
         {{3, 5, 4, 4}, true, false},             /* vec4 along H*W */
         {{2, 7, 2, 6}, true, false},             /* vec4 along H*W = 12, odd C */
         {{3, 6, 3, 5}, true, false},             /* floats: H*W = 15 */
-        {{t / 256, 3, 16, 16}, true, false},     /* m = T: the last shape on the channels-parallel path */
-        {{t / 256 + 1, 3, 16, 16}, false, true}, /* m = T + 256: two-level */
+        {{t / 256, 3, 16, 16}, true, false},     /* m = T: the last shape with one lane per channel */
+        {{t / 256 + 1, 3, 16, 16}, false, true}, /* m = T + 256: two-level, slices of 16 images */
         {{t + 1, 4, 1, 1}, false, true},         /* 1-D with m = T + 1: two-level */
-        {{4, 13, 125, 200}, false, false},       /* c = 13, m = 1e5: two-level, 25 slices per channel */
+        {{4, 13, 125, 200}, false, false},       /* c = 13, m = 1e5: 7 segments of each image's run */
+        {{2, 3, 67, 67}, false, false},          /* floats, H*W = 4489 > T: 2 segments per image */
     };
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
         shape4 s = cases[i].shape;
