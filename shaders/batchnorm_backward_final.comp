@@ -1,6 +1,6 @@
 #version 450
 // Batch-norm backward, second level: invocation c sums channel c's `slots` partial pairs sequentially
-// (a few to ~100 slots) into sum_dy[c] (= dbeta) and sum_dy_xhat[c] (= dgamma).
+// (about m / 4096, at most 32768) into sum_dy[c] (= dbeta) and sum_dy_xhat[c] (= dgamma).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 

@@ -1,10 +1,10 @@
 #version 450
 // Batch-norm statistics, second level: invocation c merges channel c's `slots` (count, mean, M2)
-// partials sequentially with Chan's formula (a few to ~100 slots, so one invocation per channel beats
-// a workgroup tree with barriers on lavapipe), then writes the batch mean and 1 / sqrt(biased variance
-// + eps) for normalisation and backward, and updates the running statistics as PyTorch does:
-// running = (1 - momentum) * running + momentum * batch statistic, with the UNBIASED variance
-// M2 / (count - 1) (the host rejects count < 2).
+// partials sequentially with Chan's formula (about m / 4096 slots, at most 32768, within lavapipe's
+// loop limit; one invocation per channel beats a workgroup tree with barriers there), then writes the
+// batch mean and 1 / sqrt(biased variance + eps) for normalisation and backward, and updates the
+// running statistics as PyTorch does: running = (1 - momentum) * running + momentum * batch statistic,
+// with the UNBIASED variance M2 / (count - 1) (the host rejects count < 2).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 

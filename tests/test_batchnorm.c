@@ -377,6 +377,7 @@ START_TEST(both_paths_match_reference_around_threshold) {
             if (!forced) { /* affine=False takes the same route with other bindings */
                 check_forward_train(dev, case_seed + 2, s, false);
                 check_backward(dev, case_seed + 3, s, false);
+                check_forward_eval(dev, case_seed, s, true); /* by slices, whatever the path */
             }
         }
     }
