@@ -497,6 +497,10 @@ START_TEST(bad_arguments_are_rejected) {
     expect_invalid(
         tsl_batchnorm_forward_eval(dev, cmd, tsl_batchnorm_shape_2d(0, 3, 4, 4), &prm, x.range, y.range),
         "empty");
+    /* 40000 images of 64 x 64: 40000 slices per channel, past the 32768 one merge may loop over. */
+    expect_invalid(tsl_batchnorm_forward_eval(dev, cmd, tsl_batchnorm_shape_2d(40000, 1, 64, 64), &prm,
+                                              x.range, y.range),
+                   "slices");
     expect_invalid(tsl_batchnorm_backward(dev, cmd, s, ch.range, x.range, y.range, ch.range, ch2.range,
                                           x.range, none, ch.range, sc.range),
                    "all be given");
