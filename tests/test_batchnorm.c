@@ -37,16 +37,27 @@ static size_t count_of(shape4 s) {
     return (size_t)s.n * s.c * s.h * s.w;
 }
 
-/* Input with a per-channel offset and scale, so normalisation is not a no-op. */
+/* Input with a per-channel offset and scale, so normalisation is not a no-op. Each channel's sample is
+ * standardised to exactly the drawn mean and std (0.5 .. 2), so that the tolerances' assumptions
+ * (|mean| <= max_mean, std >= 0.5, so invstd <= 2) hold for the batch statistics too: with a few values
+ * per channel (m = 4) the raw sample std can be far below the population's, and every error in dx
+ * scales with invstd. */
 static float *random_input(tsl_test_rng *rng, shape4 s, double max_mean) {
+    size_t hw = (size_t)s.h * s.w, m = (size_t)s.n * hw;
     float *x = malloc(4 * count_of(s));
-    size_t hw = (size_t)s.h * s.w;
+    double *v = malloc(8 * m);
     for (uint32_t ch = 0; ch < s.c; ch++) {
         double mu = tsl_test_rng_uniform(rng, -max_mean, max_mean), sd = tsl_test_rng_uniform(rng, 0.5, 2.0);
-        for (uint32_t i = 0; i < s.n; i++)
-            for (size_t k = 0; k < hw; k++)
-                x[((size_t)i * s.c + ch) * hw + k] = (float)(mu + sd * tsl_test_rng_normal(rng));
+        double sum = 0.0, sq = 0.0;
+        for (size_t j = 0; j < m; j++)
+            sum += v[j] = tsl_test_rng_normal(rng);
+        for (size_t j = 0; j < m; j++)
+            sq += (v[j] - sum / m) * (v[j] - sum / m);
+        double scale = sq > 0.0 ? sd / sqrt(sq / m) : sd;
+        for (size_t j = 0; j < m; j++)
+            x[((j / hw) * s.c + ch) * hw + j % hw] = (float)(mu + scale * (v[j] - sum / m));
     }
+    free(v);
     return x;
 }
 
@@ -121,24 +132,23 @@ START_TEST(forward_train_matches_reference) {
 END_TEST
 
 /* |mean| / std = 1000: E[x^2] - E[x]^2 in fp32 would lose the variance entirely (1e6 * 6e-8 ~ 0.06 of
- * a unit variance per operation, far more summed). Welford / Chan keeps invstd to ~eps32 * |mean|/std
- * relative error per deviation: rel 2e-4 on invstd; the mean itself to abs 1e-6 * 1000 * 4. */
-START_TEST(statistics_stay_accurate_with_large_mean) {
-    tsl_vk_device *dev = tsl_test_device_open();
-    uint64_t seed = tsl_test_seed("batchnorm_large_mean");
+ * a unit variance per operation, far more summed). The corrected two-pass algorithm per lane (per
+ * slice) and Chan's merge of slices keep invstd to ~eps32 * |mean|/std relative error per deviation:
+ * rel 2e-4 on invstd; the mean itself to abs 1e-6 * 1000 * 4. */
+static void check_large_mean(tsl_vk_device *dev, uint64_t seed, shape4 s) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
-    shape4 s = {2, 3, 48, 48};
     size_t n = count_of(s);
-    float *x = malloc(4 * n);
+    float *x = malloc(4 * n), *ones = malloc(4 * s.c);
     for (size_t i = 0; i < n; i++)
         x[i] = (float)(1000.0 + tsl_test_rng_normal(&rng));
+    for (uint32_t i = 0; i < s.c; i++)
+        ones[i] = 1.0f;
     tsl_batchnorm_shape bs = tsl_batchnorm_shape_2d(s.n, s.c, s.h, s.w);
-    float ones[3] = {1, 1, 1};
     tsl_vk_buffer bx = tsl_test_upload_floats(dev, x, n, "x"),
-                  brm = tsl_test_upload_floats(dev, ones, 3, "rm"),
-                  brv = tsl_test_upload_floats(dev, ones, 3, "rv");
-    tsl_vk_buffer by = tsl_test_poisoned(dev, n, "y"), bm = tsl_test_poisoned(dev, 3, "mean"),
-                  bi = tsl_test_poisoned(dev, 3, "invstd");
+                  brm = tsl_test_upload_floats(dev, ones, s.c, "rm"),
+                  brv = tsl_test_upload_floats(dev, ones, s.c, "rv");
+    tsl_vk_buffer by = tsl_test_poisoned(dev, n, "y"), bm = tsl_test_poisoned(dev, s.c, "mean"),
+                  bi = tsl_test_poisoned(dev, s.c, "invstd");
     tsl_vk_buffer bsc = tsl_test_poisoned(dev, tsl_batchnorm_scratch_bytes(dev, bs) / 4, "scratch");
     tsl_batchnorm_params prm = {{0}, {0}, brm.range, brv.range, 0.1f, 1e-5f};
     tsl_vk_cmd *cmd;
@@ -148,16 +158,31 @@ START_TEST(statistics_stay_accurate_with_large_mean) {
         tsl_batchnorm_forward_train(dev, cmd, bs, &prm, bx.range, by.range, bm.range, bi.range, bsc.range));
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_vk_cmd_destroy(cmd);
-    double *xd = tsl_test_to_double(x, n), *yd = malloc(8 * n), md[3], id[3];
+    double *xd = tsl_test_to_double(x, n), *yd = malloc(8 * n), *md = malloc(8 * s.c), *id = malloc(8 * s.c);
     ref_batchnorm_forward_train(s.n, s.c, (size_t)s.h * s.w, xd, NULL, NULL, 0.1, 1e-5, NULL, NULL, yd, md,
                                 id);
-    float *m = tsl_test_download_floats(dev, &bm, 3), *inv = tsl_test_download_floats(dev, &bi, 3);
-    tsl_test_check_close("mean (|mean|/std = 1000)", seed, m, md, 3, 0, 4e-3);
-    tsl_test_check_close("invstd (|mean|/std = 1000)", seed, inv, id, 3, 2e-4, 0);
+    float *m = tsl_test_download_floats(dev, &bm, s.c), *inv = tsl_test_download_floats(dev, &bi, s.c);
+    char what[96];
+    snprintf(what, sizeof what, "mean (|mean|/std = 1000) %ux%ux%ux%u", s.n, s.c, s.h, s.w);
+    tsl_test_check_close(what, seed, m, md, s.c, 0, 4e-3);
+    snprintf(what, sizeof what, "invstd (|mean|/std = 1000) %ux%ux%ux%u", s.n, s.c, s.h, s.w);
+    tsl_test_check_close(what, seed, inv, id, s.c, 2e-4, 0);
     tsl_vk_buffer *all[] = {&bx, &brm, &brv, &by, &bm, &bi, &bsc};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         tsl_vk_free(dev, all[i]);
-    free(x), free(xd), free(yd), free(m), free(inv);
+    void *host[] = {x, ones, xd, yd, md, id, m, inv};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
+        free(host[i]);
+}
+
+/* Two-level (4608 values per channel: two slices merged), one lane per channel with vec4 along H*W
+ * (2048), and four channels per lane (1-D, 1024). */
+START_TEST(statistics_stay_accurate_with_large_mean) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    uint64_t seed = tsl_test_seed("batchnorm_large_mean");
+    const shape4 cases[] = {{2, 3, 48, 48}, {2, 3, 32, 32}, {1024, 8, 1, 1}};
+    for (int i = 0; i < 3; i++)
+        check_large_mean(dev, seed + i, cases[i]);
     tsl_test_device_close(dev);
 }
 END_TEST
@@ -306,6 +331,61 @@ START_TEST(split_along_batch_matches_reference) {
 }
 END_TEST
 
+/* Both paths (tsl_batchnorm.c: use_channel_lanes) at shapes on both sides of the threshold T =
+ * TSL_BATCHNORM_MAX_LANE_VALUES values per channel: one lane per channel (one dispatch each way), or
+ * two-level (lanes summarise slices of at most T values, one invocation per channel merges them, lanes
+ * write y and dx by slices). Each shape is also forced towards the other path with
+ * tsl_batchnorm_set_test_threshold (1: a slice per vec4 or float; above T, capped at 8192 values
+ * because of lavapipe's loop limit, so m = 1e5 and m = 8978 stay two-level). Layouts: vec4 across
+ * channels (1-D, C % 4 == 0), vec4 along H*W, floats; slices of whole images and of segments of an
+ * image. Same reference and tolerances as above, which stay valid: each lane's statistics are
+ * corrected two-pass over at most 8192 values, accurate to a few eps32 relative; its sums are blocked
+ * (32 units, then the total), so rounding grows with 32 + m / 32 terms rather than m (simulated at
+ * m = 4096, 300 draws: the blocked sum of dy used at most 0.13 of the dbeta tolerance, a plain
+ * sequential fp32 sum 1.4x, and sequential Welford's mean 1.2x of the save_mean tolerance); slices are
+ * merged with Chan's formula, and dgamma/dbeta tolerances scale with sqrt(m) as stated above. */
+START_TEST(both_paths_match_reference_around_threshold) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    uint64_t seed = tsl_test_seed("batchnorm_paths");
+    const uint32_t t = TSL_BATCHNORM_MAX_LANE_VALUES;
+    const struct {
+        shape4 shape;
+        bool lanes, forced_lanes; /* the path taken by default, and with the threshold forced */
+    } cases[] = {
+        {{4, 8192, 1, 1}, true, false},          /* projector BatchNorm1d at batch 4: vec4 across C */
+        {{3, 5, 4, 4}, true, false},             /* vec4 along H*W */
+        {{2, 7, 2, 6}, true, false},             /* vec4 along H*W = 12, odd C */
+        {{3, 6, 3, 5}, true, false},             /* floats: H*W = 15 */
+        {{t / 256, 3, 16, 16}, true, false},     /* m = T: the last shape with one lane per channel */
+        {{t / 256 + 1, 3, 16, 16}, false, true}, /* m = T + 256: two-level, slices of 16 images */
+        {{t + 1, 4, 1, 1}, false, true},         /* 1-D with m = T + 1: two-level */
+        {{4, 13, 125, 200}, false, false},       /* c = 13, m = 1e5: 7 segments of each image's run */
+        {{2, 3, 67, 67}, false, false},          /* floats, H*W = 4489 > T: 2 segments per image */
+    };
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        shape4 s = cases[i].shape;
+        tsl_batchnorm_shape bs = tsl_batchnorm_shape_2d(s.n, s.c, s.h, s.w);
+        for (int forced = 0; forced < 2; forced++) {
+            tsl_batchnorm_set_test_threshold(forced ? (cases[i].lanes ? 1 : UINT32_MAX) : 0);
+            ck_assert_int_eq(tsl_batchnorm_uses_channel_lanes(dev, bs),
+                             forced ? cases[i].forced_lanes : cases[i].lanes);
+            if (forced && cases[i].forced_lanes == cases[i].lanes)
+                continue; /* same path as the default run */
+            uint64_t case_seed = seed + 8 * i + 4 * forced;
+            check_forward_train(dev, case_seed, s, true);
+            check_backward(dev, case_seed + 1, s, true);
+            if (!forced) { /* affine=False takes the same route with other bindings */
+                check_forward_train(dev, case_seed + 2, s, false);
+                check_backward(dev, case_seed + 3, s, false);
+                check_forward_eval(dev, case_seed, s, true); /* by slices, whatever the path */
+            }
+        }
+    }
+    tsl_batchnorm_set_test_threshold(0);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
 /* L = sum w * y(x, gamma, beta) through the training forward (batch statistics included). */
 static double loss(size_t n, size_t c, size_t hw, const double *x, const double *g, const double *b,
                    const double *w) {
@@ -417,6 +497,10 @@ START_TEST(bad_arguments_are_rejected) {
     expect_invalid(
         tsl_batchnorm_forward_eval(dev, cmd, tsl_batchnorm_shape_2d(0, 3, 4, 4), &prm, x.range, y.range),
         "empty");
+    /* 40000 images of 64 x 64: 40000 slices per channel, past the 32768 one merge may loop over. */
+    expect_invalid(tsl_batchnorm_forward_eval(dev, cmd, tsl_batchnorm_shape_2d(40000, 1, 64, 64), &prm,
+                                              x.range, y.range),
+                   "slices");
     expect_invalid(tsl_batchnorm_backward(dev, cmd, s, ch.range, x.range, y.range, ch.range, ch2.range,
                                           x.range, none, ch.range, sc.range),
                    "all be given");
@@ -438,6 +522,7 @@ int main(void) {
     tcase_add_test(tc, forward_eval_matches_reference);
     tcase_add_test(tc, backward_matches_reference);
     tcase_add_test(tc, split_along_batch_matches_reference);
+    tcase_add_test(tc, both_paths_match_reference_around_threshold);
     tcase_add_test(tc, reference_backward_matches_finite_differences);
     tcase_add_test(tc, bad_arguments_are_rejected);
     suite_add_tcase(s, tc);

@@ -1,35 +1,100 @@
 #include "tsl_batchnorm.h"
 
 #include "tsl_chunk.h"
-#include "tsl_elementwise.h"
 
 enum {
-    WORKGROUP = 256,
-    PER_GROUP = 4096, /* values of one channel per first-level workgroup */
-    MAX_GRID = 65535, /* channels go in grid y (first level) and grid x (second level) */
+    MAX_GRID = 65535, /* channels: a documented limit of the API */
     ALIGN = 256,      /* Vulkan's largest minStorageBufferOffsetAlignment: sub-ranges of scratch start here */
+    LANES_PER_GROUP = 64,   /* lanes (one channel, or four) per workgroup of the lane shaders */
+    MAX_LANE_VALUES = 8192, /* cap on a lane's values: see lane_values_per_slice */
+    MAX_SLOTS = 32768,      /* slices per channel: the final merges loop over them */
 };
 
-/* How the batch is split into chunks and each chunk's channel slices into first-level workgroups. */
+/* Values of one channel that one lane handles: TSL_BATCHNORM_MAX_LANE_VALUES unless a test changes it.
+ * Capped because lavapipe (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS) ends every loop of an invocation once
+ * 65535 loop iterations have run in it, counted over all its loops, silently leaving the rest undone:
+ * a lane runs at most three passes of images * (units + 1) <= 2 * MAX_LANE_VALUES iterations each. */
+static uint32_t lane_values_per_slice = TSL_BATCHNORM_MAX_LANE_VALUES;
+
+void tsl_batchnorm_set_test_threshold(uint32_t values) {
+    lane_values_per_slice = values == 0                ? TSL_BATCHNORM_MAX_LANE_VALUES
+                            : values > MAX_LANE_VALUES ? MAX_LANE_VALUES
+                                                       : values;
+}
+
+/* How the lane shaders group a chunk's values (batchnorm_channels.glsl): one lane per channel reading
+ * vec4s along H*W when H*W % 4 == 0; for 1-D batch norm with C % 4 == 0 one lane per four channels
+ * reading vec4s across them; else one lane per channel reading floats. */
+typedef struct {
+    bool vec4, components_are_channels;
+    uint32_t lanes, image_units, run; /* lanes; units per image; units of a lane per image */
+    uint32_t values_per_unit;         /* values of one channel in a unit */
+} lane_layout;
+
+static lane_layout layout_for(tsl_batchnorm_shape s) {
+    if (s.hw % 4 == 0)
+        return (lane_layout){true, false, s.c, s.c * s.hw / 4, s.hw / 4, 4};
+    if (s.hw == 1 && s.c % 4 == 0)
+        return (lane_layout){true, true, s.c / 4, s.c / 4, 1, 1};
+    return (lane_layout){false, false, s.c, s.c * s.hw, s.hw, 1};
+}
+
+/* Slices of a channel for the first level (batchnorm_slices.glsl): whole images when a lane's run is
+ * short, else segments of the run, so that a slice holds at most lane_values_per_slice values. */
+typedef struct {
+    uint32_t images_per_slice, segment, segments;
+} lane_slicing;
+
+static lane_slicing slicing_for(lane_layout l) {
+    uint32_t units = lane_values_per_slice / l.values_per_unit;
+    units = units ? units : 1;
+    if (l.run >= units)
+        return (lane_slicing){1, units, (l.run + units - 1) / units};
+    return (lane_slicing){units / l.run, l.run, 1};
+}
+
+static uint32_t slices_in(lane_slicing sl, uint32_t images) {
+    return (images + sl.images_per_slice - 1) / sl.images_per_slice * sl.segments;
+}
+
+/* How the batch is split into chunks (each within one binding) and the chunks into slices. */
 typedef struct {
     uint32_t images_per_chunk;
-    uint32_t slots; /* first-level partials per channel, over all chunks */
+    uint32_t slots; /* slices per channel, over all chunks */
 } bn_plan;
-
-static uint32_t slices_in(tsl_batchnorm_shape s, uint32_t images) {
-    return (uint32_t)(((uint64_t)images * s.hw + PER_GROUP - 1) / PER_GROUP);
-}
 
 static bn_plan plan_for(const tsl_vk_device *d, tsl_batchnorm_shape s) {
     VkDeviceSize image_bytes = 4ull * s.c * s.hw;
     bn_plan p = {tsl_batch_chunk_images(d, &image_bytes, 1), 0};
     if (p.images_per_chunk == 0)
         return p;
+    lane_slicing sl = slicing_for(layout_for(s));
     for (uint32_t n0 = 0; n0 < s.n; n0 += p.images_per_chunk) {
         uint32_t images = s.n - n0 < p.images_per_chunk ? s.n - n0 : p.images_per_chunk;
-        p.slots += slices_in(s, images);
+        p.slots += slices_in(sl, images);
     }
     return p;
+}
+
+/* The one place the path is chosen. When a channel is one slice (m = N*H*W at most
+ * TSL_BATCHNORM_MAX_LANE_VALUES values, give or take a vec4's rounding) in one chunk, each direction is
+ * one dispatch: a lane computes its channels' statistics (or gradient sums) and writes y (or dx).
+ * Otherwise lanes summarise slices into scratch, one invocation per channel merges them, and lanes
+ * write y (dx) by slices: three dispatches per direction and chunk.
+ * Measured on lavapipe (2 shared cores, `tessl bench ops --filter batchnorm`, best of runs): one lane
+ * per whole channel beat the old 256-wide workgroup tree (which it replaced) at every m it was tried,
+ * up to m = 50176 (c = 64: 21 vs 103 ms forward), but a lane only runs ~65535 loop iterations on
+ * lavapipe and few channels leave one core idle, so long channels are sliced. Slices of 1024, 2048,
+ * 4096 and 8192 values were within run-to-run noise of each other on ResNet-50's shapes at batch 32 x
+ * 64 px and batch 8 x 224 px (e.g. c = 256, m = 25088: 37, 32, 18, 26 ms forward); 4096 is the middle
+ * of that range, and half of the 8192 that lavapipe's loop limit allows. */
+static bool use_channel_lanes(tsl_batchnorm_shape s, bn_plan plan) {
+    return plan.images_per_chunk >= s.n && plan.slots == 1;
+}
+
+bool tsl_batchnorm_uses_channel_lanes(const tsl_vk_device *d, tsl_batchnorm_shape s) {
+    bn_plan plan = plan_for(d, s);
+    return plan.images_per_chunk > 0 && use_channel_lanes(s, plan);
 }
 
 /* Bytes of C floats padded to ALIGN, so that what follows in scratch starts at an aligned offset. */
@@ -71,6 +136,9 @@ static tsl_status check_shape(const char *op, const tsl_vk_device *d, tsl_batchn
     if (plan->images_per_chunk == 0)
         return tsl_error(TSL_ERR_INVALID_ARG, "%s: one image (%u x %u floats) exceeds a storage binding", op,
                          s.c, s.hw);
+    if (plan->slots > MAX_SLOTS) /* one invocation per channel merges the slots: lavapipe's loop limit */
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: %llu values per channel make more than %u slices", op,
+                         (unsigned long long)s.n * s.hw, MAX_SLOTS);
     return TSL_OK;
 }
 
@@ -100,46 +168,53 @@ static uint32_t images_in_chunk(tsl_batchnorm_shape s, bn_plan p, uint32_t n0) {
     return s.n - n0 < p.images_per_chunk ? s.n - n0 : p.images_per_chunk;
 }
 
-/* y = normalise(x) chunk by chunk; `scale` holds inverse stds, or variances when use_running_var. */
-static tsl_status record_apply(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s, bn_plan plan,
-                               const tsl_batchnorm_params *prm, bool use_running_var, tsl_vk_range x,
-                               tsl_vk_range y, tsl_vk_range mean, tsl_vk_range scale) {
-    bool affine = !is_null(prm->gamma);
-    uint32_t spec[] = {WORKGROUP, affine, use_running_var};
-    tsl_vk_pipeline *p;
-    TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_BATCHNORM_APPLY, spec, 3, &p));
-    VkDeviceSize image_bytes = 4ull * s.c * s.hw;
-    for (uint32_t n0 = 0; n0 < s.n; n0 += plan.images_per_chunk) {
-        uint32_t images = images_in_chunk(s, plan, n0);
-        /* Without affine the shader ignores gamma and beta; any read-only range fills their slots. */
-        tsl_vk_arg args[] = {{tsl_batch_chunk(x, image_bytes, n0, images), TSL_READ},
-                             {tsl_batch_chunk(y, image_bytes, n0, images), TSL_WRITE},
-                             {mean, TSL_READ},
-                             {scale, TSL_READ},
-                             {affine ? prm->gamma : mean, TSL_READ},
-                             {affine ? prm->beta : mean, TSL_READ}};
-        struct {
-            uint32_t n, c, hw;
-            float eps;
-        } push = {images * s.c * s.hw, s.c, s.hw, prm->eps};
-        uint32_t gx, gy;
-        tsl_vk_grid_1d(d, (push.n + WORKGROUP - 1) / WORKGROUP, &gx, &gy);
-        TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, args, 6, &push, sizeof push, gx, gy, 1));
-    }
-    return TSL_OK;
+/* Gets the scalar or vec4 build of a lane shader for layout `l` (spec constants: batchnorm_channels.glsl
+ * and, for batchnorm_apply_slices, USE_RUNNING_VAR). */
+static tsl_status lane_pipeline(tsl_vk_device *d, tsl_shader_id scalar, tsl_shader_id vec4, lane_layout l,
+                                bool affine, bool use_running_var, tsl_vk_pipeline **p) {
+    uint32_t spec[] = {LANES_PER_GROUP, l.components_are_channels, affine, use_running_var};
+    return tsl_vk_pipeline_get(d, l.vec4 ? vec4 : scalar, spec, 4, p);
 }
 
-/* First-level partials of every chunk: `shader` binds the chunk's tensors then the partials. */
-typedef struct {
-    uint32_t channels, hw, images, per_group, slots, first_slot;
-} partial_push;
+static uint32_t lane_groups(lane_layout l) {
+    return (l.lanes + LANES_PER_GROUP - 1) / LANES_PER_GROUP;
+}
 
-static tsl_status record_partials(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s, bn_plan plan,
-                                  tsl_shader_id shader, tsl_vk_arg *args, const tsl_vk_range *chunked,
-                                  uint32_t n_args) {
-    uint32_t spec[] = {WORKGROUP};
+/* Training forward in one dispatch (use_channel_lanes). */
+static tsl_status record_forward_lanes(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s,
+                                       const tsl_batchnorm_params *prm, tsl_vk_range x, tsl_vk_range y,
+                                       tsl_vk_range save_mean, tsl_vk_range save_invstd) {
+    bool affine = !is_null(prm->gamma);
+    lane_layout l = layout_for(s);
     tsl_vk_pipeline *p;
-    TSL_TRY(tsl_vk_pipeline_get(d, shader, spec, 1, &p));
+    TSL_TRY(lane_pipeline(d, TSL_SHADER_BATCHNORM_FORWARD_CHANNELS,
+                          TSL_SHADER_BATCHNORM_FORWARD_CHANNELS_VEC4, l, affine, false, &p));
+    /* Without affine the shader ignores gamma and beta; x, read anyway, fills their slots. */
+    tsl_vk_arg args[] = {{x, TSL_READ},
+                         {y, TSL_WRITE},
+                         {affine ? prm->gamma : x, TSL_READ},
+                         {affine ? prm->beta : x, TSL_READ},
+                         {save_mean, TSL_WRITE},
+                         {save_invstd, TSL_WRITE},
+                         {prm->running_mean, TSL_READ_WRITE},
+                         {prm->running_var, TSL_READ_WRITE}};
+    struct {
+        uint32_t lanes, images, image_units, run;
+        float count, momentum, eps;
+    } push = {l.lanes, s.n, l.image_units, l.run, (float)((double)s.n * s.hw), prm->momentum, prm->eps};
+    uint32_t gx, gy;
+    tsl_vk_grid_1d(d, lane_groups(l), &gx, &gy);
+    return tsl_vk_cmd_dispatch(cmd, p, args, 8, &push, sizeof push, gx, gy, 1);
+}
+
+/* Dispatches a slice shader (batchnorm_slices.glsl) over every slice of every chunk; partials, where the
+ * shader writes them, go to slot first_slot + slice. `args` binds the chunked tensors (those with a
+ * `chunked` range, replaced by each chunk) and per-channel ranges. */
+static tsl_status record_slices(tsl_vk_cmd *cmd, tsl_batchnorm_shape s, bn_plan plan,
+                                const tsl_vk_pipeline *p, float param, tsl_vk_arg *args,
+                                const tsl_vk_range *chunked, uint32_t n_args) {
+    lane_layout l = layout_for(s);
+    lane_slicing sl = slicing_for(l);
     VkDeviceSize image_bytes = 4ull * s.c * s.hw;
     uint32_t first_slot = 0;
     for (uint32_t n0 = 0; n0 < s.n; n0 += plan.images_per_chunk) {
@@ -147,12 +222,41 @@ static tsl_status record_partials(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchno
         for (uint32_t i = 0; i < n_args; i++)
             if (!is_null(chunked[i]))
                 args[i].range = tsl_batch_chunk(chunked[i], image_bytes, n0, images);
-        uint32_t slices = slices_in(s, images);
-        partial_push push = {s.c, s.hw, images, PER_GROUP, plan.slots, first_slot};
-        TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, args, n_args, &push, sizeof push, slices, s.c, 1));
+        uint32_t slices = slices_in(sl, images);
+        struct {
+            uint32_t lanes, images, image_units, run, images_per_slice, segment, segments, slots, first_slot;
+            float param;
+        } push = {l.lanes,    images,      l.image_units, l.run,      sl.images_per_slice,
+                  sl.segment, sl.segments, plan.slots,    first_slot, param};
+        TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, args, n_args, &push, sizeof push, lane_groups(l), slices, 1));
         first_slot += slices;
     }
     return TSL_OK;
+}
+
+/* Gets a slice shader's pipeline for shape `s`. */
+static tsl_status slice_pipeline(tsl_vk_device *d, tsl_batchnorm_shape s, tsl_shader_id scalar,
+                                 tsl_shader_id vec4, bool affine, bool use_running_var, tsl_vk_pipeline **p) {
+    return lane_pipeline(d, scalar, vec4, layout_for(s), affine, use_running_var, p);
+}
+
+/* y = normalise(x) by slices; `scale` holds inverse stds, or variances when use_running_var. */
+static tsl_status record_apply(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s, bn_plan plan,
+                               const tsl_batchnorm_params *prm, bool use_running_var, tsl_vk_range x,
+                               tsl_vk_range y, tsl_vk_range mean, tsl_vk_range scale) {
+    bool affine = !is_null(prm->gamma);
+    tsl_vk_pipeline *p;
+    TSL_TRY(slice_pipeline(d, s, TSL_SHADER_BATCHNORM_APPLY_SLICES, TSL_SHADER_BATCHNORM_APPLY_SLICES_VEC4,
+                           affine, use_running_var, &p));
+    /* Without affine the shader ignores gamma and beta; any read-only range fills their slots. */
+    tsl_vk_arg args[] = {{x, TSL_READ},
+                         {y, TSL_WRITE},
+                         {mean, TSL_READ},
+                         {scale, TSL_READ},
+                         {affine ? prm->gamma : mean, TSL_READ},
+                         {affine ? prm->beta : mean, TSL_READ}};
+    tsl_vk_range chunked[] = {x, y, {0}, {0}, {0}, {0}};
+    return record_slices(cmd, s, plan, p, prm->eps, args, chunked, 6);
 }
 
 static tsl_status record_stats(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s, bn_plan plan,
@@ -161,10 +265,12 @@ static tsl_status record_stats(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_
     tsl_vk_range partials = {scratch.vk, scratch.offset, 12ull * s.c * plan.slots};
     tsl_vk_arg first[] = {{x, TSL_READ}, {partials, TSL_WRITE}};
     tsl_vk_range chunked[] = {x, {0}};
-    TSL_TRY(record_partials(d, cmd, s, plan, TSL_SHADER_BATCHNORM_STATS_PARTIAL, first, chunked, 2));
-
-    uint32_t spec[] = {WORKGROUP};
     tsl_vk_pipeline *p;
+    TSL_TRY(slice_pipeline(d, s, TSL_SHADER_BATCHNORM_STATS_SLICES, TSL_SHADER_BATCHNORM_STATS_SLICES_VEC4,
+                           false, false, &p));
+    TSL_TRY(record_slices(cmd, s, plan, p, 0.0f, first, chunked, 2));
+
+    uint32_t spec[] = {LANES_PER_GROUP};
     TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_BATCHNORM_STATS_FINAL, spec, 1, &p));
     tsl_vk_arg second[] = {{partials, TSL_READ},
                            {save_mean, TSL_WRITE},
@@ -172,10 +278,11 @@ static tsl_status record_stats(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_
                            {prm->running_mean, TSL_READ_WRITE},
                            {prm->running_var, TSL_READ_WRITE}};
     struct {
-        uint32_t slots;
+        uint32_t channels, slots;
         float momentum, eps;
-    } push = {plan.slots, prm->momentum, prm->eps};
-    return tsl_vk_cmd_dispatch(cmd, p, second, 5, &push, sizeof push, s.c, 1, 1);
+    } push = {s.c, plan.slots, prm->momentum, prm->eps};
+    return tsl_vk_cmd_dispatch(cmd, p, second, 5, &push, sizeof push,
+                               (s.c + LANES_PER_GROUP - 1) / LANES_PER_GROUP, 1, 1);
 }
 
 static tsl_status check_params(const char *op, tsl_batchnorm_shape s, const tsl_batchnorm_params *prm,
@@ -206,6 +313,8 @@ tsl_status tsl_batchnorm_forward_train(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_ba
     if ((uint64_t)s.n * s.hw < 2) /* PyTorch: "Expected more than 1 value per channel when training" */
         return tsl_error(TSL_ERR_INVALID_ARG,
                          "%s: training needs more than 1 value per channel, got n*h*w = %u", op, s.n * s.hw);
+    if (use_channel_lanes(s, plan))
+        return record_forward_lanes(d, cmd, s, prm, x, y, save_mean, save_invstd);
     TSL_TRY(record_stats(d, cmd, s, plan, prm, x, save_mean, save_invstd, scratch));
     return record_apply(d, cmd, s, plan, prm, false, x, y, save_mean, save_invstd);
 }
@@ -217,6 +326,69 @@ tsl_status tsl_batchnorm_forward_eval(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_bat
     TSL_TRY(check_shape(op, d, s, &plan));
     TSL_TRY(check_params(op, s, prm, x, y));
     return record_apply(d, cmd, s, plan, prm, true, x, y, prm->running_mean, prm->running_var);
+}
+
+/* Per-channel sum dy (= dbeta) and sum dy * xhat (= dgamma) of the backward. */
+typedef struct {
+    tsl_vk_range dy, dy_xhat;
+} bn_sums;
+
+/* Training backward in one dispatch (use_channel_lanes); `gamma` is any read-only range without affine. */
+static tsl_status record_backward_lanes(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s,
+                                        tsl_vk_range gamma, bool affine, tsl_vk_range x, tsl_vk_range dy,
+                                        tsl_vk_range save_mean, tsl_vk_range save_invstd, bn_sums sums,
+                                        tsl_vk_range dx) {
+    lane_layout l = layout_for(s);
+    tsl_vk_pipeline *p;
+    TSL_TRY(lane_pipeline(d, TSL_SHADER_BATCHNORM_BACKWARD_CHANNELS,
+                          TSL_SHADER_BATCHNORM_BACKWARD_CHANNELS_VEC4, l, affine, false, &p));
+    tsl_vk_arg args[] = {{x, TSL_READ},           {dy, TSL_READ},           {save_mean, TSL_READ},
+                         {save_invstd, TSL_READ}, {gamma, TSL_READ},        {dx, TSL_WRITE},
+                         {sums.dy, TSL_WRITE},    {sums.dy_xhat, TSL_WRITE}};
+    struct {
+        uint32_t lanes, images, image_units, run;
+        float inv_m;
+    } push = {l.lanes, s.n, l.image_units, l.run, (float)(1.0 / ((double)s.n * s.hw))};
+    uint32_t gx, gy;
+    tsl_vk_grid_1d(d, lane_groups(l), &gx, &gy);
+    return tsl_vk_cmd_dispatch(cmd, p, args, 8, &push, sizeof push, gx, gy, 1);
+}
+
+/* Two-level sums: first-level partials per (slice, channel) in scratch after the padded sums area,
+ * then one invocation per channel adds its slots. */
+static tsl_status record_backward_sums(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s, bn_plan plan,
+                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range save_mean,
+                                       tsl_vk_range save_invstd, bn_sums sums, tsl_vk_range scratch) {
+    tsl_vk_range partials = {scratch.vk, scratch.offset + sums_bytes(s), 8ull * s.c * plan.slots};
+    tsl_vk_arg first[] = {
+        {x, TSL_READ}, {dy, TSL_READ}, {save_mean, TSL_READ}, {save_invstd, TSL_READ}, {partials, TSL_WRITE}};
+    tsl_vk_range chunked[] = {x, dy, {0}, {0}, {0}};
+    tsl_vk_pipeline *p;
+    TSL_TRY(slice_pipeline(d, s, TSL_SHADER_BATCHNORM_BACKWARD_SLICES,
+                           TSL_SHADER_BATCHNORM_BACKWARD_SLICES_VEC4, false, false, &p));
+    TSL_TRY(record_slices(cmd, s, plan, p, 0.0f, first, chunked, 5));
+
+    uint32_t spec[] = {LANES_PER_GROUP};
+    TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_BATCHNORM_BACKWARD_FINAL, spec, 1, &p));
+    tsl_vk_arg second[] = {{partials, TSL_READ}, {sums.dy, TSL_WRITE}, {sums.dy_xhat, TSL_WRITE}};
+    uint32_t push[] = {s.c, plan.slots};
+    return tsl_vk_cmd_dispatch(cmd, p, second, 3, push, sizeof push,
+                               (s.c + LANES_PER_GROUP - 1) / LANES_PER_GROUP, 1, 1);
+}
+
+/* dx by slices; `gamma` is any read-only range without affine (unused). */
+static tsl_status record_backward_dx(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s, bn_plan plan,
+                                     tsl_vk_range gamma, bool affine, tsl_vk_range x, tsl_vk_range dy,
+                                     tsl_vk_range save_mean, tsl_vk_range save_invstd, bn_sums sums,
+                                     tsl_vk_range dx) {
+    tsl_vk_pipeline *p;
+    TSL_TRY(slice_pipeline(d, s, TSL_SHADER_BATCHNORM_DX_SLICES, TSL_SHADER_BATCHNORM_DX_SLICES_VEC4, affine,
+                           false, &p));
+    tsl_vk_arg args[] = {
+        {x, TSL_READ},     {dy, TSL_READ},      {save_mean, TSL_READ},    {save_invstd, TSL_READ},
+        {gamma, TSL_READ}, {sums.dy, TSL_READ}, {sums.dy_xhat, TSL_READ}, {dx, TSL_WRITE}};
+    tsl_vk_range chunked[] = {x, dy, {0}, {0}, {0}, {0}, {0}, dx};
+    return record_slices(cmd, s, plan, p, (float)(1.0 / ((double)s.n * s.hw)), args, chunked, 8);
 }
 
 tsl_status tsl_batchnorm_backward(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s,
@@ -243,48 +415,14 @@ tsl_status tsl_batchnorm_backward(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchno
     }
     TSL_TRY(check_scratch(op, d, s, scratch));
 
-    VkDeviceSize partial_bytes = 8ull * s.c * plan.slots;
-    tsl_vk_range sum_dy = {scratch.vk, scratch.offset, 4ull * s.c};
-    tsl_vk_range sum_dy_xhat = {scratch.vk, scratch.offset + padded_channel_bytes(s), 4ull * s.c};
-    tsl_vk_range partials = {scratch.vk, scratch.offset + sums_bytes(s), partial_bytes};
-    tsl_vk_arg first[] = {
-        {x, TSL_READ}, {dy, TSL_READ}, {save_mean, TSL_READ}, {save_invstd, TSL_READ}, {partials, TSL_WRITE}};
-    tsl_vk_range chunked[] = {x, dy, {0}, {0}, {0}};
-    TSL_TRY(record_partials(d, cmd, s, plan, TSL_SHADER_BATCHNORM_BACKWARD_PARTIAL, first, chunked, 5));
-
-    uint32_t spec[] = {WORKGROUP, affine};
-    tsl_vk_pipeline *p;
-    TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_BATCHNORM_BACKWARD_FINAL, spec, 1, &p));
-    tsl_vk_arg second[] = {{partials, TSL_READ}, {sum_dy, TSL_WRITE}, {sum_dy_xhat, TSL_WRITE}};
-    TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, second, 3, &plan.slots, sizeof plan.slots, s.c, 1, 1));
-
-    TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_BATCHNORM_BACKWARD_DX, spec, 2, &p));
-    VkDeviceSize image_bytes = 4ull * s.c * s.hw;
-    for (uint32_t n0 = 0; n0 < s.n; n0 += plan.images_per_chunk) {
-        uint32_t images = images_in_chunk(s, plan, n0);
-        tsl_vk_arg args[] = {{tsl_batch_chunk(x, image_bytes, n0, images), TSL_READ},
-                             {tsl_batch_chunk(dy, image_bytes, n0, images), TSL_READ},
-                             {save_mean, TSL_READ},
-                             {save_invstd, TSL_READ},
-                             {affine ? gamma : save_mean, TSL_READ}, /* unused without affine */
-                             {sum_dy, TSL_READ},
-                             {sum_dy_xhat, TSL_READ},
-                             {tsl_batch_chunk(dx, image_bytes, n0, images), TSL_WRITE}};
-        struct {
-            uint32_t n, c, hw;
-            float inv_m;
-        } push = {images * s.c * s.hw, s.c, s.hw, (float)(1.0 / ((double)s.n * s.hw))};
-        uint32_t gx, gy;
-        tsl_vk_grid_1d(d, (push.n + WORKGROUP - 1) / WORKGROUP, &gx, &gy);
-        TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, args, 8, &push, sizeof push, gx, gy, 1));
-    }
-    /* Shader copies rather than tsl_vk_cmd_copy: the recorder's barriers target one stage (that of the
-     * command that found the hazard) yet clear every pending access, so a transfer read of `sum_dy`
-     * after the dx dispatches' compute-only barrier would race with final's write (sync validation
-     * reports READ_AFTER_WRITE). Keeping every access in the compute stage avoids that. */
-    if (affine) {
-        TSL_TRY(tsl_copy_u32(d, cmd, sum_dy, dbeta));
-        TSL_TRY(tsl_copy_u32(d, cmd, sum_dy_xhat, dgamma));
-    }
-    return TSL_OK;
+    /* The per-channel sums go straight to dbeta and dgamma, or without affine to scratch. */
+    bn_sums sums = {
+        affine ? dbeta : (tsl_vk_range){scratch.vk, scratch.offset, 4ull * s.c},
+        affine ? dgamma : (tsl_vk_range){scratch.vk, scratch.offset + padded_channel_bytes(s), 4ull * s.c}};
+    if (use_channel_lanes(s, plan))
+        return record_backward_lanes(d, cmd, s, affine ? gamma : x, affine, x, dy, save_mean, save_invstd,
+                                     sums, dx);
+    TSL_TRY(record_backward_sums(d, cmd, s, plan, x, dy, save_mean, save_invstd, sums, scratch));
+    return record_backward_dx(d, cmd, s, plan, affine ? gamma : save_mean, affine, x, dy, save_mean,
+                              save_invstd, sums, dx);
 }

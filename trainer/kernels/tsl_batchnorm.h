@@ -10,11 +10,18 @@
  * affine = False (no gamma, beta; the Barlow Twins loss) is selected by passing gamma and beta with
  * .vk == VK_NULL_HANDLE.
  *
- * Statistics are reduced in fp32 in two levels (per-slice partials, then per channel) with Welford /
- * Chan merging, so they stay accurate for m in the millions and for |mean| >> std. Tensors larger than
- * one binding are split along the batch. All functions record into `cmd`; every tensor range is
- * distinct (no aliasing). Errors: TSL_ERR_INVALID_ARG naming the op and the problem for a zero or
- * oversized shape, a range of the wrong size, too small a scratch, or m < 2 in training. */
+ * No shared memory or barriers: each invocation (a "lane") owns a channel, or four adjacent channels of
+ * a 1-D batch norm, and walks its values sequentially, in vec4s where the layout allows. Two paths,
+ * chosen per shape in one place (tsl_batchnorm.c, use_channel_lanes): with m <=
+ * TSL_BATCHNORM_MAX_LANE_VALUES (and the tensors within one binding), training forward and backward
+ * are one dispatch each, a lane computing its channel's statistics (gradient sums) and writing y (dx);
+ * otherwise lanes summarise slices of at most that many values into scratch, one invocation per
+ * channel merges them (Chan's formula) and lanes write y (dx) by slices. Statistics are fp32 corrected
+ * two-pass per lane or slice, so they stay accurate for m in the millions and for |mean| >> std.
+ * Tensors larger than one binding are split along the batch. All functions record into `cmd`; every
+ * tensor range is distinct (no aliasing). Errors: TSL_ERR_INVALID_ARG naming the op and the problem for
+ * a zero or oversized shape (more than 65535 channels, or more than 32768 slices, about 1.3e8 values,
+ * per channel), a range of the wrong size, too small a scratch, or m < 2 in training. */
 #ifndef TSL_BATCHNORM_H
 #define TSL_BATCHNORM_H
 
@@ -24,6 +31,10 @@
 
 #define TSL_BATCHNORM_MOMENTUM 0.1f
 #define TSL_BATCHNORM_EPS      1e-5f
+
+/* Values per channel (N*H*W) up to which a lane takes a whole channel (one dispatch each way), and the
+ * size of a slice beyond (measured on lavapipe: tsl_batchnorm.c). */
+#define TSL_BATCHNORM_MAX_LANE_VALUES 4096u
 
 typedef struct {
     uint32_t n, c, hw; /* batch, channels, H*W (1 for 1-D batch norm) */
@@ -66,5 +77,13 @@ tsl_status tsl_batchnorm_backward(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_ba
                                   tsl_vk_range gamma, tsl_vk_range x, tsl_vk_range dy, tsl_vk_range save_mean,
                                   tsl_vk_range save_invstd, tsl_vk_range dx, tsl_vk_range dgamma,
                                   tsl_vk_range dbeta, tsl_vk_range scratch);
+
+/* Whether training forward and backward at `shape` take one lane per channel (m = N*H*W at most the
+ * threshold and the tensors within one binding) rather than slices; for tests and benchmarks. */
+bool tsl_batchnorm_uses_channel_lanes(const tsl_vk_device *device, tsl_batchnorm_shape shape);
+
+/* For tests and measurements only: replaces TSL_BATCHNORM_MAX_LANE_VALUES by `values` (capped at 8192,
+ * lavapipe's loop limit; 0 restores the default). Process-wide, not thread-safe. */
+void tsl_batchnorm_set_test_threshold(uint32_t values);
 
 #endif

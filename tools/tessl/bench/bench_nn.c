@@ -62,7 +62,8 @@ static tsl_status bn_case(tsl_bench_run *run, uint32_t c, uint32_t h, uint32_t w
     return st;
 }
 
-/* Each distinct (channels, height, width) that a BatchNorm2d of the network sees, once. */
+/* Each distinct (channels, height, width) that a BatchNorm2d of the network sees, once, then the
+ * projector's BatchNorm1d. */
 tsl_status tsl_bench_batchnorm(tsl_bench_run *run) {
     tsl_resnet net;
     TSL_TRY(tsl_resnet_describe(TSL_RESNET50, TSL_RESNET_BASE_WIDTH, run->res, run->res, &net));
@@ -77,7 +78,8 @@ tsl_status tsl_bench_batchnorm(tsl_bench_run *run) {
             st = bn_case(run, (uint32_t)l->c_out, (uint32_t)l->h_out, (uint32_t)l->w_out);
     }
     tsl_resnet_free(&net);
-    return st;
+    /* The projector's BatchNorm1d (8192 features, n = batch): few values per channel, many channels. */
+    return st == TSL_OK ? bn_case(run, 8192, 1, 1) : st;
 }
 
 typedef struct {
