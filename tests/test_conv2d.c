@@ -398,6 +398,41 @@ START_TEST(output_size_follows_pytorch) {
 }
 END_TEST
 
+/* dw sums n * oh * ow terms per invocation; on lavapipe a long sum used to stop silently after 65535
+ * loop iterations (tsl_vk_features.max_loop_iterations). With all-ones x and dy, the centre tap of a 3x3
+ * kernel (padding 1) sums exactly n * oh * ow ones: exact in fp32 below 2^24. */
+START_TEST(long_weight_gradient_sums_are_complete) {
+    tsl_vk_device *d = tsl_test_device_open();
+    tsl_conv2d_shape s = {8, 2, 112, 112, 2, 3, 3, 1, 1};
+    uint64_t nx = tsl_conv2d_x_count(&s), ny = tsl_conv2d_y_count(&s), nw = tsl_conv2d_w_count(&s);
+    float *ones = malloc(4 * (nx > ny ? nx : ny)), *dw = malloc(4 * nw);
+    for (uint64_t i = 0; i < (nx > ny ? nx : ny); i++)
+        ones[i] = 1.0f;
+    tsl_vk_buffer bx = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * nx, "x"),
+                  by = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * ny, "dy"),
+                  bw = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * nw, "dw");
+    tsl_test_upload(d, &bx, ones);
+    tsl_test_upload(d, &by, ones);
+    tsl_test_poison(d, &bw);
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(tsl_conv2d_backward_weights(d, cmd, &s, bx.range, by.range, bw.range));
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    tsl_test_download(d, &bw, dw);
+    for (uint64_t k = 0; k < nw; k += 9) /* the centre tap of each (c_out, c_in) kernel */
+        ck_assert_msg(dw[k + 4] == 8.0f * 112 * 112, "dw centre %llu = %.1f, want %d", (unsigned long long)k,
+                      dw[k + 4], 8 * 112 * 112);
+    tsl_vk_cmd_destroy(cmd);
+    tsl_vk_free(d, &bx);
+    tsl_vk_free(d, &by);
+    tsl_vk_free(d, &bw);
+    free(ones);
+    free(dw);
+    tsl_test_device_close(d);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("conv2d");
     TCase *tc = tcase_create("conv2d");
@@ -410,6 +445,7 @@ int main(void) {
     tcase_add_test(tc, gpu_batch_split_matches_reference);
     tcase_add_test(tc, gpu_fp16_storage_matches_reference);
     tcase_add_test(tc, bad_arguments_are_rejected);
+    tcase_add_test(tc, long_weight_gradient_sums_are_complete);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);
 }

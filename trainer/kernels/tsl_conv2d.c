@@ -128,6 +128,7 @@ typedef struct {
     uint32_t rows;            /* GEMM rows (tile.m of them per group along gy) */
     bool images_in_grid;      /* gz = images of the chunk (forward, dx); else 1 and the shader loops */
     bool accumulate_chunks;   /* operand 2 sums over chunks (dw) */
+    uint64_t loop_per_image;  /* iterations an invocation spends per image of its chunk (dw), or 0 */
     conv_tile tile;
     bool specialize_stride; /* the shader reads STRIDE (constant_id 3) */
 } conv_op;
@@ -150,7 +151,18 @@ static uint32_t images_per_chunk(const tsl_vk_device *d, const conv_op *op, uint
         if (o->image_bytes && (limit - slack) / o->image_bytes < images)
             images = (limit - slack) / o->image_bytes;
     }
-    uint32_t max_z = tsl_vk_device_features(d)->max_workgroup_count[2]; /* images are gz in forward, dx */
+    /* Keep each invocation's loop under the driver's limit (tsl_vk_features.max_loop_iterations), with a
+     * quarter of it left for the loops around the image loop. */
+    uint64_t budget = (uint64_t)f->max_loop_iterations * 3 / 4;
+    if (budget && op->loop_per_image) {
+        if (op->loop_per_image > budget) {
+            *too_big = NULL;
+            return 0;
+        }
+        if (budget / op->loop_per_image < images)
+            images = budget / op->loop_per_image;
+    }
+    uint32_t max_z = f->max_workgroup_count[2]; /* images are gz in forward, dx */
     return (uint32_t)(images < max_z ? images : max_z);
 }
 
@@ -182,6 +194,12 @@ static tsl_status record_conv(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2
                               const conv_op *op) {
     const conv_operand *too_big = NULL;
     uint32_t per_chunk = images_per_chunk(d, op, s->n, &too_big);
+    if (!per_chunk && !too_big)
+        return tsl_error(
+            TSL_ERR_UNSUPPORTED,
+            "%s: one image's %llu output pixels exceed what one shader invocation may loop over on "
+            "this driver (%u iterations; see tsl_vk_features.max_loop_iterations)",
+            op->op, (unsigned long long)op->loop_per_image, tsl_vk_device_features(d)->max_loop_iterations);
     if (!per_chunk)
         return tsl_error(
             TSL_ERR_UNSUPPORTED, "%s: %s (%llu bytes%s) does not fit the device's largest binding", op->op,
@@ -321,7 +339,9 @@ static tsl_status backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_
                   .base_slot = {0, 2, 1},
                   .column_tiles = tiles(s->c_in * s->kh * s->kw, tile),
                   .rows = s->c_out,
-                  .accumulate_chunks = true};
+                  .accumulate_chunks = true,
+                  /* The general path loops over every output pixel of every image in the chunk. */
+                  .loop_per_image = (uint64_t)tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s)};
     return record_conv(d, cmd, s, &op);
 }
 

@@ -46,6 +46,11 @@ typedef struct {
     uint32_t max_shared_memory, max_workgroup_invocations, max_workgroup_size[3], max_workgroup_count[3];
     uint32_t max_push_constants_size;
 
+    /* Quirk: Mesa's llvmpipe (lavapipe) stops a shader invocation's loops after 65535 iterations in
+     * all, silently (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS), so kernels that loop over a long reduction
+     * split it into dispatches below this bound. 0: no such limit. */
+    uint32_t max_loop_iterations;
+
     uint32_t compute_queue_family, compute_queue_count;
     bool timestamps; /* compute queue has timestampValidBits > 0 */
     float timestamp_period_ns;
