@@ -35,6 +35,9 @@ static void print_device(const tsl_vk_features *f) {
            f->max_allocation_size / 1073741824.0);
     printf("  shared memory:       %u KiB, %u invocations per workgroup\n", f->max_shared_memory / 1024,
            f->max_workgroup_invocations);
+    if (f->max_loop_iterations)
+        printf("  quirk:               shader loops stop after %u iterations (long sums are split)\n",
+               f->max_loop_iterations);
     printf("  compute queues:      %u (family %u), timestamps %s\n\n", f->compute_queue_count,
            f->compute_queue_family, yes_no(f->timestamps));
 }
