@@ -47,6 +47,19 @@ tsl_status tsl_analyze_measure(tsl_analyze_extractor *ex, const tsl_analyze_imag
 
 void tsl_analyze_result_free(tsl_analyze_result *result);
 
+typedef struct {
+    size_t n;            /* finite values */
+    double mean, lo, hi; /* NaN when undefined (n == 0; the interval when n < 2) */
+} tsl_analyze_summary;
+
+/* Mean and 95% Student-t interval of the finite values among x[0..n). */
+tsl_status tsl_analyze_summarise(const double *x, size_t n, tsl_analyze_summary *summary);
+
+/* An SVG bar chart of the headline measurements (decoding mean r, the three Bures distances,
+ * factorization, probe top-1) with 95% CI whiskers, for `result` and, when given, `baseline`. */
+tsl_status tsl_analyze_write_svg(const char *path, const tsl_analyze_result *result,
+                                 const tsl_analyze_result *baseline);
+
 /* Writes results.json (atomically) for `result` and, when `baseline` is not NULL, the baseline's numbers
  * and the per-unit differences result - baseline. `header` holds `n_header` key/value string pairs
  * (weights, arch, ...) written at the top level. Also prints a summary to `summary` (may be NULL). */

@@ -9,13 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    size_t n;
-    double mean, lo, hi; /* NaN when undefined (n == 0; the interval when n < 2) */
-} summary;
+typedef tsl_analyze_summary summary;
 
-/* Mean and 95% t interval of the finite values. */
-static tsl_status summarise(const double *x, size_t n, summary *s) {
+tsl_status tsl_analyze_summarise(const double *x, size_t n, summary *s) {
     double *finite = malloc((n ? n : 1) * sizeof *finite);
     if (!finite)
         return tsl_error(TSL_ERR_NOMEM, "out of memory");
@@ -41,7 +37,7 @@ static tsl_status summarise_delta(const tsl_analyze_metric *a, const tsl_analyze
         return tsl_error(TSL_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < a->n; i++)
         d[i] = a->values[i] - b->values[i]; /* NaN when either is undefined */
-    tsl_status st = summarise(d, a->n, s);
+    tsl_status st = tsl_analyze_summarise(d, a->n, s);
     free(d);
     return st;
 }
@@ -80,7 +76,7 @@ static tsl_status write_block(FILE *f, const char *key, const tsl_analyze_result
     fprintf(f, "  \"%s\": {\n", key);
     for (int i = 0; i < r->count; i++) {
         summary s, d;
-        TSL_TRY(summarise(r->metrics[i].values, r->metrics[i].n, &s));
+        TSL_TRY(tsl_analyze_summarise(r->metrics[i].values, r->metrics[i].n, &s));
         if (base)
             TSL_TRY(summarise_delta(&r->metrics[i], &base->metrics[i], &d));
         write_summary(f, r->metrics[i].name, &s, false);

@@ -38,6 +38,8 @@ grep -q '"sampling": {"images": 8, "augmentations": 4, "splits": 2, "seed": 7' "
 grep -q '"bures.shared_augmentation": {"mean": [^,]*, "ci95": [^]]*\], "n": 4}' "$J" || fail "pairs n"
 grep -q '"probe.top1": {"mean": [^,]*, "ci95": [^]]*\], "n": 12}' "$J" || fail "probe n (12 val images)"
 if grep -qE 'null|nan|inf' "$J"; then fail "non-finite number"; fi
+grep -q "^<svg .*</svg>" <(tr -d '\n' < "$DIR/a/summary.svg") || fail "no summary.svg"
+[ "$(grep -c "<rect x=" "$DIR/a/summary.svg")" -eq 12 ] || fail "summary.svg: expected 6 panels x 2 bars"
 echo "ok   results.json: every measurement of both networks and the deltas, finite, with CI and n"
 
 "$TESSL" export "$DIR/run/checkpoint.safetensors" -o "$DIR/model.safetensors" > /dev/null

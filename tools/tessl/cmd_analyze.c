@@ -142,14 +142,20 @@ static tsl_status analyze(tsl_vk_device *dev, const analyze_args *a) {
     snprintf(path, sizeof path, "%s/results.json", a->out);
     snprintf(res, sizeof res, "%d", shape_w.res);
     snprintf(width, sizeof width, "%d", shape_w.width);
-    const char *const header[][2] = {{"weights_path", a->weights}, {"baseline_path", a->baseline ? a->baseline : ""},
-                                     {"data", a->data},       {"arch", shape_w.arch},
-                                     {"width", width},        {"res", res},
+    const char *const header[][2] = {{"weights_path", a->weights},
+                                     {"baseline_path", a->baseline ? a->baseline : ""},
+                                     {"data", a->data},
+                                     {"arch", shape_w.arch},
+                                     {"width", width},
+                                     {"res", res},
                                      {"layer", "avgpool"}};
     if (st == TSL_OK)
         st = tsl_analyze_write_report(path, header, 7, &o, &w, a->baseline ? &w0 : NULL, stdout);
     if (st == TSL_OK)
         printf("tessl: wrote %s\n", path);
+    snprintf(path, sizeof path, "%s/summary.svg", a->out);
+    if (st == TSL_OK)
+        st = tsl_analyze_write_svg(path, &w, a->baseline ? &w0 : NULL);
     tsl_analyze_result_free(&w);
     tsl_analyze_result_free(&w0);
     tsl_analyze_images_free(&val);
