@@ -1,7 +1,7 @@
 #include "tsl_analyze.h"
 
-#include "tsl_analysis_factorization.h"
 #include "tsl_analyze_sampling.h"
+#include "tsl_analyze_subspace.h"
 #include "tsl_stats_basic.h"
 #include "tsl_stats_bures.h"
 #include "tsl_stats_logreg.h"
@@ -86,6 +86,24 @@ static tsl_status bures_distance(const double *x1, size_t n1, const double *x2, 
     return st == TSL_ERR_NUMERIC ? TSL_OK : st;
 }
 
+/* Image i's augmentation set scored against the content (global) set's 90% principal subspace. */
+static tsl_status measure_factorization(const context *c, double *factor) {
+    tsl_analyze_subspace content;
+    tsl_status st = tsl_analyze_subspace_top(c->global, c->m, c->d, 0.9, &content);
+    if (st == TSL_ERR_NUMERIC) { /* the content set has no variance: undefined for every image */
+        for (size_t i = 0; i < c->m; i++)
+            factor[i] = NAN;
+        return TSL_OK;
+    }
+    for (size_t i = 0; i < c->m && st == TSL_OK; i++) {
+        st = tsl_analyze_subspace_factorization(&content, c->paired + i * c->k * c->d, c->k, &factor[i]);
+        if (st == TSL_ERR_NUMERIC)
+            factor[i] = NAN, st = TSL_OK;
+    }
+    tsl_analyze_subspace_free(&content);
+    return st;
+}
+
 static tsl_status measure_bures(context *c, tsl_analyze_result *r) {
     size_t m = c->m, k = c->k, d = c->d, rows = k * d;
     double *shared, *content, *crop_photo, *factor;
@@ -99,14 +117,8 @@ static tsl_status measure_bures(context *c, tsl_analyze_result *r) {
     for (size_t i = 0; i < m; i++) {
         TSL_TRY(bures_distance(c->paired + i * rows, k, c->global, m, d, &content[i]));
         TSL_TRY(bures_distance(c->crop + i * rows, k, c->photometric + i * rows, k, d, &crop_photo[i]));
-        tsl_analysis_factorization_result f;
-        tsl_status st =
-            tsl_analysis_factorization(c->paired + i * rows, k, NULL, c->global, m, NULL, d, 0.9, &f);
-        if (st != TSL_OK && st != TSL_ERR_NUMERIC)
-            return st;
-        factor[i] = st == TSL_OK ? f.factorization : NAN;
     }
-    return TSL_OK;
+    return measure_factorization(c, factor);
 }
 
 /* Rows of the pairs in order[from, to) (both images, every augmentation): features and targets. */

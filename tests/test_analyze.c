@@ -1,7 +1,9 @@
 /* tessl analyze's sampling (which image under which parameters) and its feature extraction (batched,
  * one copy of each source per job) on the device. */
 #include "tsl_analyze_features.h"
+#include "tsl_analysis_factorization.h"
 #include "tsl_analyze_sampling.h"
+#include "tsl_analyze_subspace.h"
 #include "tsl_test.h"
 
 #include <math.h>
@@ -88,6 +90,50 @@ START_TEST(paired_jobs_share_parameters) {
 }
 END_TEST
 
+/* The Gram-matrix route equals tsl_analysis_factorization (d x d eigendecomposition) in double: both are
+ * exact up to rounding, so 1e-9 absolute on a score in [0, 1]; shapes with n_other < d (the analyses'
+ * case), n_other > d, and an anisotropic content set so that the subspace is a strict subset. */
+START_TEST(subspace_factorization_matches_library) {
+    uint64_t seed = tsl_test_seed("subspace_factorization_matches_library");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    const size_t shapes[][3] = {{13, 6, 5}, {4, 20, 7}, {9, 9, 2}, {31, 12, 16}}; /* d, n_other, n_p */
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        size_t d = shapes[s][0], n_o = shapes[s][1], n_p = shapes[s][2];
+        double *other = malloc(n_o * d * sizeof *other), *p = malloc(n_p * d * sizeof *p);
+        for (size_t i = 0; i < n_o * d; i++)
+            other[i] = tsl_test_rng_normal(&rng) * (1.0 + 3.0 * (double)((i % d) < 2)) + 0.5;
+        for (size_t i = 0; i < n_p * d; i++)
+            p[i] = tsl_test_rng_normal(&rng) * (1.0 + (double)((i % d) == 0)) - 1.0;
+        tsl_analysis_factorization_result want;
+        TSL_TEST_OK(tsl_analysis_factorization(p, n_p, NULL, other, n_o, NULL, d, 0.9, &want));
+        tsl_analyze_subspace sub;
+        TSL_TEST_OK(tsl_analyze_subspace_top(other, n_o, d, 0.9, &sub));
+        double got;
+        TSL_TEST_OK(tsl_analyze_subspace_factorization(&sub, p, n_p, &got));
+        ck_assert_msg(sub.k == want.n_components, "shape %zu: %zu components, library %zu (seed %llu)", s,
+                      sub.k, want.n_components, (unsigned long long)seed);
+        ck_assert_msg(fabs(got - want.factorization) < 1e-9, "shape %zu: %.12g vs %.12g (seed %llu)", s, got,
+                      want.factorization, (unsigned long long)seed);
+        /* the directions are orthonormal */
+        for (size_t a = 0; a < sub.k; a++)
+            for (size_t b = 0; b < sub.k; b++) {
+                double dot = 0;
+                for (size_t j = 0; j < d; j++)
+                    dot += sub.u[a * d + j] * sub.u[b * d + j];
+                ck_assert(fabs(dot - (a == b)) < 1e-9);
+            }
+        for (size_t i = 0; i < n_p * d; i++)
+            p[i] = 1.0;
+        ck_assert_int_eq(tsl_analyze_subspace_factorization(&sub, p, n_p, &got), TSL_ERR_NUMERIC);
+        ck_assert_int_eq(tsl_analyze_subspace_factorization(&sub, p, 1, &got), TSL_ERR_INVALID_ARG);
+        tsl_analyze_subspace_free(&sub);
+        ck_assert_int_eq(tsl_analyze_subspace_top(other, n_o, d, 1.0, &sub), TSL_ERR_INVALID_ARG);
+        free(other);
+        free(p);
+    }
+}
+END_TEST
+
 /* Batched extraction equals one job at a time: rows follow jobs across batch boundaries, and each job
  * sees its own source. Both paths run the same kernels per image; the tolerance allows fp32 reordering
  * when a kernel tiles a larger batch differently (1e-5 relative, 1e-6 absolute on O(1) features). */
@@ -162,6 +208,7 @@ static Suite *analyze_suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, families_use_only_their_operations);
     tcase_add_test(tc, paired_jobs_share_parameters);
+    tcase_add_test(tc, subspace_factorization_matches_library);
     tcase_add_test(tc, batched_features_follow_jobs);
     suite_add_tcase(s, tc);
     return s;
