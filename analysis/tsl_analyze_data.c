@@ -36,18 +36,21 @@ static tsl_status shards_open(const char *dir, shard_set *s) {
         return tsl_error(TSL_ERR_NOT_FOUND, "analyze: cannot open shard folder %s", dir);
     char **names = NULL;
     size_t n = 0;
-    for (struct dirent *e; (e = readdir(d));)
+    bool out_of_memory = false;
+    for (struct dirent *e; !out_of_memory && (e = readdir(d));)
         if (is_shard_name(e->d_name)) {
             char **grown = realloc(names, (n + 1) * sizeof *names);
             if (grown)
                 names = grown;
-            if (!grown || !(names[n] = strdup(e->d_name)))
-                break;
-            n++;
+            out_of_memory = !grown || !(names[n] = strdup(e->d_name));
+            n += !out_of_memory;
         }
     closedir(d);
-    qsort(names, n, sizeof *names, compare_names);
-    tsl_status st = n ? TSL_OK : tsl_error(TSL_ERR_INVALID_ARG, "analyze: no shard-*.tss files in %s", dir);
+    if (n)
+        qsort(names, n, sizeof *names, compare_names);
+    tsl_status st = out_of_memory ? tsl_error(TSL_ERR_NOMEM, "out of memory listing %s", dir)
+                    : n           ? TSL_OK
+                        : tsl_error(TSL_ERR_INVALID_ARG, "analyze: no shard-*.tss files in %s", dir);
     if (st == TSL_OK && !(s->readers = calloc(n, sizeof *s->readers)))
         st = tsl_error(TSL_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n && st == TSL_OK; i++) {
