@@ -10,10 +10,13 @@
 #endif
 
 static const tsl_cli_command commands[] = {
+    {"analyze", "measure how a network's features carry augmentations (paper Figure 1): results.json",
+     tsl_cmd_analyze},
     {"augment", "apply the GPU augmentation chain with given parameters to one image", tsl_cmd_augment},
     {"bench", "measure kernel speed at ResNet-50's shapes (compare with tools/bench_ops_vs_torch.py)",
      tsl_cmd_bench},
-    {"demo", "the main job on built-in data: synthesize, shard, train lambda 0 and 0.2, compare", tsl_cmd_demo},
+    {"demo", "the main job on built-in data: synthesize, shard, train lambda 0 and 0.2, compare",
+     tsl_cmd_demo},
     {"devices", "list Vulkan devices with their properties and features", tsl_cmd_devices},
     {"export", "write a checkpoint's weights with torchvision names (safetensors) for PyTorch",
      tsl_cmd_export},

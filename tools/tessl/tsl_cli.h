@@ -35,6 +35,7 @@ tsl_status tsl_cli_open_device(int64_t device_index, tsl_vk_device **device);
 /* Closes the device; when validation was on and reported anything, returns TSL_ERR_VULKAN saying so. */
 tsl_status tsl_cli_close_device(tsl_vk_device *device);
 
+int tsl_cmd_analyze(int argc, char **argv);
 int tsl_cmd_augment(int argc, char **argv);
 int tsl_cmd_bench(int argc, char **argv);
 int tsl_cmd_devices(int argc, char **argv);
