@@ -86,7 +86,7 @@ static tsl_status make_data(const demo_args *a, const char *data) {
     arg(&c, "%lld", (long long)(a->res * 3 / 2));
     arg(&c, "--seed");
     arg(&c, "%lld", (long long)a->seed);
-    TSL_TRY(run_stage("1/4 generate the synthetic data set", &c));
+    TSL_TRY(run_stage("1/5 generate the synthetic data set", &c));
     stage_cmd s = {0};
     arg(&s, "tessl");
     arg(&s, "shard");
@@ -95,7 +95,7 @@ static tsl_status make_data(const demo_args *a, const char *data) {
     arg(&s, "--short-side");
     arg(&s, "%lld", (long long)(a->res * 9 / 8));
     arg(&s, "--strict");
-    return run_stage("2/4 decode, resize and shard it", &s);
+    return run_stage("2/5 decode, resize and shard it", &s);
 }
 
 static tsl_status preview(const demo_args *a, const char *data) {
@@ -111,7 +111,7 @@ static tsl_status preview(const demo_args *a, const char *data) {
     arg(&c, "--size");
     arg(&c, "%lld", (long long)(a->res > 96 ? a->res : 96));
     device_arg(a, &c);
-    return run_stage("3/4 draw one augmented batch (pairs share t, then t')", &c);
+    return run_stage("3/5 draw one augmented batch (pairs share t, then t')", &c);
 }
 
 static tsl_status train(const demo_args *a, const char *data, double lambda) {
@@ -145,8 +145,38 @@ static tsl_status train(const demo_args *a, const char *data, double lambda) {
     arg(&c, "0");
     device_arg(a, &c);
     char title[96];
-    snprintf(title, sizeof title, "4/4 train with lambda = %g (%s)", lambda,
+    snprintf(title, sizeof title, "4/5 train with lambda = %g (%s)", lambda,
              lambda == 0 ? "plain Barlow Twins" : "TeSSL");
+    return run_stage(title, &c);
+}
+
+/* `tessl analyze` of run `lambda` against `baseline` (a run folder or random:SEED). */
+static tsl_status analyze(const demo_args *a, const char *data, double lambda, const char *baseline,
+                          bool quick) {
+    stage_cmd c = {0};
+    arg(&c, "tessl");
+    arg(&c, "analyze");
+    arg(&c, "--weights");
+    arg(&c, "%s/run-lambda%g/checkpoint.safetensors", a->out, lambda);
+    arg(&c, "--baseline");
+    arg(&c, "%s", baseline);
+    arg(&c, "--data");
+    arg(&c, "%s/shards", data);
+    arg(&c, "--out");
+    arg(&c, "%s/analysis-lambda%g", a->out, lambda);
+    arg(&c, "--seed");
+    arg(&c, "%lld", (long long)a->seed);
+    if (quick) {
+        arg(&c, "--images");
+        arg(&c, "16");
+        arg(&c, "--augmentations");
+        arg(&c, "8");
+        arg(&c, "--probe-images");
+        arg(&c, "128");
+    }
+    device_arg(a, &c);
+    char title[128];
+    snprintf(title, sizeof title, "5/5 analyse lambda = %g against %s", lambda, baseline);
     return run_stage(title, &c);
 }
 
@@ -186,6 +216,61 @@ static tsl_status log_trend(const char *path, const char *field, int window, dou
     return TSL_OK;
 }
 
+/* The {mean, ci95, n} of `key` in block `block` ("weights", "baseline", "delta") of a results.json. */
+typedef struct {
+    double mean, lo, hi;
+    int64_t n;
+} demo_number;
+
+static tsl_status read_number(const char *path, const char *block, const char *key, demo_number *out) {
+    void *text;
+    size_t size;
+    TSL_TRY(tsl_read_file(path, 64u << 20, &text, &size));
+    tsl_json *j;
+    tsl_status st = tsl_json_parse(text, size, path, &j);
+    free(text);
+    TSL_TRY(st);
+    const tsl_json *v = tsl_json_get(tsl_json_get(j, block), key);
+    const tsl_json *mean = tsl_json_get(v, "mean"), *ci = tsl_json_get(v, "ci95"), *n = tsl_json_get(v, "n");
+    st = mean && mean->type == TSL_JSON_NUMBER && ci && ci->type == TSL_JSON_ARRAY && ci->count == 2 && n
+             ? TSL_OK
+             : tsl_error(TSL_ERR_FORMAT, "%s: no %s.%s with a mean, ci95 and n", path, block, key);
+    if (st == TSL_OK)
+        *out = (demo_number){mean->number, ci->items[0].number, ci->items[1].number, n->integer};
+    tsl_json_free(j);
+    return st;
+}
+
+static void print_number(const char *label, demo_number v) {
+    printf("  %-58s %+.3f  [%+.3f, %+.3f]  n=%lld\n", label, v.mean, v.lo, v.hi, (long long)v.n);
+}
+
+static tsl_status print_analyses(const demo_args *a) {
+    char p0[4096], p2[4096];
+    snprintf(p0, sizeof p0, "%s/analysis-lambda0/results.json", a->out);
+    snprintf(p2, sizeof p2, "%s/analysis-lambda0.2/results.json", a->out);
+    demo_number v;
+    printf("\nlinear probe top-1 on held-out images (95%% CI):\n");
+    TSL_TRY(read_number(p0, "baseline", "probe.top1", &v));
+    print_number("random initialisation", v);
+    TSL_TRY(read_number(p0, "weights", "probe.top1", &v));
+    print_number("lambda 0", v);
+    TSL_TRY(read_number(p2, "weights", "probe.top1", &v));
+    print_number("lambda 0.2", v);
+    TSL_TRY(read_number(p0, "delta", "probe.top1", &v));
+    print_number("lambda 0 minus random (the network learned if > 0)", v);
+    printf("lambda 0.2 minus lambda 0 (paired over the same images):\n");
+    TSL_TRY(read_number(p2, "delta", "decoding.r.mean", &v));
+    print_number("augmentation decoding, mean r (paper panel 3: > 0)", v);
+    TSL_TRY(read_number(p2, "delta", "bures.shared_augmentation", &v));
+    print_number("Bures distance, shared augmentations (panel 2)", v);
+    TSL_TRY(read_number(p2, "delta", "bures.augmentation_vs_content", &v));
+    print_number("Bures distance, augmentation vs content (panel 4)", v);
+    TSL_TRY(read_number(p2, "delta", "bures.crop_vs_photometric", &v));
+    print_number("Bures distance, crop vs photometric (panel 5)", v);
+    return TSL_OK;
+}
+
 static tsl_status summarise(const demo_args *a) {
     fprintf(stderr, "\n== results (%s)\n", a->out);
     const double lambdas[2] = {0, 0.2};
@@ -200,10 +285,12 @@ static tsl_status summarise(const demo_args *a) {
                "%.3f\n",
                lambdas[i], n, f_inv, l_inv, f_ce, l_ce);
     }
-    printf("augmented batch: %s/preview.png\n", a->out);
+    TSL_TRY(print_analyses(a));
+    printf("\naugmented batch: %s/preview.png\n", a->out);
     printf("runs (log.jsonl, checkpoint.safetensors): %s/run-lambda0, %s/run-lambda0.2\n", a->out, a->out);
-    printf("The analyses of the paper (augmentation decoding, Bures distances, linear probe) and the report\n"
-           "join the demo with `tessl analyze`.\n");
+    printf("analyses (results.json, summary.svg; docs/ANALYSES.md): %s/analysis-lambda0 (against a random\n"
+           "initialisation), %s/analysis-lambda0.2 (against lambda 0)\n",
+           a->out, a->out);
     return TSL_OK;
 }
 
@@ -261,6 +348,13 @@ int tsl_cmd_demo(int argc, char **argv) {
         st = train(&a, data, 0.0);
     if (st == TSL_OK)
         st = train(&a, data, 0.2);
+    char random_init[64], lambda0[4096];
+    snprintf(random_init, sizeof random_init, "random:%lld", (long long)a.seed);
+    snprintf(lambda0, sizeof lambda0, "%s/run-lambda0/checkpoint.safetensors", a.out);
+    if (st == TSL_OK)
+        st = analyze(&a, data, 0.0, random_init, a.quick);
+    if (st == TSL_OK)
+        st = analyze(&a, data, 0.2, lambda0, a.quick);
     if (st == TSL_OK)
         st = summarise(&a);
     return st == TSL_OK ? TSL_EXIT_OK : tsl_cli_fail(st);
