@@ -96,9 +96,9 @@ check "augment: previous output intact" cmp -s "$dir/aug.npy" "$dir/aug_previous
 check "augment: no temporary left behind" no_temporaries "$dir"
 
 # ---- 2. SIGKILL at random moments, then resume ---------------------------------------------------
-# Five output directories; each sees two runs killed after a random delay within the length of an
-# uninterrupted run (the first may leave shards and temporaries, the second resumes from them), then a
-# rerun that must complete and give exactly the uninterrupted run's files.
+# Five output directories; each sees two runs killed after a random delay (the first may leave shards
+# and temporaries, the second resumes from them), then a rerun that must complete and give exactly the
+# uninterrupted run's files.
 start=$(date +%s%N)
 shard "$dir/src" "$dir/timing" --short-side 96
 run_ms=$((($(date +%s%N) - start) / 1000000))
@@ -106,7 +106,9 @@ RANDOM=20261124 # fixed seed: the same kill delays every run (the moments still 
 interrupted=0
 for i in 1 2 3 4 5; do
     for k in 1 2; do
-        delay_ms=$((RANDOM % (run_ms + 1)))
+        # The first run may get up to 80% of a full run's time; the second, which resumes from the
+        # first's shards, up to 40%, so that most kills land while it still works.
+        delay_ms=$((RANDOM % (run_ms * (k == 1 ? 8 : 4) / 10 + 1)))
         # The binary itself in the background (not the shell function: $! would be a subshell, and
         # killing it would leave tessl running on as an orphan).
         "$tessl" shard "$dir/src" "$dir/killed$i" --shard-size 3 --threads 2 --quiet --short-side 96 \
