@@ -28,12 +28,14 @@ sanitize: setup
 
 # Each libFuzzer target for FUZZ_SECONDS (default 30) on a scratch copy of its committed corpus, in
 # build-fuzz/ (clang, ASan + UBSan). A crash leaves its input in build-fuzz/ and fails the target.
+# Only the fuzz binaries are built there (the Check suites are built and run by `make test`/`sanitize`).
 FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := $(notdir $(wildcard tests/fuzz/corpus/*))
 fuzz: setup
 	@[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true \
 		-Db_sanitize=address,undefined -Db_lundef=false
-	ninja -C build-fuzz
-	@for t in $$(ls tests/fuzz/corpus); do \
+	ninja -C build-fuzz $(addprefix tests/fuzz/fuzz_,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
 		rm -rf build-fuzz/corpus-$$t && cp -r tests/fuzz/corpus/$$t build-fuzz/corpus-$$t && \
 		echo "== fuzz_$$t for $(FUZZ_SECONDS) s" && \
 		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp build-fuzz/tests/fuzz/fuzz_$$t \

@@ -1,9 +1,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tsl_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +76,38 @@ void tsl_atomic_abort(tsl_atomic_file *af) {
     free(af->final_path);
     free(af->temp_path);
     memset(af, 0, sizeof *af);
+}
+
+/* Is `name` "<prefix>....tmp.<pid>" with the pid of no live process (and not ours)? */
+static bool is_stale_temporary(const char *name, const char *prefix) {
+    const char *tmp = strstr(name, ".tmp.");
+    if (strncmp(name, prefix, strlen(prefix)) != 0 || !tmp)
+        return false;
+    while (strstr(tmp + 1, ".tmp."))
+        tmp = strstr(tmp + 1, ".tmp.");
+    const char *digits = tmp + 5;
+    char *end;
+    errno = 0;
+    long pid = strtol(digits, &end, 10);
+    if (end == digits || *end || errno || pid <= 0 || pid == (long)getpid())
+        return false;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+int tsl_atomic_remove_stale(const char *dir, const char *prefix) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char path[4096];
+        if (is_stale_temporary(e->d_name, prefix) &&
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path && unlink(path) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 tsl_status tsl_write_file_atomic(const char *path, const void *data, size_t size) {

@@ -28,6 +28,11 @@ tsl_status tsl_atomic_commit(tsl_atomic_file *af);
 /* Removes the temporary file and frees `af` (use on any error path before commit). */
 void tsl_atomic_abort(tsl_atomic_file *af);
 
+/* Removes the temporaries "DIR/<prefix>....tmp.<pid>" that killed writers left behind: those whose pid
+ * is not a live process (a live one may be another process writing that file right now). Returns how
+ * many were removed; a directory that cannot be read removes none. */
+int tsl_atomic_remove_stale(const char *dir, const char *prefix);
+
 /* Writes a whole buffer to `path` atomically. */
 tsl_status tsl_write_file_atomic(const char *path, const void *data, size_t size);
 

@@ -17,10 +17,18 @@ static tsl_status check_dimensions(const char *kind, long w, long h) {
     return TSL_OK;
 }
 
+/* The output size for a full-size w x h image: the target's, or the full size when `target` is NULL. */
+static void output_size(const tsl_resize_target *target, int w, int h, int *ow, int *oh) {
+    if (target)
+        tsl_resize_output_size(target, w, h, ow, oh);
+    else
+        *ow = w, *oh = h;
+}
+
 /* Resizes `img` in place to the target's output size for a full-size w x h image. */
 static tsl_status resize_to_target(tsl_image *img, int full_w, int full_h, const tsl_resize_target *target) {
     int ow, oh;
-    tsl_resize_output_size(target, full_w, full_h, &ow, &oh);
+    output_size(target, full_w, full_h, &ow, &oh);
     if (ow == img->width && oh == img->height)
         return TSL_OK;
     uint8_t *out = malloc((size_t)ow * oh * 3);
@@ -110,7 +118,7 @@ static tsl_status decode_jpeg(const uint8_t *data, size_t size, const tsl_resize
         st = check_dimensions("JPEG", w, h);
     if (st == TSL_OK) {
         int ow, oh;
-        tsl_resize_output_size(target, w, h, &ow, &oh);
+        output_size(target, w, h, &ow, &oh);
         tjscalingfactor f = pick_scale(w, h, ow, oh);
         int cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
         st = decode_jpeg_pixels(tj, data, size, TJSCALED(w, f), TJSCALED(h, f), cmyk, out);
@@ -162,8 +170,9 @@ static tsl_status decode_png(const uint8_t *data, size_t size, const tsl_resize_
     return st;
 }
 
-tsl_status tsl_image_decode(const uint8_t *data, size_t size, const tsl_resize_target *target,
-                            tsl_image *out) {
+/* `target` NULL: full size. */
+static tsl_status decode_any(const uint8_t *data, size_t size, const tsl_resize_target *target,
+                             tsl_image *out) {
     static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
     *out = (tsl_image){0, 0, NULL};
     if (size == 0)
@@ -174,4 +183,13 @@ tsl_status tsl_image_decode(const uint8_t *data, size_t size, const tsl_resize_t
         return decode_png(data, size, target, out);
     return tsl_error(TSL_ERR_FORMAT, "not a JPEG or PNG image (first bytes %02x %02x %02x %02x)", data[0],
                      size > 1 ? data[1] : 0, size > 2 ? data[2] : 0, size > 3 ? data[3] : 0);
+}
+
+tsl_status tsl_image_decode(const uint8_t *data, size_t size, const tsl_resize_target *target,
+                            tsl_image *out) {
+    return decode_any(data, size, target, out);
+}
+
+tsl_status tsl_image_decode_full(const uint8_t *data, size_t size, tsl_image *out) {
+    return decode_any(data, size, NULL, out);
 }

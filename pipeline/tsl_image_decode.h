@@ -31,4 +31,8 @@ typedef struct {
 tsl_status tsl_image_decode(const uint8_t *data, size_t size, const tsl_resize_target *target,
                             tsl_image *out);
 
+/* Decodes `data` at its full size (no resize, no DCT scaling), with the same formats, conversions, size
+ * limits and errors as tsl_image_decode. */
+tsl_status tsl_image_decode_full(const uint8_t *data, size_t size, tsl_image *out);
+
 #endif

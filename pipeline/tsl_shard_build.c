@@ -6,7 +6,6 @@
 #include "tsl_shard_reader.h"
 #include "tsl_shard_writer.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,22 +199,6 @@ static long existing_shard_records(const char *path, uint32_t s, uint32_t n_clas
     return n;
 }
 
-/* Removes "shard-*.tss.tmp.*" left by a killed run. */
-static void remove_stale_temporaries(const char *out) {
-    DIR *d = opendir(out);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, "shard-", 6) == 0 && strstr(e->d_name, TSL_SHARD_FILE_SUFFIX ".tmp.")) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", out, e->d_name);
-            unlink(path);
-        }
-    }
-    closedir(d);
-}
-
 typedef struct {
     const tsl_shard_options *o;
     const char *src, *out, *label;
@@ -316,7 +299,7 @@ static tsl_status shard_split(split_job *sj) {
     const tsl_shard_options *o = sj->o;
     const tsl_image_folder *f = sj->folder;
     TSL_TRY(tsl_mkdirs(sj->out));
-    remove_stale_temporaries(sj->out);
+    tsl_atomic_remove_stale(sj->out, "shard-"); /* left by a killed run */
     size_t n_shards = (f->n_items + (size_t)o->shard_size - 1) / (size_t)o->shard_size;
     size_t *pending = malloc(sizeof(size_t) * (n_shards ? n_shards : 1));
     uint64_t *hashes = malloc(sizeof(uint64_t) * (n_shards ? n_shards : 1));
@@ -384,6 +367,7 @@ tsl_status tsl_shard_build(const tsl_shard_options *o, tsl_shard_summary *summar
     if (!is_directory(o->src_dir))
         return tsl_error(TSL_ERR_NOT_FOUND, "shard: %s is not a directory", o->src_dir);
     TSL_TRY(tsl_mkdirs(o->out_dir));
+    tsl_atomic_remove_stale(o->out_dir, "report.txt");
     report rep = {0};
     tsl_status st = TSL_OK;
     static const char *const splits[2] = {"train", "val"};

@@ -81,6 +81,9 @@ static tsl_status parse_class_table(tsl_shard_reader *r, const uint8_t *p, size_
         size_t n = tsl_le_get_u16(p + pos);
         if (n < 1 || n > TSL_SHARD_MAX_CLASS_NAME || size - pos - 2 < n)
             return bad(r, "class table entry out of range");
+        /* A NUL would cut the name short as a C string (two names could then compare equal). */
+        if (memchr(p + pos + 2, 0, n))
+            return bad(r, "class name contains a NUL byte");
         r->class_names[k] = strndup((const char *)p + pos + 2, n);
         if (!r->class_names[k])
             return tsl_error(TSL_ERR_NOMEM, "out of memory reading shard %s", r->path);

@@ -1,73 +1,28 @@
 #include "image_io.h"
 #include "tsl_file.h"
+#include "tsl_image_decode.h"
 
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <turbojpeg.h>
 
 enum { MAX_IMAGE_FILE = 512 << 20 };
-
-static tsl_status decode_png(const char *path, const void *data, size_t size, uint8_t **rgb, uint32_t *w,
-                             uint32_t *h) {
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&img, data, size))
-        return tsl_error(TSL_ERR_FORMAT, "%s: not a readable PNG (%s)", path, img.message);
-    img.format = PNG_FORMAT_RGB;
-    *rgb = malloc(PNG_IMAGE_SIZE(img));
-    if (!*rgb) {
-        png_image_free(&img);
-        return tsl_error(TSL_ERR_NOMEM, "%s: out of memory for a %ux%u image", path, img.width, img.height);
-    }
-    if (!png_image_finish_read(&img, NULL, *rgb, 0, NULL)) {
-        free(*rgb);
-        *rgb = NULL;
-        return tsl_error(TSL_ERR_FORMAT, "%s: PNG decoding failed (%s)", path, img.message);
-    }
-    *w = img.width;
-    *h = img.height;
-    return TSL_OK;
-}
-
-static tsl_status decode_jpeg(const char *path, const void *data, size_t size, uint8_t **rgb, uint32_t *w,
-                              uint32_t *h) {
-    tjhandle tj = tjInitDecompress();
-    if (!tj)
-        return tsl_error(TSL_ERR_NOMEM, "%s: cannot create a JPEG decoder", path);
-    int width, height, subsamp, colorspace;
-    tsl_status st = TSL_OK;
-    if (tjDecompressHeader3(tj, data, (unsigned long)size, &width, &height, &subsamp, &colorspace) != 0)
-        st = tsl_error(TSL_ERR_FORMAT, "%s: not a readable JPEG (%s)", path, tjGetErrorStr2(tj));
-    else if (!(*rgb = malloc((size_t)width * height * 3)))
-        st = tsl_error(TSL_ERR_NOMEM, "%s: out of memory for a %dx%d image", path, width, height);
-    else if (tjDecompress2(tj, data, (unsigned long)size, *rgb, width, 0, height, TJPF_RGB, 0) != 0) {
-        st = tsl_error(TSL_ERR_FORMAT, "%s: JPEG decoding failed (%s)", path, tjGetErrorStr2(tj));
-        free(*rgb);
-        *rgb = NULL;
-    }
-    tjDestroy(tj);
-    *w = (uint32_t)width;
-    *h = (uint32_t)height;
-    return st;
-}
 
 tsl_status tsl_image_load_rgb8(const char *path, uint8_t **rgb, uint32_t *width, uint32_t *height) {
     void *data;
     size_t size;
     TSL_TRY(tsl_read_file(path, MAX_IMAGE_FILE, &data, &size));
-    static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    tsl_status st;
-    if (size >= 8 && memcmp(data, png_magic, 8) == 0)
-        st = decode_png(path, data, size, rgb, width, height);
-    else if (size >= 3 && memcmp(data, "\xff\xd8\xff", 3) == 0)
-        st = decode_jpeg(path, data, size, rgb, width, height);
-    else
-        st = tsl_error(TSL_ERR_FORMAT, "%s: neither PNG nor JPEG", path);
+    /* The pipeline's decoder: header sizes are checked before any pixel buffer is allocated, and CMYK,
+     * grayscale, palette and 16-bit inputs all become RGB8. */
+    tsl_image img;
+    tsl_status st = tsl_image_decode_full(data, size, &img);
     free(data);
-    return st;
+    TSL_TRY_CTX(st, "%s", path);
+    *rgb = img.rgb;
+    *width = (uint32_t)img.width;
+    *height = (uint32_t)img.height;
+    return TSL_OK;
 }
 
 tsl_status tsl_image_save_png(const char *path, const uint8_t *rgb, uint32_t width, uint32_t height) {

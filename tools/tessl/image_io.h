@@ -6,8 +6,9 @@
 
 #include <stdint.h>
 
-/* Reads a PNG or JPEG (chosen by its first bytes) as RGB8 interleaved HWC; `*rgb` is malloc'd. Fails with
- * TSL_ERR_IO / TSL_ERR_FORMAT naming the file. */
+/* Reads a PNG or JPEG (chosen by its first bytes) at full size as RGB8 interleaved HWC through
+ * tsl_image_decode_full (so with its size limits); `*rgb` is malloc'd. Fails with TSL_ERR_IO /
+ * TSL_ERR_FORMAT naming the file. */
 tsl_status tsl_image_load_rgb8(const char *path, uint8_t **rgb, uint32_t *width, uint32_t *height);
 
 /* Writes an RGB8 HWC image as PNG (atomically). */

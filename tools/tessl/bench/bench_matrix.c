@@ -99,7 +99,7 @@ static tsl_status record_barlow_backward(tsl_bench_run *run, void *ctx) {
 static tsl_status barlow_case(tsl_bench_run *run, uint32_t rows, uint32_t dim) {
     if (!tsl_bench_selected(run, "barlow"))
         return TSL_OK;
-    matrix_ctx m = {.barlow = {rows, dim, 0.0051f, 1.0f}};
+    matrix_ctx m = {.barlow = {.n = rows, .dim = dim, .lambd = 0.0051f, .scale = 1.0f}};
     uint64_t z = (uint64_t)rows * dim, cc = (uint64_t)dim * dim;
     VkDeviceSize scratch = tsl_barlow_loss_scratch_bytes(run->device, &m.barlow);
     if (scratch < 4 * z)
