@@ -144,11 +144,9 @@ int tsl_cmd_inspect(int argc, char **argv) {
         .max_positional = 1,
     };
     tsl_args_result args;
-    tsl_status st = tsl_args_parse(&spec, argc, argv, &args);
-    if (st != TSL_OK)
-        return tsl_cli_fail(st);
-    if (args.help_shown)
-        return TSL_EXIT_OK;
+    int rc = tsl_cli_parse(&spec, argc, argv, &args);
+    if (rc != TSL_CLI_CONTINUE)
+        return rc;
     const char *out = args.positional[0];
     int found = 0;
     uint64_t errors = inspect_dir(out, verify, &found);

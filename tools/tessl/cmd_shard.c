@@ -34,11 +34,9 @@ int tsl_cmd_shard(int argc, char **argv) {
         .max_positional = 2,
     };
     tsl_args_result args;
-    tsl_status st = tsl_args_parse(&spec, argc, argv, &args);
-    if (st != TSL_OK)
-        return tsl_cli_fail(st);
-    if (args.help_shown)
-        return TSL_EXIT_OK;
+    int rc = tsl_cli_parse(&spec, argc, argv, &args);
+    if (rc != TSL_CLI_CONTINUE)
+        return rc;
     if (short_side > 0 && max_side > 0)
         return tsl_cli_fail(
             tsl_error(TSL_ERR_INVALID_ARG, "tessl shard: give --short-side or --max-side, not both"));
@@ -53,7 +51,7 @@ int tsl_cmd_shard(int argc, char **argv) {
     o.shard_size = (int)shard_size;
     o.progress = !quiet;
     tsl_shard_summary s;
-    st = tsl_shard_build(&o, &s);
+    tsl_status st = tsl_shard_build(&o, &s);
     if (st != TSL_OK)
         return tsl_cli_fail(st);
     fprintf(stderr,

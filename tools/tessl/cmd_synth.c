@@ -29,11 +29,9 @@ int tsl_cmd_synth(int argc, char **argv) {
         .max_positional = 1,
     };
     tsl_args_result args;
-    tsl_status st = tsl_args_parse(&spec, argc, argv, &args);
-    if (st != TSL_OK)
-        return tsl_cli_fail(st);
-    if (args.help_shown)
-        return TSL_EXIT_OK;
+    int rc = tsl_cli_parse(&spec, argc, argv, &args);
+    if (rc != TSL_CLI_CONTINUE)
+        return rc;
     o.out_dir = args.positional[0];
     o.classes = (int)classes;
     o.per_class = (int)per_class;
@@ -42,7 +40,7 @@ int tsl_cmd_synth(int argc, char **argv) {
     o.seed = (uint64_t)seed;
     o.quality = (int)quality;
     o.progress = !quiet;
-    st = tsl_synth_write(&o);
+    tsl_status st = tsl_synth_write(&o);
     if (st != TSL_OK)
         return tsl_cli_fail(st);
     return TSL_EXIT_OK;
