@@ -47,7 +47,8 @@ typedef struct {
     int ndim;
     int64_t shape[TSL_TENSOR_MAX_DIMS];
     uint64_t count; /* elements */
-    const void *data;
+    const void *data; /* inside the file image: safetensors guarantees no alignment, so copy (memcpy) rather
+                         than load elements wider than a byte in place */
 } tsl_st_tensor;
 
 typedef struct {

@@ -140,8 +140,11 @@ static void open_step_fixture(step_fixture *f) {
     ck_assert_uint_eq(y->count, 16);
     f->images = tsl_test_upload_floats(f->dev, x->data, x->count, "images");
     uint32_t labels[16];
-    for (int i = 0; i < 16; i++)
-        labels[i] = (uint32_t)((const int64_t *)y->data)[i];
+    for (int i = 0; i < 16; i++) { /* safetensors aligns nothing: copy, never load an int64_t in place */
+        int64_t label;
+        memcpy(&label, (const char *)y->data + 8 * i, sizeof label);
+        labels[i] = (uint32_t)label;
+    }
     f->labels = tsl_test_alloc(f->dev, TSL_MEM_DEVICE, sizeof labels, "labels");
     tsl_test_upload(f->dev, &f->labels, labels);
 }
