@@ -74,5 +74,17 @@ expect "augment not key=value" 2 "'flip' is not key=value" -- augment "$src" --p
 expect "augment output type" 2 "must end in .png or .npy" -- augment "$src" -o "$tmpdir/c.jpg"
 expect "augment missing input" 1 "no-such.png" -- augment "$tmpdir/no-such.png" -o "$tmpdir/c.png"
 
+# docs/CLI.md is generated from these help texts; it must match the binary.
+here=$(cd "$(dirname "$0")/.." && pwd)
+"$here/tools/gen_cli_doc.sh" "$tessl" "$out.md" > /dev/null
+if diff -q "$out.md" "$here/docs/CLI.md" > /dev/null; then
+    echo "ok   docs/CLI.md matches the binary's help"
+    passed=$((passed + 1))
+else
+    echo "FAIL docs/CLI.md is out of date: run tools/gen_cli_doc.sh"
+    failed=$((failed + 1))
+fi
+rm -f "$out.md"
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
