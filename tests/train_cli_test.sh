@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tessl train end to end on tiny data (narrow ResNet-18 at 32 px): the log and checkpoint are written, a
 # run stopped and resumed equals an uninterrupted one byte for byte, a resume with other settings is
-# refused, Ctrl-C saves a checkpoint, and a diverging run stops naming the step.
+# refused, SIGKILL at any moment loses nothing, Ctrl-C saves a checkpoint, and a diverging run stops
+# naming the step.
 set -euo pipefail
 TESSL=$1
 DIR=$(mktemp -d)
@@ -25,6 +26,44 @@ train --out "$DIR/b" --max-steps 8 --resume
 cmp "$DIR/a/checkpoint.safetensors" "$DIR/b/checkpoint.safetensors" || fail "resumed run differs from uninterrupted"
 diff <(cut -d, -f1-6 "$DIR/a/log.jsonl") <(cut -d, -f1-6 "$DIR/b/log.jsonl") || fail "resumed losses differ"
 echo "ok   resume equals the uninterrupted run (checkpoint byte for byte, every loss)"
+
+# A kill after a step is logged but before it is checkpointed: the log holds a step (and a half line)
+# that the checkpoint does not; resuming must drop them, so each step is logged once.
+printf '{"step":8,"epoch":1,"loss":1}\n{"step":9,"ep' >> "$DIR/b/log.jsonl"
+train --out "$DIR/b" --max-steps 9 --resume
+steps=$(sed 's/^{"step":\([0-9]*\),.*/\1/' "$DIR/b/log.jsonl" | tr '\n' ' ')
+[ "$steps" = "0 1 2 3 4 5 6 7 8 " ] || fail "log after resume holds steps: $steps"
+grep -q '"step":8,"epoch":1,"loss":1}' "$DIR/b/log.jsonl" && fail "the uncheckpointed step's line was kept"
+echo "ok   resume drops log lines of steps the checkpoint does not hold"
+
+# SIGKILL at seeded random moments (start-up, mid-step, mid-checkpoint), resuming after each, then to
+# the end: the checkpoint and every logged loss must equal an uninterrupted run's (48 steps, ~5 s).
+long_args=(train --data "$DIR/shards" --arch resnet18 --width 4 --res 32 --batch 2 --epochs 8
+    --projector 16-16-16 --classifier --warmup-epochs 1 --seed 5 --quiet --checkpoint-every 1)
+"$TESSL" "${long_args[@]}" --out "$DIR/u"
+RANDOM=11
+killed=0
+for attempt in 1 2 3 4; do
+    resume=()
+    [ -s "$DIR/k/checkpoint.safetensors" ] && resume=(--resume)
+    # exec: $! must be tessl itself, not a subshell whose kill would leave tessl running.
+    (exec "$TESSL" "${long_args[@]}" --out "$DIR/k" "${resume[@]}" 2> /dev/null) &
+    pid=$!
+    d=$((RANDOM % 20 + 3))
+    sleep "$((d / 10)).$((d % 10))"
+    kill -9 $pid 2> /dev/null || true
+    status=0
+    wait $pid || status=$?
+    [ $status -eq 137 ] && killed=$((killed + 1))
+done
+[ $killed -ge 2 ] || fail "only $killed of 4 runs were killed mid-run"
+resume=()
+[ -s "$DIR/k/checkpoint.safetensors" ] && resume=(--resume)
+"$TESSL" "${long_args[@]}" --out "$DIR/k" "${resume[@]}"
+cmp "$DIR/u/checkpoint.safetensors" "$DIR/k/checkpoint.safetensors" || fail "killed-and-resumed run differs"
+diff <(cut -d, -f1-6 "$DIR/u/log.jsonl") <(cut -d, -f1-6 "$DIR/k/log.jsonl") || fail "killed run's log differs"
+if ls "$DIR/k" | grep -q "\.tmp\."; then fail "temporaries left behind: $(ls "$DIR/k")"; fi
+echo "ok   SIGKILL at random moments ($killed kills) then resume equals the uninterrupted run"
 
 "$TESSL" export "$DIR/a/checkpoint.safetensors" -o "$DIR/model.safetensors" > "$DIR/out"
 grep -q "wrote .*model.safetensors: [0-9]* tensors" "$DIR/out" || fail "export"
@@ -56,4 +95,4 @@ echo "ok   a diverging run stops naming the step and the term"
 
 if "$TESSL" train --data "$DIR/shards" --out "$DIR/e" --arch resnet99 2> "$DIR/err"; then fail "bad arch"; fi
 grep -q "unknown architecture 'resnet99'" "$DIR/err" || fail "unclear architecture message"
-echo "train_cli: 6 passed, 0 failed"
+echo "train_cli: 8 passed, 0 failed"

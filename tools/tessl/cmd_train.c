@@ -147,6 +147,31 @@ static tsl_status read_u64_meta(const tsl_safetensors *file, const char *key, ui
     return TSL_OK;
 }
 
+/* Keeps the lines of RUN/log.jsonl for steps before `next_step`: a run killed after logging a step but
+ * before checkpointing it logged steps that the resumed run does again. Rewritten atomically. */
+static tsl_status trim_log(const trainer *t, uint64_t next_step) {
+    void *text = NULL;
+    size_t size = 0;
+    tsl_status st = tsl_read_file(t->log_path, (size_t)1 << 34, &text, &size);
+    if (st == TSL_ERR_NOT_FOUND)
+        return TSL_OK;
+    TSL_TRY(st);
+    size_t keep = 0;
+    for (char *line = text; line < (char *)text + size;) {
+        char *end = memchr(line, '\n', (size_t)((char *)text + size - line));
+        if (!end)
+            break; /* a line cut short by the kill */
+        unsigned long long step;
+        if (sscanf(line, "{\"step\":%llu,", &step) != 1 || step >= next_step)
+            break;
+        keep = (size_t)(end + 1 - (char *)text);
+        line = end + 1;
+    }
+    st = keep == size ? TSL_OK : tsl_write_file_atomic(t->log_path, text, keep);
+    free(text);
+    return st;
+}
+
 /* Loads weights and position from RUN/checkpoint.safetensors; returns the loader's start state. */
 static tsl_status resume(trainer *t, tsl_loader_state *start) {
     tsl_safetensors file;
@@ -159,7 +184,7 @@ static tsl_status resume(trainer *t, tsl_loader_state *start) {
     if (st == TSL_OK)
         st = read_u64_meta(&file, "loader_step", &start->step);
     tsl_safetensors_free(&file);
-    return st;
+    return st == TSL_OK ? trim_log(t, t->first_step) : st;
 }
 
 static tsl_status initial_weights(trainer *t) {
@@ -208,6 +233,9 @@ static tsl_status setup(trainer *t) {
     TSL_TRY(tsl_mkdirs(t->a.out));
     snprintf(t->checkpoint_path, sizeof t->checkpoint_path, "%s/checkpoint.safetensors", t->a.out);
     snprintf(t->log_path, sizeof t->log_path, "%s/log.jsonl", t->a.out);
+    /* Temporaries of a checkpoint or log write that a kill interrupted. */
+    tsl_atomic_remove_stale(t->a.out, "checkpoint.safetensors");
+    tsl_atomic_remove_stale(t->a.out, "log.jsonl");
     TSL_TRY(tsl_cli_open_device(t->a.device, &t->dev));
     char dir[4096];
     tsl_loader_state start = {0, 0};
