@@ -244,29 +244,41 @@ static void print_number(const char *label, demo_number v) {
     printf("  %-58s %+.3f  [%+.3f, %+.3f]  n=%lld\n", label, v.mean, v.lo, v.hi, (long long)v.n);
 }
 
+/* What the demo prints from the two analyses: run 0 is lambda 0 against a random initialisation, run 1
+ * is lambda 0.2 against lambda 0. A heading row has no key. */
+typedef struct {
+    int run;
+    const char *block, *key, *label;
+} demo_row;
+
+static const demo_row demo_rows[] = {
+    {0, NULL, NULL, "linear probe top-1 on held-out images (95% CI):"},
+    {0, "baseline", "probe.top1", "random initialisation"},
+    {0, "weights", "probe.top1", "lambda 0"},
+    {1, "weights", "probe.top1", "lambda 0.2"},
+    {0, "delta", "probe.top1", "lambda 0 minus random (the network learned if > 0)"},
+    {1, NULL, NULL, "lambda 0.2 minus lambda 0 (paired over the same images):"},
+    {1, "delta", "decoding.r.mean", "augmentation decoding, mean r (paper panel 3: > 0)"},
+    {1, "delta", "bures.shared_augmentation", "Bures distance, shared augmentations (panel 2)"},
+    {1, "delta", "bures.augmentation_vs_content", "Bures distance, augmentation vs content (panel 4)"},
+    {1, "delta", "bures.crop_vs_photometric", "Bures distance, crop vs photometric (panel 5)"},
+};
+
 static tsl_status print_analyses(const demo_args *a) {
-    char p0[4096], p2[4096];
-    snprintf(p0, sizeof p0, "%s/analysis-lambda0/results.json", a->out);
-    snprintf(p2, sizeof p2, "%s/analysis-lambda0.2/results.json", a->out);
-    demo_number v;
-    printf("\nlinear probe top-1 on held-out images (95%% CI):\n");
-    TSL_TRY(read_number(p0, "baseline", "probe.top1", &v));
-    print_number("random initialisation", v);
-    TSL_TRY(read_number(p0, "weights", "probe.top1", &v));
-    print_number("lambda 0", v);
-    TSL_TRY(read_number(p2, "weights", "probe.top1", &v));
-    print_number("lambda 0.2", v);
-    TSL_TRY(read_number(p0, "delta", "probe.top1", &v));
-    print_number("lambda 0 minus random (the network learned if > 0)", v);
-    printf("lambda 0.2 minus lambda 0 (paired over the same images):\n");
-    TSL_TRY(read_number(p2, "delta", "decoding.r.mean", &v));
-    print_number("augmentation decoding, mean r (paper panel 3: > 0)", v);
-    TSL_TRY(read_number(p2, "delta", "bures.shared_augmentation", &v));
-    print_number("Bures distance, shared augmentations (panel 2)", v);
-    TSL_TRY(read_number(p2, "delta", "bures.augmentation_vs_content", &v));
-    print_number("Bures distance, augmentation vs content (panel 4)", v);
-    TSL_TRY(read_number(p2, "delta", "bures.crop_vs_photometric", &v));
-    print_number("Bures distance, crop vs photometric (panel 5)", v);
+    char paths[2][4096];
+    snprintf(paths[0], sizeof paths[0], "%s/analysis-lambda0/results.json", a->out);
+    snprintf(paths[1], sizeof paths[1], "%s/analysis-lambda0.2/results.json", a->out);
+    printf("\n");
+    for (size_t i = 0; i < sizeof demo_rows / sizeof demo_rows[0]; i++) {
+        const demo_row *r = &demo_rows[i];
+        if (!r->key) {
+            printf("%s\n", r->label);
+            continue;
+        }
+        demo_number v;
+        TSL_TRY(read_number(paths[r->run], r->block, r->key, &v));
+        print_number(r->label, v);
+    }
     return TSL_OK;
 }
 
