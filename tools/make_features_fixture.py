@@ -14,40 +14,19 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn as nn
-from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_train_fixture import write_safetensors  # noqa: E402
+from make_train_fixture import NarrowResNet, write_safetensors  # noqa: E402
 
 
-class NarrowResNet(ResNet):
-    """torchvision's ResNet with a base width other than 64 and an fc layer, as a full state dict has."""
-
-    def __init__(self, block, layers, width, classes=10):
-        nn.Module.__init__(self)
-        self._norm_layer = nn.BatchNorm2d
-        self.inplanes, self.dilation, self.groups, self.base_width = width, 1, 1, 64
-        self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._make_layer(block, width, layers[0])
-        self.layer2 = self._make_layer(block, width * 2, layers[1], stride=2)
-        self.layer3 = self._make_layer(block, width * 4, layers[2], stride=2)
-        self.layer4 = self._make_layer(block, width * 8, layers[3], stride=2)
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(width * 8 * block.expansion, classes)
-        with torch.no_grad():
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                elif isinstance(m, nn.BatchNorm2d):
-                    m.weight.uniform_(0.5, 1.5)
-                    m.bias.normal_(0.0, 0.2)
-                    m.running_mean.normal_(0.0, 0.3)
-                    m.running_var.uniform_(0.5, 2.0)
-                    m.num_batches_tracked.fill_(7)
+def randomise_batchnorm(m):
+    """Random statistics and affine parameters, so that loading them is checked (not the defaults)."""
+    m.weight.uniform_(0.5, 1.5)
+    m.bias.normal_(0.0, 0.2)
+    m.running_mean.normal_(0.0, 0.3)
+    m.running_var.uniform_(0.5, 2.0)
+    m.num_batches_tracked.fill_(7)
 
 
 def outputs(model, x, layers):
@@ -70,7 +49,7 @@ def main(out_dir):
     nets = (("r18", "resnet18w8", BasicBlock, [2, 2, 2, 2], 8, ("conv1", "layer1", "layer3", "avgpool")),
             ("r50", "resnet50w4", Bottleneck, [3, 4, 6, 3], 4, ("avgpool",)))
     for short, name, block, layers, width, wanted in nets:
-        model = NarrowResNet(block, layers, width).eval()
+        model = NarrowResNet(width, layers, block, classes=10, bn_init=randomise_batchnorm).eval()
         write_safetensors(os.path.join(out_dir, f"features_{name}.safetensors"), model.state_dict())
         got = outputs(model, x, wanted)
         for layer in wanted:

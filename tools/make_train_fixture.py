@@ -38,9 +38,11 @@ LR_W, LR_B, WD, MOMENTUM, ETA = 0.3, 0.01, 1e-4, 0.9, 0.001
 
 
 class NarrowResNet(ResNet):
-    """torchvision's ResNet with a base width other than 64 (the class hard-codes 64)."""
+    """torchvision's ResNet with a base width other than 64 (the class hard-codes 64). `classes` adds the
+    fc layer a full state dict has (None: Identity); `bn_init`, if given, initialises each BatchNorm2d in
+    the same pass over the modules as the convolutions (the order fixes the random draws)."""
 
-    def __init__(self, width, layers):
+    def __init__(self, width, layers, block=BasicBlock, classes=None, bn_init=None):
         nn.Module.__init__(self)
         self._norm_layer = nn.BatchNorm2d
         self.inplanes, self.dilation, self.groups, self.base_width = width, 1, 1, 64
@@ -48,15 +50,18 @@ class NarrowResNet(ResNet):
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._make_layer(BasicBlock, width, layers[0])
-        self.layer2 = self._make_layer(BasicBlock, width * 2, layers[1], stride=2)
-        self.layer3 = self._make_layer(BasicBlock, width * 4, layers[2], stride=2)
-        self.layer4 = self._make_layer(BasicBlock, width * 8, layers[3], stride=2)
+        self.layer1 = self._make_layer(block, width, layers[0])
+        self.layer2 = self._make_layer(block, width * 2, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, width * 4, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, width * 8, layers[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Identity()
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        self.fc = nn.Identity() if classes is None else nn.Linear(width * 8 * block.expansion, classes)
+        with torch.no_grad():
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                elif isinstance(m, nn.BatchNorm2d) and bn_init:
+                    bn_init(m)
 
 
 def projector(dims, in_dim):
