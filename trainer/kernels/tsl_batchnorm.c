@@ -380,7 +380,7 @@ static tsl_status record_backward_sums(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_ba
 static tsl_status record_backward_dx(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s, bn_plan plan,
                                      tsl_vk_range gamma, bool affine, tsl_vk_range x, tsl_vk_range dy,
                                      tsl_vk_range save_mean, tsl_vk_range save_invstd, bn_sums sums,
-                                     tsl_vk_range dx) {
+                                     float inv_m, tsl_vk_range dx) {
     tsl_vk_pipeline *p;
     TSL_TRY(slice_pipeline(d, s, TSL_SHADER_BATCHNORM_DX_SLICES, TSL_SHADER_BATCHNORM_DX_SLICES_VEC4, affine,
                            false, &p));
@@ -388,7 +388,7 @@ static tsl_status record_backward_dx(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batc
         {x, TSL_READ},     {dy, TSL_READ},      {save_mean, TSL_READ},    {save_invstd, TSL_READ},
         {gamma, TSL_READ}, {sums.dy, TSL_READ}, {sums.dy_xhat, TSL_READ}, {dx, TSL_WRITE}};
     tsl_vk_range chunked[] = {x, dy, {0}, {0}, {0}, {0}, {0}, dx};
-    return record_slices(cmd, s, plan, p, (float)(1.0 / ((double)s.n * s.hw)), args, chunked, 8);
+    return record_slices(cmd, s, plan, p, inv_m, args, chunked, 8);
 }
 
 tsl_status tsl_batchnorm_backward(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s,
@@ -424,5 +424,101 @@ tsl_status tsl_batchnorm_backward(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchno
                                      sums, dx);
     TSL_TRY(record_backward_sums(d, cmd, s, plan, x, dy, save_mean, save_invstd, sums, scratch));
     return record_backward_dx(d, cmd, s, plan, affine ? gamma : save_mean, affine, x, dy, save_mean,
-                              save_invstd, sums, dx);
+                              save_invstd, sums, (float)(1.0 / ((double)s.n * s.hw)), dx);
+}
+
+/* ---- the pieces of the training passes, for batch statistics over several processes (SyncBN) ---- */
+
+uint32_t tsl_batchnorm_partial_slots(const tsl_vk_device *d, tsl_batchnorm_shape s) {
+    return plan_for(d, s).slots;
+}
+
+tsl_status tsl_batchnorm_stats_partials(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s,
+                                        tsl_vk_range x, tsl_vk_range partials) {
+    const char *op = "batchnorm_stats_partials";
+    bn_plan plan;
+    TSL_TRY(check_shape(op, d, s, &plan));
+    TSL_TRY(check_size(op, "x", x, 4ull * s.n * s.c * s.hw));
+    TSL_TRY(check_size(op, "partials", partials, 12ull * s.c * plan.slots));
+    if (partials.size > tsl_vk_max_binding_bytes(d, 4))
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: %u channels need %llu partial bytes, more than a binding",
+                         op, s.c, (unsigned long long)partials.size);
+    tsl_vk_arg args[] = {{x, TSL_READ}, {partials, TSL_WRITE}};
+    tsl_vk_range chunked[] = {x, {0}};
+    tsl_vk_pipeline *p;
+    TSL_TRY(slice_pipeline(d, s, TSL_SHADER_BATCHNORM_STATS_SLICES, TSL_SHADER_BATCHNORM_STATS_SLICES_VEC4,
+                           false, false, &p));
+    return record_slices(cmd, s, plan, p, 0.0f, args, chunked, 2);
+}
+
+void tsl_batchnorm_merge_partials(const float *partials, uint32_t slots, uint32_t channel, double *count,
+                                  double *mean, double *m2) {
+    double n = 0.0, mu = 0.0, sq = 0.0;
+    for (uint32_t i = 0; i < slots; i++) {
+        const float *p = partials + 3ull * ((uint64_t)channel * slots + i);
+        double nb = p[0], d = p[1] - mu;
+        if (nb == 0.0)
+            continue;
+        double nab = n + nb;
+        mu += d * (nb / nab);
+        sq += p[2] + d * d * (n * nb / nab);
+        n = nab;
+    }
+    *count = n;
+    *mean = mu;
+    *m2 = sq;
+}
+
+tsl_status tsl_batchnorm_apply_train(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s,
+                                     const tsl_batchnorm_params *prm, tsl_vk_range x, tsl_vk_range y,
+                                     tsl_vk_range mean, tsl_vk_range invstd) {
+    const char *op = "batchnorm_apply_train";
+    bn_plan plan;
+    TSL_TRY(check_shape(op, d, s, &plan));
+    TSL_TRY(check_params(op, s, prm, x, y));
+    TSL_TRY(check_size(op, "mean", mean, 4ull * s.c));
+    TSL_TRY(check_size(op, "invstd", invstd, 4ull * s.c));
+    return record_apply(d, cmd, s, plan, prm, false, x, y, mean, invstd);
+}
+
+tsl_status tsl_batchnorm_backward_sums(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s,
+                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range save_mean,
+                                       tsl_vk_range save_invstd, tsl_vk_range sum_dy,
+                                       tsl_vk_range sum_dy_xhat, tsl_vk_range scratch) {
+    const char *op = "batchnorm_backward_sums";
+    bn_plan plan;
+    TSL_TRY(check_shape(op, d, s, &plan));
+    VkDeviceSize bytes = 4ull * s.n * s.c * s.hw;
+    TSL_TRY(check_size(op, "x", x, bytes));
+    TSL_TRY(check_size(op, "dy", dy, bytes));
+    TSL_TRY(check_size(op, "save_mean", save_mean, 4ull * s.c));
+    TSL_TRY(check_size(op, "save_invstd", save_invstd, 4ull * s.c));
+    TSL_TRY(check_size(op, "sum_dy", sum_dy, 4ull * s.c));
+    TSL_TRY(check_size(op, "sum_dy_xhat", sum_dy_xhat, 4ull * s.c));
+    TSL_TRY(check_scratch(op, d, s, scratch));
+    return record_backward_sums(d, cmd, s, plan, x, dy, save_mean, save_invstd,
+                                (bn_sums){sum_dy, sum_dy_xhat}, scratch);
+}
+
+tsl_status tsl_batchnorm_backward_dx(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s,
+                                     tsl_vk_range gamma, tsl_vk_range x, tsl_vk_range dy,
+                                     tsl_vk_range save_mean, tsl_vk_range save_invstd, tsl_vk_range sum_dy,
+                                     tsl_vk_range sum_dy_xhat, double count, tsl_vk_range dx) {
+    const char *op = "batchnorm_backward_dx";
+    bn_plan plan;
+    TSL_TRY(check_shape(op, d, s, &plan));
+    VkDeviceSize bytes = 4ull * s.n * s.c * s.hw;
+    TSL_TRY(check_size(op, "x", x, bytes));
+    TSL_TRY(check_size(op, "dy", dy, bytes));
+    TSL_TRY(check_size(op, "dx", dx, bytes));
+    TSL_TRY(check_size(op, "sum_dy", sum_dy, 4ull * s.c));
+    TSL_TRY(check_size(op, "sum_dy_xhat", sum_dy_xhat, 4ull * s.c));
+    bool affine = !is_null(gamma);
+    if (affine)
+        TSL_TRY(check_size(op, "gamma", gamma, 4ull * s.c));
+    if (!(count >= (double)s.n * s.hw))
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: count %g is below this batch's %llu values", op, count,
+                         (unsigned long long)s.n * s.hw);
+    return record_backward_dx(d, cmd, s, plan, affine ? gamma : save_mean, affine, x, dy, save_mean,
+                              save_invstd, (bn_sums){sum_dy, sum_dy_xhat}, (float)(1.0 / count), dx);
 }

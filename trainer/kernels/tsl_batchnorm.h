@@ -86,4 +86,47 @@ bool tsl_batchnorm_uses_channel_lanes(const tsl_vk_device *device, tsl_batchnorm
  * lavapipe's loop limit; 0 restores the default). Process-wide, not thread-safe. */
 void tsl_batchnorm_set_test_threshold(uint32_t values);
 
+/* ---- the training passes in pieces, for statistics over several processes (SyncBN) -----------------
+ * Forward: tsl_batchnorm_stats_partials records per-slice (count, mean, M2) partials of this process's
+ * batch; the caller reads them back, merges them per channel (tsl_batchnorm_merge_partials), combines
+ * the processes' moments, updates the running statistics and writes the global mean and 1 / sqrt(var +
+ * eps), and tsl_batchnorm_apply_train normalises with them. Backward: tsl_batchnorm_backward_sums
+ * records this process's per-channel sum dy and sum dy * xhat; the caller sums them over processes, and
+ * tsl_batchnorm_backward_dx forms dx with m = `count`, the global number of values per channel. With
+ * one process these give what tsl_batchnorm_forward_train and tsl_batchnorm_backward give (up to fp32
+ * rounding), through the sliced path whatever the shape. */
+
+/* Slices per channel of the partials at `shape`: tsl_batchnorm_stats_partials writes 3 floats for each
+ * (channel, slice), at partials[3 * (channel * slots + slice)]: count, mean, M2 (fp32). */
+uint32_t tsl_batchnorm_partial_slots(const tsl_vk_device *device, tsl_batchnorm_shape shape);
+
+/* Records the partials of x (N*C*H*W) into `partials` (12 * C * slots bytes, within one binding). */
+tsl_status tsl_batchnorm_stats_partials(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_batchnorm_shape shape,
+                                        tsl_vk_range x, tsl_vk_range partials);
+
+/* Host: merges channel `channel`'s slots with Chan's formula in double: count, mean, M2 (the sum of
+ * squared deviations from the mean). */
+void tsl_batchnorm_merge_partials(const float *partials, uint32_t slots, uint32_t channel, double *count,
+                                  double *mean, double *m2);
+
+/* Records y = (x - mean) * invstd * gamma + beta with the given per-channel mean and invstd (C floats
+ * each); params' running statistics are not touched (only checked for size). */
+tsl_status tsl_batchnorm_apply_train(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_batchnorm_shape shape,
+                                     const tsl_batchnorm_params *params, tsl_vk_range x, tsl_vk_range y,
+                                     tsl_vk_range mean, tsl_vk_range invstd);
+
+/* Records this batch's per-channel sum dy into sum_dy and sum dy * xhat into sum_dy_xhat (C floats
+ * each); scratch as tsl_batchnorm_backward. */
+tsl_status tsl_batchnorm_backward_sums(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_batchnorm_shape shape,
+                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range save_mean,
+                                       tsl_vk_range save_invstd, tsl_vk_range sum_dy,
+                                       tsl_vk_range sum_dy_xhat, tsl_vk_range scratch);
+
+/* Records dx = gamma * invstd * (dy - sum_dy / count - xhat * sum_dy_xhat / count), with the sums and
+ * `count` (>= N*H*W) taken over every process; gamma .vk == VK_NULL_HANDLE for affine=False. */
+tsl_status tsl_batchnorm_backward_dx(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_batchnorm_shape shape,
+                                     tsl_vk_range gamma, tsl_vk_range x, tsl_vk_range dy,
+                                     tsl_vk_range save_mean, tsl_vk_range save_invstd, tsl_vk_range sum_dy,
+                                     tsl_vk_range sum_dy_xhat, double count, tsl_vk_range dx);
+
 #endif

@@ -26,7 +26,10 @@ static tsl_status bn_backward_quarters(tsl_model *m, tsl_batchnorm_shape quarter
                                        const tsl_vk_range *save_mean, const tsl_vk_range *save_invstd,
                                        const tsl_vk_range *dgamma_q, const tsl_vk_range *dbeta_q) {
     uint64_t per_row = (uint64_t)quarter.c * quarter.hw;
-    for (uint32_t q = 0; q < 4; q++) {
+    if (tsl_model_synced(m)) /* sums over every rank's rows of the quarter */
+        TSL_TRY(tsl_sync_bn_backward(m, quarter, 4, tsl_model_param(m, gamma), x, dy, dx, save_mean,
+                                     save_invstd, dgamma_q, dbeta_q));
+    for (uint32_t q = 0; q < 4 && !tsl_model_synced(m); q++) {
         uint64_t first = (uint64_t)q * quarter.n;
         TSL_TRY(tsl_batchnorm_backward(
             m->device, m->cmd, quarter, tsl_model_param(m, gamma), tsl_rows(x, per_row, first, quarter.n),
