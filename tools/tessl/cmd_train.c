@@ -514,6 +514,8 @@ int tsl_cmd_train(int argc, char **argv) {
     if (st == TSL_OK) {
         all_know = false;
         st = train_loop(&t);
+        if (st != TSL_OK && t.ranks > 1)
+            st = tsl_error_context(st, "rank %d of %d", t.rank, t.ranks);
     }
     teardown(&t);
     tsl_status closed = t.dev ? tsl_cli_close_device(t.dev) : TSL_OK;

@@ -50,7 +50,7 @@ tsl_status tsl_dist_agree(tsl_dist *d, tsl_status local, const char *stage) {
     tsl_status st = tsl_dist_allgather(d, &mine, sizeof mine, all, stage);
     if (local != TSL_OK) {
         free(all);
-        return tsl_error(local, "%s", message);
+        return tsl_error(local, "rank %d of %d: %s", tsl_dist_rank(d), size, message);
     }
     if (st != TSL_OK) {
         free(all);

@@ -68,8 +68,9 @@ tsl_status tsl_dist_barrier(tsl_dist *dist, const char *what);
 tsl_status tsl_dist_check_same_config(tsl_dist *dist, uint64_t config_hash, const char *what);
 
 /* Every rank passes the outcome of a stage that may fail on some ranks only (opening shards, loading a
- * checkpoint). Returns `local` where it failed; on the other ranks TSL_ERR_IO naming the ranks that
- * failed and `stage`, so that no rank goes on into a collective that a failed one will never join. */
+ * checkpoint). Returns `local` where it failed (its message prefixed with the rank when there are several);
+ * on the other ranks TSL_ERR_IO naming the ranks that failed and `stage`, so that no rank goes on into a
+ * collective that a failed one will never join. */
 tsl_status tsl_dist_agree(tsl_dist *dist, tsl_status local, const char *stage);
 
 /* Whether `flag` is set on any rank (e.g. an interrupt seen by one rank stops every rank at the same
