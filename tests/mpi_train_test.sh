@@ -15,7 +15,8 @@
 set -euo pipefail
 TESSL=$1
 COMPARE=$2
-BUILT=$3
+TEST_DIST=$3
+BUILT=$4
 if [ "$BUILT" != mpi ]; then
     echo "SKIP: tessl was built without MPI (install libopenmpi-dev; meson setup -Dmpi=enabled)"
     exit 77
@@ -36,6 +37,15 @@ MPIRUN=(timeout 300 mpirun --oversubscribe --bind-to none)
 "$TESSL" shard "$DIR/src" "$DIR/shards" --short-side 36 --shard-size 12 --quiet
 args=(train --data "$DIR/shards" --arch resnet18 --width 4 --res 32 --batch 4 --epochs 4
     --projector 16-16-16 --classifier --warmup-epochs 1 --seed 5 --quiet --lr 2)
+
+# The communicator's collectives across 2 ranks, and a collective one rank never joins.
+"${MPIRUN[@]}" -np 2 "$TEST_DIST" || fail "test_dist on 2 ranks"
+status=0
+"${MPIRUN[@]}" -np 2 "$TEST_DIST" timeout > "$DIR/t.log" 2>&1 || status=$?
+[ $status -ne 0 ] && [ $status -ne 124 ] || fail "collective timeout: exit $status (124: hung)"
+grep -q "rank 0 got: rank 0 of 2: allreduce of the test value timed out after 1 s" "$DIR/t.log" ||
+    { cat "$DIR/t.log"; fail "no timeout message naming the rank"; }
+echo "ok   collectives agree across 2 ranks; one a rank never joins times out naming the rank"
 
 # Losses of two logs, step by step: relative difference <= 2e-5 for every term.
 same_losses() {
