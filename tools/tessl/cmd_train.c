@@ -430,7 +430,10 @@ static const char *const train_details =
     "(one JSON object per step) and RUN/checkpoint.safetensors (docs/CHECKPOINT_FORMAT.md). --batch is\n"
     "the number of pairs per step: a step sees 4 x batch augmented images. Learning rates are scaled by\n"
     "2 x batch / 256 (images per view) with --warmup-epochs of linear warm-up, then cosine decay.\n"
-    "Ctrl-C saves a checkpoint and stops; --resume continues exactly where the run stopped.";
+    "Ctrl-C saves a checkpoint and stops; --resume continues exactly where the run stopped.\n"
+    "Data parallel: mpirun -np R tessl train ... runs one rank per GPU (by local rank unless --device);\n"
+    "--batch is then the global batch (divisible by R), BatchNorm is synchronised over ranks, rank 0\n"
+    "writes the run, and the result equals one process at the same batch (docs/DISTRIBUTED.md).";
 
 int tsl_cmd_train(int argc, char **argv) {
     trainer t = {.a = {.arch = "resnet50",
@@ -459,7 +462,8 @@ int tsl_cmd_train(int argc, char **argv) {
         {"--width", TSL_OPT_INT, &a->width, "N", "base width (64: torchvision's; smaller for quick runs)", 1,
          1024},
         {"--res", TSL_OPT_INT, &a->res, "PX", "augmented image size", 8, 1024},
-        {"--batch", TSL_OPT_INT, &a->batch, "PAIRS", "pairs per step (4 x PAIRS images)", 2, 1 << 16},
+        {"--batch", TSL_OPT_INT, &a->batch, "PAIRS", "pairs per step over all ranks (4 x PAIRS images)", 2,
+         1 << 16},
         {"--epochs", TSL_OPT_INT, &a->epochs, "N", "epochs (the schedule's length)", 1, 1 << 20},
         {"--max-steps", TSL_OPT_INT, &a->max_steps, "N", "stop after N steps in all (0: all epochs)", 0,
          INT64_MAX},
