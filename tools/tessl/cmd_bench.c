@@ -27,10 +27,10 @@ static tsl_status bench_ops(tsl_bench_run *run) {
 
 /* Everything the options give, for any KIND. */
 typedef struct {
-    int64_t device, batch, res, threads;
+    int64_t device, batch, res, threads, level;
     double min_time;
     const char *filter, *data;
-    bool json, paired;
+    bool json, paired, no_filter;
 } bench_args;
 
 /* Runs a device benchmark (`ops`, `augment`) whose --batch defaults to `default_batch`. */
@@ -56,6 +56,8 @@ static tsl_bench_data_options data_options(const bench_args *a, const char *data
                                     .threads = (int)a->threads,
                                     .batch = a->batch ? (int)a->batch : 256,
                                     .paired = a->paired,
+                                    .level = (int)a->level,
+                                    .no_filter = a->no_filter,
                                     .min_seconds = a->min_time > 1 ? a->min_time : 1};
 }
 
@@ -93,6 +95,9 @@ int tsl_cmd_bench(int argc, char **argv) {
         {"--threads", TSL_OPT_INT, &a.threads, "T", "loader / shard: worker threads (0: one per CPU)", 0,
          1024},
         {"--paired", TSL_OPT_FLAG, &a.paired, NULL, "loader: TeSSL pairs (2 images per batch row)", 0, 0},
+        {"--level", TSL_OPT_INT, &a.level, "L", "shard: zstd level (0: tessl shard's default)", -7, 19},
+        {"--no-filter", TSL_OPT_FLAG, &a.no_filter, NULL,
+         "shard: store raw pixels, as tessl shard --no-filter", 0, 0},
     };
     tsl_command_spec spec = {
         .name = "tessl bench",

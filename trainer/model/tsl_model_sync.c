@@ -90,10 +90,17 @@ tsl_status tsl_model_set_dist(tsl_model *m, tsl_dist *dist) {
     return TSL_OK;
 }
 
-/* Ends the recording, waits for the device, and starts recording again (the exchange goes between). */
+/* Ends the recording and waits for the device: the exchange with the other ranks follows, then
+ * resume() starts recording again. */
 static tsl_status flush(tsl_model *m) {
-    TSL_TRY(tsl_vk_cmd_submit_wait(m->cmd));
-    return TSL_OK;
+    return tsl_vk_cmd_submit_wait(m->cmd);
+}
+
+/* Starts recording again after an exchange whatever its outcome `st` (the caller's error path submits
+ * the recorder), and returns the first error. */
+static tsl_status resume(tsl_model *m, tsl_status st) {
+    tsl_status begun = tsl_vk_cmd_begin(m->cmd);
+    return st != TSL_OK ? st : begun;
 }
 
 static tsl_vk_range in_range(const tsl_model *m, uint64_t offset, uint64_t bytes) {
@@ -179,9 +186,8 @@ tsl_status tsl_sync_bn_forward(tsl_model *m, tsl_batchnorm_shape s, uint32_t gro
     uint64_t stats_at = groups * stride;
     TSL_TRY(tsl_vk_cmd_copy(m->cmd, prm->running_mean, in_range(m, stats_at, 4ull * s.c)));
     TSL_TRY(tsl_vk_cmd_copy(m->cmd, prm->running_var, in_range(m, stats_at + ch_bytes, 4ull * s.c)));
-    TSL_TRY(flush(m));
-    TSL_TRY(exchange_moments(m, s, groups, prm));
-    TSL_TRY(tsl_vk_cmd_begin(m->cmd));
+    tsl_status st = flush(m);
+    TSL_TRY(resume(m, st == TSL_OK ? exchange_moments(m, s, groups, prm) : st));
     uint64_t stats_out = 2ull * groups * ch_bytes;
     TSL_TRY(tsl_vk_cmd_copy(m->cmd, out_range(m, stats_out, 4ull * s.c), prm->running_mean));
     TSL_TRY(tsl_vk_cmd_copy(m->cmd, out_range(m, stats_out + ch_bytes, 4ull * s.c), prm->running_var));
@@ -196,17 +202,9 @@ tsl_status tsl_sync_bn_forward(tsl_model *m, tsl_batchnorm_shape s, uint32_t gro
 
 /* ---- backward ------------------------------------------------------------------------------------ */
 
-tsl_status tsl_sync_bn_backward(tsl_model *m, tsl_batchnorm_shape s, uint32_t groups, tsl_vk_range gamma,
-                                tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dx,
-                                const tsl_vk_range *save_mean, const tsl_vk_range *save_invstd,
-                                const tsl_vk_range *dgamma_q, const tsl_vk_range *dbeta_q) {
-    uint64_t per_row = (uint64_t)s.c * s.hw, ch_bytes = align_up(4ull * s.c), bytes = 4ull * s.c;
-    for (uint32_t g = 0; g < groups; g++)
-        TSL_TRY(tsl_batchnorm_backward_sums(m->device, m->cmd, s, tsl_rows(x, per_row, g * s.n, s.n),
-                                            tsl_rows(dy, per_row, g * s.n, s.n), save_mean[g], save_invstd[g],
-                                            in_range(m, 2 * g * ch_bytes, bytes),
-                                            in_range(m, (2 * g + 1) * ch_bytes, bytes), m->scratch.range));
-    TSL_TRY(flush(m));
+/* sync_out's sums (sum dy, sum dy * xhat per group) = the sums of sync_in's over ranks, in double. */
+static tsl_status exchange_sums(tsl_model *m, tsl_batchnorm_shape s, uint32_t groups) {
+    uint64_t ch_bytes = align_up(4ull * s.c);
     double *sums = m->sync_host;
     for (uint32_t g = 0; g < 2 * groups; g++) {
         const float *v = (const float *)((const char *)m->sync_in.host + g * ch_bytes);
@@ -219,7 +217,21 @@ tsl_status tsl_sync_bn_backward(tsl_model *m, tsl_batchnorm_shape s, uint32_t gr
         for (uint32_t ch = 0; ch < s.c; ch++)
             v[ch] = (float)sums[(uint64_t)g * s.c + ch];
     }
-    TSL_TRY(tsl_vk_cmd_begin(m->cmd));
+    return TSL_OK;
+}
+
+tsl_status tsl_sync_bn_backward(tsl_model *m, tsl_batchnorm_shape s, uint32_t groups, tsl_vk_range gamma,
+                                tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dx,
+                                const tsl_vk_range *save_mean, const tsl_vk_range *save_invstd,
+                                const tsl_vk_range *dgamma_q, const tsl_vk_range *dbeta_q) {
+    uint64_t per_row = (uint64_t)s.c * s.hw, ch_bytes = align_up(4ull * s.c), bytes = 4ull * s.c;
+    for (uint32_t g = 0; g < groups; g++)
+        TSL_TRY(tsl_batchnorm_backward_sums(m->device, m->cmd, s, tsl_rows(x, per_row, g * s.n, s.n),
+                                            tsl_rows(dy, per_row, g * s.n, s.n), save_mean[g], save_invstd[g],
+                                            in_range(m, 2 * g * ch_bytes, bytes),
+                                            in_range(m, (2 * g + 1) * ch_bytes, bytes), m->scratch.range));
+    tsl_status st = flush(m);
+    TSL_TRY(resume(m, st == TSL_OK ? exchange_sums(m, s, groups) : st));
     double count = (double)s.n * s.hw * tsl_dist_size(m->dist);
     for (uint32_t g = 0; g < groups; g++) {
         tsl_vk_range sum_dy = out_range(m, 2 * g * ch_bytes, bytes);
@@ -253,8 +265,7 @@ tsl_status tsl_sync_cross_correlation(tsl_model *m, tsl_vk_range c, uint32_t dim
     if (st == TSL_OK)
         st = tsl_vk_upload(m->device, c, host);
     free(host);
-    TSL_TRY(st);
-    return tsl_vk_cmd_begin(m->cmd);
+    return resume(m, st);
 }
 
 tsl_status tsl_model_allreduce_gradients(tsl_model *m, tsl_loss_terms *terms) {
