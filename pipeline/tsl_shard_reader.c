@@ -46,7 +46,7 @@ static tsl_status check_header(const tsl_shard_reader *r) {
         return tsl_error(TSL_ERR_FORMAT, "shard %s: header says %llu bytes, file has %llu (truncated?)",
                          r->path, (unsigned long long)h->file_size, (unsigned long long)r->file_size);
     if (h->pixel_format != TSL_SHARD_PIXEL_RGB8 ||
-        (h->compression != TSL_SHARD_ZSTD && h->compression != TSL_SHARD_ZSTD_LEFT))
+        (h->compression != TSL_SHARD_ZSTD && h->compression != TSL_SHARD_ZSTD_UP))
         return bad(r, "unknown pixel format or compression");
     if (h->index_offset < TSL_SHARD_HEADER_SIZE || h->index_offset > r->file_size)
         return bad(r, "index offset outside the file");
@@ -244,8 +244,8 @@ static tsl_status decompress_record(const tsl_shard_reader *r, uint32_t i, ZSTD_
     if (ZSTD_isError(n) || n != raw)
         return tsl_error(TSL_ERR_CORRUPT, "shard %s: record %u: cannot decompress: %s", r->path, i,
                          ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame");
-    if (r->header.compression == TSL_SHARD_ZSTD_LEFT)
-        tsl_pixel_unfilter_left(rgb, e->width, e->height);
+    if (r->header.compression == TSL_SHARD_ZSTD_UP)
+        tsl_pixel_unfilter_up(rgb, e->width, e->height);
     return TSL_OK;
 }
 

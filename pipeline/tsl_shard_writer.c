@@ -23,12 +23,13 @@ struct tsl_shard_compressor {
     uint32_t compression;
     int level;
     ZSTD_CCtx *zstd;
-    uint8_t *filtered; /* TSL_SHARD_ZSTD_LEFT: the filtered pixels of the current image */
+    uint8_t *filtered; /* TSL_SHARD_ZSTD_UP: the filtered pixels of the current image */
     size_t filtered_size;
 };
 
 tsl_status tsl_shard_compressor_create(uint32_t compression, int level, tsl_shard_compressor **out) {
-    if ((compression != TSL_SHARD_ZSTD && compression != TSL_SHARD_ZSTD_LEFT) || level < -7 || level == 0 || level > 19)
+    if ((compression != TSL_SHARD_ZSTD && compression != TSL_SHARD_ZSTD_UP) || level < -7 || level == 0 ||
+        level > 19)
         return tsl_error(TSL_ERR_INVALID_ARG, "shard compressor: compression %u / level %d not supported",
                          compression, level);
     tsl_shard_compressor *c = calloc(1, sizeof *c);
@@ -67,7 +68,7 @@ static tsl_status filter_input(tsl_shard_compressor *c, const uint8_t *rgb, uint
         c->filtered = grown;
         c->filtered_size = raw;
     }
-    tsl_pixel_filter_left(rgb, width, height, c->filtered);
+    tsl_pixel_filter_up(rgb, width, height, c->filtered);
     *input = c->filtered;
     return TSL_OK;
 }
@@ -123,7 +124,7 @@ static void writer_free(tsl_shard_writer *w) {
 tsl_status tsl_shard_writer_open(const char *path, uint32_t shard_index, uint32_t compression,
                                  uint32_t class_count, char *const *class_names, uint64_t source_hash,
                                  tsl_shard_writer **out) {
-    if (compression != TSL_SHARD_ZSTD && compression != TSL_SHARD_ZSTD_LEFT)
+    if (compression != TSL_SHARD_ZSTD && compression != TSL_SHARD_ZSTD_UP)
         return tsl_error(TSL_ERR_INVALID_ARG, "shard writer: unknown compression %u", compression);
     tsl_shard_writer *w = calloc(1, sizeof *w);
     if (!w)

@@ -244,7 +244,7 @@ START_TEST(round_trip_gives_the_decoded_resized_pixels) {
     char *src = tsl_test_temp_dir("rt_src"), *out = tsl_test_temp_dir("rt_out");
     /* Sources 64..96 px shrunk to a short side of 16: exercises the 1/4 DCT scale plus the filter. */
     write_synth(src, 3, 5, 2, 64);
-    /* Both stored forms: left differences (the default) and raw pixels. */
+    /* Both stored forms: differences from the row above (the default) and raw pixels. */
     for (int filter = 1; filter >= 0; filter--) {
         tsl_test_remove_tree(out);
         tsl_shard_summary s = run_shard_filtered(src, out, 16, 4, filter);
@@ -252,7 +252,7 @@ START_TEST(round_trip_gives_the_decoded_resized_pixels) {
         ck_assert_uint_eq(s.written, 21);
         ck_assert_uint_eq(s.skipped, 0);
         ck_assert_uint_eq(s.shards_written, 4 + 2);
-        uint32_t compression = filter ? TSL_SHARD_ZSTD_LEFT : TSL_SHARD_ZSTD;
+        uint32_t compression = filter ? TSL_SHARD_ZSTD_UP : TSL_SHARD_ZSTD;
         check_round_trip(src, out, "train", 16, 4, compression);
         check_round_trip(src, out, "val", 16, 4, compression);
     }
@@ -263,10 +263,10 @@ START_TEST(round_trip_gives_the_decoded_resized_pixels) {
 }
 END_TEST
 
-/* The filter stores each byte minus the same channel of the left pixel (mod 256), the first pixel of a
- * row as is, and unfiltering gives back every byte; odd widths, width 1, all byte values. */
-START_TEST(left_filter_is_documented_and_lossless) {
-    uint64_t seed = tsl_test_seed("left_filter");
+/* The filter stores each byte minus the byte above it (mod 256), the first row as is, and unfiltering
+ * gives back every byte; odd widths, width 1, height 1, all byte values. */
+START_TEST(up_filter_is_documented_and_lossless) {
+    uint64_t seed = tsl_test_seed("up_filter");
     tsl_test_rng rng = tsl_test_rng_new(seed);
     const uint32_t widths[] = {1, 2, 3, 7, 13, 64}, heights[] = {1, 5};
     for (size_t a = 0; a < 6; a++)
@@ -277,15 +277,15 @@ START_TEST(left_filter_is_documented_and_lossless) {
             ck_assert(rgb && f);
             for (size_t i = 0; i < n; i++)
                 rgb[i] = (uint8_t)tsl_test_rng_u64(&rng);
-            tsl_pixel_filter_left(rgb, w, h, f);
+            tsl_pixel_filter_up(rgb, w, h, f);
             for (uint32_t y = 0; y < h; y++)
                 for (uint32_t x = 0; x < w * 3; x++) {
                     size_t i = (size_t)y * w * 3 + x;
-                    uint8_t want = x < 3 ? rgb[i] : (uint8_t)(rgb[i] - rgb[i - 3]);
+                    uint8_t want = y == 0 ? rgb[i] : (uint8_t)(rgb[i] - rgb[i - (size_t)w * 3]);
                     ck_assert_msg(f[i] == want, "seed %llu: %ux%u byte %zu", (unsigned long long)seed, w, h,
                                   i);
                 }
-            tsl_pixel_unfilter_left(f, w, h);
+            tsl_pixel_unfilter_up(f, w, h);
             ck_assert_msg(memcmp(f, rgb, n) == 0, "seed %llu: %ux%u not restored", (unsigned long long)seed,
                           w, h);
             free(rgb);
@@ -692,7 +692,7 @@ int main(void) {
     tcase_add_test(tc, resize_matches_double_reference);
     tcase_add_test(tc, output_size_keeps_aspect_and_never_enlarges);
     tcase_add_test(tc, round_trip_gives_the_decoded_resized_pixels);
-    tcase_add_test(tc, left_filter_is_documented_and_lossless);
+    tcase_add_test(tc, up_filter_is_documented_and_lossless);
     tcase_add_test(tc, bad_inputs_convert_or_are_reported);
     tcase_add_test(tc, corruption_is_detected_and_named);
     tcase_add_test(tc, hostile_header_fields_are_refused);

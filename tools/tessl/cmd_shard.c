@@ -13,7 +13,7 @@ int tsl_cmd_shard(int argc, char **argv) {
         {"--max-side", TSL_OPT_INT, &max_side, "N", "resize so the longer side is N instead", 0, 32768},
         {"--level", TSL_OPT_INT, &level, "L", "zstd compression level", 1, 19},
         {"--no-filter", TSL_OPT_FLAG, &no_filter, NULL,
-         "store raw pixels (shard compression 1), not left differences", 0, 0},
+         "store raw pixels (shard compression 1), not differences from the row above", 0, 0},
         {"--threads", TSL_OPT_INT, &threads, "T", "worker threads (0: one per CPU)", 0, 1024},
         {"--shard-size", TSL_OPT_INT, &shard_size, "N", "input images per shard", 1, 1 << 24},
         {"--strict", TSL_OPT_FLAG, &strict, NULL, "exit with an error if any input was skipped", 0, 0},
