@@ -68,7 +68,7 @@ static tsl_status time_shard_build(const tsl_bench_data_options *o, tsl_shard_su
     so.src_dir = o->data;
     so.out_dir = out;
     so.threads = o->threads;
-    so.level = o->level != 0 ? o->level : so.level;
+    so.level = o->level;
     so.filter = !o->no_filter;
     *level = so.level;
     tsl_bench_clock t0 = tsl_bench_clock_now();
@@ -108,7 +108,10 @@ tsl_status tsl_bench_shard(const tsl_bench_data_options *o) {
         s.written / shard_seconds.wall, s.written / shard_seconds.wall / threads, shard_per_cpu);
     printf("shard writing costs %.2fx the CPU time of decoding alone (goal: <= 1.5x); level %d, %s, "
            "compression %.2f:1\n",
-           decode_per_cpu / shard_per_cpu, level, o->no_filter ? "raw pixels" : "up filter",
+           decode_per_cpu / shard_per_cpu, level,
+           level == 0     ? "uncompressed"
+           : o->no_filter ? "raw pixels"
+                          : "up filter",
            (double)s.raw_bytes / (double)(s.stored_bytes ? s.stored_bytes : 1));
     return TSL_OK;
 }
