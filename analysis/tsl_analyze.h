@@ -60,10 +60,17 @@ tsl_status tsl_analyze_summarise(const double *x, size_t n, tsl_analyze_summary 
 tsl_status tsl_analyze_write_svg(const char *path, const tsl_analyze_result *result,
                                  const tsl_analyze_result *baseline);
 
+/* A top-level member of results.json: a string when `text` is not NULL, else `number` (left out when it
+ * is not finite, e.g. the lambda of a random network). */
+typedef struct {
+    const char *key, *text;
+    double number;
+} tsl_analyze_field;
+
 /* Writes results.json (atomically) for `result` and, when `baseline` is not NULL, the baseline's numbers
- * and the per-unit differences result - baseline. `header` holds `n_header` key/value string pairs
- * (weights, arch, ...) written at the top level. Also prints a summary to `summary` (may be NULL). */
-tsl_status tsl_analyze_write_report(const char *path, const char *const (*header)[2], int n_header,
+ * and the per-unit differences result - baseline. `header` holds `n_header` members (weights, arch,
+ * lambda, ...) written at the top level. Also prints a summary to `summary` (may be NULL). */
+tsl_status tsl_analyze_write_report(const char *path, const tsl_analyze_field *header, int n_header,
                                     const tsl_analyze_options *options, const tsl_analyze_result *result,
                                     const tsl_analyze_result *baseline, FILE *summary);
 

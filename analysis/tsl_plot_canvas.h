@@ -27,7 +27,8 @@ struct tsl_plot_canvas {
  * tsl_plot_layout does. */
 tsl_status tsl_plot_draw(const tsl_plot_figure *figure, tsl_plot_canvas *canvas);
 
-/* The 5x7 glyph of printable ASCII `ch` as 5 column bytes, bit 0 the top row; '?' for others. */
+/* The 5x7 glyph of printable ASCII `ch` as 5 column bytes, bit 0 the top row and bit 7 a descender
+ * (g, j, p, q, y); '?' for others. */
 const uint8_t *tsl_plot_glyph(char ch);
 
 #endif

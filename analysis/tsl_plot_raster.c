@@ -94,7 +94,7 @@ static void raster_text(tsl_plot_canvas *c, double x, double y, const char *s, t
     for (int k = 0; k < len; k++) {
         const uint8_t *g = tsl_plot_glyph(s[k]);
         for (int col = 0; col < 5; col++)
-            for (int row = 0; row < 7; row++) {
+            for (int row = 0; row < 8; row++) {
                 if (!(g[col] >> row & 1))
                     continue;
                 for (int dy = 0; dy < scale; dy++)

@@ -4,6 +4,7 @@
 #include "tsl_cli.h"
 #include "tsl_file.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@ typedef struct {
 typedef struct {
     char arch[32], projector[256];
     int width, res;
+    double lambda; /* the equivariance weight it was trained with (metadata), NaN when not known */
 } network_shape;
 
 static bool is_random(const char *spec) {
@@ -32,6 +34,11 @@ static tsl_status shape_from_file(const tsl_safetensors *st, network_shape *s) {
     snprintf(s->projector, sizeof s->projector, "%s", projector);
     s->width = atoi(width);
     s->res = atoi(res);
+    const char *lambda = tsl_safetensors_meta(st, "lambda");
+    char *end = NULL;
+    s->lambda = lambda ? strtod(lambda, &end) : NAN;
+    if (lambda && (end == lambda || *end))
+        return tsl_error(TSL_ERR_FORMAT, "%s: metadata lambda '%s' is not a number", st->path, lambda);
     return TSL_OK;
 }
 
@@ -71,13 +78,14 @@ static tsl_status load_network(tsl_vk_device *dev, const char *spec, const netwo
     if (!is_random(spec))
         return load_file_network(dev, spec, batch, model, shape);
     *shape = *random_shape;
+    shape->lambda = NAN; /* a random network was not trained */
     TSL_TRY(create_model(dev, shape, batch, model));
     return tsl_model_init_random(*model, strtoull(spec + 7, NULL, 10));
 }
 
 /* The architecture of "random:SEED": the other network's file when there is one, else the flags. */
 static tsl_status random_shape_of(const analyze_args *a, network_shape *s) {
-    *s = (network_shape){.width = (int)a->width, .res = (int)a->res};
+    *s = (network_shape){.width = (int)a->width, .res = (int)a->res, .lambda = NAN};
     snprintf(s->arch, sizeof s->arch, "%s", a->arch);
     snprintf(s->projector, sizeof s->projector, "16");
     const char *file = !is_random(a->weights)                   ? a->weights
@@ -128,7 +136,7 @@ static tsl_status analyze(tsl_vk_device *dev, const analyze_args *a) {
                              (uint64_t)a->seed};
     tsl_analyze_images val = {0}, train = {0};
     tsl_analyze_result w = {0}, w0 = {0};
-    network_shape random_shape, shape_w, shape_w0;
+    network_shape random_shape, shape_w = {.lambda = NAN}, shape_w0 = {.lambda = NAN};
     tsl_status st = random_shape_of(a, &random_shape);
     if (st == TSL_OK)
         st = tsl_mkdirs(a->out);
@@ -142,15 +150,19 @@ static tsl_status analyze(tsl_vk_device *dev, const analyze_args *a) {
     snprintf(path, sizeof path, "%s/results.json", a->out);
     snprintf(res, sizeof res, "%d", shape_w.res);
     snprintf(width, sizeof width, "%d", shape_w.width);
-    const char *const header[][2] = {{"weights_path", a->weights},
-                                     {"baseline_path", a->baseline ? a->baseline : ""},
-                                     {"data", a->data},
-                                     {"arch", shape_w.arch},
-                                     {"width", width},
-                                     {"res", res},
-                                     {"layer", "avgpool"}};
+    /* lambda / baseline_lambda let tessl report place the networks on Figure 1's axis. */
+    const tsl_analyze_field header[] = {{"weights_path", a->weights, 0},
+                                        {"baseline_path", a->baseline ? a->baseline : "", 0},
+                                        {"data", a->data, 0},
+                                        {"arch", shape_w.arch, 0},
+                                        {"width", width, 0},
+                                        {"res", res, 0},
+                                        {"layer", "avgpool", 0},
+                                        {"lambda", NULL, shape_w.lambda},
+                                        {"baseline_lambda", NULL, a->baseline ? shape_w0.lambda : NAN}};
     if (st == TSL_OK)
-        st = tsl_analyze_write_report(path, header, 7, &o, &w, a->baseline ? &w0 : NULL, stdout);
+        st = tsl_analyze_write_report(path, header, sizeof header / sizeof header[0], &o, &w,
+                                      a->baseline ? &w0 : NULL, stdout);
     if (st == TSL_OK)
         printf("tessl: wrote %s\n", path);
     snprintf(path, sizeof path, "%s/summary.svg", a->out);
