@@ -7,7 +7,7 @@
 set -euo pipefail
 TESSL=$1
 DIR=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$DIR"' EXIT
+trap 'rm -rf "$DIR"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 # A header-only safetensors file whose metadata gives lambda (all tessl report reads of a checkpoint).

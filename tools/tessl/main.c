@@ -27,6 +27,8 @@ static const tsl_cli_command commands[] = {
      tsl_cmd_report},
     {"selftest", "run every basic kernel on the device against a CPU reference", tsl_cmd_selftest},
     {"shard", "decode, resize and pack an ImageFolder tree into checksummed shards", tsl_cmd_shard},
+    {"sweep", "train (or take) networks at several lambdas, analyse each, and report Figure 1",
+     tsl_cmd_sweep},
     {"synth", "write a procedurally drawn labelled image data set (ImageNet layout)", tsl_cmd_synth},
     {"train", "pre-train a ResNet with TeSSL on shards (checkpoints, resume, JSONL log)", tsl_cmd_train},
 };

@@ -86,6 +86,10 @@ tsl_status report_write_figures(const report_inputs *in, const char *out, char *
 tsl_status report_write_html(const report_inputs *in, const char *out, const char *figure1_svg,
                              const char *loss_svg);
 
+/* The "lambda" metadata of a safetensors file (a tessl checkpoint), reading only its header.
+ * TSL_ERR_NOT_FOUND when the file or the key is missing, TSL_ERR_FORMAT for a bad file or value. */
+tsl_status report_checkpoint_lambda(const char *path, double *lambda);
+
 /* Printable "%g" of a lambda. */
 void report_lambda_text(double lambda, char *buf, size_t size);
 

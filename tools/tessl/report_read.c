@@ -47,9 +47,7 @@ static bool parse_double(const char *s, double *v) {
     return s && *s && end != s && !*end && errno == 0 && isfinite(*v);
 }
 
-/* The "lambda" metadata of a safetensors file, reading only its header. TSL_ERR_NOT_FOUND when the file
- * or the key is missing. */
-static tsl_status checkpoint_lambda(const char *path, double *lambda) {
+tsl_status report_checkpoint_lambda(const char *path, double *lambda) {
     FILE *f = fopen(path, "rb");
     if (!f)
         return tsl_error(TSL_ERR_NOT_FOUND, "%s: cannot open (%s)", path, strerror(errno));
@@ -157,7 +155,7 @@ static tsl_status network_lambda(const report_result *r, const tsl_json *j, cons
     *lambda = number_of(tsl_json_get(j, key));
     if (isfinite(*lambda) || !weights[0] || strncmp(weights, "random:", 7) == 0)
         return TSL_OK;
-    tsl_status st = checkpoint_lambda(weights, lambda);
+    tsl_status st = report_checkpoint_lambda(weights, lambda);
     if (st == TSL_ERR_NOT_FOUND)
         *lambda = NAN;
     else
@@ -284,7 +282,8 @@ static tsl_status add_run(report_inputs *in, const char *dir) {
     copy(run->dir, sizeof run->dir, dir);
     char path[REPORT_PATH + 32];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
-    TSL_TRY_CTX(checkpoint_lambda(path, &run->lambda), "run %s (its lambda comes from the checkpoint)", dir);
+    TSL_TRY_CTX(report_checkpoint_lambda(path, &run->lambda), "run %s (its lambda comes from the checkpoint)",
+                dir);
     for (int i = 0; i < in->n_runs; i++)
         if (in->runs[i].lambda == run->lambda)
             return tsl_error(TSL_ERR_INVALID_ARG, "runs %s and %s both have lambda %g: give one of them",
