@@ -114,6 +114,8 @@ tsl_status tsl_plot_layout(const tsl_plot_figure *f, int index, tsl_plot_frame *
         y0 = fmin(y0, 0), y1 = fmax(y1, 0);
     pad(&x0, &x1);
     pad(&y0, &y1);
+    if (p->n_x_names > 0)
+        x0 = -0.5, x1 = p->n_x_names - 0.5;
     if (p->fixed_x)
         x0 = p->x_min, x1 = p->x_max;
     if (p->fixed_y)
@@ -124,6 +126,11 @@ tsl_status tsl_plot_layout(const tsl_plot_figure *f, int index, tsl_plot_frame *
     *fr = (tsl_plot_frame){fr->left, fr->top, fr->width, fr->height, x0, x1, y0,          y1,
                            {0},      {0},     0,         0,          0,  0,  fr->has_data};
     fr->n_x_ticks = nice_ticks(x0, x1, fr->x_ticks, &fr->x_decimals);
+    if (p->n_x_names > 0) {
+        fr->n_x_ticks = p->n_x_names < TSL_PLOT_MAX_TICKS ? p->n_x_names : TSL_PLOT_MAX_TICKS;
+        for (int i = 0; i < fr->n_x_ticks; i++)
+            fr->x_ticks[i] = i;
+    }
     fr->n_y_ticks = nice_ticks(y0, y1, fr->y_ticks, &fr->y_decimals);
     return TSL_OK;
 }
@@ -149,7 +156,8 @@ static void draw_axes(const tsl_plot_panel *p, const tsl_plot_frame *fr, tsl_plo
         tsl_plot_map(fr, fr->x_ticks[i], fr->y0, &px, &py);
         c->line(c, px, bottom, px, bottom + 4, AXIS, 1);
         snprintf(label, sizeof label, "%.*f", fr->x_decimals, fr->x_ticks[i]);
-        c->text(c, px, bottom + 11, label, TSL_PLOT_TEXT_SMALL, TSL_PLOT_ANCHOR_MIDDLE, false, BLACK);
+        c->text(c, px, bottom + 11, p->n_x_names > 0 ? p->x_names[i] : label, TSL_PLOT_TEXT_SMALL,
+                TSL_PLOT_ANCHOR_MIDDLE, false, BLACK);
     }
     if (p->y_zero_line && fr->y0 < 0 && fr->y1 > 0) {
         double px, py;

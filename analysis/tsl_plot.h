@@ -46,6 +46,10 @@ typedef struct {
     bool fixed_x, fixed_y; /* use the given ranges instead of fitting the data */
     double x_min, x_max, y_min, y_max;
     const char *empty_text; /* written in the middle when no series has a finite point ("no data") */
+    /* A categorical x axis when n_x_names > 0: ticks at x = 0, 1, ... labelled with these names, and
+     * (unless fixed_x) the range [-0.5, n_x_names - 0.5]. */
+    const char *const *x_names;
+    int n_x_names;
 } tsl_plot_panel;
 
 typedef struct {

@@ -263,6 +263,26 @@ START_TEST(svg_is_well_formed_and_matches_the_layout) {
 }
 END_TEST
 
+START_TEST(categorical_x_axis) {
+    const char *const names[2] = {"network", "baseline"};
+    const double x[] = {0, 1}, y[] = {0.5, 0.25};
+    tsl_plot_series s = {.x = x, .y = y, .n = 2, .rgb = RED, .markers = true};
+    tsl_plot_panel p = {.series = &s, .n_series = 1, .x_names = names, .n_x_names = 2};
+    tsl_plot_figure f = one_panel(&p);
+    tsl_plot_frame fr;
+    TSL_TEST_OK(tsl_plot_layout(&f, 0, &fr));
+    ck_assert_double_eq(fr.x0, -0.5);
+    ck_assert_double_eq(fr.x1, 1.5);
+    ck_assert_int_eq(fr.n_x_ticks, 2);
+    ck_assert_double_eq(fr.x_ticks[1], 1);
+    char *svg;
+    size_t size;
+    TSL_TEST_OK(tsl_plot_render_svg(&f, &svg, &size));
+    ck_assert(strstr(svg, ">network</text>") && strstr(svg, ">baseline</text>"));
+    free(svg);
+}
+END_TEST
+
 START_TEST(empty_panels_and_bad_figures) {
     tsl_plot_panel p = {.title = "none", .empty_text = "no neural data"};
     tsl_plot_figure f = one_panel(&p);
@@ -300,6 +320,7 @@ static Suite *plot_suite(void) {
     tcase_add_test(tc, known_points_land_on_their_pixels);
     tcase_add_test(tc, error_bars_and_lines_cover_their_span);
     tcase_add_test(tc, svg_is_well_formed_and_matches_the_layout);
+    tcase_add_test(tc, categorical_x_axis);
     tcase_add_test(tc, empty_panels_and_bad_figures);
     suite_add_tcase(s, tc);
     return s;

@@ -1,5 +1,6 @@
 /* `tessl analyze`: paper Figure 1's measurements of a trained trunk (and optionally of a baseline, with
  * per-unit differences) on a split's held-out images; writes DIR/results.json (docs/ANALYSES.md). */
+#include "image_io.h"
 #include "tsl_analyze.h"
 #include "tsl_cli.h"
 #include "tsl_file.h"
@@ -131,6 +132,33 @@ static tsl_status load_images(const analyze_args *a, tsl_analyze_images *val, ts
     return tsl_analyze_images_load(dir, (size_t)a->probe_images, (uint64_t)a->seed + 1, train);
 }
 
+/* DIR/summary.svg and DIR/summary.png. */
+static tsl_status write_summary_figure(const char *dir, const tsl_analyze_result *w,
+                                       const tsl_analyze_result *w0) {
+    tsl_analyze_plot *plot = malloc(sizeof *plot);
+    if (!plot)
+        return tsl_error(TSL_ERR_NOMEM, "out of memory");
+    char path[4096], *svg = NULL;
+    uint8_t *rgb = NULL;
+    size_t size;
+    int width, height;
+    tsl_status st = tsl_analyze_plot_build(plot, w, w0);
+    if (st == TSL_OK)
+        st = tsl_plot_render_svg(&plot->figure, &svg, &size);
+    snprintf(path, sizeof path, "%s/summary.svg", dir);
+    if (st == TSL_OK)
+        st = tsl_write_file_atomic(path, svg, size);
+    if (st == TSL_OK)
+        st = tsl_plot_render_rgb(&plot->figure, &rgb, &width, &height);
+    snprintf(path, sizeof path, "%s/summary.png", dir);
+    if (st == TSL_OK)
+        st = tsl_image_save_png(path, rgb, (uint32_t)width, (uint32_t)height);
+    free(svg);
+    free(rgb);
+    free(plot);
+    return st;
+}
+
 static tsl_status analyze(tsl_vk_device *dev, const analyze_args *a) {
     tsl_analyze_options o = {(size_t)a->images, (size_t)a->augmentations, (size_t)a->splits,
                              (uint64_t)a->seed};
@@ -165,9 +193,8 @@ static tsl_status analyze(tsl_vk_device *dev, const analyze_args *a) {
                                       a->baseline ? &w0 : NULL, stdout);
     if (st == TSL_OK)
         printf("tessl: wrote %s\n", path);
-    snprintf(path, sizeof path, "%s/summary.svg", a->out);
     if (st == TSL_OK)
-        st = tsl_analyze_write_svg(path, &w, a->baseline ? &w0 : NULL);
+        st = write_summary_figure(a->out, &w, a->baseline ? &w0 : NULL);
     tsl_analyze_result_free(&w);
     tsl_analyze_result_free(&w0);
     tsl_analyze_images_free(&val);
