@@ -56,7 +56,9 @@ S="$DIR/sweep"
 run "$S/run-lambda0" 0
 run "$S/run-lambda0.2" 0.2
 checkpoint "$S/ck-lambda0.1.safetensors" 0.1
-analysis "$S/analysis-lambda0" "$S/run-lambda0/checkpoint.safetensors" random:1 '"lambda": 0,' \
+# lambda 0 carries its own neural score, in the per-benchmark form of the "neural" section.
+analysis "$S/analysis-lambda0" "$S/run-lambda0/checkpoint.safetensors" random:1 \
+    "\"lambda\": 0, \"neural\": {\"MajajHong2015.IT\": {\"predictivity\": $(n 0.4321 0.41 0.45 10)}}," \
     0.2345 0.4100 0.0210 0.0300 0.0400
 analysis "$S/analysis-lambda0.1" "$S/ck-lambda0.1.safetensors" "$S/run-lambda0/checkpoint.safetensors" '' \
     0.2999 0.4200 -0.0111 -0.0222 -0.0333
@@ -85,6 +87,7 @@ want "<td>0.3456 [0.1000, 0.5000] n=5</td>"      # panel 3 (weights)
 want "<td>-0.0280 [-0.0400, -0.0100] n=16</td>"  # panel 5
 want "<td>-0.0250 [-0.0500, 0.0100] n=16</td>"   # panel 4
 want "<td>0.5120 [0.4900, 0.5340] n=10</td>"     # panel 1, from the tessl-neural result
+want "<td>0.4321 [0.4100, 0.4500] n=10</td>"     # panel 1, from the analysis's neural section
 want "<th>1 predictivity: MajajHong2015.IT</th>"
 want "<td>0 (reference)</td>"
 want "<td>0.4100 [0.2000, 0.6000] n=64</td>"     # linear probe
@@ -95,8 +98,8 @@ want "data:image/png;base64,iVBORw0KGgo"
 if grep -qiE '<script|src="http|href="http|<link' "$H"; then fail "report.html is not self-contained"; fi
 echo "ok   every plotted number with its CI and n, the preview inline, nothing external"
 
-# Figure 1: panel 1 has one point (lambda 0.2), panels 2 to 5 and the probe three each.
-[ "$(grep -c '<circle' "$DIR/out/figure1.svg")" -eq 16 ] || fail "figure1.svg: expected 16 markers"
+# Figure 1: panel 1 has two points (lambdas 0 and 0.2), panels 2 to 5 and the probe three each.
+[ "$(grep -c '<circle' "$DIR/out/figure1.svg")" -eq 17 ] || fail "figure1.svg: expected 17 markers"
 grep -q "^<svg .*</svg>$" <(tr -d '\n' < "$DIR/out/figure1.svg") || fail "figure1.svg not one <svg> element"
 grep -q ">MajajHong2015.IT</text>" "$DIR/out/figure1.svg" || fail "no legend for the benchmark"
 if ls "$DIR/out" | grep -q tmp; then fail "temporary files left behind"; fi
@@ -114,6 +117,7 @@ expect_error() {
 expect_error "--out DIR is required" "$S"
 expect_error "$DIR/nothing: no such file or folder" "$DIR/nothing" --out "$DIR/o2"
 expect_error "both analyse lambda 0.2" "$S" "$S/analysis-lambda0.2" --out "$DIR/o2"
+expect_error "both score lambda 0.2 on MajajHong2015.IT" "$DIR/neural" "$DIR/neural/results.json" --out "$DIR/o2"
 mkdir -p "$DIR/empty"
 expect_error "no results.json or log.jsonl" "$DIR/empty" --out "$DIR/o2"
 echo '{"format": "other"}' > "$DIR/bad.json"
