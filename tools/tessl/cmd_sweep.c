@@ -25,7 +25,7 @@ typedef struct {
     int n;
 } sweep_args;
 
-/* Splits a comma-separated list into at most MAX_LAMBDAS items, each copied to `item(i)`. */
+/* Splits a comma-separated list into at most MAX_LAMBDAS items, copied to items[0..*n). */
 static tsl_status split_list(const char *text, const char *what, char items[][REPORT_PATH], int *n) {
     *n = 0;
     for (const char *p = text;; p++) {
@@ -55,10 +55,14 @@ static tsl_status parse_lambdas(sweep_args *a) {
         if (*end || errno || !isfinite(a->lambdas[i]) || a->lambdas[i] < 0)
             return tsl_error(TSL_ERR_INVALID_ARG, "tessl sweep: --lambdas item '%s' is not a number >= 0",
                              items[i]);
-        for (int k = 0; k < i; k++)
-            if (a->lambdas[k] == a->lambdas[i])
+        char text[2][32]; /* folders are named by %g: lambdas that print alike would share them */
+        snprintf(text[0], sizeof text[0], "%g", a->lambdas[i]);
+        for (int k = 0; k < i; k++) {
+            snprintf(text[1], sizeof text[1], "%g", a->lambdas[k]);
+            if (strcmp(text[0], text[1]) == 0)
                 return tsl_error(TSL_ERR_INVALID_ARG, "tessl sweep: lambda %g is listed twice",
                                  a->lambdas[i]);
+        }
     }
     if (a->n && n != a->n)
         return tsl_error(TSL_ERR_INVALID_ARG, "tessl sweep: %d lambdas for %d --weights-list files", n, a->n);
