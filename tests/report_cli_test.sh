@@ -58,7 +58,7 @@ run "$S/run-lambda0.2" 0.2
 checkpoint "$S/ck-lambda0.1.safetensors" 0.1
 # lambda 0 carries its own neural score, in the per-benchmark form of the "neural" section.
 analysis "$S/analysis-lambda0" "$S/run-lambda0/checkpoint.safetensors" random:1 \
-    "\"lambda\": 0, \"neural\": {\"MajajHong2015.IT\": {\"predictivity\": $(n 0.4321 0.41 0.45 10)}}," \
+    "\"lambda\": 0, \"neural\": {\"FreemanZiemba2013.V4\": {\"predictivity\": $(n 0.4321 0.41 0.45 10)}}," \
     0.2345 0.4100 0.0210 0.0300 0.0400
 analysis "$S/analysis-lambda0.1" "$S/ck-lambda0.1.safetensors" "$S/run-lambda0/checkpoint.safetensors" '' \
     0.2999 0.4200 -0.0111 -0.0222 -0.0333
@@ -66,9 +66,15 @@ analysis "$S/analysis-lambda0.2" x "$S/run-lambda0/checkpoint.safetensors" '"lam
     0.3456 0.4300 -0.0123 -0.0250 -0.0280
 base64 -d > "$S/preview.png" <<< 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC'
 mkdir -p "$DIR/neural"
+# As tessl neural writes it: no lambda (it comes from the checkpoint), the benchmark from the responses.
 cat > "$DIR/neural/results.json" << EOF
-{"format": "tessl-neural", "weights_path": "w", "lambda": 0.2,
- "neural": {"predictivity": $(n 0.512 0.49 0.534 10), "benchmark": "MajajHong2015.IT"}}
+{"format": "tessl-neural", "version": 1, "weights": "$S/run-lambda0.2/checkpoint.safetensors",
+ "responses": "/data/brainio/assy_dicarlo_MajajHong2015_public.nc", "region": "IT",
+ "ceiling": {"mean": 0.8, "ci95": [0.7, 0.9], "n": 10, "splits": [0.8]},
+ "layers": {"layer4": {"feature_dim": 512, "predictivity": {"mean": 0.512, "ci95": [0.49, 0.534], "n": 10,
+            "splits": [0.5, 0.52]}, "ceiled": 0.61}},
+ "best_layer": "layer4", "predictivity": {"mean": 0.512, "ci95": [0.49, 0.534], "n": 10, "splits": [0.5, 0.52]},
+ "ceiled": 0.61}
 EOF
 
 "$TESSL" report "$S" "$DIR/neural/results.json" --out "$DIR/out" > "$DIR/stdout" || fail "report failed"
@@ -86,9 +92,10 @@ want "<td>-0.0111 [-0.0200, -0.0046] n=8</td>"   # lambda 0.1, placed by its che
 want "<td>0.3456 [0.1000, 0.5000] n=5</td>"      # panel 3 (weights)
 want "<td>-0.0280 [-0.0400, -0.0100] n=16</td>"  # panel 5
 want "<td>-0.0250 [-0.0500, 0.0100] n=16</td>"   # panel 4
-want "<td>0.5120 [0.4900, 0.5340] n=10</td>"     # panel 1, from the tessl-neural result
-want "<td>0.4321 [0.4100, 0.4500] n=10</td>"     # panel 1, from the analysis's neural section
-want "<th>1 predictivity: MajajHong2015.IT</th>"
+want "<td>0.5120 [0.4900, 0.5340] n=10</td><td>0.6100</td>" # panel 1 from tessl neural, and ceiled
+want "<td>0.4321 [0.4100, 0.4500] n=10</td><td>n/a</td>"    # panel 1 from the analysis's neural section
+want "<th>1 predictivity: assy_dicarlo_MajajHong2015_public</th><th>ceiled</th>"
+want "<th>1 predictivity: FreemanZiemba2013.V4</th>"
 want "<td>0 (reference)</td>"
 want "<td>0.4100 [0.2000, 0.6000] n=64</td>"     # linear probe
 want "<td>8.0000 &rarr; 3.0000</td>"              # total loss: means of the first and the last 5 steps
@@ -98,10 +105,10 @@ want "data:image/png;base64,iVBORw0KGgo"
 if grep -qiE '<script|src="http|href="http|<link' "$H"; then fail "report.html is not self-contained"; fi
 echo "ok   every plotted number with its CI and n, the preview inline, nothing external"
 
-# Figure 1: panel 1 has two points (lambdas 0 and 0.2), panels 2 to 5 and the probe three each.
+# Figure 1: panel 1 has two benchmarks of one point each, panels 2 to 5 and the probe three points each.
 [ "$(grep -c '<circle' "$DIR/out/figure1.svg")" -eq 17 ] || fail "figure1.svg: expected 17 markers"
 grep -q "^<svg .*</svg>$" <(tr -d '\n' < "$DIR/out/figure1.svg") || fail "figure1.svg not one <svg> element"
-grep -q ">MajajHong2015.IT</text>" "$DIR/out/figure1.svg" || fail "no legend for the benchmark"
+grep -q ">assy_dicarlo_MajajHong2015_public</text>" "$DIR/out/figure1.svg" || fail "no legend for a benchmark"
 if ls "$DIR/out" | grep -q tmp; then fail "temporary files left behind"; fi
 cp "$H" "$DIR/first.html"
 "$TESSL" report "$S" "$DIR/neural/results.json" --out "$DIR/out" > /dev/null
@@ -117,7 +124,7 @@ expect_error() {
 expect_error "--out DIR is required" "$S"
 expect_error "$DIR/nothing: no such file or folder" "$DIR/nothing" --out "$DIR/o2"
 expect_error "both analyse lambda 0.2" "$S" "$S/analysis-lambda0.2" --out "$DIR/o2"
-expect_error "both score lambda 0.2 on MajajHong2015.IT" "$DIR/neural" "$DIR/neural/results.json" --out "$DIR/o2"
+expect_error "both score lambda 0.2 on assy_dicarlo_MajajHong2015_public" "$DIR/neural" "$DIR/neural/results.json" --out "$DIR/o2"
 mkdir -p "$DIR/empty"
 expect_error "no results.json or log.jsonl" "$DIR/empty" --out "$DIR/o2"
 echo '{"format": "other"}' > "$DIR/bad.json"
@@ -127,6 +134,8 @@ expect_error "no \"lambda\"" "$DIR/nolambda.json" --out "$DIR/o2"
 printf '{"format": "tessl-analyze", "lambda": 0, "weights": {"x": {"mean": 1, "ci95": [0, 2], "n": 3}}' \
     > "$DIR/truncated.json"
 expect_error "truncated.json" "$DIR/truncated.json" --out "$DIR/o2"
+echo '{"format": "tessl-neural", "lambda": 0.3, "best_layer": "layer4"}' > "$DIR/noscore.json"
+expect_error "without \"predictivity\"" "$DIR/noscore.json" --out "$DIR/o2"
 mkdir -p "$DIR/nock" && echo '{"step":0,"loss":1}' > "$DIR/nock/log.jsonl"
 expect_error "checkpoint" "$DIR/nock" --out "$DIR/o2"
 [ ! -e "$DIR/o2/report.html" ] || fail "a refused report wrote report.html"

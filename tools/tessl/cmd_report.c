@@ -9,8 +9,8 @@
 #include <stdlib.h>
 
 static const char details[] =
-    "Each INPUT is a results.json (tessl analyze, or tessl neural with a \"neural\" section), a folder\n"
-    "holding one, a run folder (log.jsonl; its lambda from checkpoint.safetensors), or a folder whose\n"
+    "Each INPUT is a results.json (tessl analyze, or tessl neural: panel 1), a folder holding one, a\n"
+    "run folder (log.jsonl; its lambda from checkpoint.safetensors), or a folder whose\n"
     "sub-folders are those (the output of tessl sweep or tessl demo, whose preview.png is embedded).\n"
     "Networks are placed by the lambda in results.json (else their checkpoint's metadata). Panels 2, 4, 5\n"
     "are paired differences from the smallest lambda analysed, from analyses run with it as --baseline.\n"

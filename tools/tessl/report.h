@@ -24,10 +24,12 @@ typedef struct {
     report_number value;
 } report_metric;
 
-/* A neural predictivity score (the ceiled one when the source has a ceiling), per benchmark. */
+/* A neural predictivity score per benchmark: the raw score over splits (mean, CI, n), and the ceiled
+ * score when the source has one (NaN otherwise). */
 typedef struct {
     char benchmark[64];
     report_number predictivity;
+    double ceiled;
 } report_neural_score;
 
 /* One results.json: a `tessl analyze` one (weights, and with a baseline the deltas) or a `tessl neural`

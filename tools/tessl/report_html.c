@@ -79,12 +79,21 @@ static const report_result *analysis_of(const report_inputs *in, double lambda) 
     return NULL;
 }
 
-static const report_number *score_of(const report_inputs *in, double lambda, const char *benchmark) {
+static const report_neural_score *score_of(const report_inputs *in, double lambda, const char *benchmark) {
     for (int i = 0; i < in->n_results; i++)
         for (int b = 0; in->results[i].lambda == lambda && b < in->results[i].n_neural; b++)
             if (strcmp(in->results[i].neural[b].benchmark, benchmark) == 0)
-                return &in->results[i].neural[b].predictivity;
+                return &in->results[i].neural[b];
     return NULL;
+}
+
+/* The raw score with its CI, then the ceiled score when there is one. */
+static void score_cell(FILE *f, const report_neural_score *s) {
+    number_cell(f, s ? &s->predictivity : NULL);
+    if (s && isfinite(s->ceiled))
+        fprintf(f, "<td>%.4f</td>", s->ceiled);
+    else
+        fputs("<td>n/a</td>", f);
 }
 
 /* A relative panel's cell: 0 at the reference, the delta when the baseline is the reference. */
@@ -118,7 +127,7 @@ static void figure1_table(FILE *f, const report_inputs *in) {
     for (int b = 0; b < nb; b++) {
         fputs("<th>1 predictivity: ", f);
         html_text(f, bench[b]);
-        fputs("</th>", f);
+        fputs("</th><th>ceiled</th>", f);
     }
     if (nb == 0)
         fputs("<th>1 predictivity</th>", f);
@@ -131,7 +140,7 @@ static void figure1_table(FILE *f, const report_inputs *in) {
         const report_result *r = analysis_of(in, lambdas[i]);
         fprintf(f, "<tr><td>%g</td>", lambdas[i]);
         for (int b = 0; b < nb; b++)
-            number_cell(f, score_of(in, lambdas[i], bench[b]));
+            score_cell(f, score_of(in, lambdas[i], bench[b]));
         if (nb == 0)
             fputs("<td>no neural data</td>", f);
         relative_cell(f, r, ref, relative[0]);

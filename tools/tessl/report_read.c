@@ -129,9 +129,42 @@ static tsl_status add_score(report_result *r, const char *benchmark, const tsl_j
     if (r->n_neural == REPORT_MAX_BENCHMARKS)
         return tsl_error(TSL_ERR_FORMAT, "%s: more than %d neural benchmarks", r->path,
                          REPORT_MAX_BENCHMARKS);
-    copy(r->neural[r->n_neural].benchmark, sizeof r->neural[0].benchmark, benchmark);
-    r->neural[r->n_neural++].predictivity = v;
+    report_neural_score *score = &r->neural[r->n_neural++];
+    copy(score->benchmark, sizeof score->benchmark, benchmark);
+    score->predictivity = v;
+    score->ceiled = number_of(tsl_json_get(entry, "ceiled"));
     return TSL_OK;
+}
+
+static tsl_status parse_neural(report_result *r, const tsl_json *neural);
+
+/* The benchmark a `tessl neural` result scores: its responses file's name without folder and extension
+ * (BrainIO assemblies are named after their data set), else its region, else "neural". */
+static void benchmark_name(const tsl_json *j, char *name, size_t size) {
+    const char *responses = string_of(j, "responses"), *region = string_of(j, "region");
+    if (!responses || !*responses) {
+        copy(name, size, region && *region ? region : "neural");
+        return;
+    }
+    const char *base = strrchr(responses, '/');
+    copy(name, size, base ? base + 1 : responses);
+    char *dot = strrchr(name, '.');
+    if (dot && dot != name)
+        *dot = '\0';
+}
+
+/* `tessl neural`'s results.json: its top-level "predictivity" (the chosen layer's raw score over
+ * splits) and "ceiled", unless it has a "neural" section. */
+static tsl_status parse_neural_result(report_result *r, const tsl_json *j) {
+    const tsl_json *neural = tsl_json_get(j, "neural");
+    if (neural)
+        return parse_neural(r, neural);
+    if (!tsl_json_get(j, "predictivity"))
+        return tsl_error(TSL_ERR_FORMAT, "%s: a tessl-neural result without \"predictivity\" or \"neural\"",
+                         r->path);
+    char name[64];
+    benchmark_name(j, name, sizeof name);
+    return add_score(r, name, j);
 }
 
 /* "neural": {"predictivity": {...}, "benchmark": NAME} or {NAME: {"predictivity": {...}}, ...}. */
@@ -169,16 +202,20 @@ static tsl_status parse_result(const char *path, const tsl_json *j, report_resul
         return tsl_error(TSL_ERR_FORMAT, "%s: \"format\" is not tessl-analyze or tessl-neural", path);
     r->is_analysis = strcmp(format, "tessl-analyze") == 0;
     copy(r->path, sizeof r->path, path);
-    copy(r->weights_path, sizeof r->weights_path, string_of(j, "weights_path"));
+    /* tessl analyze names the network "weights_path", tessl neural "weights" (a string there). */
+    const char *weights_path = string_of(j, "weights_path");
+    copy(r->weights_path, sizeof r->weights_path, weights_path ? weights_path : string_of(j, "weights"));
     copy(r->baseline_path, sizeof r->baseline_path, string_of(j, "baseline_path"));
     TSL_TRY(network_lambda(r, j, "lambda", r->weights_path, &r->lambda));
     TSL_TRY(network_lambda(r, j, "baseline_lambda", r->baseline_path, &r->baseline_lambda));
     if (!isfinite(r->lambda))
         return tsl_error(TSL_ERR_FORMAT,
-                         "%s: no \"lambda\", and weights_path '%s' is not a checkpoint with lambda metadata",
+                         "%s: no \"lambda\", and its network '%s' is not a checkpoint with lambda metadata",
                          path, r->weights_path);
+    if (!r->is_analysis)
+        return parse_neural_result(r, j);
     const tsl_json *weights = tsl_json_get(j, "weights");
-    if (r->is_analysis && (!weights || weights->type != TSL_JSON_OBJECT))
+    if (!weights || weights->type != TSL_JSON_OBJECT)
         return tsl_error(TSL_ERR_FORMAT, "%s: no \"weights\" block", path);
     TSL_TRY(parse_block(path, weights, "weights", r->weights, &r->n_weights));
     TSL_TRY(parse_block(path, tsl_json_get(j, "delta"), "delta", r->delta, &r->n_delta));
@@ -189,10 +226,7 @@ static tsl_status parse_result(const char *path, const tsl_json *j, report_resul
     int64_t *dst[4] = {&r->images, &r->augmentations, &r->splits, &r->seed};
     for (int i = 0; i < 4; i++)
         *dst[i] = fields[i] && fields[i]->is_integer ? fields[i]->integer : -1;
-    TSL_TRY(parse_neural(r, tsl_json_get(j, "neural")));
-    if (!r->is_analysis && r->n_neural == 0)
-        return tsl_error(TSL_ERR_FORMAT, "%s: a tessl-neural result without a \"neural\" section", path);
-    return TSL_OK;
+    return parse_neural(r, tsl_json_get(j, "neural"));
 }
 
 static tsl_status check_new_result(const report_inputs *in, const report_result *r) {
