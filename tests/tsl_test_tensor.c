@@ -1,5 +1,7 @@
 #include "tsl_test_tensor.h"
 
+#include "tsl_half.h"
+
 #include <stdlib.h>
 
 tsl_vk_buffer tsl_test_upload_floats(tsl_vk_device *dev, const float *data, size_t n, const char *name) {
@@ -39,7 +41,7 @@ double *tsl_test_to_double(const float *data, size_t n) {
 void tsl_test_round_to(float *data, size_t n, tsl_dtype t) {
     if (t == TSL_DTYPE_F16)
         for (size_t i = 0; i < n; i++)
-            data[i] = (float)(_Float16)data[i];
+            data[i] = tsl_half_round(data[i]);
 }
 
 static tsl_test_tensor tensor_alloc(tsl_vk_device *dev, size_t n, tsl_dtype t, const char *name) {
@@ -54,10 +56,10 @@ tsl_test_tensor tsl_test_tensor_upload(tsl_vk_device *dev, const float *data, si
                                        const char *name) {
     tsl_test_tensor x = tensor_alloc(dev, n, t, name);
     if (t == TSL_DTYPE_F16) {
-        _Float16 *h = malloc(2 * (n ? n : 1));
+        uint16_t *h = malloc(2 * (n ? n : 1));
         ck_assert_ptr_nonnull(h);
         for (size_t i = 0; i < n; i++)
-            h[i] = (_Float16)data[i];
+            h[i] = tsl_half_from_float(data[i]);
         TSL_TEST_OK(tsl_vk_upload(dev, x.range, h));
         free(h);
     } else {
@@ -87,11 +89,11 @@ float *tsl_test_tensor_download(tsl_vk_device *dev, const tsl_test_tensor *x) {
     float *f = malloc(4 * (x->n ? x->n : 1));
     ck_assert_ptr_nonnull(f);
     if (x->dtype == TSL_DTYPE_F16) {
-        _Float16 *h = malloc(2 * (x->n ? x->n : 1));
+        uint16_t *h = malloc(2 * (x->n ? x->n : 1));
         ck_assert_ptr_nonnull(h);
         TSL_TEST_OK(tsl_vk_download(dev, x->range, h));
         for (size_t i = 0; i < x->n; i++)
-            f[i] = (float)h[i];
+            f[i] = tsl_half_to_float(h[i]);
         free(h);
     } else {
         TSL_TEST_OK(tsl_vk_download(dev, x->range, f));

@@ -4,6 +4,7 @@
 #include "tsl_bench.h"
 #include "tsl_cross_entropy.h"
 #include "tsl_gemm.h"
+#include "tsl_half.h"
 #include "tsl_linear.h"
 
 #include <stdio.h>
@@ -30,13 +31,13 @@ static tsl_status record_gemm(tsl_bench_run *run, void *ctx) {
 /* n halves uniform in [-1, 1) (the same stream as tsl_bench_random_buffer), for the fp16-storage cases. */
 static tsl_status random_halves(tsl_bench_run *run, uint64_t n, uint32_t seed, const char *name,
                                 tsl_vk_buffer *buffer) {
-    _Float16 *host = malloc(n * sizeof *host);
+    uint16_t *host = malloc(n * sizeof *host);
     if (!host)
         return tsl_error(TSL_ERR_NOMEM, "out of memory for benchmark input %s", name);
     uint32_t state = seed * 2654435761u + 1;
     for (uint64_t i = 0; i < n; i++) {
         state = state * 1664525u + 1013904223u;
-        host[i] = (_Float16)((float)(state >> 8) / 8388608.0f - 1.0f);
+        host[i] = tsl_half_from_float((float)(state >> 8) / 8388608.0f - 1.0f);
     }
     tsl_status st = tsl_vk_alloc(run->device, TSL_MEM_DEVICE, n * 2, name, buffer);
     if (st == TSL_OK)
