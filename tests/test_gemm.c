@@ -376,7 +376,7 @@ START_TEST(bad_arguments_are_rejected) {
     tsl_gemm_params p = tsl_gemm_params_make(16, 16, 0, false, false);
     expect_invalid(d, cmd, &p, a, b, c, "must all be >= 1");
     p = tsl_gemm_params_make(16, 16, 17, false, false); /* A needs 16 * 17 * 4 > 1024 bytes */
-    expect_invalid(d, cmd, &p, a, b, c, "A (16 x 17, ld 17, F32) needs 1088 bytes");
+    expect_invalid(d, cmd, &p, a, b, c, "A (16 x 17, ld 17) needs 1088 bytes (F32)");
     p = tsl_gemm_params_make(8, 8, 8, false, true);
     p.ldb = 4;
     expect_invalid(d, cmd, &p, a, b, c, "leading dimension of B is 4");

@@ -56,11 +56,9 @@ static tsl_status check_operand(const char *name, stored_shape s, tsl_vk_range r
     uint64_t need = stored_bytes(s, elem);
     if (r.size < need)
         return tsl_error(TSL_ERR_INVALID_ARG,
-                         "gemm: %s (%llu x %llu, ld %llu, %s) needs %llu bytes, its range has "
-                         "%llu",
-                         name, (unsigned long long)s.rows, (unsigned long long)s.cols,
-                         (unsigned long long)s.ld, tsl_dtype_name(t), (unsigned long long)need,
-                         (unsigned long long)r.size);
+                         "gemm: %s (%llu x %llu, ld %llu) needs %llu bytes (%s), its range has %llu", name,
+                         (unsigned long long)s.rows, (unsigned long long)s.cols, (unsigned long long)s.ld,
+                         (unsigned long long)need, tsl_dtype_name(t), (unsigned long long)r.size);
     return TSL_OK;
 }
 
