@@ -5,6 +5,7 @@
 #include "tsl_file.h"
 #include "tsl_neural_netcdf.h"
 #include "tsl_neural_simple.h"
+#include "tsl_neural_stimuli.h"
 #include "tsl_npy.h"
 #include "tsl_test.h"
 
@@ -243,6 +244,41 @@ START_TEST(grouping_by_repetition) {
 }
 END_TEST
 
+START_TEST(field_of_view_canvas_and_crop) {
+    /* A 4x4 stimulus shown at 4 degrees to a model seeing 8: centred on an 8x8 gray canvas (offset 2). At
+     * the canvas size the resize is the identity, so the pixels are exact. */
+    uint8_t img[4 * 4 * 3], out[8 * 8 * 3];
+    for (int i = 0; i < 48; i++)
+        img[i] = (uint8_t)(i * 5);
+    tsl_neural_view v = {8, 4, 8};
+    TSL_TEST_OK(tsl_neural_place(img, 4, 4, &v, out));
+    for (int y = 0; y < 8; y++)
+        for (int x = 0; x < 8; x++)
+            for (int c = 0; c < 3; c++) {
+                bool inside = x >= 2 && x < 6 && y >= 2 && y < 6;
+                int want = inside ? img[((y - 2) * 4 + (x - 2)) * 3 + c] : 128;
+                ck_assert_msg(out[(y * 8 + x) * 3 + c] == want, "canvas (%d, %d, %d): %d, want %d", x, y, c,
+                              out[(y * 8 + x) * 3 + c], want);
+            }
+    /* The other way: an 8x8 stimulus at 16 degrees, model 8: the centre 4x4 (offset 2). */
+    uint8_t crop[4 * 4 * 3];
+    tsl_neural_view w = {4, 16, 8};
+    TSL_TEST_OK(tsl_neural_place(out, 8, 8, &w, crop));
+    ck_assert(memcmp(crop, img, sizeof img) == 0);
+    /* Odd margins round half to even, as numpy: a 3-pixel image on a 6-pixel canvas sits at 1.5 -> 2. */
+    uint8_t three[3 * 3 * 3], six[6 * 6 * 3];
+    memset(three, 7, sizeof three);
+    tsl_neural_view u = {6, 4, 8};
+    TSL_TEST_OK(tsl_neural_place(three, 3, 3, &u, six));
+    ck_assert(six[(1 * 6 + 1) * 3] == 128 && six[(2 * 6 + 2) * 3] == 7 && six[(4 * 6 + 4) * 3] == 7 &&
+              six[(5 * 6 + 5) * 3] == 128);
+    float chw[3 * 8 * 8];
+    tsl_neural_normalize(out, 8, chw);
+    ck_assert_float_eq_tol(chw[0], (128 / 255.0f - 0.485f) / 0.229f, 1e-6f);
+    ck_assert_float_eq_tol(chw[2 * 64], (128 / 255.0f - 0.406f) / 0.225f, 1e-6f);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("neural");
     TCase *tc = tcase_create("neural");
@@ -253,6 +289,7 @@ int main(void) {
     tcase_add_test(tc, brainio_classic_char_strings_from_memory);
     tcase_add_test(tc, brainio_bad_files_are_refused);
     tcase_add_test(tc, grouping_by_repetition);
+    tcase_add_test(tc, field_of_view_canvas_and_crop);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);
 }
