@@ -2,7 +2,9 @@
 """Writes tests/fixtures/neural/: small BrainIO-layout netCDF assemblies (and broken ones) plus the
 responses a correct reader must produce, for tests/test_neural.c and the fuzz seed corpus.
 
-Usage: /usr/bin/python3 tools/make_neural_fixtures.py [OUT_DIR]   (default tests/fixtures/neural)
+Usage: /usr/bin/python3 tools/make_neural_fixtures.py [OUT_DIR [CORPUS_DIR]]
+       (defaults tests/fixtures/neural and tests/fuzz/corpus: also writes the seed corpora of the fuzz
+       targets neural_simple (2-byte table length, table, .npy) and neural_netcdf (region byte, file))
 Needs Debian's python3-netcdf4 and python3-numpy (tools/setup --with-python).
 
 The layout is what BrainIO's packaging writes (xarray's DataArray.to_netcdf after reset_index): one data
@@ -16,7 +18,8 @@ Files:
   assembly.nc          netCDF-4: 12 stimuli (3 objects), 3 repetitions (stimulus s3 lacks repetition 2),
                        5 neuroids (3 IT, 2 V4), 2 time bins; presentations in shuffled order
   assembly_classic.nc  the same data as netCDF-3 with char-array strings, a single time bin, dims in the
-                       order neuroid x presentation x time_bin
+                       order neuroid x presentation x time_bin, and the older BrainIO names of the public
+                       MajajHong2015 file: a named data variable and image_id
   expected_it.npy      float64 12 x 3: the IT responses averaged over time bins and recorded repetitions,
                        stimuli in order of first appearance in assembly.nc
   expected_trials.npy  float64 12 x 3 x 3: the IT trials (NaN: not recorded), same order
@@ -100,10 +103,11 @@ def write_classic(path, pres, values):
     ds.createDimension("time_bin", 1)
     ds.createDimension("string8", 8)
     ds.createDimension("string5", 5)
-    var = ds.createVariable("__xarray_dataarray_variable__", "f4", ("neuroid", "presentation", "time_bin"))
+    # Named, with image_id: the older BrainIO layout of assy_dicarlo_MajajHong2015_public.nc.
+    var = ds.createVariable("dicarlo.tessl.fixture", "f4", ("neuroid", "presentation", "time_bin"))
     var[:] = values[:, :, :1].transpose(1, 0, 2)
     for name, dim, width, strings in (
-        ("stimulus_id", "presentation", "string8", [stim_id(s) for s, _ in pres]),
+        ("image_id", "presentation", "string8", [stim_id(s) for s, _ in pres]),
         ("object_name", "presentation", "string5", [OBJECTS[s % 3] for s, _ in pres]),
         ("region", "neuroid", "string5", REGIONS),
     ):
@@ -127,8 +131,40 @@ def expected(pres, values, keep, time_bins):
     return np.nanmean(trials, axis=1), trials
 
 
+def npy_bytes(a):
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def write_corpora(corpus, fixtures):
+    simple = os.path.join(corpus, "neural_simple")
+    os.makedirs(simple, exist_ok=True)
+    seeds = {
+        "csv_2d_f8": (b"stimulus_id,object_name,filename\na,car,a.png\nb,bear,b.png\nc,car,c.png\n",
+                      npy_bytes(np.arange(6, dtype=np.float64).reshape(3, 2))),
+        "text_3d_f4": (b"s1\r\ns2\n", npy_bytes(np.array([[[1, 2], [np.nan, 4]], [[5, 6], [7, 8]]], np.float32))),
+        "quoted_csv": (b'image_id,label,x\n"a,1","the ""b""",\n"c",d,e\n', npy_bytes(np.ones((2, 1), np.float32))),
+        "bad_rows": (b"stimulus_id\na\n", npy_bytes(np.ones((2, 1), np.float64))),
+    }
+    for name, (table, npy) in seeds.items():
+        with open(os.path.join(simple, name), "wb") as f:
+            f.write(len(table).to_bytes(2, "little") + table + npy)
+    netcdf = os.path.join(corpus, "neural_netcdf")
+    os.makedirs(netcdf, exist_ok=True)
+    for name, region, src in (("classic_it", 0, "assembly_classic.nc"), ("classic_all", 1, "assembly_classic.nc"),
+                              ("netcdf4_it", 0, "assembly.nc"), ("truncated", 0, "bad_truncated.nc")):
+        with open(os.path.join(fixtures, src), "rb") as f:
+            body = f.read()
+        with open(os.path.join(netcdf, name), "wb") as f:
+            f.write(bytes([region]) + body)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/neural"
+    corpus = sys.argv[2] if len(sys.argv) > 2 else "tests/fuzz/corpus"
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(SEED)
     pres, values = make_data(rng)
@@ -152,7 +188,8 @@ def main():
         nc4 = f.read()
     with open(os.path.join(out, "bad_truncated_nc4.nc"), "wb") as f:
         f.write(nc4[: len(nc4) * 3 // 4])
-    print("wrote", out)
+    write_corpora(corpus, out)
+    print("wrote", out, "and the neural fuzz corpora in", corpus)
 
 
 if __name__ == "__main__":
