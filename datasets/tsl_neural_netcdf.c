@@ -1,5 +1,7 @@
 #include "tsl_neural_netcdf.h"
 
+#include "tsl_neural_cdf.h"
+
 #include <errno.h>
 #include <math.h>
 #include <netcdf.h>
@@ -410,12 +412,34 @@ static tsl_status read_open(int ncid, const char *source, uint64_t file_size, co
     return st;
 }
 
+/* A classic file's header is walked before libnetcdf allocates from it (tsl_neural_cdf.h); it must lie in
+ * the first 64 MiB. netCDF-4 (HDF5) files pass through. */
+static tsl_status check_classic_header(const char *path, uint64_t file_size) {
+    enum { HEADER_LIMIT = 64 << 20 };
+    size_t n = file_size < HEADER_LIMIT ? (size_t)file_size : HEADER_LIMIT;
+    uint8_t *head = malloc(n ? n : 1);
+    if (!head)
+        return tsl_error(TSL_ERR_NOMEM, "%s: header", path);
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(head, 1, n, f) : 0;
+    if (f)
+        fclose(f);
+    tsl_status st = TSL_OK;
+    if (!f || got != n)
+        st = tsl_error(TSL_ERR_IO, "%s: cannot read: %s", path, f ? "short read" : strerror(errno));
+    else if (tsl_neural_cdf_is_classic(head, n))
+        st = tsl_neural_cdf_check(path, head, n);
+    free(head);
+    return st;
+}
+
 tsl_status tsl_neural_netcdf_read(const char *path, const char *region, uint64_t max_values,
                                   tsl_neural_data *out) {
     memset(out, 0, sizeof *out);
     struct stat info;
     if (stat(path, &info) != 0)
         return tsl_error(TSL_ERR_IO, "%s: %s", path, strerror(errno));
+    TSL_TRY(check_classic_header(path, (uint64_t)info.st_size));
     int ncid, rc = nc_open(path, NC_NOWRITE, &ncid);
     if (rc != NC_NOERR)
         return tsl_error(rc == NC_ENOTNC || rc == NC_EHDFERR ? TSL_ERR_FORMAT : TSL_ERR_IO,
@@ -428,6 +452,8 @@ tsl_status tsl_neural_netcdf_parse(const char *source, const void *bytes, size_t
     memset(out, 0, sizeof *out);
     if (size == 0)
         return tsl_error(TSL_ERR_FORMAT, "%s: empty file", source);
+    if (tsl_neural_cdf_is_classic(bytes, size))
+        TSL_TRY(tsl_neural_cdf_check(source, bytes, size));
     void *copy = malloc(size); /* nc_open_mem takes a non-const buffer */
     if (!copy)
         return tsl_error(TSL_ERR_NOMEM, "%s: %zu bytes", source, size);

@@ -243,11 +243,13 @@ static tsl_status check_ids(const char *source, const tsl_neural_table *t) {
     p.values = zeros;
     tsl_neural_data d;
     tsl_status st = tsl_neural_group(source, &p, &d);
-    if (st == TSL_OK && d.n_stimuli != t->n)
-        st = tsl_error(TSL_ERR_FORMAT, "%s: stimulus ids are not unique (%zu rows, %zu distinct ids)", source,
-                       t->n, d.n_stimuli);
-    if (st == TSL_OK)
+    if (st == TSL_OK) {
+        size_t distinct = d.n_stimuli;
         tsl_neural_data_free(&d);
+        if (distinct != t->n)
+            st = tsl_error(TSL_ERR_FORMAT, "%s: stimulus ids are not unique (%zu rows, %zu distinct ids)",
+                           source, t->n, distinct);
+    }
     free(zeros);
     return st;
 }

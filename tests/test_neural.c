@@ -191,6 +191,11 @@ START_TEST(brainio_classic_char_strings_from_memory) {
                  "classic.nc", "more than 100 values");
     expect_error(tsl_neural_netcdf_parse("classic.nc", bytes, size, "MT", MAX_VALUES, &d), TSL_ERR_FORMAT,
                  "classic.nc", "no neuroid has region 'MT'");
+    /* A classic header asking for 2^31 - 1 variables in 32 bytes: refused before libnetcdf allocates. */
+    static const uint8_t greedy[32] = {'C', 'D', 'F', 1, 0, 0, 0, 0, 0, 0, 0, 0,  0,    0,    0,    0,
+                                       0,   0,   0,   0, 0, 0, 0, 0, 0, 0, 0, 11, 0x7f, 0xff, 0xff, 0xff};
+    expect_error(tsl_neural_netcdf_parse("greedy.nc", greedy, sizeof greedy, "IT", MAX_VALUES, &d),
+                 TSL_ERR_FORMAT, "greedy.nc", "malformed or truncated netCDF header");
     free(bytes);
 }
 END_TEST
