@@ -1,5 +1,6 @@
 #include "tsl_neural_load.h"
 
+#include "tsl_neural_isolate.h"
 #include "tsl_neural_netcdf.h"
 #include "tsl_neural_simple.h"
 
@@ -7,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef enum { KIND_NPY, KIND_NETCDF, KIND_UNKNOWN } file_kind;
+typedef enum { KIND_NPY, KIND_CLASSIC, KIND_HDF5, KIND_UNKNOWN } file_kind;
 
 static tsl_status sniff(const char *path, file_kind *kind) {
     unsigned char magic[8] = {0};
@@ -18,9 +19,10 @@ static tsl_status sniff(const char *path, file_kind *kind) {
     fclose(f);
     if (n >= 6 && memcmp(magic, "\x93NUMPY", 6) == 0)
         *kind = KIND_NPY;
-    else if ((n >= 4 && memcmp(magic, "CDF", 3) == 0 && (magic[3] == 1 || magic[3] == 2 || magic[3] == 5)) ||
-             (n == 8 && memcmp(magic, "\x89HDF\r\n\x1a\n", 8) == 0))
-        *kind = KIND_NETCDF;
+    else if (n >= 4 && memcmp(magic, "CDF", 3) == 0 && (magic[3] == 1 || magic[3] == 2 || magic[3] == 5))
+        *kind = KIND_CLASSIC;
+    else if (n == 8 && memcmp(magic, "\x89HDF\r\n\x1a\n", 8) == 0)
+        *kind = KIND_HDF5;
     else
         *kind = KIND_UNKNOWN;
     return TSL_OK;
@@ -42,7 +44,11 @@ tsl_status tsl_neural_load(const char *responses_path, const char *table_path, c
                              responses_path);
         return tsl_neural_simple_read(table_path, responses_path, out);
     }
-    TSL_TRY(tsl_neural_netcdf_read(responses_path, region, max_values, out));
+    /* netCDF-4 is HDF5, and libhdf5 can crash on a corrupt file: read it in a child process. */
+    if (kind == KIND_HDF5)
+        TSL_TRY(tsl_neural_read_isolated(responses_path, region, max_values, tsl_neural_netcdf_read, out));
+    else
+        TSL_TRY(tsl_neural_netcdf_read(responses_path, region, max_values, out));
     if (!table_path)
         return TSL_OK;
     tsl_neural_table table;

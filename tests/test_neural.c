@@ -3,6 +3,8 @@
  * also computes the expected responses with numpy). Bad inputs must be refused with a message naming the
  * file and the problem. Values are compared exactly up to the rounding of a mean of <= 6 doubles (1e-12). */
 #include "tsl_file.h"
+#include "tsl_neural_isolate.h"
+#include "tsl_neural_load.h"
 #include "tsl_neural_netcdf.h"
 #include "tsl_neural_simple.h"
 #include "tsl_neural_stimuli.h"
@@ -284,6 +286,36 @@ START_TEST(field_of_view_canvas_and_crop) {
 }
 END_TEST
 
+static tsl_status crashing_reader(const char *path, const char *region, uint64_t max_values,
+                                  tsl_neural_data *out) {
+    (void)path, (void)region, (void)max_values, (void)out;
+    abort(); /* what libhdf5 does on some corrupt files */
+}
+
+START_TEST(isolated_reading_survives_a_crashing_library) {
+    tsl_neural_data direct, isolated;
+    TSL_TEST_OK(tsl_neural_netcdf_read(NEURAL_DIR "assembly.nc", "IT", MAX_VALUES, &direct));
+    TSL_TEST_OK(tsl_neural_load(NEURAL_DIR "assembly.nc", NULL, "IT", MAX_VALUES, &isolated)); /* a child */
+    ck_assert(isolated.n_stimuli == direct.n_stimuli && isolated.n_neuroids == direct.n_neuroids &&
+              isolated.n_trials == direct.n_trials && isolated.n_labels == direct.n_labels);
+    for (size_t i = 0; i < direct.n_stimuli; i++) {
+        ck_assert_str_eq(isolated.stimulus_ids[i], direct.stimulus_ids[i]);
+        ck_assert_str_eq(isolated.label_names[isolated.labels[i]], direct.label_names[direct.labels[i]]);
+    }
+    ck_assert(memcmp(isolated.responses, direct.responses, direct.n_stimuli * direct.n_neuroids * 8) == 0);
+    size_t nt = direct.n_stimuli * direct.n_trials * direct.n_neuroids;
+    for (size_t i = 0; i < nt; i++)
+        ck_assert(isnan(direct.trials[i]) ? isnan(isolated.trials[i])
+                                          : direct.trials[i] == isolated.trials[i]);
+    tsl_neural_data_free(&direct);
+    tsl_neural_data_free(&isolated);
+    expect_error(tsl_neural_load(NEURAL_DIR "bad_no_stimulus_id.nc", NULL, "IT", MAX_VALUES, &isolated),
+                 TSL_ERR_FORMAT, "bad_no_stimulus_id.nc", "no stimulus_id"); /* the child's message */
+    expect_error(tsl_neural_read_isolated("x.nc", "IT", MAX_VALUES, crashing_reader, &isolated),
+                 TSL_ERR_FORMAT, "x.nc", "crashed");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("neural");
     TCase *tc = tcase_create("neural");
@@ -295,6 +327,7 @@ int main(void) {
     tcase_add_test(tc, brainio_bad_files_are_refused);
     tcase_add_test(tc, grouping_by_repetition);
     tcase_add_test(tc, field_of_view_canvas_and_crop);
+    tcase_add_test(tc, isolated_reading_survives_a_crashing_library);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);
 }
