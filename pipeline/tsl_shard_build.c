@@ -43,7 +43,7 @@ static tsl_status report_add(report *r, const char *path, const char *reason) {
 }
 
 static uint32_t shard_compression(const tsl_shard_options *o) {
-    return o->filter ? TSL_SHARD_ZSTD_LEFT : TSL_SHARD_ZSTD;
+    return o->level == 0 ? TSL_SHARD_RAW : o->filter ? TSL_SHARD_ZSTD_UP : TSL_SHARD_ZSTD;
 }
 
 /* ---- one input: read, decode, resize, compress (runs on worker threads) ------------------------- */
@@ -399,12 +399,12 @@ static tsl_status shard_folder(const tsl_shard_options *o, const char *src, cons
 
 tsl_status tsl_shard_build(const tsl_shard_options *o, tsl_shard_summary *summary) {
     *summary = (tsl_shard_summary){0};
-    if ((o->target.short_side > 0) == (o->target.max_side > 0) || o->level < -7 || o->level == 0 || o->level > 19 ||
+    if ((o->target.short_side > 0) == (o->target.max_side > 0) || o->level < -7 || o->level > 19 ||
         o->shard_size < 1 || o->target.short_side > TSL_DECODE_MAX_SIDE ||
         o->target.max_side > TSL_DECODE_MAX_SIDE)
         return tsl_error(TSL_ERR_INVALID_ARG,
                          "shard: give exactly one of short side / max side (1..%d), level "
-                         "1..19, shard size >= 1",
+                         "-7..19 (0: uncompressed), shard size >= 1",
                          TSL_DECODE_MAX_SIDE);
     if (!is_directory(o->src_dir))
         return tsl_error(TSL_ERR_NOT_FOUND, "shard: %s is not a directory", o->src_dir);

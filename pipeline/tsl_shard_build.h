@@ -19,8 +19,8 @@ typedef struct {
     const char *src_dir;
     const char *out_dir;
     tsl_resize_target target;
-    int level;      /* zstd level, 1..19 */
-    bool filter;    /* the left-difference filter before zstd (shard compression 2) */
+    int level;      /* zstd level, -7..19; 0: pixels stored uncompressed (shard compression 3) */
+    bool filter;    /* the up-difference filter before zstd (shard compression 2) */
     int threads;    /* worker threads; <= 0: one per online CPU */
     int shard_size; /* inputs per shard, >= 1 */
     bool progress;  /* progress line with img/s and ETA on stderr */

@@ -5,6 +5,7 @@
 #include "tsl_shard_format.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -23,12 +24,17 @@ struct tsl_shard_compressor {
     uint32_t compression;
     int level;
     ZSTD_CCtx *zstd;
-    uint8_t *filtered; /* TSL_SHARD_ZSTD_LEFT: the filtered pixels of the current image */
+    uint8_t *filtered; /* TSL_SHARD_ZSTD_UP: the filtered pixels of the current image */
     size_t filtered_size;
 };
 
+static bool known_compression(uint32_t compression) {
+    return compression == TSL_SHARD_ZSTD || compression == TSL_SHARD_ZSTD_UP || compression == TSL_SHARD_RAW;
+}
+
 tsl_status tsl_shard_compressor_create(uint32_t compression, int level, tsl_shard_compressor **out) {
-    if ((compression != TSL_SHARD_ZSTD && compression != TSL_SHARD_ZSTD_LEFT) || level < -7 || level == 0 || level > 19)
+    bool zstd = compression != TSL_SHARD_RAW;
+    if (!known_compression(compression) || (zstd && (level < -7 || level == 0 || level > 19)))
         return tsl_error(TSL_ERR_INVALID_ARG, "shard compressor: compression %u / level %d not supported",
                          compression, level);
     tsl_shard_compressor *c = calloc(1, sizeof *c);
@@ -67,14 +73,26 @@ static tsl_status filter_input(tsl_shard_compressor *c, const uint8_t *rgb, uint
         c->filtered = grown;
         c->filtered_size = raw;
     }
-    tsl_pixel_filter_left(rgb, width, height, c->filtered);
+    tsl_pixel_filter_up(rgb, width, height, c->filtered);
     *input = c->filtered;
+    return TSL_OK;
+}
+
+static tsl_status copy_pixels(const uint8_t *rgb, size_t raw, void **stored, size_t *stored_size) {
+    void *out = malloc(raw ? raw : 1);
+    if (!out)
+        return tsl_error(TSL_ERR_NOMEM, "out of memory storing a %zu-byte image", raw);
+    memcpy(out, rgb, raw);
+    *stored = out;
+    *stored_size = raw;
     return TSL_OK;
 }
 
 tsl_status tsl_shard_compress(tsl_shard_compressor *c, const uint8_t *rgb, uint32_t width, uint32_t height,
                               void **stored, size_t *stored_size) {
     size_t raw = (size_t)width * height * 3;
+    if (c->compression == TSL_SHARD_RAW)
+        return copy_pixels(rgb, raw, stored, stored_size);
     const uint8_t *input = NULL;
     TSL_TRY(filter_input(c, rgb, width, height, &input));
     size_t bound = ZSTD_compressBound(raw);
@@ -123,7 +141,7 @@ static void writer_free(tsl_shard_writer *w) {
 tsl_status tsl_shard_writer_open(const char *path, uint32_t shard_index, uint32_t compression,
                                  uint32_t class_count, char *const *class_names, uint64_t source_hash,
                                  tsl_shard_writer **out) {
-    if (compression != TSL_SHARD_ZSTD && compression != TSL_SHARD_ZSTD_LEFT)
+    if (!known_compression(compression))
         return tsl_error(TSL_ERR_INVALID_ARG, "shard writer: unknown compression %u", compression);
     tsl_shard_writer *w = calloc(1, sizeof *w);
     if (!w)
@@ -163,6 +181,10 @@ tsl_status tsl_shard_writer_add(tsl_shard_writer *w, const void *stored, size_t 
                          "shard writer: record with label %u (of %u), %ux%u pixels, %zu "
                          "bytes is outside the format's limits",
                          label, w->header.class_count, width, height, stored_size);
+    if (w->header.compression == TSL_SHARD_RAW && stored_size != (size_t)width * height * 3)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "shard writer: an uncompressed %ux%u record must hold %zu bytes, not %zu", width,
+                         height, (size_t)width * height * 3, stored_size);
     if (w->n_entries == UINT32_MAX)
         return tsl_error(TSL_ERR_INVALID_ARG, "shard writer: too many records");
     if (w->n_entries == w->cap_entries) {

@@ -14,7 +14,7 @@ typedef struct tsl_shard_writer tsl_shard_writer;
 /* Compresses records for one thread: a zstd context and a filter buffer reused from image to image. */
 typedef struct tsl_shard_compressor tsl_shard_compressor;
 
-/* `compression` is TSL_SHARD_ZSTD or TSL_SHARD_ZSTD_LEFT; `level` 1..19. */
+/* `compression` is TSL_SHARD_ZSTD or TSL_SHARD_ZSTD_UP; `level` 1..19. */
 tsl_status tsl_shard_compressor_create(uint32_t compression, int level, tsl_shard_compressor **out);
 void tsl_shard_compressor_destroy(tsl_shard_compressor *c);
 
@@ -23,7 +23,7 @@ void tsl_shard_compressor_destroy(tsl_shard_compressor *c);
 tsl_status tsl_shard_compress(tsl_shard_compressor *c, const uint8_t *rgb, uint32_t width, uint32_t height,
                               void **stored, size_t *stored_size);
 
-/* Starts a shard whose records are stored with `compression` (TSL_SHARD_ZSTD or TSL_SHARD_ZSTD_LEFT).
+/* Starts a shard whose records are stored with `compression` (TSL_SHARD_ZSTD or TSL_SHARD_ZSTD_UP).
  * `class_names` (class_count of them, each 1..4096 bytes) is copied. */
 tsl_status tsl_shard_writer_open(const char *path, uint32_t shard_index, uint32_t compression,
                                  uint32_t class_count, char *const *class_names, uint64_t source_hash,

@@ -8,6 +8,7 @@
 #include "tsl_shard_build.h"
 #include "tsl_pixel_filter.h"
 #include "tsl_shard_reader.h"
+#include "tsl_shard_writer.h"
 #include "tsl_synth.h"
 #include "tsl_test.h"
 
@@ -69,10 +70,11 @@ static uint8_t *smooth_rgb(int w, int h) {
     return p;
 }
 
-static tsl_shard_summary run_shard_filtered(const char *src, const char *out, int short_side, int shard_size,
-                                            bool filter) {
+static tsl_shard_summary run_shard_stored(const char *src, const char *out, int short_side, int shard_size,
+                                          int level, bool filter) {
     tsl_shard_options o;
     tsl_shard_options_default(&o);
+    o.level = level;
     o.filter = filter;
     o.src_dir = src;
     o.out_dir = out;
@@ -85,7 +87,9 @@ static tsl_shard_summary run_shard_filtered(const char *src, const char *out, in
 }
 
 static tsl_shard_summary run_shard(const char *src, const char *out, int short_side, int shard_size) {
-    return run_shard_filtered(src, out, short_side, shard_size, true);
+    tsl_shard_options o;
+    tsl_shard_options_default(&o);
+    return run_shard_stored(src, out, short_side, shard_size, o.level, o.filter);
 }
 
 static void write_synth(const char *dir, int classes, int per_class, int val_per_class, int size) {
@@ -244,17 +248,22 @@ START_TEST(round_trip_gives_the_decoded_resized_pixels) {
     char *src = tsl_test_temp_dir("rt_src"), *out = tsl_test_temp_dir("rt_out");
     /* Sources 64..96 px shrunk to a short side of 16: exercises the 1/4 DCT scale plus the filter. */
     write_synth(src, 3, 5, 2, 64);
-    /* Both stored forms: left differences (the default) and raw pixels. */
-    for (int filter = 1; filter >= 0; filter--) {
+    /* Every stored form: zstd of differences from the row above (the default), zstd of the pixels, and
+     * the pixels uncompressed (level 0). */
+    const struct {
+        int level;
+        bool filter;
+        uint32_t compression;
+    } forms[] = {{1, true, TSL_SHARD_ZSTD_UP}, {1, false, TSL_SHARD_ZSTD}, {0, true, TSL_SHARD_RAW}};
+    for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
         tsl_test_remove_tree(out);
-        tsl_shard_summary s = run_shard_filtered(src, out, 16, 4, filter);
+        tsl_shard_summary s = run_shard_stored(src, out, 16, 4, forms[k].level, forms[k].filter);
         ck_assert_uint_eq(s.inputs, 21);
         ck_assert_uint_eq(s.written, 21);
         ck_assert_uint_eq(s.skipped, 0);
         ck_assert_uint_eq(s.shards_written, 4 + 2);
-        uint32_t compression = filter ? TSL_SHARD_ZSTD_LEFT : TSL_SHARD_ZSTD;
-        check_round_trip(src, out, "train", 16, 4, compression);
-        check_round_trip(src, out, "val", 16, 4, compression);
+        check_round_trip(src, out, "train", 16, 4, forms[k].compression);
+        check_round_trip(src, out, "val", 16, 4, forms[k].compression);
     }
     tsl_test_remove_tree(src);
     tsl_test_remove_tree(out);
@@ -263,10 +272,10 @@ START_TEST(round_trip_gives_the_decoded_resized_pixels) {
 }
 END_TEST
 
-/* The filter stores each byte minus the same channel of the left pixel (mod 256), the first pixel of a
- * row as is, and unfiltering gives back every byte; odd widths, width 1, all byte values. */
-START_TEST(left_filter_is_documented_and_lossless) {
-    uint64_t seed = tsl_test_seed("left_filter");
+/* The filter stores each byte minus the byte above it (mod 256), the first row as is, and unfiltering
+ * gives back every byte; odd widths, width 1, height 1, all byte values. */
+START_TEST(up_filter_is_documented_and_lossless) {
+    uint64_t seed = tsl_test_seed("up_filter");
     tsl_test_rng rng = tsl_test_rng_new(seed);
     const uint32_t widths[] = {1, 2, 3, 7, 13, 64}, heights[] = {1, 5};
     for (size_t a = 0; a < 6; a++)
@@ -277,15 +286,15 @@ START_TEST(left_filter_is_documented_and_lossless) {
             ck_assert(rgb && f);
             for (size_t i = 0; i < n; i++)
                 rgb[i] = (uint8_t)tsl_test_rng_u64(&rng);
-            tsl_pixel_filter_left(rgb, w, h, f);
+            tsl_pixel_filter_up(rgb, w, h, f);
             for (uint32_t y = 0; y < h; y++)
                 for (uint32_t x = 0; x < w * 3; x++) {
                     size_t i = (size_t)y * w * 3 + x;
-                    uint8_t want = x < 3 ? rgb[i] : (uint8_t)(rgb[i] - rgb[i - 3]);
+                    uint8_t want = y == 0 ? rgb[i] : (uint8_t)(rgb[i] - rgb[i - (size_t)w * 3]);
                     ck_assert_msg(f[i] == want, "seed %llu: %ux%u byte %zu", (unsigned long long)seed, w, h,
                                   i);
                 }
-            tsl_pixel_unfilter_left(f, w, h);
+            tsl_pixel_unfilter_up(f, w, h);
             ck_assert_msg(memcmp(f, rgb, n) == 0, "seed %llu: %ux%u not restored", (unsigned long long)seed,
                           w, h);
             free(rgb);
@@ -486,6 +495,44 @@ static void expect_open_error(const char *path, tsl_status code, const char *fra
                   "message '%s' lacks '%s' or the path", tsl_error_message(), fragment);
     ck_assert(r == NULL);
 }
+
+/* A zstd shard relabelled as uncompressed (checksums recomputed): its records' sizes are not their pixel
+ * counts, which the reader must refuse at open, naming the record, before trusting any size. */
+START_TEST(uncompressed_records_must_hold_their_pixels) {
+    char *dir = tsl_test_temp_dir("raw_sizes");
+    char *path = join(dir, "r.tss");
+    char *names[1] = {"c"};
+    uint8_t rgb[4 * 4 * 3] = {0};
+    tsl_shard_compressor *c;
+    TSL_TEST_OK(tsl_shard_compressor_create(TSL_SHARD_ZSTD, 1, &c));
+    void *stored;
+    size_t stored_size;
+    TSL_TEST_OK(tsl_shard_compress(c, rgb, 4, 4, &stored, &stored_size));
+    tsl_shard_compressor_destroy(c);
+    tsl_shard_writer *w;
+    TSL_TEST_OK(tsl_shard_writer_open(path, 0, TSL_SHARD_ZSTD, 1, names, 1, &w));
+    TSL_TEST_OK(tsl_shard_writer_add(w, stored, stored_size, 0, 4, 4));
+    TSL_TEST_OK(tsl_shard_writer_finish(w));
+    void *data;
+    size_t size;
+    TSL_TEST_OK(tsl_read_file(path, 1 << 20, &data, &size));
+    tsl_shard_header h;
+    ck_assert_ptr_null(tsl_shard_header_decode(data, &h));
+    h.compression = TSL_SHARD_RAW;
+    tsl_shard_header_encode(&h, data);
+    TSL_TEST_OK(tsl_write_file_atomic(path, data, size));
+    expect_open_error(path, TSL_ERR_FORMAT, "record 0:");
+    /* The writer refuses to make such a shard in the first place. */
+    TSL_TEST_OK(tsl_shard_writer_open(path, 0, TSL_SHARD_RAW, 1, names, 1, &w));
+    ck_assert_int_eq(tsl_shard_writer_add(w, stored, stored_size, 0, 4, 4), TSL_ERR_INVALID_ARG);
+    tsl_shard_writer_abort(w);
+    free(stored);
+    free(data);
+    tsl_test_remove_tree(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
 
 START_TEST(corruption_is_detected_and_named) {
     char *src = tsl_test_temp_dir("cor_src"), *out = tsl_test_temp_dir("cor_out");
@@ -692,7 +739,8 @@ int main(void) {
     tcase_add_test(tc, resize_matches_double_reference);
     tcase_add_test(tc, output_size_keeps_aspect_and_never_enlarges);
     tcase_add_test(tc, round_trip_gives_the_decoded_resized_pixels);
-    tcase_add_test(tc, left_filter_is_documented_and_lossless);
+    tcase_add_test(tc, up_filter_is_documented_and_lossless);
+    tcase_add_test(tc, uncompressed_records_must_hold_their_pixels);
     tcase_add_test(tc, bad_inputs_convert_or_are_reported);
     tcase_add_test(tc, corruption_is_detected_and_named);
     tcase_add_test(tc, hostile_header_fields_are_refused);

@@ -14,21 +14,7 @@ set -u
 tessl=$1
 dir=$(mktemp -d "${TMPDIR:-/tmp}/tessl_train_faults_XXXXXX")
 trap 'rm -rf "$dir"' EXIT
-passed=0
-failed=0
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; failed=$((failed + 1)); }
-check() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else fail "$name"; fi
-}
-with_file_limit() { # KIB COMMAND...: files limited to KIB KiB, SIGXFSZ ignored so writes fail with EFBIG
-    local kib=$1
-    shift
-    (trap '' XFSZ; ulimit -f "$kib"; exec "$@")
-}
-no_temporaries() { ! find "$1" -name '*.tmp.*' | grep -q .; }
+. "$(dirname "$0")/fault_lib.sh"
 same_losses() { diff <(cut -d, -f1-6 "$1/log.jsonl") <(cut -d, -f1-6 "$2/log.jsonl") > /dev/null; }
 
 "$tessl" synth "$dir/src" --classes 3 --per-class 8 --val-per-class 1 --size 40 --seed 3 --quiet &&

@@ -362,6 +362,10 @@ tsl_status tsl_vk_wait(tsl_vk_device *d, uint64_t value) {
     return tsl_vk_check(r, "waiting for the device");
 }
 
+uint64_t tsl_vk_last_submitted(tsl_vk_device *d) {
+    return __atomic_load_n(&d->timeline_last, __ATOMIC_ACQUIRE);
+}
+
 void tsl_vk_grid_1d(const tsl_vk_device *d, uint64_t groups, uint32_t *gx, uint32_t *gy) {
     uint64_t max_x = d->features.max_workgroup_count[0];
     if (groups <= max_x) {
