@@ -2,6 +2,7 @@
 
 #include "tsl_chunk.h"
 
+#include <math.h>
 #include <string.h>
 
 enum {
@@ -128,13 +129,15 @@ tsl_status tsl_l2_norms(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_vk_range *t
     return record_final(d, cmd, false, n, slots, partials, norms);
 }
 
-static tsl_status check_optim(const char *op, const tsl_optim_tensor *tensors, uint32_t n) {
+static tsl_status check_optim(const char *op, const tsl_optim_tensor *tensors, uint32_t n, bool second) {
     TSL_TRY(check_count(op, n));
     for (uint32_t t = 0; t < n; t++) {
         VkDeviceSize size = tensors[t].param.size ? tensors[t].param.size : 4;
         TSL_TRY(check_tensor(op, t, tensors[t].param, size));
         TSL_TRY(check_tensor(op, t, tensors[t].grad, size));
         TSL_TRY(check_tensor(op, t, tensors[t].momentum, size));
+        if (second)
+            TSL_TRY(check_tensor(op, t, tensors[t].second, size));
     }
     return TSL_OK;
 }
@@ -169,7 +172,7 @@ static tsl_status record_updates(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_op
 tsl_status tsl_optim_lars_step(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_optim_tensor *tensors, uint32_t n,
                                const tsl_optim_hparams *h, tsl_vk_range scratch) {
     const char *op = "optim_lars_step";
-    TSL_TRY(check_optim(op, tensors, n));
+    TSL_TRY(check_optim(op, tensors, n, false));
     TSL_TRY(check_scratch(op, scratch, tsl_optim_lars_scratch_bytes(d, tensors, n)));
     uint32_t slots = slots_per_tensor(d, &tensors[0].param, sizeof *tensors, n);
     tsl_vk_range norms = {scratch.vk, scratch.offset, 8ull * n};
@@ -188,7 +191,49 @@ tsl_status tsl_optim_lars_step(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_opti
 
 tsl_status tsl_optim_sgd_step(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_optim_tensor *tensors, uint32_t n,
                               const tsl_optim_hparams *h) {
-    TSL_TRY(check_optim("optim_sgd_step", tensors, n));
+    TSL_TRY(check_optim("optim_sgd_step", tensors, n, false));
     /* The shader's norms binding is unused without LARS; the first tensor's gradient fills it. */
     return record_updates(d, cmd, tensors, n, h, false, tensors[0].grad);
+}
+
+tsl_status tsl_optim_adamw_step(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_optim_tensor *tensors,
+                                uint32_t n, const tsl_optim_adamw_hparams *h) {
+    const char *op = "optim_adamw_step";
+    TSL_TRY(check_optim(op, tensors, n, true));
+    if (h->step == 0)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: step 0 (steps count from 1)", op);
+    /* Bias corrections in double, as PyTorch computes them in Python floats. */
+    double bc1 = 1.0 - pow(h->beta1, (double)h->step), bc2 = 1.0 - pow(h->beta2, (double)h->step);
+    uint32_t spec[] = {WORKGROUP};
+    tsl_vk_pipeline *p;
+    TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_OPTIM_ADAMW, spec, 1, &p));
+    VkDeviceSize step = tsl_chunk_max_bytes(d, 4);
+    for (uint32_t t = 0; t < n; t++) {
+        const tsl_optim_tensor *x = &tensors[t];
+        double wd = x->exclude ? 0.0 : h->weight_decay;
+        struct {
+            uint32_t n;
+            float decay, beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, bc2_sqrt, eps;
+        } push = {0,
+                  (float)(1.0 - h->lr * wd),
+                  (float)h->beta1,
+                  (float)(1.0 - h->beta1),
+                  (float)h->beta2,
+                  (float)(1.0 - h->beta2),
+                  (float)(h->lr / bc1),
+                  (float)sqrt(bc2),
+                  (float)h->eps};
+        for (VkDeviceSize off = 0; off < x->param.size; off += step) {
+            VkDeviceSize bytes = x->param.size - off < step ? x->param.size - off : step;
+            tsl_vk_arg args[] = {{piece_of(x->param, off, bytes), TSL_READ_WRITE},
+                                 {piece_of(x->grad, off, bytes), TSL_READ},
+                                 {piece_of(x->momentum, off, bytes), TSL_READ_WRITE},
+                                 {piece_of(x->second, off, bytes), TSL_READ_WRITE}};
+            push.n = (uint32_t)(bytes / 4);
+            uint32_t gx, gy;
+            tsl_vk_grid_1d(d, (push.n + WORKGROUP - 1) / WORKGROUP, &gx, &gy);
+            TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, args, 4, &push, sizeof push, gx, gy, 1));
+        }
+    }
+    return TSL_OK;
 }
