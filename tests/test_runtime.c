@@ -308,6 +308,12 @@ START_TEST(profile_counts_every_command_by_kernel) {
     ck_assert_uint_eq(profiled_count(d, "axpy_f32"), 6);
     tsl_vk_profile_reset(d);
     ck_assert_uint_eq(profiled_count(d, "axpy_f32"), 0);
+    record_profiled_work(d, cmd, &a, &b);
+    TSL_TEST_OK(tsl_vk_cmd_submit(cmd, NULL));
+    tsl_vk_profile_reset(d); /* a submission recorded before a reset is not counted after it */
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    ck_assert_uint_eq(profiled_count(d, "axpy_f32"), 0);
     tsl_vk_cmd_destroy(cmd);
     tsl_vk_free(d, &a);
     tsl_vk_free(d, &b);

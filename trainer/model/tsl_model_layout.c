@@ -221,7 +221,8 @@ static void carve_trunk(tsl_model *m, carver *c) {
         tsl_trunk_layer *L = &m->layers[i];
         L->per_image = (uint64_t)l->c_out * l->h_out * l->w_out;
         L->out = carve(c, m->rows * L->per_image);
-        L->grad = carve(c, m->rows * L->per_image);
+        if (!m->config.trunk_only) /* evaluation-mode features need no gradients (half the memory) */
+            L->grad = carve(c, m->rows * L->per_image);
         if (l->kind == TSL_LAYER_BN) {
             carve_quarters(c, L->save_mean, l->c_out);
             carve_quarters(c, L->save_invstd, l->c_out);
@@ -286,7 +287,8 @@ static void carve_all(tsl_model *m, carver *c) {
         m->logits = carve(c, (uint64_t)m->rows * m->config.classes);
         m->dlogits = carve(c, (uint64_t)m->rows * m->config.classes);
     }
-    m->accum = carve(c, largest_gradient_floats(m));
+    if (!m->config.trunk_only)
+        m->accum = carve(c, largest_gradient_floats(m));
 }
 
 static tsl_status allocate_activations(tsl_model *m) {

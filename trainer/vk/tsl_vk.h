@@ -215,7 +215,8 @@ VkDeviceSize tsl_vk_max_binding_bytes(const tsl_vk_device *device, VkDeviceSize 
  * the compute queue has no timestamps (tsl_vk_features.timestamps). Stays on until the device closes. */
 tsl_status tsl_vk_profile_enable(tsl_vk_device *device);
 
-/* Forgets the times summed so far (after warm-up steps, say). */
+/* Forgets the times summed so far (after warm-up steps, say), including those of submissions recorded
+ * before the reset and not yet read back. */
 void tsl_vk_profile_reset(tsl_vk_device *device);
 
 typedef struct {

@@ -96,6 +96,7 @@ typedef struct {
     uint32_t capacity, used, wanted; /* queries: in the pool, written, and asked for by this recording */
     uint32_t *labels;                /* per query: the kernel (shader id, or copy / fill) it ends */
     bool active, submitted;
+    uint64_t epoch; /* the device profile's reset count when recording began */
 } tsl_vk_cmd_profile;
 
 enum { TSL_VK_PROFILE_COPY = -1, TSL_VK_PROFILE_FILL = -2 };

@@ -18,6 +18,7 @@ struct tsl_vk_profile {
     double ns[N_LABELS];
     uint64_t count[N_LABELS];
     uint64_t untimed; /* commands past a recording's query capacity */
+    uint64_t epoch;   /* counts resets: a submission recorded before the last reset is not summed */
 };
 
 tsl_status tsl_vk_profile_enable(tsl_vk_device *d) {
@@ -60,6 +61,7 @@ void tsl_vk_profile_reset(tsl_vk_device *d) {
     memset(p->ns, 0, sizeof p->ns);
     memset(p->count, 0, sizeof p->count);
     p->untimed = 0;
+    p->epoch++;
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -123,6 +125,9 @@ tsl_status tsl_vk_cmd_profile_begin(tsl_vk_device *d, VkCommandBuffer cb, tsl_vk
     uint32_t want = c->wanted + c->wanted / 2 > FIRST_CAPACITY ? c->wanted + c->wanted / 2 : FIRST_CAPACITY;
     if (c->capacity < want)
         TSL_TRY(grow(d, c, want));
+    pthread_mutex_lock(&d->profile->lock);
+    c->epoch = d->profile->epoch;
+    pthread_mutex_unlock(&d->profile->lock);
     vkCmdResetQueryPool(cb, c->pool, 0, c->capacity);
     vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->pool, 0);
     c->labels[0] = 0;
@@ -163,7 +168,7 @@ tsl_status tsl_vk_cmd_profile_collect(tsl_vk_device *d, tsl_vk_cmd_profile *c) {
                      "reading timestamps");
     if (st == TSL_OK) {
         pthread_mutex_lock(&p->lock);
-        for (uint32_t i = 1; i < c->used; i++) {
+        for (uint32_t i = 1; i < c->used && c->epoch == p->epoch; i++) {
             uint64_t delta = (ticks[i] - ticks[i - 1]) & p->valid_mask;
             p->ns[c->labels[i]] += (double)delta * p->period_ns;
             p->count[c->labels[i]]++;
