@@ -27,7 +27,7 @@ static tsl_status bench_ops(tsl_bench_run *run) {
 
 /* Everything the options give, for any KIND. */
 typedef struct {
-    int64_t device, batch, res, threads, steps, warmup;
+    int64_t device, batch, res, threads, steps, warmup, width;
     double min_time, lambda;
     const char *filter, *data, *arch, *projector, *optimizer;
     bool json, paired, profile;
@@ -79,6 +79,7 @@ static tsl_status run_train(const bench_args *a) {
                                  .res = (int)a->res,
                                  .steps = (int)a->steps,
                                  .warmup = (int)a->warmup,
+                                 .width = (int)a->width,
                                  .lambda = a->lambda,
                                  .profile = a->profile};
     tsl_vk_device *device = NULL;
@@ -101,6 +102,7 @@ int tsl_cmd_bench(int argc, char **argv) {
                     .min_time = 0.3,
                     .steps = 3,
                     .warmup = 1,
+                    .width = 64,
                     .lambda = 0.2,
                     .arch = "resnet50",
                     .projector = "8192-8192-8192",
@@ -121,6 +123,7 @@ int tsl_cmd_bench(int argc, char **argv) {
          1024},
         {"--paired", TSL_OPT_FLAG, &a.paired, NULL, "loader: TeSSL pairs (2 images per batch row)", 0, 0},
         {"--arch", TSL_OPT_STRING, &a.arch, "NAME", "train: resnet18, resnet34 or resnet50", 0, 0},
+        {"--width", TSL_OPT_INT, &a.width, "N", "train: base width (64: torchvision's)", 1, 1024},
         {"--steps", TSL_OPT_INT, &a.steps, "N", "train: timed steps", 1, 1 << 20},
         {"--warmup", TSL_OPT_INT, &a.warmup, "N", "train: untimed steps first", 0, 1 << 20},
         {"--lambda", TSL_OPT_DOUBLE, &a.lambda, "L", "train: equivariance weight (0: no g_equi)", 0, 0},

@@ -19,6 +19,7 @@ static tsl_status model_config(const tsl_bench_train_options *o, tsl_model_confi
     tsl_resnet_arch arch;
     TSL_TRY(tsl_resnet_arch_parse(o->arch, &arch));
     tsl_model_config_default(c, arch);
+    c->base_width = o->width;
     c->image_h = c->image_w = o->res;
     c->batch = (uint32_t)o->batch;
     c->projector = o->projector;
@@ -109,9 +110,10 @@ tsl_status tsl_bench_train(tsl_vk_device *d, const tsl_bench_train_options *o) {
     while (n_params < n && all[n_params].kind == TSL_MT_PARAM)
         n_params++;
     const tsl_vk_features *f = tsl_vk_device_features(d);
-    printf("%s at %d px, %d pairs (%d images) per step, projector %s, lambda %g, %s; %.1f M parameters, "
+    printf("%s (width %d) at %d px, %d pairs (%d images) per step, projector %s, lambda %g, %s; %.1f M "
+           "parameters, "
            "%.1f MiB of activations; %s\n",
-           o->arch, o->res, o->batch, 4 * o->batch, o->projector, o->lambda, o->optimizer,
+           o->arch, o->width, o->res, o->batch, 4 * o->batch, o->projector, o->lambda, o->optimizer,
            tsl_model_parameter_count(m) / 1e6, tsl_model_activation_bytes(m) / 1048576.0, f->name);
     tsl_bench_run run = {.device = d};
     tsl_vk_buffer images = {0};

@@ -49,6 +49,7 @@ tsl_status tsl_bench_augment(tsl_bench_run *run);
 typedef struct {
     const char *arch, *projector, *optimizer;
     int batch, res, steps, warmup; /* batch: pairs per step */
+    int width;                     /* base width (64: torchvision's) */
     double lambda;                 /* 0 drops g_equi */
     bool profile;                  /* print per-kernel device times (timestamp queries) */
 } tsl_bench_train_options;
