@@ -2,6 +2,7 @@
 #include "tsl_bench.h"
 #include "tsl_bench_data.h"
 #include "tsl_cli.h"
+#include "tsl_shard_build.h"
 
 #include <string.h>
 
@@ -27,10 +28,10 @@ static tsl_status bench_ops(tsl_bench_run *run) {
 
 /* Everything the options give, for any KIND. */
 typedef struct {
-    int64_t device, batch, res, threads, steps, warmup, width;
+    int64_t device, batch, res, threads, level, steps, warmup, width;
     double min_time, lambda;
     const char *filter, *data, *arch, *projector, *optimizer;
-    bool json, paired, profile;
+    bool json, paired, no_filter, profile;
 } bench_args;
 
 /* Runs a device benchmark (`ops`, `augment`) whose --batch defaults to `default_batch`. */
@@ -56,6 +57,8 @@ static tsl_bench_data_options data_options(const bench_args *a, const char *data
                                     .threads = (int)a->threads,
                                     .batch = a->batch ? (int)a->batch : 256,
                                     .paired = a->paired,
+                                    .level = (int)a->level,
+                                    .no_filter = a->no_filter,
                                     .min_seconds = a->min_time > 1 ? a->min_time : 1};
 }
 
@@ -96,10 +99,13 @@ static tsl_status run_shard(const bench_args *a, const char *src) {
 }
 
 int tsl_cmd_bench(int argc, char **argv) {
+    tsl_shard_options shard_defaults;
+    tsl_shard_options_default(&shard_defaults);
     bench_args a = {.device = -1,
                     .batch = 0, /* per KIND */
                     .res = 224,
                     .min_time = 0.3,
+                    .level = shard_defaults.level,
                     .steps = 3,
                     .warmup = 1,
                     .width = 64,
@@ -122,6 +128,9 @@ int tsl_cmd_bench(int argc, char **argv) {
         {"--threads", TSL_OPT_INT, &a.threads, "T", "loader / shard: worker threads (0: one per CPU)", 0,
          1024},
         {"--paired", TSL_OPT_FLAG, &a.paired, NULL, "loader: TeSSL pairs (2 images per batch row)", 0, 0},
+        {"--level", TSL_OPT_INT, &a.level, "L", "shard: as tessl shard --level (0: uncompressed)", -7, 19},
+        {"--no-filter", TSL_OPT_FLAG, &a.no_filter, NULL,
+         "shard: store raw pixels, as tessl shard --no-filter", 0, 0},
         {"--arch", TSL_OPT_STRING, &a.arch, "NAME", "train: resnet18, resnet34 or resnet50", 0, 0},
         {"--width", TSL_OPT_INT, &a.width, "N", "train: base width (64: torchvision's)", 1, 1024},
         {"--steps", TSL_OPT_INT, &a.steps, "N", "train: timed steps", 1, 1 << 20},

@@ -9,6 +9,7 @@
 #include "tsl_input.h"
 #include "tsl_schedule.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -39,6 +40,8 @@ typedef struct {
     tsl_model_config config;
     tsl_schedule schedule;
     uint64_t steps_per_epoch, first_step, total_steps;
+    bool checkpoint_on_disk; /* RUN/checkpoint.safetensors holds `checkpoint_steps` of this run */
+    uint64_t checkpoint_steps;
     char checkpoint_path[4096], log_path[4096];
     FILE *log;
     /* Gradient-norm groups of the log: the stages of the trunk and the heads (grad_group[i] for param i). */
@@ -146,7 +149,10 @@ static tsl_status save_checkpoint(trainer *t, uint64_t next_step) {
     tsl_checkpoint_meta_set(&m, "next_step", "%llu", (unsigned long long)next_step);
     tsl_checkpoint_meta_set(&m, "loader_epoch", "%llu", (unsigned long long)s.epoch);
     tsl_checkpoint_meta_set(&m, "loader_step", "%llu", (unsigned long long)s.step);
-    return tsl_checkpoint_save(t->model, &m, t->checkpoint_path);
+    TSL_TRY(tsl_checkpoint_save(t->model, &m, t->checkpoint_path));
+    t->checkpoint_on_disk = true;
+    t->checkpoint_steps = next_step;
+    return TSL_OK;
 }
 
 static tsl_status check_same_run(const trainer *t, const tsl_safetensors *file) {
@@ -219,6 +225,8 @@ static tsl_status resume(trainer *t, tsl_loader_state *start) {
     if (st == TSL_OK)
         st = read_u64_meta(&file, "loader_step", &start->step);
     tsl_safetensors_free(&file);
+    t->checkpoint_on_disk = st == TSL_OK;
+    t->checkpoint_steps = t->first_step;
     return st == TSL_OK ? trim_log(t, t->first_step) : st;
 }
 
@@ -402,7 +410,9 @@ static tsl_status log_step(trainer *t, uint64_t step, uint64_t epoch, const tsl_
             m.peak_bytes_in_use[TSL_MEM_DEVICE] / 1048576.0);
     log_grad_norms(t, t->log);
     fprintf(t->log, ",\"vk_in_use_mib\":%.1f,\"host_rss_mib\":%.1f}\n", in_use / 1048576.0, host_rss_mib());
-    fflush(t->log);
+    /* A full disk must stop the run, not drop log lines: the resumed run rewrites what is missing. */
+    if (fflush(t->log) != 0 || ferror(t->log))
+        return tsl_error(TSL_ERR_IO, "writing %s: %s", t->log_path, strerror(errno));
     return TSL_OK;
 }
 
@@ -453,8 +463,7 @@ static tsl_status train_loop(trainer *t) {
         uint64_t epoch = 0;
         TSL_TRY_CTX(train_step(t, step, &terms, &epoch), "training step %llu", (unsigned long long)step);
         double img_s = 4.0 * t->a.batch / (now_seconds() - t0);
-        TSL_TRY_CTX(log_step(t, step, epoch, &terms, tsl_schedule_factor(&t->schedule, step), img_s),
-                    "logging step %llu", (unsigned long long)step);
+        TSL_TRY(log_step(t, step, epoch, &terms, tsl_schedule_factor(&t->schedule, step), img_s));
         progress(t, step, epoch, &terms, img_s, now_seconds() - start, step + 1 - t->first_step);
         bool last = step + 1 == t->total_steps;
         if (interrupted || last ||
@@ -466,6 +475,19 @@ static tsl_status train_loop(trainer *t) {
                              (unsigned long long)step + 1, t->checkpoint_path);
     }
     return TSL_OK;
+}
+
+/* After a failure mid-run (a lost device, a write error, a NaN), says what survives: checkpoints are
+ * written atomically, so the file on disk is the last one saved, whole, and the run continues from it. */
+static tsl_status note_what_survives(const trainer *t, tsl_status st) {
+    if (st == TSL_OK || st == TSL_ERR_INTERRUPTED)
+        return st;
+    char message[1024];
+    snprintf(message, sizeof message, "%s", tsl_error_message());
+    if (!t->checkpoint_on_disk)
+        return tsl_error(st, "%s; no checkpoint was saved yet", message);
+    return tsl_error(st, "%s; %s is intact at step %llu: continue with --resume", message, t->checkpoint_path,
+                     (unsigned long long)t->checkpoint_steps);
 }
 
 static void teardown(trainer *t) {
@@ -575,9 +597,14 @@ int tsl_cmd_train(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     tsl_status st = setup(&t);
     if (st == TSL_OK)
-        st = train_loop(&t);
+        st = note_what_survives(&t, train_loop(&t));
+    /* Closing waits on the device, which fails again after a loss: keep the first cause's message. */
+    char cause[1024];
+    snprintf(cause, sizeof cause, "%s", st != TSL_OK ? tsl_error_message() : "");
     teardown(&t);
     tsl_status closed = t.dev ? tsl_cli_close_device(t.dev) : TSL_OK;
+    if (st != TSL_OK)
+        tsl_error(st, "%s", cause);
     st = st != TSL_OK ? st : closed;
     if (st == TSL_OK && !a->quiet)
         fprintf(stderr, "tessl: trained %llu steps; checkpoint %s, log %s\n",

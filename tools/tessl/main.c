@@ -23,8 +23,12 @@ static const tsl_cli_command commands[] = {
     {"features", "evaluation-mode features of a ResNet trunk for images in a .npy file", tsl_cmd_features},
     {"inspect", "summarise shards; --verify checks every checksum", tsl_cmd_inspect},
     {"preview", "draw one augmented TeSSL batch (pairs under shared t and t') as a PNG", tsl_cmd_preview},
+    {"report", "Figure 1 panels against lambda, loss curves and tables: report.html, PNG, SVG",
+     tsl_cmd_report},
     {"selftest", "run every basic kernel on the device against a CPU reference", tsl_cmd_selftest},
     {"shard", "decode, resize and pack an ImageFolder tree into checksummed shards", tsl_cmd_shard},
+    {"sweep", "train (or take) networks at several lambdas, analyse each, and report Figure 1",
+     tsl_cmd_sweep},
     {"synth", "write a procedurally drawn labelled image data set (ImageNet layout)", tsl_cmd_synth},
     {"train", "pre-train a ResNet with TeSSL on shards (checkpoints, resume, JSONL log)", tsl_cmd_train},
 };

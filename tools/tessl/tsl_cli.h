@@ -43,6 +43,8 @@ int tsl_cmd_export(int argc, char **argv);
 int tsl_cmd_features(int argc, char **argv);
 int tsl_cmd_demo(int argc, char **argv);
 int tsl_cmd_preview(int argc, char **argv);
+int tsl_cmd_report(int argc, char **argv);
+int tsl_cmd_sweep(int argc, char **argv);
 int tsl_cmd_selftest(int argc, char **argv);
 int tsl_cmd_train(int argc, char **argv);
 int tsl_cmd_synth(int argc, char **argv);
