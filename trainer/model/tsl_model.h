@@ -1,6 +1,6 @@
 /* The TeSSL model on the device: a ResNet trunk (tsl_resnet), the invariant and equivariant projectors
- * g_inv and g_equi, an optional online linear classifier, the TeSSL loss and the LARS step, with the
- * exact semantics of docs/METHOD.md.
+ * g_inv and g_equi, an optional online linear classifier, the TeSSL loss and the optimiser step (LARS,
+ * SGD or AdamW), with the exact semantics of docs/METHOD.md.
  *
  * Life cycle (the contract a trainer builds on):
  *   tsl_model_create(device, config)       allocates everything for `config.batch` (N images per quarter)
@@ -22,9 +22,10 @@
  * exactly as the authors' four calls module(t0), module(p0), module(t1), module(p1) do.
  *
  * Memory (llm.c style): all trainable parameters live in one device allocation carved into tensors at
- * aligned offsets, with gradients and LARS momentum in two allocations of the same layout; BN running
- * statistics in a fourth; activations for the configured batch in one more, sized once at creation
- * (tsl_model_activation_bytes). Nothing is allocated per step.
+ * aligned offsets, with gradients and momentum (and, for AdamW, second moments) in allocations of the
+ * same layout; BN running statistics in another; activations for the configured batch in one more, sized
+ * once at creation (tsl_model_activation_bytes; a trunk-only model carves no gradients). Nothing is
+ * allocated per step.
  *
  * Threading: one model, one thread. Every function returns TSL_OK or an error with a message. */
 #ifndef TSL_MODEL_H
