@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # tessl sweep end to end on tiny data: two lambdas trained from one seed for two steps, analysed (the
 # reference against a random initialisation, the other against the reference) and reported; then the
-# same checkpoints taken with --weights-list (nothing trained); and bad arguments refused.
+# same checkpoints taken with --weights-list (nothing trained), scored by tessl neural too; and bad
+# arguments refused.
 set -euo pipefail
 TESSL=$1
+PLANT=$2
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -31,9 +33,26 @@ grep -qF -- "$cell" "$DIR/s/report/report.html" || fail "report.html lacks $cell
 [ "$(grep -c '<circle' "$DIR/s/report/figure1.svg")" -eq 10 ] || fail "figure1.svg: expected 2 points x 5 panels"
 echo "ok   sweep trains, analyses against the reference and reports"
 
+# Stimuli and responses for panel 1: 60 drawn images, random responses (the scores' values are not the
+# point here; tests/neural_cli_test.sh checks them).
+"$TESSL" synth "$DIR/stimsrc" --classes 3 --per-class 20 --val-per-class 0 --size 32 --seed 4 --quiet
+mkdir "$DIR/stim"
+echo "stimulus_id,filename" > "$DIR/stim/stimuli.csv"
+for f in "$DIR"/stimsrc/train/*/*.JPEG; do
+    id=$(basename "$f" .JPEG)
+    cp "$f" "$DIR/stim/$id.jpg"
+    echo "$id,$id.jpg" >> "$DIR/stim/stimuli.csv"
+done
+"$PLANT" random 60 2 6 "$DIR/responses.npy"
 "$TESSL" sweep --data "$DIR/shards" --out "$DIR/w" "${small[@]}" \
     --weights-list "$DIR/s/run-lambda0/checkpoint.safetensors,$DIR/s/run-lambda0.2/checkpoint.safetensors" \
+    --stimuli "$DIR/stim" --responses "$DIR/responses.npy" --neural-size 32 \
     > "$DIR/out" 2> "$DIR/err" || { cat "$DIR/err"; fail "sweep --weights-list failed"; }
+for l in 0 0.2; do
+    grep -q '"predictivity": {"mean": ' "$DIR/w/neural-lambda$l/results.json" || fail "no neural score for $l"
+done
+[ "$(grep -c '<circle' "$DIR/w/report/figure1.svg")" -eq 12 ] ||
+    fail "figure1.svg: expected 2 points x 5 panels plus 2 predictivity points"
 if grep -q "tessl train" "$DIR/err"; then fail "--weights-list trained"; fi
 [ -s "$DIR/w/report/loss.png" ] || fail "the given runs' logs were not reported"
 block() { sed -n '/^  "delta": {/,/^  }/p' "$1"; }
@@ -54,6 +73,7 @@ expect_error "lambda 0 is listed twice" --lambdas 0,0.0
 expect_error "'x' is not a number" --lambdas 0,x
 expect_error "1 lambdas for 2 --weights-list files" --lambdas 0 --weights-list a,b
 expect_error "nowhere: cannot open" --weights-list nowhere
+expect_error "--stimuli and --responses go together" --stimuli "$DIR/stim"
 [ ! -e "$DIR/x" ] || fail "a refused sweep created its folder"
 echo "ok   bad arguments are refused"
 echo "sweep_cli: 3 passed, 0 failed"

@@ -1,6 +1,7 @@
 /* `tessl sweep`: networks at several lambdas from one seed (trained here, or given), each analysed
- * against the smallest lambda (that one against a random initialisation, as tessl demo does), then
- * tessl report over all of them: the paper's Figure 1 against lambda. Stages run as in tessl demo. */
+ * against the smallest lambda (that one against a random initialisation, as tessl demo does), each
+ * scored by tessl neural when neural data is given, then tessl report over all of them: the paper's
+ * Figure 1 against lambda. Stages run as in tessl demo. */
 #include "report.h"
 #include "stage.h"
 #include "tsl_cli.h"
@@ -17,7 +18,8 @@ enum { MAX_LAMBDAS = 32 };
 
 typedef struct {
     const char *data, *out, *lambdas_text, *weights_text;
-    int64_t device, seed, images, augmentations, splits, probe_images;
+    const char *stimuli, *responses, *neural_layer; /* tessl neural, when stimuli and responses are given */
+    int64_t device, seed, images, augmentations, splits, probe_images, neural_size;
     char **train_opts; /* after "--", forwarded to tessl train */
     int n_train_opts;
     double lambdas[MAX_LAMBDAS];
@@ -168,6 +170,33 @@ static tsl_status analyze(const sweep_args *a, int i, int ref) {
     return tsl_stage_run(title, &c);
 }
 
+/* Panel 1: tessl neural on lambda i's network (OUT/neural-lambdaL, read by tessl report). */
+static tsl_status neural(const sweep_args *a, int i) {
+    char weights[REPORT_PATH + 64];
+    weights_of(a, i, weights, sizeof weights);
+    tsl_stage c = {0};
+    tsl_stage_arg(&c, "tessl");
+    tsl_stage_arg(&c, "neural");
+    tsl_stage_arg(&c, "--weights");
+    tsl_stage_arg(&c, "%s", weights);
+    tsl_stage_arg(&c, "--stimuli");
+    tsl_stage_arg(&c, "%s", a->stimuli);
+    tsl_stage_arg(&c, "--responses");
+    tsl_stage_arg(&c, "%s", a->responses);
+    tsl_stage_arg(&c, "--layer");
+    tsl_stage_arg(&c, "%s", a->neural_layer);
+    tsl_stage_arg(&c, "--size");
+    tsl_stage_arg(&c, "%lld", (long long)a->neural_size);
+    tsl_stage_arg(&c, "--seed");
+    tsl_stage_arg(&c, "%lld", (long long)a->seed);
+    tsl_stage_arg(&c, "--out");
+    tsl_stage_arg(&c, "%s/neural-lambda%g", a->out, a->lambdas[i]);
+    device_arg(a, &c);
+    char title[160];
+    snprintf(title, sizeof title, "neural predictivity of lambda = %g", a->lambdas[i]);
+    return tsl_stage_run(title, &c);
+}
+
 /* Run folders of --weights-list files that hold a log (for the loss curves), unless OUT already holds
  * them (tessl report reads OUT's sub-folders itself). */
 static int given_runs(const sweep_args *a, char dirs[][REPORT_PATH], const char **extra) {
@@ -212,6 +241,8 @@ static tsl_status sweep(sweep_args *a) {
     for (int i = 0; i < a->n; i++)
         if (i != ref)
             TSL_TRY(analyze(a, i, ref));
+    for (int i = 0; a->stimuli && i < a->n; i++)
+        TSL_TRY(neural(a, i));
     char dirs[MAX_LAMBDAS][REPORT_PATH];
     const char *extra[MAX_LAMBDAS];
     int n_extra = given_runs(a, dirs, extra);
@@ -222,11 +253,18 @@ static const char details[] =
     "Trains one network per lambda with tessl train (same seed; OUT/run-lambdaL), or takes the given\n"
     "--weights-list checkpoints (lambdas from --lambdas or their metadata). Then tessl analyze: the\n"
     "smallest lambda (the reference, normally 0) against random:SEED, every other against the reference\n"
-    "(OUT/analysis-lambdaL), and tessl report to OUT/report/report.html. Options after -- go to tessl\n"
+    "(OUT/analysis-lambdaL); with --stimuli and --responses, tessl neural on each (OUT/neural-lambdaL,\n"
+    "Figure 1's first panel); and tessl report to OUT/report/report.html. Options after -- go to tessl\n"
     "train as they are, e.g. -- --arch resnet18 --width 32 --res 64 --epochs 20 --classifier.";
 
 int tsl_cmd_sweep(int argc, char **argv) {
-    sweep_args a = {.device = -1, .images = 64, .augmentations = 16, .splits = 5, .probe_images = 512};
+    sweep_args a = {.device = -1,
+                    .images = 64,
+                    .augmentations = 16,
+                    .splits = 5,
+                    .probe_images = 512,
+                    .neural_layer = "layer4",
+                    .neural_size = 224};
     tsl_opt opts[] = {
         {"--data", TSL_OPT_STRING, &a.data, "SHARDS", "tessl shard output (train/ and val/) (required)", 0,
          0},
@@ -242,6 +280,10 @@ int tsl_cmd_sweep(int argc, char **argv) {
         {"--augmentations", TSL_OPT_INT, &a.augmentations, "K", "analyze: augmentations per image", 2, 4096},
         {"--splits", TSL_OPT_INT, &a.splits, "N", "analyze: decoding splits", 2, 1000},
         {"--probe-images", TSL_OPT_INT, &a.probe_images, "N", "analyze: linear probe images", 2, 1 << 24},
+        {"--stimuli", TSL_OPT_STRING, &a.stimuli, "DIR", "neural: stimulus images (with --responses)", 0, 0},
+        {"--responses", TSL_OPT_STRING, &a.responses, "FILE", "neural: BrainIO .nc or .npy responses", 0, 0},
+        {"--neural-layer", TSL_OPT_STRING, &a.neural_layer, "NAME", "neural: the layer scored", 0, 0},
+        {"--neural-size", TSL_OPT_INT, &a.neural_size, "PX", "neural: model input side", 8, 4096},
     };
     tsl_command_spec spec = {
         .name = "tessl sweep",
@@ -261,6 +303,9 @@ int tsl_cmd_sweep(int argc, char **argv) {
     if (!a.data || !a.out)
         return tsl_cli_fail(
             tsl_error(TSL_ERR_INVALID_ARG, "tessl sweep: --data SHARDS and --out DIR are required"));
+    if (!a.stimuli != !a.responses)
+        return tsl_cli_fail(
+            tsl_error(TSL_ERR_INVALID_ARG, "tessl sweep: --stimuli and --responses go together"));
     if (!a.weights_text && !a.lambdas_text)
         a.lambdas_text = "0,0.2";
     a.train_opts = args.positional;

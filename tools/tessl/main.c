@@ -22,6 +22,8 @@ static const tsl_cli_command commands[] = {
      tsl_cmd_export},
     {"features", "evaluation-mode features of a ResNet trunk for images in a .npy file", tsl_cmd_features},
     {"inspect", "summarise shards; --verify checks every checksum", tsl_cmd_inspect},
+    {"neural", "Brain-Score-style neural (IT) predictivity of a network's layer: results.json",
+     tsl_cmd_neural},
     {"preview", "draw one augmented TeSSL batch (pairs under shared t and t') as a PNG", tsl_cmd_preview},
     {"report", "Figure 1 panels against lambda, loss curves and tables: report.html, PNG, SVG",
      tsl_cmd_report},

@@ -42,6 +42,7 @@ int tsl_cmd_devices(int argc, char **argv);
 int tsl_cmd_export(int argc, char **argv);
 int tsl_cmd_features(int argc, char **argv);
 int tsl_cmd_demo(int argc, char **argv);
+int tsl_cmd_neural(int argc, char **argv);
 int tsl_cmd_preview(int argc, char **argv);
 int tsl_cmd_report(int argc, char **argv);
 int tsl_cmd_sweep(int argc, char **argv);

@@ -1,6 +1,12 @@
 /* Batch normalisation over NCHW fp32 tensors with PyTorch's BatchNorm semantics. 1-D batch norm over
  * (N, C) is the 2-D case with H = W = 1 (tsl_batchnorm_shape_1d).
  *
+ * fp16 storage: with shape.dtype = TSL_DTYPE_F16, x, y, dy and dx hold IEEE half values (sizes counted in
+ * halves) while gamma, beta, the running and saved statistics, dgamma, dbeta and scratch stay fp32, as
+ * in PyTorch's mixed precision. Values are converted on load; statistics, sums and the normalisation are
+ * fp32 exactly as in the fp32 kernels, and y and dx are rounded to half once, at their store. Needs
+ * tsl_vk_features.fp16_storage (TSL_ERR_UNSUPPORTED otherwise).
+ *
  * Training: per channel c, over the m = N*H*W values of the batch,
  *   mean = sum x / m,  var = sum (x - mean)^2 / m  (biased, used to normalise),
  *   y = (x - mean) / sqrt(var + eps) * gamma + beta,
@@ -25,6 +31,7 @@
 #ifndef TSL_BATCHNORM_H
 #define TSL_BATCHNORM_H
 
+#include "tsl_safetensors.h" /* tsl_dtype */
 #include "tsl_vk.h"
 
 #include <stdbool.h>
@@ -38,14 +45,16 @@
 
 typedef struct {
     uint32_t n, c, hw; /* batch, channels, H*W (1 for 1-D batch norm) */
+    tsl_dtype dtype;   /* storage of x, y, dy, dx: TSL_DTYPE_F32 (zero, the default) or TSL_DTYPE_F16 */
 } tsl_batchnorm_shape;
 
+/* fp32 shapes; set .dtype for fp16 storage. */
 static inline tsl_batchnorm_shape tsl_batchnorm_shape_2d(uint32_t n, uint32_t c, uint32_t h, uint32_t w) {
-    return (tsl_batchnorm_shape){n, c, h * w};
+    return (tsl_batchnorm_shape){.n = n, .c = c, .hw = h * w};
 }
 
 static inline tsl_batchnorm_shape tsl_batchnorm_shape_1d(uint32_t n, uint32_t c) {
-    return (tsl_batchnorm_shape){n, c, 1};
+    return (tsl_batchnorm_shape){.n = n, .c = c, .hw = 1};
 }
 
 typedef struct {
@@ -58,8 +67,8 @@ typedef struct {
  * device (the per-slice partials; one buffer serves both). */
 VkDeviceSize tsl_batchnorm_scratch_bytes(const tsl_vk_device *device, tsl_batchnorm_shape shape);
 
-/* Training forward: x, y are N*C*H*W floats; writes y, save_mean[C] (batch mean) and save_invstd[C]
- * (1 / sqrt(biased var + eps)) for backward, and updates the running statistics. */
+/* Training forward: x, y are N*C*H*W values (of shape.dtype); writes y, save_mean[C] (batch mean) and
+ * save_invstd[C] (1 / sqrt(biased var + eps)) for backward, and updates the running statistics. */
 tsl_status tsl_batchnorm_forward_train(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_batchnorm_shape shape,
                                        const tsl_batchnorm_params *params, tsl_vk_range x, tsl_vk_range y,
                                        tsl_vk_range save_mean, tsl_vk_range save_invstd,
