@@ -122,8 +122,9 @@ static void print_default(const tsl_opt *o, FILE *f) {
     case TSL_OPT_INT:
         fprintf(f, " (default %" PRId64 ")", *(const int64_t *)o->value);
         break;
-    case TSL_OPT_DOUBLE:
-        fprintf(f, " (default %g)", *(const double *)o->value);
+    case TSL_OPT_DOUBLE: /* NaN: a default that depends on other options, which the help text gives */
+        if (!isnan(*(const double *)o->value))
+            fprintf(f, " (default %g)", *(const double *)o->value);
         break;
     case TSL_OPT_STRING:
         if (*(const char *const *)o->value)

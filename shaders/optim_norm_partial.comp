@@ -1,8 +1,9 @@
 #version 450
 // Per-tensor norms, first level, over one piece (at most one binding) of one tensor: workgroup g sums
 // a[i]^2 and (b[i] + wd * a[i])^2 over [g * per_group, (g + 1) * per_group) clipped to n, writing the
-// pair to partials[2 * g] (the host binds the piece's own slots). A workgroup whose range is empty writes zeros: the host
-// launches the last piece of a tensor with enough groups to fill the tensor's remaining slots.
+// pair to partials[2 * g] (the host binds the piece's own slots). The host launches only as many workgroups
+// as the piece needs and zeroes the slots no workgroup writes beforehand; a workgroup whose range is
+// empty writes zeros.
 // With a = parameter, b = gradient: |p|^2 and |g + wd p|^2 (LARS's update norm). Sums of squares are of
 // non-negative terms, so fp32 accumulation has no cancellation: strided runs, then a tree.
 #extension GL_GOOGLE_include_directive : require

@@ -1,5 +1,6 @@
 /* trainer/vk and the basic kernels: memory pooling, transfers of any size, range splitting past
- * maxStorageBufferRange, barrier placement, the pipeline cache, and fill/copy/axpy/reduce against the CPU. */
+ * maxStorageBufferRange, barrier placement, timestamp profiling, the pipeline cache, and
+ * fill/copy/axpy/reduce against the CPU. */
 #include "tsl_elementwise.h"
 #include "tsl_reduce.h"
 #include "tsl_test.h"
@@ -309,6 +310,76 @@ START_TEST(barriers_only_where_a_hazard_exists) {
 }
 END_TEST
 
+static uint64_t profiled_count(tsl_vk_device *d, const char *name) {
+    tsl_vk_profile_row *rows;
+    uint32_t n;
+    uint64_t untimed = 1, count = 0;
+    TSL_TEST_OK(tsl_vk_profile_report(d, &rows, &n, &untimed));
+    ck_assert_uint_eq(untimed, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        ck_assert_msg(rows[i].ms >= 0 && rows[i].ms < 60e3, "%s: %g ms", rows[i].name, rows[i].ms);
+        ck_assert(i == 0 || rows[i].ms <= rows[i - 1].ms); /* slowest first */
+        if (strcmp(rows[i].name, name) == 0)
+            count = rows[i].count;
+    }
+    free(rows);
+    return count;
+}
+
+static void record_profiled_work(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_buffer *a, tsl_vk_buffer *b) {
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(tsl_fill_u32(d, cmd, a->range, 0));
+    TSL_TEST_OK(tsl_fill_u32(d, cmd, b->range, 0));
+    for (int i = 0; i < 3; i++)
+        TSL_TEST_OK(tsl_axpy_f32(d, cmd, 1.0f, a->range, b->range));
+    TSL_TEST_OK(tsl_vk_cmd_fill(cmd, a->range, 0));
+    TSL_TEST_OK(tsl_vk_cmd_copy(cmd, b->range, a->range));
+}
+
+/* Timestamp profiling (tsl_vk_profile.c) charges every command to its kernel, once per submission,
+ * whether the submission is waited for or collected when the recorder begins again; reset forgets. */
+START_TEST(profile_counts_every_command_by_kernel) {
+    tsl_vk_device *d = tsl_test_device_open();
+    tsl_vk_profile_row *rows;
+    uint32_t n;
+    ck_assert_int_eq(tsl_vk_profile_report(d, &rows, &n, NULL), TSL_ERR_INVALID_ARG); /* not enabled */
+    if (!tsl_vk_device_features(d)->timestamps) {
+        ck_assert_int_eq(tsl_vk_profile_enable(d), TSL_ERR_UNSUPPORTED);
+        tsl_test_device_close(d);
+        return;
+    }
+    tsl_vk_buffer a = tsl_test_alloc(d, TSL_MEM_DEVICE, 4096, "a");
+    tsl_vk_buffer b = tsl_test_alloc(d, TSL_MEM_DEVICE, 4096, "b");
+    TSL_TEST_OK(tsl_vk_profile_enable(d));
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+    record_profiled_work(d, cmd, &a, &b);
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    ck_assert_uint_eq(profiled_count(d, "axpy_f32"), 3);
+    ck_assert_uint_eq(profiled_count(d, "fill_u32"), 2);
+    ck_assert_uint_eq(profiled_count(d, "(fill)"), 1);
+    ck_assert_uint_eq(profiled_count(d, "(copy)"), 1);
+    record_profiled_work(d, cmd, &a, &b);
+    TSL_TEST_OK(tsl_vk_cmd_submit(cmd, NULL)); /* not waited for: counted when the recorder begins again */
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    ck_assert_uint_eq(profiled_count(d, "axpy_f32"), 6);
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd)); /* an empty recording adds nothing */
+    ck_assert_uint_eq(profiled_count(d, "axpy_f32"), 6);
+    tsl_vk_profile_reset(d);
+    ck_assert_uint_eq(profiled_count(d, "axpy_f32"), 0);
+    record_profiled_work(d, cmd, &a, &b);
+    TSL_TEST_OK(tsl_vk_cmd_submit(cmd, NULL));
+    tsl_vk_profile_reset(d); /* a submission recorded before a reset is not counted after it */
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    ck_assert_uint_eq(profiled_count(d, "axpy_f32"), 0);
+    tsl_vk_cmd_destroy(cmd);
+    tsl_vk_free(d, &a);
+    tsl_vk_free(d, &b);
+    tsl_test_device_close(d);
+}
+END_TEST
+
 /* A barrier raised by a compute read must also order a later copy of the same bytes (found by
  * synchronisation validation: compute write, compute read, transfer read). */
 START_TEST(barrier_covers_later_transfers) {
@@ -433,6 +504,7 @@ int main(void) {
     tcase_add_test(tc, reduce_sum_matches_the_cpu);
     tcase_add_test(tc, barriers_only_where_a_hazard_exists);
     tcase_add_test(tc, barrier_covers_later_transfers);
+    tcase_add_test(tc, profile_counts_every_command_by_kernel);
     tcase_add_test(tc, oversized_binding_is_refused);
     tcase_add_test(tc, pipeline_cache_persists_and_survives_corruption);
     tcase_add_test(tc, bad_device_index_is_reported);

@@ -193,7 +193,11 @@ START_TEST(step_matches_pytorch) {
             compare_model_tensor(&f, all[i].name, name, 1e-4);
         }
 
-    tsl_lars_config lars = {f.hp[HP_LR_W], f.hp[HP_LR_B], f.hp[HP_WD], f.hp[HP_MOMENTUM], f.hp[HP_ETA]};
+    tsl_optimizer_config lars = {.lr_weights = f.hp[HP_LR_W],
+                                 .lr_biases = f.hp[HP_LR_B],
+                                 .weight_decay = f.hp[HP_WD],
+                                 .momentum = f.hp[HP_MOMENTUM],
+                                 .eta = f.hp[HP_ETA]};
     TSL_TEST_OK(tsl_model_optimizer_step(f.model, &lars));
     for (int i = 0; i < n; i++) {
         if (all[i].kind == TSL_MT_MOMENTUM) {
@@ -367,7 +371,11 @@ START_TEST(training_on_a_fixed_batch_lowers_the_loss) {
         labels[i] = (uint32_t)(tsl_test_rng_u64(&rng) % 5);
     tsl_vk_buffer lb = tsl_test_alloc(dev, TSL_MEM_DEVICE, sizeof labels, "labels");
     tsl_test_upload(dev, &lb, labels);
-    tsl_lars_config lars = {TRAIN_LR_WEIGHTS, TRAIN_LR_BIASES, 1e-6f, 0.9f, 0.001f};
+    tsl_optimizer_config lars = {.lr_weights = TRAIN_LR_WEIGHTS,
+                                 .lr_biases = TRAIN_LR_BIASES,
+                                 .weight_decay = 1e-6f,
+                                 .momentum = 0.9f,
+                                 .eta = 0.001f};
     tsl_loss_terms first = {0}, t = {0};
     for (int step = 0; step < 20; step++) {
         TSL_TEST_OK(tsl_model_forward_backward(m, images.range, lb.range, step, &t));
@@ -400,7 +408,8 @@ START_TEST(state_round_trips_through_safetensors) {
     uint32_t labels[16] = {0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0};
     tsl_vk_buffer lb = tsl_test_alloc(dev, TSL_MEM_DEVICE, sizeof labels, "labels");
     tsl_test_upload(dev, &lb, labels);
-    tsl_lars_config lars = {0.5f, 0.01f, 1e-6f, 0.9f, 0.001f};
+    tsl_optimizer_config lars = {
+        .lr_weights = 0.5f, .lr_biases = 0.01f, .weight_decay = 1e-6f, .momentum = 0.9f, .eta = 0.001f};
     tsl_loss_terms ta, tb;
     TSL_TEST_OK(tsl_model_forward_backward(a, images.range, lb.range, 0, &ta));
     TSL_TEST_OK(tsl_model_optimizer_step(a, &lars));

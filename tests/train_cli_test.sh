@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tessl train end to end on tiny data (narrow ResNet-18 at 32 px): the log and checkpoint are written, a
-# run stopped and resumed equals an uninterrupted one byte for byte, a resume with other settings is
-# refused, SIGKILL at any moment loses nothing, Ctrl-C saves a checkpoint, and a diverging run stops
-# naming the step.
+# run stopped and resumed equals an uninterrupted one byte for byte (for each optimizer), a resume with
+# other settings or another optimizer is refused, the log has gradient norms, SIGKILL at any moment
+# loses nothing, Ctrl-C saves a checkpoint, and a diverging run stops naming the step.
 set -euo pipefail
 TESSL=$1
 DIR=$(mktemp -d)
@@ -26,6 +26,30 @@ train --out "$DIR/b" --max-steps 8 --resume
 cmp "$DIR/a/checkpoint.safetensors" "$DIR/b/checkpoint.safetensors" || fail "resumed run differs from uninterrupted"
 diff <(cut -d, -f1-6 "$DIR/a/log.jsonl") <(cut -d, -f1-6 "$DIR/b/log.jsonl") || fail "resumed losses differ"
 echo "ok   resume equals the uninterrupted run (checkpoint byte for byte, every loss)"
+
+# The same for the other optimisers, whose state (SGD's momentum, AdamW's two moments and its step count
+# in the bias correction) must survive the checkpoint too.
+for opt in sgd adamw; do
+    train --out "$DIR/$opt-a" --max-steps 6 --optimizer $opt
+    train --out "$DIR/$opt-b" --max-steps 3 --optimizer $opt
+    train --out "$DIR/$opt-b" --max-steps 6 --optimizer $opt --resume
+    cmp "$DIR/$opt-a/checkpoint.safetensors" "$DIR/$opt-b/checkpoint.safetensors" || fail "$opt: resumed run differs"
+    diff <(cut -d, -f1-6 "$DIR/$opt-a/log.jsonl") <(cut -d, -f1-6 "$DIR/$opt-b/log.jsonl") || fail "$opt: losses differ"
+done
+grep -qa '"nu.conv1.weight"' "$DIR/adamw-a/checkpoint.safetensors" || fail "AdamW checkpoint lacks its second moments"
+grep -qa '"optimizer":"adamw"' "$DIR/adamw-a/checkpoint.safetensors" || fail "AdamW checkpoint does not name its optimizer"
+if train --out "$DIR/adamw-b" --max-steps 7 --resume 2> "$DIR/err"; then fail "resume with another optimizer"; fi
+grep -q "holds the state of optimizer adamw; this run asks for --optimizer lars" "$DIR/err" \
+    || { cat "$DIR/err"; fail "unclear optimizer mismatch message"; }
+echo "ok   sgd and adamw: resume equals the uninterrupted run; another optimizer is refused"
+
+# Every log line carries the gradient norms (global and per stage) and memory in use.
+for key in '"grad_norm":' '"grad_norms":{"stem":' '"layer4":' '"g_inv":' '"g_equi":' '"classifier":' \
+    '"vk_in_use_mib":' '"host_rss_mib":'; do
+    [ "$(grep -c "$key" "$DIR/a/log.jsonl")" -eq 8 ] || fail "log lines lack $key"
+done
+if grep -q '"grad_norm":0,' "$DIR/a/log.jsonl"; then fail "a zero gradient norm was logged"; fi
+echo "ok   the log has gradient norms per step and stage, and memory in use"
 
 # A kill after a step is logged but before it is checkpointed: the log holds a step (and a half line)
 # that the checkpoint does not; resuming must drop them, so each step is logged once.
@@ -95,4 +119,4 @@ echo "ok   a diverging run stops naming the step and the term"
 
 if "$TESSL" train --data "$DIR/shards" --out "$DIR/e" --arch resnet99 2> "$DIR/err"; then fail "bad arch"; fi
 grep -q "unknown architecture 'resnet99'" "$DIR/err" || fail "unclear architecture message"
-echo "train_cli: 8 passed, 0 failed"
+echo "train_cli: 10 passed, 0 failed"

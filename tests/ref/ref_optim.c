@@ -36,3 +36,14 @@ void ref_sgd_step(size_t n, double *p, const double *g, double *mu, bool exclude
         p[i] -= lr * mu[i];
     }
 }
+
+void ref_adamw_step(size_t n, double *p, const double *g, double *m, double *v, bool exclude, double lr,
+                    double beta1, double beta2, double eps, double weight_decay, unsigned long step) {
+    double bc1 = 1.0 - pow(beta1, (double)step), bc2 = 1.0 - pow(beta2, (double)step);
+    double decay = 1.0 - lr * (exclude ? 0.0 : weight_decay);
+    for (size_t i = 0; i < n; i++) {
+        m[i] = beta1 * m[i] + (1.0 - beta1) * g[i];
+        v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i];
+        p[i] = p[i] * decay - lr / bc1 * m[i] / (sqrt(v[i]) / sqrt(bc2) + eps);
+    }
+}

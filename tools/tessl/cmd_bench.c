@@ -28,10 +28,10 @@ static tsl_status bench_ops(tsl_bench_run *run) {
 
 /* Everything the options give, for any KIND. */
 typedef struct {
-    int64_t device, batch, res, threads, level;
-    double min_time;
-    const char *filter, *data;
-    bool json, paired, no_filter;
+    int64_t device, batch, res, threads, level, steps, warmup, width;
+    double min_time, lambda;
+    const char *filter, *data, *arch, *projector, *optimizer;
+    bool json, paired, no_filter, profile;
 } bench_args;
 
 /* Runs a device benchmark (`ops`, `augment`) whose --batch defaults to `default_batch`. */
@@ -74,6 +74,25 @@ static tsl_status run_loader(const bench_args *a) {
     return st != TSL_OK ? st : closed;
 }
 
+static tsl_status run_train(const bench_args *a) {
+    tsl_bench_train_options o = {.arch = a->arch,
+                                 .projector = a->projector,
+                                 .optimizer = a->optimizer,
+                                 .batch = a->batch ? (int)a->batch : 8,
+                                 .res = (int)a->res,
+                                 .steps = (int)a->steps,
+                                 .warmup = (int)a->warmup,
+                                 .width = (int)a->width,
+                                 .lambda = a->lambda,
+                                 .profile = a->profile};
+    tsl_vk_device *device = NULL;
+    tsl_status st = tsl_cli_open_device(a->device, &device);
+    if (st == TSL_OK)
+        st = tsl_bench_train(device, &o);
+    tsl_status closed = device ? tsl_cli_close_device(device) : TSL_OK;
+    return st != TSL_OK ? st : closed;
+}
+
 static tsl_status run_shard(const bench_args *a, const char *src) {
     tsl_bench_data_options o = data_options(a, src);
     return tsl_bench_shard(&o);
@@ -82,12 +101,22 @@ static tsl_status run_shard(const bench_args *a, const char *src) {
 int tsl_cmd_bench(int argc, char **argv) {
     tsl_shard_options shard_defaults;
     tsl_shard_options_default(&shard_defaults);
-    bench_args a = {.device = -1, .batch = 0, .res = 224, .min_time = 0.3, .level = shard_defaults.level};
-    /* batch 0: per KIND */
+    bench_args a = {.device = -1,
+                    .batch = 0, /* per KIND */
+                    .res = 224,
+                    .min_time = 0.3,
+                    .level = shard_defaults.level,
+                    .steps = 3,
+                    .warmup = 1,
+                    .width = 64,
+                    .lambda = 0.2,
+                    .arch = "resnet50",
+                    .projector = "8192-8192-8192",
+                    .optimizer = "lars"};
     tsl_opt opts[] = {
         TSL_CLI_DEVICE_OPTION(&a.device),
         {"--batch", TSL_OPT_INT, &a.batch, "N",
-         "batch size: ops 32, augment 256 pairs, loader 256 (defaults)", 1, 4096},
+         "batch size: ops 32, augment 256 pairs, loader 256, train 8 pairs (defaults)", 1, 4096},
         {"--res", TSL_OPT_INT, &a.res, "PX", "input resolution of the benchmarked network", 8, 1024},
         {"--min-time", TSL_OPT_DOUBLE, &a.min_time, "SECONDS",
          "time per trial (ops: best of 3 trials; loader: at least 1 s)", 0, 0},
@@ -102,6 +131,15 @@ int tsl_cmd_bench(int argc, char **argv) {
         {"--level", TSL_OPT_INT, &a.level, "L", "shard: as tessl shard --level (0: uncompressed)", -7, 19},
         {"--no-filter", TSL_OPT_FLAG, &a.no_filter, NULL,
          "shard: store raw pixels, as tessl shard --no-filter", 0, 0},
+        {"--arch", TSL_OPT_STRING, &a.arch, "NAME", "train: resnet18, resnet34 or resnet50", 0, 0},
+        {"--width", TSL_OPT_INT, &a.width, "N", "train: base width (64: torchvision's)", 1, 1024},
+        {"--steps", TSL_OPT_INT, &a.steps, "N", "train: timed steps", 1, 1 << 20},
+        {"--warmup", TSL_OPT_INT, &a.warmup, "N", "train: untimed steps first", 0, 1 << 20},
+        {"--lambda", TSL_OPT_DOUBLE, &a.lambda, "L", "train: equivariance weight (0: no g_equi)", 0, 0},
+        {"--projector", TSL_OPT_STRING, &a.projector, "A-B-C", "train: projector sizes (both heads)", 0, 0},
+        {"--optimizer", TSL_OPT_STRING, &a.optimizer, "NAME", "train: lars, sgd or adamw", 0, 0},
+        {"--profile", TSL_OPT_FLAG, &a.profile, NULL, "train: per-kernel device times from timestamp queries",
+         0, 0},
     };
     tsl_command_spec spec = {
         .name = "tessl bench",
@@ -112,11 +150,14 @@ int tsl_cmd_bench(int argc, char **argv) {
                    "                256) at --res pixels\n"
                    "  loader        images/s the streaming loader delivers into device memory (--data)\n"
                    "  shard SRC     images/s of shard writing from an ImageFolder SRC, beside plain\n"
-                   "                TurboJPEG decoding of the same files",
+                   "                TurboJPEG decoding of the same files\n"
+                   "  train         images/s of whole TeSSL training steps (forward, backward, both\n"
+                   "                projectors, loss, optimizer) on random images: --arch, --res, --batch\n"
+                   "                pairs, --steps after --warmup; --profile adds per-kernel times",
         .details =
             "Each ops row is the best of 3 trials of repeated iterations in one submission. Compare with\n"
-            "PyTorch on the same machine: tools/bench_ops_vs_torch.py and tools/bench_loader_torch.py\n"
-            "(records in docs/PERFORMANCE.md).",
+            "PyTorch on the same machine: tools/bench_ops_vs_torch.py, tools/bench_loader_torch.py and\n"
+            "tools/bench_train_torch.py (records in docs/PERFORMANCE.md).",
         .opts = opts,
         .n_opts = sizeof opts / sizeof opts[0],
         .min_positional = 1,
@@ -142,8 +183,11 @@ int tsl_cmd_bench(int argc, char **argv) {
         st = run_device_bench(&a, tsl_bench_augment, 256);
     else if (strcmp(kind, "loader") == 0)
         st = run_loader(&a);
+    else if (strcmp(kind, "train") == 0)
+        st = run_train(&a);
     else
         st = tsl_error(TSL_ERR_INVALID_ARG,
-                       "tessl bench: unknown benchmark '%s' (expected: ops, augment, loader, shard)", kind);
+                       "tessl bench: unknown benchmark '%s' (expected: ops, augment, loader, shard, train)",
+                       kind);
     return st == TSL_OK ? TSL_EXIT_OK : tsl_cli_fail(st);
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 static bool is_optimizer_state(const char *name) {
-    return strncmp(name, "mu.", 3) == 0 || strncmp(name, "grad.", 5) == 0;
+    return strncmp(name, "mu.", 3) == 0 || strncmp(name, "nu.", 3) == 0 || strncmp(name, "grad.", 5) == 0;
 }
 
 static bool ends_with(const char *s, const char *suffix) {

@@ -1,7 +1,8 @@
 /* `tessl train`: TeSSL pre-training from shards. Per step: the loader's next batch of pairs, the TeSSL
- * augmentations on the device, a forward/backward pass, a LARS step. Logs every step to RUN/log.jsonl,
- * saves RUN/checkpoint.safetensors atomically every --checkpoint-every steps, on SIGINT and at the end,
- * and resumes from it (--resume) to exactly the run an uninterrupted one would have been. */
+ * augmentations on the device, a forward/backward pass, an optimiser step (LARS, SGD or AdamW). Logs every
+ * step to RUN/log.jsonl, saves RUN/checkpoint.safetensors atomically every --checkpoint-every steps, on
+ * SIGINT and at the end, and resumes from it (--resume) to exactly the run an uninterrupted one would have
+ * been. */
 #include "tsl_checkpoint.h"
 #include "tsl_cli.h"
 #include "tsl_file.h"
@@ -11,6 +12,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
+enum { TSL_TRAIN_MAX_GROUPS = 16 };
+
 typedef struct {
-    const char *data, *out, *arch, *projector, *init;
+    const char *data, *out, *arch, *projector, *init, *optimizer;
     int64_t device, width, res, batch, epochs, max_steps, seed, threads, checkpoint_every, warmup_epochs;
     double lambda, lambd, loss_scale, lr_weights, lr_biases, weight_decay;
     bool resume, classifier, quiet;
@@ -44,6 +48,11 @@ typedef struct {
     tsl_dist *dist;          /* data parallelism: rank `rank` of `ranks` (docs/DISTRIBUTED.md) */
     int rank, ranks;         /* only rank 0 writes the log and checkpoints */
     uint32_t pairs_per_rank; /* --batch (the global batch) / ranks */
+    /* Gradient-norm groups of the log: the stages of the trunk and the heads (grad_group[i] for param i). */
+    int n_params, n_groups;
+    int *grad_group;
+    char group_names[TSL_TRAIN_MAX_GROUPS][16];
+    float *grad_norms;
 } trainer;
 
 static volatile sig_atomic_t interrupted;
@@ -102,7 +111,21 @@ static tsl_status model_config(trainer *t) {
     t->config.lambda = (float)t->a.lambda;
     t->config.lambd = (float)t->a.lambd;
     t->config.loss_scale = (float)t->a.loss_scale;
-    return TSL_OK;
+    return tsl_optimizer_parse(t->a.optimizer, &t->config.optimizer);
+}
+
+/* Each optimiser's defaults for the options left unset (NaN): LARS as Barlow Twins, SGD as SimSiam,
+ * AdamW with the usual 1e-3 and decoupled decay 0.05. All are base rates, scaled by 2 x batch / 256. */
+static void optimizer_defaults(train_args *a, tsl_optimizer_kind kind) {
+    static const double defaults[3][3] = {
+        {0.2, 0.0048, 1e-6}, /* lars: lr, lr_biases, weight_decay */
+        {0.05, 0.05, 1e-4},  /* sgd */
+        {1e-3, 1e-3, 0.05},  /* adamw */
+    };
+    double *v[3] = {&a->lr_weights, &a->lr_biases, &a->weight_decay};
+    for (int i = 0; i < 3; i++)
+        if (isnan(*v[i]))
+            *v[i] = defaults[kind][i];
 }
 
 /* The settings a resumed run must share with the run it continues. */
@@ -122,6 +145,7 @@ static void describe_run(const trainer *t, tsl_checkpoint_meta *m) {
     tsl_checkpoint_meta_set(m, "lr_weights", "%.9g", t->a.lr_weights);
     tsl_checkpoint_meta_set(m, "lr_biases", "%.9g", t->a.lr_biases);
     tsl_checkpoint_meta_set(m, "weight_decay", "%.9g", t->a.weight_decay);
+    tsl_checkpoint_meta_set(m, "optimizer", "%s", tsl_optimizer_name(t->config.optimizer));
 }
 
 static tsl_status save_checkpoint(trainer *t, uint64_t next_step) {
@@ -139,10 +163,19 @@ static tsl_status save_checkpoint(trainer *t, uint64_t next_step) {
 }
 
 static tsl_status check_same_run(const trainer *t, const tsl_safetensors *file) {
+    /* The optimiser first: its state tensors differ, so nothing else could be compared meaningfully. */
+    const char *held = tsl_checkpoint_optimizer(file), *asked = tsl_optimizer_name(t->config.optimizer);
+    if (strcmp(held, asked) != 0)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "%s holds the state of optimizer %s; this run asks for --optimizer %s (resume with "
+                         "--optimizer %s, or start a new --out)",
+                         file->path, held, asked, held);
     tsl_checkpoint_meta want = {0};
     describe_run(t, &want);
     for (int i = 0; i < want.count; i++) {
         const char *have = tsl_safetensors_meta(file, want.keys[i]);
+        if (!have && strcmp(want.keys[i], "optimizer") == 0)
+            have = held;
         if (!have || strcmp(have, want.values[i]) != 0)
             return tsl_error(TSL_ERR_INVALID_ARG,
                              "%s was trained with %s=%s; this run asks for %s=%s (resume with "
@@ -188,8 +221,10 @@ static tsl_status trim_log(const trainer *t, uint64_t next_step) {
 /* Loads weights and position from RUN/checkpoint.safetensors; returns the loader's start state. */
 static tsl_status resume(trainer *t, tsl_loader_state *start) {
     tsl_safetensors file;
-    TSL_TRY(tsl_checkpoint_load(t->model, t->checkpoint_path, &file));
+    TSL_TRY(tsl_checkpoint_open(t->checkpoint_path, &file));
     tsl_status st = check_same_run(t, &file);
+    if (st == TSL_OK)
+        st = tsl_checkpoint_upload(t->model, &file);
     if (st == TSL_OK)
         st = read_u64_meta(&file, "next_step", &t->first_step);
     if (st == TSL_OK)
@@ -222,14 +257,16 @@ static tsl_status initial_weights(trainer *t) {
 static tsl_status check_memory(trainer *t) {
     const tsl_vk_features *f = tsl_vk_device_features(t->dev);
     uint64_t activations = tsl_model_activation_bytes(t->model);
-    uint64_t params = tsl_model_parameter_count(t->model) * 4 * 3; /* weights, gradients, momentum */
+    /* weights, gradients, momentum (and AdamW's second moment) */
+    uint64_t params =
+        tsl_model_parameter_count(t->model) * 4 * (t->config.optimizer == TSL_OPTIMIZER_ADAMW ? 4 : 3);
     uint64_t input = 4ull * t->a.batch * 3 * t->a.res * t->a.res * 4;
     uint64_t need = activations + params + input;
     if (!t->a.quiet)
         fprintf(
             stderr,
             "tessl: memory estimate %.1f MiB (activations %.1f MiB for %lld pairs, parameters + gradients + "
-            "momentum %.1f MiB, input %.1f MiB) of %.1f MiB on %s\n",
+            "optimizer state %.1f MiB, input %.1f MiB) of %.1f MiB on %s\n",
             need / 1048576.0, activations / 1048576.0, (long long)t->a.batch, params / 1048576.0,
             input / 1048576.0, f->device_local_bytes / 1048576.0, f->name);
     if (need <= f->device_local_bytes)
@@ -241,6 +278,41 @@ static tsl_status check_memory(trainer *t) {
                      "--batch %lld needs about %.1f GiB but %s has %.1f GiB; --batch %lld fits",
                      (long long)t->a.batch, need / 1073741824.0, f->name,
                      f->device_local_bytes / 1073741824.0, (long long)fits);
+}
+
+/* The log's gradient-norm group of a parameter: "stem" for conv1/bn1, else its first name component
+ * (layer1..layer4, g_inv, g_equi, classifier). */
+static void group_of(const char *name, char *out, size_t size) {
+    size_t n = strcspn(name, ".");
+    if ((n == 5 && strncmp(name, "conv1", 5) == 0) || (n == 3 && strncmp(name, "bn1", 3) == 0))
+        snprintf(out, size, "stem");
+    else
+        snprintf(out, size, "%.*s", (int)n, name);
+}
+
+static tsl_status setup_grad_groups(trainer *t) {
+    int n = 0;
+    const tsl_model_tensor *all = tsl_model_tensors(t->model, &n);
+    while (t->n_params < n && all[t->n_params].kind == TSL_MT_PARAM)
+        t->n_params++;
+    t->grad_group = calloc((size_t)t->n_params, sizeof *t->grad_group);
+    t->grad_norms = calloc((size_t)t->n_params, sizeof *t->grad_norms);
+    if (!t->grad_group || !t->grad_norms)
+        return tsl_error(TSL_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < t->n_params; i++) {
+        char g[16];
+        group_of(all[i].name, g, sizeof g);
+        int k = 0;
+        while (k < t->n_groups && strcmp(t->group_names[k], g) != 0)
+            k++;
+        if (k == t->n_groups) {
+            if (k == TSL_TRAIN_MAX_GROUPS)
+                return tsl_error(TSL_ERR_INVALID_ARG, "more than %d parameter groups", k);
+            snprintf(t->group_names[t->n_groups++], sizeof t->group_names[0], "%s", g);
+        }
+        t->grad_group[i] = k;
+    }
+    return TSL_OK;
 }
 
 static tsl_status setup(trainer *t) {
@@ -280,6 +352,7 @@ static tsl_status setup(trainer *t) {
     tsl_augment_output_default(&io.output, (uint32_t)t->a.res);
     TSL_TRY(tsl_input_create(t->dev, &io, &t->input));
     TSL_TRY(tsl_vk_cmd_create(t->dev, &t->cmd));
+    TSL_TRY(setup_grad_groups(t));
     TSL_TRY(tsl_vk_alloc(t->dev, TSL_MEM_DEVICE, 16ull * t->pairs_per_rank, "labels", &t->labels));
     t->total_steps = (uint64_t)t->a.epochs * t->steps_per_epoch;
     if (t->a.max_steps > 0 && (uint64_t)t->a.max_steps < t->total_steps)
@@ -312,19 +385,50 @@ static tsl_status upload_labels(trainer *t, const tsl_loader_batch *b) {
     return st;
 }
 
+/* Resident set size of this process in MiB (0 when /proc is unavailable). */
+static double host_rss_mib(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long pages = 0, rss = 0;
+    if (!f)
+        return 0;
+    int got = fscanf(f, "%llu %llu", &pages, &rss);
+    fclose(f);
+    return got == 2 ? rss * (double)sysconf(_SC_PAGESIZE) / 1048576.0 : 0;
+}
+
+/* ,"grad_norm":G,"grad_norms":{"stem":..,"layer1":..} from the step's per-tensor gradient norms. */
+static void log_grad_norms(const trainer *t, FILE *f) {
+    double group[TSL_TRAIN_MAX_GROUPS] = {0}, total = 0;
+    for (int i = 0; i < t->n_params; i++) {
+        double sq = (double)t->grad_norms[i] * t->grad_norms[i];
+        group[t->grad_group[i]] += sq;
+        total += sq;
+    }
+    fprintf(f, ",\"grad_norm\":%.6g,\"grad_norms\":{", sqrt(total));
+    for (int k = 0; k < t->n_groups; k++)
+        fprintf(f, "%s\"%s\":%.6g", k ? "," : "", t->group_names[k], sqrt(group[k]));
+    fputc('}', f);
+}
+
 static tsl_status log_step(trainer *t, uint64_t step, uint64_t epoch, const tsl_loss_terms *l, double factor,
                            double img_s) {
     if (!t->log) /* ranks other than 0 */
         return TSL_OK;
+    TSL_TRY(tsl_model_grad_norms(t->model, t->grad_norms));
     tsl_vk_memory_stats m;
     tsl_vk_memory_stats_get(t->dev, &m);
+    uint64_t in_use = 0;
+    for (int k = 0; k < TSL_MEM_KIND_COUNT; k++)
+        in_use += m.bytes_in_use[k];
     fprintf(t->log,
             "{\"step\":%llu,\"epoch\":%llu,\"loss\":%.9g,\"inv\":%.9g,\"equi\":%.9g,\"ce\":%.9g,\"lr_"
             "weights\":%.9g,"
-            "\"lr_biases\":%.9g,\"img_per_s\":%.4g,\"device_mib\":%.1f}\n",
+            "\"lr_biases\":%.9g,\"img_per_s\":%.4g,\"device_mib\":%.1f",
             (unsigned long long)step, (unsigned long long)epoch, l->total, l->inv, l->equi, l->ce,
             factor * t->a.lr_weights, factor * t->a.lr_biases, img_s,
             m.peak_bytes_in_use[TSL_MEM_DEVICE] / 1048576.0);
+    log_grad_norms(t, t->log);
+    fprintf(t->log, ",\"vk_in_use_mib\":%.1f,\"host_rss_mib\":%.1f}\n", in_use / 1048576.0, host_rss_mib());
     /* A full disk must stop the run, not drop log lines: the resumed run rewrites what is missing. */
     if (fflush(t->log) != 0 || ferror(t->log))
         return tsl_error(TSL_ERR_IO, "writing %s: %s", t->log_path, strerror(errno));
@@ -358,9 +462,16 @@ static tsl_status train_step(trainer *t, uint64_t step, tsl_loss_terms *terms, u
     tsl_vk_range labels = tsl_vk_subrange(&t->labels, 0, 16ull * b.count);
     TSL_TRY(tsl_model_forward_backward(t->model, images, labels, (int64_t)step, terms));
     double factor = tsl_schedule_factor(&t->schedule, step);
-    tsl_lars_config lars = {(float)(factor * t->a.lr_weights), (float)(factor * t->a.lr_biases),
-                            (float)t->a.weight_decay, 0.9f, 0.001f};
-    return tsl_model_optimizer_step(t->model, &lars);
+    tsl_optimizer_config opt = {.lr_weights = (float)(factor * t->a.lr_weights),
+                                .lr_biases = (float)(factor * t->a.lr_biases),
+                                .weight_decay = (float)t->a.weight_decay,
+                                .momentum = 0.9f,
+                                .eta = 0.001f,
+                                .beta1 = 0.9,
+                                .beta2 = 0.999,
+                                .eps = 1e-8,
+                                .step = step + 1};
+    return tsl_model_optimizer_step(t->model, &opt);
 }
 
 static tsl_status train_loop(trainer *t) {
@@ -445,14 +556,21 @@ static void teardown(trainer *t) {
     tsl_input_destroy(t->input);
     tsl_model_destroy(t->model);
     tsl_loader_close(t->loader);
+    free(t->grad_group);
+    free(t->grad_norms);
 }
 
 static const char *const train_details =
     "Reads the train split of SHARDS (the OUT of tessl shard), trains a ResNet trunk with the invariant\n"
-    "and equivariant projectors on the TeSSL loss (docs/METHOD.md) with LARS, and writes RUN/log.jsonl\n"
-    "(one JSON object per step) and RUN/checkpoint.safetensors (docs/CHECKPOINT_FORMAT.md). --batch is\n"
-    "the number of pairs per step: a step sees 4 x batch augmented images. Learning rates are scaled by\n"
-    "2 x batch / 256 (images per view) with --warmup-epochs of linear warm-up, then cosine decay.\n"
+    "and equivariant projectors on the TeSSL loss (docs/METHOD.md) with LARS (or SGD, AdamW), and writes\n"
+    "RUN/log.jsonl (one JSON object per step: docs/TRAIN_LOG.md) and RUN/checkpoint.safetensors\n"
+    "(docs/CHECKPOINT_FORMAT.md). --batch is the number of pairs per step: a step sees 4 x batch\n"
+    "augmented images. Learning rates are scaled by 2 x batch / 256 (images per view) with\n"
+    "--warmup-epochs of linear warm-up, then cosine decay. Every optimizer excludes 1-D parameters\n"
+    "(biases, BatchNorm) from weight decay and gives them --lr-biases. Defaults per optimizer: lars\n"
+    "(Barlow Twins) --lr 0.2 --lr-biases 0.0048 --weight-decay 1e-6, momentum 0.9, eta 0.001; sgd\n"
+    "--lr 0.05 --lr-biases 0.05 --weight-decay 1e-4, momentum 0.9; adamw (torch.optim.AdamW, betas\n"
+    "0.9/0.999, eps 1e-8, decoupled decay) --lr 1e-3 --lr-biases 1e-3 --weight-decay 0.05.\n"
     "Ctrl-C saves a checkpoint and stops; --resume continues exactly where the run stopped.\n"
     "Data parallel: mpirun -np R tessl train ... runs one rank per GPU (by local rank unless --device);\n"
     "--batch is then the global batch (divisible by R), BatchNorm is synchronised over ranks, rank 0\n"
@@ -473,9 +591,10 @@ int tsl_cmd_train(int argc, char **argv) {
                        .lambda = 0.2,
                        .lambd = 0.0051,
                        .loss_scale = 1.0,
-                       .lr_weights = 0.2,
-                       .lr_biases = 0.0048,
-                       .weight_decay = 1e-6}};
+                       .optimizer = "lars",
+                       .lr_weights = NAN, /* per optimizer: optimizer_defaults */
+                       .lr_biases = NAN,
+                       .weight_decay = NAN}};
     train_args *a = &t.a;
     tsl_opt opts[] = {
         TSL_CLI_DEVICE_OPTION(&a->device),
@@ -497,11 +616,13 @@ int tsl_cmd_train(int argc, char **argv) {
         {"--projector", TSL_OPT_STRING, &a->projector, "A-B-C", "projector sizes (both heads)", 0, 0},
         {"--classifier", TSL_OPT_FLAG, &a->classifier, NULL,
          "train an online linear classifier on detached features", 0, 0},
-        {"--lr", TSL_OPT_DOUBLE, &a->lr_weights, "LR", "base learning rate of weights (x 2 x batch / 256)", 0,
-         0},
-        {"--lr-biases", TSL_OPT_DOUBLE, &a->lr_biases, "LR", "base learning rate of biases and BatchNorm", 0,
-         0},
-        {"--weight-decay", TSL_OPT_DOUBLE, &a->weight_decay, "WD", "LARS weight decay (weights only)", 0, 0},
+        {"--optimizer", TSL_OPT_STRING, &a->optimizer, "NAME", "lars, sgd or adamw", 0, 0},
+        {"--lr", TSL_OPT_DOUBLE, &a->lr_weights, "LR",
+         "base learning rate of weights (x 2 x batch / 256; default per optimizer)", 0, 0},
+        {"--lr-biases", TSL_OPT_DOUBLE, &a->lr_biases, "LR",
+         "base learning rate of biases and BatchNorm (default per optimizer)", 0, 0},
+        {"--weight-decay", TSL_OPT_DOUBLE, &a->weight_decay, "WD",
+         "weight decay of weights only (default per optimizer)", 0, 0},
         {"--warmup-epochs", TSL_OPT_INT, &a->warmup_epochs, "N", "epochs of linear warm-up", 0, 1 << 20},
         {"--seed", TSL_OPT_INT, &a->seed, "N", "seed of initialisation, data order and augmentations", 0,
          INT64_MAX},
@@ -528,6 +649,11 @@ int tsl_cmd_train(int argc, char **argv) {
     if (a->resume && a->init)
         return tsl_cli_fail(
             tsl_error(TSL_ERR_INVALID_ARG, "tessl train: --resume and --init exclude each other"));
+    tsl_optimizer_kind kind;
+    tsl_status parsed = tsl_optimizer_parse(a->optimizer, &kind);
+    if (parsed != TSL_OK)
+        return tsl_cli_fail(tsl_error_context(parsed, "tessl train --optimizer"));
+    optimizer_defaults(a, kind);
     struct sigaction sa = {.sa_handler = on_sigint};
     sigaction(SIGINT, &sa, NULL);
     /* A failure every rank knows of (joining, setup) ends each rank cleanly; any other failure on

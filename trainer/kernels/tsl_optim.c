@@ -2,6 +2,7 @@
 
 #include "tsl_chunk.h"
 
+#include <math.h>
 #include <string.h>
 
 enum {
@@ -49,27 +50,35 @@ static tsl_vk_range piece_of(tsl_vk_range r, VkDeviceSize offset, VkDeviceSize s
     return (tsl_vk_range){r.vk, r.offset + offset, size};
 }
 
-/* First level for tensor t: sums of a^2 and (b + wd a)^2 into its `slots` partial pairs. */
+/* First level for tensor t: sums of a^2 and (b + wd a)^2 into its partial pairs. Piece k of the tensor
+ * owns slots [k GROUPS_PER_PIECE, (k + 1) GROUPS_PER_PIECE) but launches only the workgroups its size
+ * needs (one per WORKGROUP values, at most GROUPS_PER_PIECE): a workgroup costs microseconds on a CPU
+ * driver even when it has nothing to sum, and most tensors of a network are small. The slots no
+ * workgroup writes hold the zeros clear_partials put there. */
 static tsl_status record_partials(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_pipeline *p, tsl_vk_range a,
-                                  tsl_vk_range b, float wd, tsl_vk_range tensor_slots, uint32_t slots) {
+                                  tsl_vk_range b, float wd, tsl_vk_range tensor_slots) {
     VkDeviceSize step = tsl_chunk_max_bytes(d, 4);
     uint32_t slot = 0;
-    for (VkDeviceSize off = 0; off < a.size; off += step) {
+    for (VkDeviceSize off = 0; off < a.size; off += step, slot += GROUPS_PER_PIECE) {
         VkDeviceSize bytes = a.size - off < step ? a.size - off : step;
-        bool last = off + bytes == a.size;
-        uint32_t groups = last ? slots - slot : GROUPS_PER_PIECE; /* the last piece zeroes the rest */
         uint32_t n = (uint32_t)(bytes / 4);
+        uint32_t groups = (n + WORKGROUP - 1) / WORKGROUP;
+        groups = groups < GROUPS_PER_PIECE ? groups : GROUPS_PER_PIECE;
         struct {
             uint32_t n, per_group;
             float wd;
-        } push = {n, (n + GROUPS_PER_PIECE - 1) / GROUPS_PER_PIECE, wd};
+        } push = {n, (n + groups - 1) / groups, wd};
         tsl_vk_arg args[] = {{piece_of(a, off, bytes), TSL_READ},
                              {piece_of(b, off, bytes), TSL_READ},
                              {piece_of(tensor_slots, 8ull * slot, 8ull * groups), TSL_WRITE}};
         TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, args, 3, &push, sizeof push, groups, 1, 1));
-        slot += groups;
     }
     return TSL_OK;
+}
+
+/* Zeroes every tensor's partial slots at once, so that each tensor writes only the slots it needs. */
+static tsl_status clear_partials(tsl_vk_cmd *cmd, tsl_vk_range partials) {
+    return tsl_vk_cmd_fill(cmd, partials, 0);
 }
 
 static tsl_status record_final(tsl_vk_device *d, tsl_vk_cmd *cmd, bool pairs, uint32_t n, uint32_t slots,
@@ -122,19 +131,22 @@ tsl_status tsl_l2_norms(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_vk_range *t
     uint32_t spec[] = {WORKGROUP};
     tsl_vk_pipeline *p;
     TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_OPTIM_NORM_PARTIAL, spec, 1, &p));
+    TSL_TRY(clear_partials(cmd, partials));
     for (uint32_t t = 0; t < n; t++)
         TSL_TRY(record_partials(d, cmd, p, tensors[t], tensors[t], 0.0f,
-                                piece_of(partials, 8ull * t * slots, 8ull * slots), slots));
+                                piece_of(partials, 8ull * t * slots, 8ull * slots)));
     return record_final(d, cmd, false, n, slots, partials, norms);
 }
 
-static tsl_status check_optim(const char *op, const tsl_optim_tensor *tensors, uint32_t n) {
+static tsl_status check_optim(const char *op, const tsl_optim_tensor *tensors, uint32_t n, bool second) {
     TSL_TRY(check_count(op, n));
     for (uint32_t t = 0; t < n; t++) {
         VkDeviceSize size = tensors[t].param.size ? tensors[t].param.size : 4;
         TSL_TRY(check_tensor(op, t, tensors[t].param, size));
         TSL_TRY(check_tensor(op, t, tensors[t].grad, size));
         TSL_TRY(check_tensor(op, t, tensors[t].momentum, size));
+        if (second)
+            TSL_TRY(check_tensor(op, t, tensors[t].second, size));
     }
     return TSL_OK;
 }
@@ -169,7 +181,7 @@ static tsl_status record_updates(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_op
 tsl_status tsl_optim_lars_step(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_optim_tensor *tensors, uint32_t n,
                                const tsl_optim_hparams *h, tsl_vk_range scratch) {
     const char *op = "optim_lars_step";
-    TSL_TRY(check_optim(op, tensors, n));
+    TSL_TRY(check_optim(op, tensors, n, false));
     TSL_TRY(check_scratch(op, scratch, tsl_optim_lars_scratch_bytes(d, tensors, n)));
     uint32_t slots = slots_per_tensor(d, &tensors[0].param, sizeof *tensors, n);
     tsl_vk_range norms = {scratch.vk, scratch.offset, 8ull * n};
@@ -177,10 +189,11 @@ tsl_status tsl_optim_lars_step(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_opti
     uint32_t spec[] = {WORKGROUP};
     tsl_vk_pipeline *p;
     TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_OPTIM_NORM_PARTIAL, spec, 1, &p));
+    TSL_TRY(clear_partials(cmd, partials));
     for (uint32_t t = 0; t < n; t++) {
         float wd = tensors[t].exclude ? 0.0f : h->weight_decay;
         TSL_TRY(record_partials(d, cmd, p, tensors[t].param, tensors[t].grad, wd,
-                                piece_of(partials, 8ull * t * slots, 8ull * slots), slots));
+                                piece_of(partials, 8ull * t * slots, 8ull * slots)));
     }
     TSL_TRY(record_final(d, cmd, true, n, slots, partials, norms));
     return record_updates(d, cmd, tensors, n, h, true, norms);
@@ -188,7 +201,49 @@ tsl_status tsl_optim_lars_step(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_opti
 
 tsl_status tsl_optim_sgd_step(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_optim_tensor *tensors, uint32_t n,
                               const tsl_optim_hparams *h) {
-    TSL_TRY(check_optim("optim_sgd_step", tensors, n));
+    TSL_TRY(check_optim("optim_sgd_step", tensors, n, false));
     /* The shader's norms binding is unused without LARS; the first tensor's gradient fills it. */
     return record_updates(d, cmd, tensors, n, h, false, tensors[0].grad);
+}
+
+tsl_status tsl_optim_adamw_step(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_optim_tensor *tensors,
+                                uint32_t n, const tsl_optim_adamw_hparams *h) {
+    const char *op = "optim_adamw_step";
+    TSL_TRY(check_optim(op, tensors, n, true));
+    if (h->step == 0)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: step 0 (steps count from 1)", op);
+    /* Bias corrections in double, as PyTorch computes them in Python floats. */
+    double bc1 = 1.0 - pow(h->beta1, (double)h->step), bc2 = 1.0 - pow(h->beta2, (double)h->step);
+    uint32_t spec[] = {WORKGROUP};
+    tsl_vk_pipeline *p;
+    TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_OPTIM_ADAMW, spec, 1, &p));
+    VkDeviceSize step = tsl_chunk_max_bytes(d, 4);
+    for (uint32_t t = 0; t < n; t++) {
+        const tsl_optim_tensor *x = &tensors[t];
+        double wd = x->exclude ? 0.0 : h->weight_decay;
+        struct {
+            uint32_t n;
+            float decay, beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, bc2_sqrt, eps;
+        } push = {0,
+                  (float)(1.0 - h->lr * wd),
+                  (float)h->beta1,
+                  (float)(1.0 - h->beta1),
+                  (float)h->beta2,
+                  (float)(1.0 - h->beta2),
+                  (float)(h->lr / bc1),
+                  (float)sqrt(bc2),
+                  (float)h->eps};
+        for (VkDeviceSize off = 0; off < x->param.size; off += step) {
+            VkDeviceSize bytes = x->param.size - off < step ? x->param.size - off : step;
+            tsl_vk_arg args[] = {{piece_of(x->param, off, bytes), TSL_READ_WRITE},
+                                 {piece_of(x->grad, off, bytes), TSL_READ},
+                                 {piece_of(x->momentum, off, bytes), TSL_READ_WRITE},
+                                 {piece_of(x->second, off, bytes), TSL_READ_WRITE}};
+            push.n = (uint32_t)(bytes / 4);
+            uint32_t gx, gy;
+            tsl_vk_grid_1d(d, (push.n + WORKGROUP - 1) / WORKGROUP, &gx, &gy);
+            TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, args, 4, &push, sizeof push, gx, gy, 1));
+        }
+    }
+    return TSL_OK;
 }

@@ -1,4 +1,4 @@
-/* Per-tensor L2 norms and the optimiser steps (SGD with momentum, LARS as in Barlow Twins), all on the
+/* Per-tensor L2 norms and the optimiser steps (SGD with momentum, LARS as in Barlow Twins, AdamW), all on the
  * device: the LARS trust ratio is computed from norms the device wrote, with no CPU round trip.
  *
  * Parameter tensors are given one by one (a model has a few hundred): each as ranges of fp32 values.
@@ -15,9 +15,10 @@
 #include <stdbool.h>
 
 typedef struct {
-    tsl_vk_range param, grad, momentum; /* equal sizes; momentum starts at zero */
+    tsl_vk_range param, grad, momentum; /* equal sizes; momentum (AdamW: first moment) starts at zero */
     /* 1-D parameters (biases, batch-norm gamma/beta): no weight decay and no LARS adaptation. */
     bool exclude;
+    tsl_vk_range second; /* AdamW's second moment, same size, starts at zero; unused by SGD and LARS */
 } tsl_optim_tensor;
 
 typedef struct {
@@ -50,5 +51,20 @@ tsl_status tsl_optim_lars_step(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl
  * mu = momentum * mu + d;  p = p - lr * mu. */
 tsl_status tsl_optim_sgd_step(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_optim_tensor *tensors,
                               uint32_t n, const tsl_optim_hparams *hparams);
+
+/* In double, as PyTorch's are Python floats: 1 - beta2 of the float 0.999f is 1.3e-5 away (relative)
+ * from 1 - 0.999. The scalars the shader takes are rounded to float once, from the double results. */
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+    uint64_t step; /* 1-based count of steps taken, this one included (bias correction) */
+} tsl_optim_adamw_hparams;
+
+/* One AdamW step as torch.optim.AdamW (amsgrad off) takes it, per element with m = momentum and
+ * v = second: p = p (1 - lr wd) (wd = 0 for excluded tensors: decoupled decay, weights only);
+ * m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;
+ * p = p - lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps).
+ * Errors as above, and TSL_ERR_INVALID_ARG for step 0. */
+tsl_status tsl_optim_adamw_step(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_optim_tensor *tensors,
+                                uint32_t n, const tsl_optim_adamw_hparams *hparams);
 
 #endif

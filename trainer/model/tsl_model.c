@@ -21,6 +21,21 @@ void tsl_model_config_default(tsl_model_config *config, tsl_resnet_arch arch) {
     };
 }
 
+static const char *const optimizer_names[] = {"lars", "sgd", "adamw"};
+
+const char *tsl_optimizer_name(tsl_optimizer_kind kind) {
+    return (unsigned)kind < 3 ? optimizer_names[kind] : "?";
+}
+
+tsl_status tsl_optimizer_parse(const char *name, tsl_optimizer_kind *kind) {
+    for (int k = 0; k < 3; k++)
+        if (strcmp(name, optimizer_names[k]) == 0) {
+            *kind = (tsl_optimizer_kind)k;
+            return TSL_OK;
+        }
+    return tsl_error(TSL_ERR_INVALID_ARG, "unknown optimizer '%s' (expected lars, sgd or adamw)", name);
+}
+
 /* "8192-8192-512" -> dims[1..n] (dims[0] is the feature dimension). */
 static tsl_status parse_projector(const char *text, int feature_dim, tsl_projector *p) {
     p->dims[0] = feature_dim;
@@ -108,8 +123,9 @@ void tsl_model_destroy(tsl_model *m) {
     if (!m)
         return;
     tsl_vk_cmd_destroy(m->cmd);
-    tsl_vk_buffer *buffers[] = {&m->params,  &m->grads,     &m->momentum, &m->stats,   &m->activations,
-                                &m->scratch, &m->loss_host, &m->sync_in,  &m->sync_out};
+    tsl_vk_buffer *buffers[] = {&m->params,   &m->grads,     &m->momentum,   &m->second,  &m->stats,
+                                &m->activations, &m->scratch, &m->loss_host, &m->grad_norms, &m->sync_in,
+                                &m->sync_out};
     for (size_t i = 0; i < sizeof buffers / sizeof *buffers; i++)
         tsl_vk_free(m->device, buffers[i]);
     free(m->tensors);

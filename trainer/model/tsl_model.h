@@ -1,6 +1,6 @@
 /* The TeSSL model on the device: a ResNet trunk (tsl_resnet), the invariant and equivariant projectors
- * g_inv and g_equi, an optional online linear classifier, the TeSSL loss and the LARS step, with the
- * exact semantics of docs/METHOD.md.
+ * g_inv and g_equi, an optional online linear classifier, the TeSSL loss and the optimiser step (LARS,
+ * SGD or AdamW), with the exact semantics of docs/METHOD.md.
  *
  * Life cycle (the contract a trainer builds on):
  *   tsl_model_create(device, config)       allocates everything for `config.batch` (N images per quarter)
@@ -8,7 +8,8 @@
  *     or tsl_model_load_safetensors(...)    weights and running stats by torchvision names
  *   per step:
  *     tsl_model_forward_backward(model, images, labels, step, &terms)   one sync; gradients in place
- *     tsl_model_optimizer_step(model, &lars)                             LARS with this step's lrs
+ *     tsl_model_optimizer_step(model, &opt)                              LARS, SGD or AdamW, this step's lrs
+ *     tsl_model_grad_norms(model, norms)       (optional) per-tensor gradient norms of that step
  *   tsl_model_tensors(model, &n)            every named tensor (params, momentum, running stats) for
  *                                           checkpoints: read with tsl_model_tensor_download, write back
  *                                           with tsl_model_tensor_upload
@@ -21,9 +22,10 @@
  * exactly as the authors' four calls module(t0), module(p0), module(t1), module(p1) do.
  *
  * Memory (llm.c style): all trainable parameters live in one device allocation carved into tensors at
- * aligned offsets, with gradients and LARS momentum in two allocations of the same layout; BN running
- * statistics in a fourth; activations for the configured batch in one more, sized once at creation
- * (tsl_model_activation_bytes). Nothing is allocated per step.
+ * aligned offsets, with gradients and momentum (and, for AdamW, second moments) in allocations of the
+ * same layout; BN running statistics in another; activations for the configured batch in one more, sized
+ * once at creation (tsl_model_activation_bytes; a trunk-only model carves no gradients). Nothing is
+ * allocated per step.
  *
  * Threading: one model, one thread. Every function returns TSL_OK or an error with a message. */
 #ifndef TSL_MODEL_H
@@ -38,16 +40,25 @@
 
 enum { TSL_MODEL_MAX_PROJ_LAYERS = 8 };
 
+/* The optimiser a model is built for (AdamW needs a second-moment buffer per parameter). */
+typedef enum { TSL_OPTIMIZER_LARS, TSL_OPTIMIZER_SGD, TSL_OPTIMIZER_ADAMW } tsl_optimizer_kind;
+
+const char *tsl_optimizer_name(tsl_optimizer_kind kind); /* "lars", "sgd", "adamw" */
+
+/* "lars", "sgd" or "adamw"; TSL_ERR_INVALID_ARG naming the choices otherwise. */
+tsl_status tsl_optimizer_parse(const char *name, tsl_optimizer_kind *kind);
+
 typedef struct {
     tsl_resnet_arch arch;
-    int base_width;        /* TSL_RESNET_BASE_WIDTH (64) for the standard nets */
-    int image_h, image_w;  /* input resolution */
-    uint32_t batch;        /* N: images per quarter; a step takes 4N images. >= 2 (BatchNorm) */
-    const char *projector; /* output sizes of the projectors' linears, e.g. "8192-8192-8192" */
-    uint32_t classes;      /* online classifier classes; 0: no classifier */
-    float lambda;          /* equivariance weight in [0, 1]; 0 skips g_equi entirely */
-    float lambd;           /* Barlow Twins off-diagonal weight (0.0051) */
-    float loss_scale;      /* factor on both Barlow Twins terms (1) */
+    int base_width;               /* TSL_RESNET_BASE_WIDTH (64) for the standard nets */
+    int image_h, image_w;         /* input resolution */
+    uint32_t batch;               /* N: images per quarter; a step takes 4N images. >= 2 (BatchNorm) */
+    const char *projector;        /* output sizes of the projectors' linears, e.g. "8192-8192-8192" */
+    uint32_t classes;             /* online classifier classes; 0: no classifier */
+    float lambda;                 /* equivariance weight in [0, 1]; 0 skips g_equi entirely */
+    float lambd;                  /* Barlow Twins off-diagonal weight (0.0051) */
+    float loss_scale;             /* factor on both Barlow Twins terms (1) */
+    tsl_optimizer_kind optimizer; /* LARS by default */
     /* Only the trunk (no projectors, classifier or loss; nothing trains): for evaluation-mode features.
      * tsl_model_forward_backward and tsl_model_optimizer_step refuse such a model. */
     bool trunk_only;
@@ -74,10 +85,11 @@ uint64_t tsl_model_parameter_count(const tsl_model *model);  /* trainable floats
 /* ---- named tensors --------------------------------------------------------------------------------- */
 
 typedef enum {
-    TSL_MT_PARAM,        /* trained */
-    TSL_MT_GRAD,         /* gradient of a PARAM, same name prefixed "grad." */
-    TSL_MT_MOMENTUM,     /* LARS momentum of a PARAM, prefixed "mu." */
-    TSL_MT_RUNNING_MEAN, /* BatchNorm buffers (not trained) */
+    TSL_MT_PARAM,         /* trained */
+    TSL_MT_GRAD,          /* gradient of a PARAM, same name prefixed "grad." */
+    TSL_MT_MOMENTUM,      /* momentum (LARS, SGD) or first moment (AdamW) of a PARAM, prefixed "mu." */
+    TSL_MT_SECOND_MOMENT, /* AdamW's second moment of a PARAM, prefixed "nu." (AdamW models only) */
+    TSL_MT_RUNNING_MEAN,  /* BatchNorm buffers (not trained) */
     TSL_MT_RUNNING_VAR,
 } tsl_model_tensor_kind;
 
@@ -93,7 +105,8 @@ typedef struct {
 } tsl_model_tensor;
 
 /* Every tensor: the parameters in state-dict order (trunk, g_inv, g_equi, classifier), then their
- * gradients, their momentum buffers, then the running statistics. The array lives as long as the model. */
+ * gradients, their momentum buffers, (AdamW) their second moments, then the running statistics. The array
+ * lives as long as the model. */
 const tsl_model_tensor *tsl_model_tensors(const tsl_model *model, int *count);
 const tsl_model_tensor *tsl_model_find_tensor(const tsl_model *model, const char *name); /* or NULL */
 
@@ -110,8 +123,8 @@ tsl_status tsl_model_tensor_upload(tsl_model *model, const tsl_model_tensor *ten
 tsl_status tsl_model_init_random(tsl_model *model, uint64_t seed);
 
 /* Loads every PARAM, RUNNING_MEAN and RUNNING_VAR tensor found in `st` under the model's names (F32,
- * matching shape), and the MOMENTUM tensors ("mu.<name>") when the file has them (a checkpoint written
- * from tsl_model_tensors); momentum the file lacks is zeroed. Extra tensors in the file are ignored
+ * matching shape), and the optimiser state ("mu.<name>", "nu.<name>") when the file has it (a checkpoint
+ * written from tsl_model_tensors); state the file lacks is zeroed. Extra tensors in the file are ignored
  * ("fc.*", "num_batches_tracked", "grad.*"). With require_all, a missing PARAM or running statistic is
  * an error (TSL_ERR_FORMAT naming it); otherwise it keeps its value (so a torchvision trunk checkpoint
  * can seed the trunk of a randomly initialised model). `*loaded` (may be NULL) receives the number of
@@ -137,10 +150,14 @@ tsl_status tsl_model_forward_backward(tsl_model *model, tsl_vk_range images, tsl
                                       int64_t step, tsl_loss_terms *terms);
 
 typedef struct {
-    float lr_weights; /* this step's learning rate for weights (schedule applied by the caller) */
-    float lr_biases;  /* for 1-D parameters (biases, BN) */
-    float weight_decay, momentum, eta;
-} tsl_lars_config;
+    float lr_weights;         /* this step's learning rate for weights (schedule applied by the caller) */
+    float lr_biases;          /* for 1-D parameters (biases, BN) */
+    float weight_decay;       /* weights only (LARS, SGD: added to the gradient; AdamW: decoupled) */
+    float momentum;           /* LARS, SGD */
+    float eta;                /* LARS trust coefficient */
+    double beta1, beta2, eps; /* AdamW (double: tsl_optim_adamw_hparams) */
+    uint64_t step;            /* AdamW's bias correction: steps taken, this one included (from 1) */
+} tsl_optimizer_config;
 
 /* ---- data parallelism (tsl_model_sync.c, docs/DISTRIBUTED.md) ------------------------------------- */
 
@@ -153,10 +170,17 @@ typedef struct {
 typedef struct tsl_dist tsl_dist;
 tsl_status tsl_model_set_dist(tsl_model *model, tsl_dist *dist);
 
-/* One LARS step (Barlow Twins' main.py groups: weights with lr_weights, weight decay and the trust ratio;
- * 1-D parameters with lr_biases and neither) from the gradients of the last forward_backward. Submitted
- * without waiting: the next forward_backward, tensor download or upload is ordered after it. */
-tsl_status tsl_model_optimizer_step(tsl_model *model, const tsl_lars_config *lars);
+/* One step of the model's optimiser (config.optimizer) from the gradients of the last forward_backward,
+ * with Barlow Twins' main.py groups for every optimiser: weights with lr_weights and weight decay (and,
+ * for LARS, the trust ratio); 1-D parameters (biases, BN) with lr_biases and neither. The per-tensor
+ * gradient norms are taken in the same submission (tsl_model_grad_norms). Submitted without waiting: the
+ * next forward_backward, tensor download or upload is ordered after it. */
+tsl_status tsl_model_optimizer_step(tsl_model *model, const tsl_optimizer_config *config);
+
+/* The L2 norm of each PARAM's gradient (`norms` holds one float per PARAM, in tsl_model_tensors order)
+ * as the last tsl_model_optimizer_step found them; waits for that step. TSL_ERR_INVALID_ARG before any
+ * optimizer step. */
+tsl_status tsl_model_grad_norms(tsl_model *model, float *norms);
 
 /* Evaluation-mode forward of n images (n <= 4N) through the trunk, BN with running statistics; the
  * output of trunk layer `layer` ("conv1" is the stem's conv output, "layer1".."layer4" a stage's output,

@@ -76,6 +76,8 @@ static void head_rules(const tsl_model *m, init_rule *rules) {
 static tsl_status zero_momentum(tsl_model *m) {
     TSL_TRY(tsl_vk_cmd_begin(m->cmd));
     tsl_status s = tsl_vk_cmd_fill(m->cmd, m->momentum.range, 0);
+    if (s == TSL_OK && m->n_state == 4)
+        s = tsl_vk_cmd_fill(m->cmd, m->second.range, 0);
     tsl_status done = tsl_vk_cmd_submit_wait(m->cmd);
     return s != TSL_OK ? s : done;
 }
@@ -97,7 +99,7 @@ tsl_status tsl_model_init_random(tsl_model *m, uint64_t seed) {
     }
     for (int i = 0; i < m->n_tensors && s == TSL_OK; i++) {
         const tsl_model_tensor *t = &m->tensors[i];
-        if (t->kind == TSL_MT_GRAD || t->kind == TSL_MT_MOMENTUM)
+        if (t->kind == TSL_MT_GRAD || t->kind == TSL_MT_MOMENTUM || t->kind == TSL_MT_SECOND_MOMENT)
             continue;
         init_rule r = t->kind == TSL_MT_RUNNING_MEAN  ? (init_rule){INIT_CONST, 0.0}
                       : t->kind == TSL_MT_RUNNING_VAR ? (init_rule){INIT_CONST, 1.0}
@@ -137,7 +139,7 @@ tsl_status tsl_model_load_safetensors(tsl_model *m, const tsl_safetensors *st, b
             continue;
         const tsl_st_tensor *f = tsl_safetensors_find(st, t->name);
         if (!f) {
-            if (require_all && t->kind != TSL_MT_MOMENTUM)
+            if (require_all && t->kind != TSL_MT_MOMENTUM && t->kind != TSL_MT_SECOND_MOMENT)
                 return tsl_error(TSL_ERR_FORMAT, "%s: no tensor %s", source, t->name);
             continue;
         }

@@ -56,9 +56,12 @@ struct tsl_model {
     tsl_vk_range images; /* the current step's input (the first conv's backward reads it) */
 
     int n_tensors, n_params;
-    tsl_model_tensor *tensors; /* params, grads, momentum, running stats */
+    int n_state;               /* tensors per parameter: param, grad, momentum (+ AdamW's second moment) */
+    tsl_model_tensor *tensors; /* params, grads, momentum, (second moments), running stats */
     uint64_t param_floats;
-    tsl_vk_buffer params, grads, momentum, stats;
+    tsl_vk_buffer params, grads, momentum, second, stats; /* second: AdamW only */
+    tsl_vk_buffer grad_norms; /* host-visible: one float per param, written by each optimizer step */
+    uint64_t grad_norms_done; /* timeline value of the step that wrote them; 0: none yet */
 
     tsl_trunk_layer *layers;
     tsl_vk_range features, d_features; /* h (avgpool output) and its gradient: aliases of the last layer */

@@ -91,10 +91,10 @@ static void add_projector(tsl_projector *p, table *t) {
     }
 }
 
-/* Stats were numbered -2, -3, ... (-1 is "none"); they come after params, grads and momentum in the final
- * table. */
+/* Stats were numbered -2, -3, ... (-1 is "none"); they come after params, grads and the optimiser state
+ * in the final table. */
 static int stat_index(const tsl_model *m, int provisional) {
-    return provisional <= -2 ? 3 * m->n_params + (-2 - provisional) : provisional;
+    return provisional <= -2 ? m->n_state * m->n_params + (-2 - provisional) : provisional;
 }
 
 static void renumber_stats(tsl_model *m) {
@@ -127,21 +127,27 @@ static tsl_status build_table(tsl_model *m) {
                 add_tensor(&t, false, TSL_MT_PARAM, "classifier.bias", 1, m->config.classes, 0, 0, 0);
         }
         m->n_params = t.n_params;
-        m->n_tensors = 3 * t.n_params + t.n_stats;
+        m->n_state = m->config.optimizer == TSL_OPTIMIZER_ADAMW ? 4 : 3;
+        m->n_tensors = m->n_state * t.n_params + t.n_stats;
         m->tensors = calloc(m->n_tensors, sizeof *m->tensors);
         if (!m->tensors)
             s = tsl_error(TSL_ERR_NOMEM, "model: out of memory");
     }
     if (s == TSL_OK) {
+        static const struct {
+            tsl_model_tensor_kind kind;
+            const char *prefix;
+        } state[] = {{TSL_MT_GRAD, "grad."}, {TSL_MT_MOMENTUM, "mu."}, {TSL_MT_SECOND_MOMENT, "nu."}};
         for (int i = 0; i < t.n_params; i++) {
-            tsl_model_tensor *p = &m->tensors[i], *g = p + t.n_params, *mu = g + t.n_params;
-            *p = *g = *mu = t.params[i];
-            g->kind = TSL_MT_GRAD;
-            mu->kind = TSL_MT_MOMENTUM;
-            snprintf(g->name, sizeof g->name, "grad.%.80s", t.params[i].name);
-            snprintf(mu->name, sizeof mu->name, "mu.%.80s", t.params[i].name);
+            m->tensors[i] = t.params[i];
+            for (int k = 1; k < m->n_state; k++) {
+                tsl_model_tensor *x = &m->tensors[k * t.n_params + i];
+                *x = t.params[i];
+                x->kind = state[k - 1].kind;
+                snprintf(x->name, sizeof x->name, "%s%.80s", state[k - 1].prefix, t.params[i].name);
+            }
         }
-        memcpy(&m->tensors[3 * t.n_params], t.stats, t.n_stats * sizeof *t.stats);
+        memcpy(&m->tensors[m->n_state * t.n_params], t.stats, t.n_stats * sizeof *t.stats);
         renumber_stats(m);
     }
     free(t.params);
@@ -156,7 +162,7 @@ static tsl_status allocate_params(tsl_model *m) {
     for (int i = 0; i < m->n_tensors; i++) {
         tsl_model_tensor *x = &m->tensors[i];
         bool stat = x->kind == TSL_MT_RUNNING_MEAN || x->kind == TSL_MT_RUNNING_VAR;
-        if (x->kind == TSL_MT_GRAD || x->kind == TSL_MT_MOMENTUM)
+        if (x->kind == TSL_MT_GRAD || x->kind == TSL_MT_MOMENTUM || x->kind == TSL_MT_SECOND_MOMENT)
             continue;
         uint64_t *at = stat ? &sbytes : &pbytes;
         x->range.offset = *at;
@@ -167,19 +173,20 @@ static tsl_status allocate_params(tsl_model *m) {
     }
     TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, pbytes, "model parameters", &m->params));
     TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, pbytes, "model gradients", &m->grads));
-    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, pbytes, "LARS momentum", &m->momentum));
+    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, pbytes, "optimizer momentum", &m->momentum));
+    if (m->n_state == 4)
+        TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, pbytes, "AdamW second moments", &m->second));
     TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, sbytes, "BatchNorm running statistics", &m->stats));
     for (int i = 0; i < m->n_tensors; i++) {
         tsl_model_tensor *x = &m->tensors[i];
-        const tsl_vk_buffer *b = x->kind == TSL_MT_PARAM      ? &m->params
-                                 : x->kind == TSL_MT_GRAD     ? &m->grads
-                                 : x->kind == TSL_MT_MOMENTUM ? &m->momentum
-                                                              : &m->stats;
-        /* Params come first in the table and are placed first; gradients and momentum take their
+        const tsl_vk_buffer *b = x->kind == TSL_MT_PARAM           ? &m->params
+                                 : x->kind == TSL_MT_GRAD          ? &m->grads
+                                 : x->kind == TSL_MT_MOMENTUM      ? &m->momentum
+                                 : x->kind == TSL_MT_SECOND_MOMENT ? &m->second
+                                                                   : &m->stats;
+        /* Params come first in the table and are placed first; gradients and optimiser state take their
          * param's offset within its buffer. */
-        int param = x->kind == TSL_MT_GRAD       ? i - m->n_params
-                    : x->kind == TSL_MT_MOMENTUM ? i - 2 * m->n_params
-                                                 : -1;
+        int param = i >= m->n_params && i < m->n_state * m->n_params ? i % m->n_params : -1;
         uint64_t offset =
             param >= 0 ? m->tensors[param].range.offset - m->params.range.offset : x->range.offset;
         x->range = tsl_vk_subrange(b, offset, 4 * x->count);
@@ -214,7 +221,8 @@ static void carve_trunk(tsl_model *m, carver *c) {
         tsl_trunk_layer *L = &m->layers[i];
         L->per_image = (uint64_t)l->c_out * l->h_out * l->w_out;
         L->out = carve(c, m->rows * L->per_image);
-        L->grad = carve(c, m->rows * L->per_image);
+        if (!m->config.trunk_only) /* evaluation-mode features need no gradients (half the memory) */
+            L->grad = carve(c, m->rows * L->per_image);
         if (l->kind == TSL_LAYER_BN) {
             carve_quarters(c, L->save_mean, l->c_out);
             carve_quarters(c, L->save_invstd, l->c_out);
@@ -279,7 +287,8 @@ static void carve_all(tsl_model *m, carver *c) {
         m->logits = carve(c, (uint64_t)m->rows * m->config.classes);
         m->dlogits = carve(c, (uint64_t)m->rows * m->config.classes);
     }
-    m->accum = carve(c, largest_gradient_floats(m));
+    if (!m->config.trunk_only)
+        m->accum = carve(c, largest_gradient_floats(m));
 }
 
 static tsl_status allocate_activations(tsl_model *m) {
@@ -305,15 +314,30 @@ static uint64_t lars_scratch(const tsl_model *m, bool exclude) {
         return 0;
     for (int i = 0; i < m->n_params; i++)
         if (m->tensors[i].exclude == exclude)
-            t[n++] = (tsl_optim_tensor){tsl_model_param(m, i), tsl_model_grad(m, i), tsl_model_param(m, i),
-                                        exclude};
+            t[n++] = (tsl_optim_tensor){.param = tsl_model_param(m, i),
+                                        .grad = tsl_model_grad(m, i),
+                                        .momentum = tsl_model_param(m, i),
+                                        .exclude = exclude};
     uint64_t bytes = n ? tsl_optim_lars_scratch_bytes(m->device, t, n) : 0;
     free(t);
     return bytes;
 }
 
+/* The per-step gradient norms of every parameter (tsl_model_grad_norms). */
+static uint64_t grad_norms_scratch(const tsl_model *m) {
+    tsl_vk_range *r = calloc(m->n_params, sizeof *r);
+    if (!r)
+        return 0;
+    for (int i = 0; i < m->n_params; i++)
+        r[i] = tsl_model_grad(m, i);
+    uint64_t bytes = m->n_params ? tsl_l2_norms_scratch_bytes(m->device, r, (uint32_t)m->n_params) : 0;
+    free(r);
+    return bytes;
+}
+
 static tsl_status allocate_scratch(tsl_model *m) {
     uint64_t need = max_u64(lars_scratch(m, false), lars_scratch(m, true));
+    need = max_u64(need, grad_norms_scratch(m));
     uint32_t n = m->config.batch;
     for (int i = 0; i < m->net.n_layers; i++) {
         const tsl_layer *l = &m->net.layers[i];
@@ -339,6 +363,9 @@ static tsl_status allocate_scratch(tsl_model *m) {
     TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DOWNLOAD, TSL_LOSS_SLOTS * TSL_MODEL_ALIGN, "loss values",
                          &m->loss_host));
     m->loss_values = m->loss_host.host;
+    if (m->n_params)
+        TSL_TRY(
+            tsl_vk_alloc(m->device, TSL_MEM_DOWNLOAD, 4ull * m->n_params, "gradient norms", &m->grad_norms));
     return TSL_OK;
 }
 

@@ -84,7 +84,7 @@ static tsl_status upload_all(tsl_model *model, const tsl_safetensors *file) {
     return TSL_OK;
 }
 
-tsl_status tsl_checkpoint_load(tsl_model *model, const char *path, tsl_safetensors *file) {
+tsl_status tsl_checkpoint_open(const char *path, tsl_safetensors *file) {
     TSL_TRY(tsl_safetensors_read(path, UINT64_C(1) << 36, file));
     const char *format = tsl_safetensors_meta(file, "format"),
                *version = tsl_safetensors_meta(file, "version");
@@ -95,8 +95,23 @@ tsl_status tsl_checkpoint_load(tsl_model *model, const char *path, tsl_safetenso
     else if (!version || strcmp(version, format_version) != 0)
         st = tsl_error(TSL_ERR_FORMAT, "%s: checkpoint version %s; this tessl reads version %s", path,
                        version ? version : "(none)", format_version);
-    else
-        st = upload_all(model, file);
+    if (st != TSL_OK)
+        tsl_safetensors_free(file);
+    return st;
+}
+
+tsl_status tsl_checkpoint_upload(tsl_model *model, const tsl_safetensors *file) {
+    return upload_all(model, file);
+}
+
+const char *tsl_checkpoint_optimizer(const tsl_safetensors *file) {
+    const char *name = tsl_safetensors_meta(file, "optimizer");
+    return name ? name : "lars"; /* checkpoints from before --optimizer hold LARS state */
+}
+
+tsl_status tsl_checkpoint_load(tsl_model *model, const char *path, tsl_safetensors *file) {
+    TSL_TRY(tsl_checkpoint_open(path, file));
+    tsl_status st = upload_all(model, file);
     if (st != TSL_OK)
         tsl_safetensors_free(file);
     return st;

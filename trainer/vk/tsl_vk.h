@@ -212,6 +212,29 @@ void tsl_vk_grid_1d(const tsl_vk_device *device, uint64_t groups, uint32_t *grou
 /* Largest chunk, in bytes and a multiple of `granule`, that one binding may cover on this device. */
 VkDeviceSize tsl_vk_max_binding_bytes(const tsl_vk_device *device, VkDeviceSize granule);
 
+/* ---- profiling (tsl_vk_profile.c) ------------------------------------------------------------------ */
+
+/* Turns on per-kernel timestamps for every recorder of the device (each writes a timestamp after every
+ * command; the time since the previous one is charged to that command's shader). TSL_ERR_UNSUPPORTED when
+ * the compute queue has no timestamps (tsl_vk_features.timestamps). Stays on until the device closes. */
+tsl_status tsl_vk_profile_enable(tsl_vk_device *device);
+
+/* Forgets the times summed so far (after warm-up steps, say), including those of submissions recorded
+ * before the reset and not yet read back. */
+void tsl_vk_profile_reset(tsl_vk_device *device);
+
+typedef struct {
+    const char *name; /* shader name, or "(copy)" / "(fill)" */
+    uint64_t count;   /* commands timed */
+    double ms;        /* their summed time */
+} tsl_vk_profile_row;
+
+/* The sums per kernel, slowest first (`*rows` malloc'd; caller frees), from the submissions that have
+ * completed and been waited for (a recorder's last submission counts once it is waited for, begun again
+ * or destroyed). `*untimed` (may be NULL): commands that found a recording's query pool full. */
+tsl_status tsl_vk_profile_report(tsl_vk_device *device, tsl_vk_profile_row **rows, uint32_t *n_rows,
+                                 uint64_t *untimed);
+
 /* ---- transfers --------------------------------------------------------------------------------------- */
 
 /* Copies host bytes into `dst` (any memory kind, any size) through a staging buffer, and waits. */

@@ -26,6 +26,7 @@ struct tsl_vk_cmd {
     VkPipelineStageFlags pending_stages;
     VkAccessFlags pending_writes;
     tsl_vk_cmd_stats stats;
+    tsl_vk_cmd_profile profile; /* timestamps, when the device profiles */
 };
 
 tsl_status tsl_vk_cmd_create(tsl_vk_device *d, tsl_vk_cmd **out) {
@@ -58,8 +59,9 @@ void tsl_vk_cmd_destroy(tsl_vk_cmd *c) {
     if (!c)
         return;
     tsl_vk_device *d = c->device;
-    if (c->last_submit)
-        tsl_vk_wait(d, c->last_submit);
+    if (c->last_submit && tsl_vk_wait(d, c->last_submit) == TSL_OK)
+        tsl_vk_cmd_profile_collect(d, &c->profile);
+    tsl_vk_cmd_profile_destroy(d, &c->profile);
     for (uint32_t i = 0; i < c->n_descriptor_pools; i++)
         vkDestroyDescriptorPool(d->vk, c->descriptor_pools[i], NULL);
     if (c->pool)
@@ -73,6 +75,7 @@ tsl_status tsl_vk_cmd_begin(tsl_vk_cmd *c) {
     tsl_assert(!c->recording);
     if (c->last_submit)
         TSL_TRY(tsl_vk_wait(c->device, c->last_submit));
+    TSL_TRY(tsl_vk_cmd_profile_collect(c->device, &c->profile));
     for (uint32_t i = 0; i < c->used_descriptor_pools; i++)
         TSL_TRY(tsl_vk_check(vkResetDescriptorPool(c->device->vk, c->descriptor_pools[i], 0),
                              "resetting a descriptor pool"));
@@ -86,7 +89,7 @@ tsl_status tsl_vk_cmd_begin(tsl_vk_cmd *c) {
                                      .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
     TSL_TRY(tsl_vk_check(vkBeginCommandBuffer(c->cb, &info), "beginning a command buffer"));
     c->recording = true;
-    return TSL_OK;
+    return tsl_vk_cmd_profile_begin(c->device, c->cb, &c->profile);
 }
 
 static bool overlaps(tsl_vk_range a, tsl_vk_range b) {
@@ -252,6 +255,7 @@ tsl_status tsl_vk_cmd_dispatch(tsl_vk_cmd *c, const tsl_vk_pipeline *p, const ts
     if (push_size)
         vkCmdPushConstants(c->cb, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
     vkCmdDispatch(c->cb, gx, gy, gz);
+    tsl_vk_cmd_profile_mark(c->device, c->cb, &c->profile, (int)p->shader);
     c->stats.dispatches++;
     return TSL_OK;
 }
@@ -267,6 +271,7 @@ tsl_status tsl_vk_cmd_copy(tsl_vk_cmd *c, tsl_vk_range src, tsl_vk_range dst) {
     TSL_TRY(track(c, ranges, writes, 2, VK_PIPELINE_STAGE_TRANSFER_BIT));
     VkBufferCopy region = {src.offset, dst.offset, n};
     vkCmdCopyBuffer(c->cb, src.vk, dst.vk, 1, &region);
+    tsl_vk_cmd_profile_mark(c->device, c->cb, &c->profile, TSL_VK_PROFILE_COPY);
     c->stats.copies++;
     return TSL_OK;
 }
@@ -281,6 +286,7 @@ tsl_status tsl_vk_cmd_fill(tsl_vk_cmd *c, tsl_vk_range dst, uint32_t pattern) {
     bool write = true;
     TSL_TRY(track(c, &dst, &write, 1, VK_PIPELINE_STAGE_TRANSFER_BIT));
     vkCmdFillBuffer(c->cb, dst.vk, dst.offset, dst.size, pattern);
+    tsl_vk_cmd_profile_mark(c->device, c->cb, &c->profile, TSL_VK_PROFILE_FILL);
     c->stats.fills++;
     return TSL_OK;
 }
@@ -296,6 +302,7 @@ tsl_status tsl_vk_cmd_submit(tsl_vk_cmd *c, uint64_t *done) {
     uint64_t value;
     TSL_TRY(tsl_vk_queue_submit(c->device, c->cb, &value));
     c->last_submit = value;
+    c->profile.submitted = c->profile.active;
     if (done)
         *done = value;
     return TSL_OK;
@@ -304,7 +311,8 @@ tsl_status tsl_vk_cmd_submit(tsl_vk_cmd *c, uint64_t *done) {
 tsl_status tsl_vk_cmd_submit_wait(tsl_vk_cmd *c) {
     uint64_t value;
     TSL_TRY(tsl_vk_cmd_submit(c, &value));
-    return tsl_vk_wait(c->device, value);
+    TSL_TRY(tsl_vk_wait(c->device, value));
+    return tsl_vk_cmd_profile_collect(c->device, &c->profile);
 }
 
 tsl_vk_cmd_stats tsl_vk_cmd_stats_get(const tsl_vk_cmd *c) {

@@ -318,6 +318,7 @@ void tsl_vk_device_close(tsl_vk_device *d) {
         tsl_vk_free(d, &d->staging_down);
         tsl_vk_pipelines_destroy(d);
         tsl_vk_memory_destroy(d);
+        tsl_vk_profile_destroy(d);
         if (d->timeline)
             vkDestroySemaphore(d->vk, d->timeline, NULL);
         vkDestroyDevice(d->vk, NULL);

@@ -40,6 +40,8 @@ struct tsl_vk_pipeline {
     struct tsl_vk_pipeline *next;
 };
 
+typedef struct tsl_vk_profile tsl_vk_profile;
+
 struct tsl_vk_device {
     tsl_vk_options options;
     tsl_vk_features features;
@@ -72,6 +74,7 @@ struct tsl_vk_device {
     uint32_t validation_messages; /* atomic */
     tsl_vk_fault fault;           /* TESSL_FAULT, for the reliability tests */
     bool lost;                    /* a submission or wait reported VK_ERROR_DEVICE_LOST */
+    tsl_vk_profile *profile;      /* per-kernel timestamps when on (tsl_vk_profile.c); NULL: off */
 };
 
 /* Fills `f` from a physical device (properties, limits, features, queues, memory). */
@@ -88,5 +91,27 @@ void tsl_vk_pipelines_destroy(tsl_vk_device *device);
 /* Submits one recorded command buffer on the device's queue, waiting for the previous submission and
  * signalling the next timeline value, returned in `*value`. */
 tsl_status tsl_vk_queue_submit(tsl_vk_device *device, VkCommandBuffer command_buffer, uint64_t *value);
+
+/* ---- timestamp profiling of one recorder (tsl_vk_profile.c) ---- */
+
+typedef struct {
+    VkQueryPool pool;
+    uint32_t capacity, used, wanted; /* queries: in the pool, written, and asked for by this recording */
+    uint32_t *labels;                /* per query: the kernel (shader id, or copy / fill) it ends */
+    bool active, submitted;
+    uint64_t epoch; /* the device profile's reset count when recording began */
+} tsl_vk_cmd_profile;
+
+enum { TSL_VK_PROFILE_COPY = -1, TSL_VK_PROFILE_FILL = -2 };
+
+/* At the start of a recording: resets the pool and writes the first timestamp (nothing when off). */
+tsl_status tsl_vk_cmd_profile_begin(tsl_vk_device *device, VkCommandBuffer cb, tsl_vk_cmd_profile *profile);
+/* After a command: a timestamp labelled with its shader id (or TSL_VK_PROFILE_COPY / _FILL). */
+void tsl_vk_cmd_profile_mark(tsl_vk_device *device, VkCommandBuffer cb, tsl_vk_cmd_profile *profile,
+                             int shader);
+/* After the submission completed: adds its times to the device's sums (once per submission). */
+tsl_status tsl_vk_cmd_profile_collect(tsl_vk_device *device, tsl_vk_cmd_profile *profile);
+void tsl_vk_cmd_profile_destroy(tsl_vk_device *device, tsl_vk_cmd_profile *profile);
+void tsl_vk_profile_destroy(tsl_vk_device *device);
 
 #endif

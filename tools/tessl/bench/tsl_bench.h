@@ -45,4 +45,15 @@ tsl_status tsl_bench_matrix(tsl_bench_run *run);
 /* `tessl bench augment`. */
 tsl_status tsl_bench_augment(tsl_bench_run *run);
 
+/* `tessl bench train` (bench_train.c): whole TeSSL steps of a full-width model on random images. */
+typedef struct {
+    const char *arch, *projector, *optimizer;
+    int batch, res, steps, warmup; /* batch: pairs per step */
+    int width;                     /* base width (64: torchvision's) */
+    double lambda;                 /* 0 drops g_equi */
+    bool profile;                  /* print per-kernel device times (timestamp queries) */
+} tsl_bench_train_options;
+
+tsl_status tsl_bench_train(tsl_vk_device *device, const tsl_bench_train_options *options);
+
 #endif

@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""Times full TeSSL training steps in PyTorch on the CPU: the baseline of `tessl bench train`
+(docs/PERFORMANCE.md). Debian's python3-torch / python3-torchvision; install with
+`tools/setup --with-python` (OpenBLAS: without it the projectors' matrix products use the reference BLAS).
+
+The step is the one tools/make_train_fixture.py writes as the reference of tests/test_train_step.c, at
+full size: torchvision's resnet50 (fc removed), projectors g_inv and g_equi (Linear-BN-ReLU-Linear-BN-
+ReLU-Linear, no biases, --projector sizes), four forward passes module(t0), module(p0), module(t1),
+module(p1) so that BatchNorm statistics are per quarter (docs/METHOD.md), the TeSSL loss (two Barlow
+Twins terms with their own BatchNorm1d(affine=False)), backward, and one LARS step with Barlow Twins'
+parameter groups. Inputs are random (the augmentations are not timed; tessl bench train does not time
+them either). --lambda 0 drops g_equi, as tessl does.
+
+Usage: tools/bench_train_torch.py [--arch resnet50] [--res 224] [--batch 8] [--steps 3] [--warmup 1]
+                                  [--threads N] [--projector 8192-8192-8192] [--lambda 0.2]
+Prints warm-up and timed step times and img/s (4 x batch images per step).
+"""
+import argparse
+import os
+import time
+
+import torch
+import torch.nn as nn
+import torchvision
+
+from make_train_fixture import LARS, barlow, projector
+
+
+class Model(nn.Module):
+    def __init__(self, arch, dims, equi):
+        super().__init__()
+        self.backbone = getattr(torchvision.models, arch)()
+        feature_dim = self.backbone.fc.in_features
+        self.backbone.fc = nn.Identity()
+        self.g_inv = projector(dims, feature_dim)
+        self.g_equi = projector(dims, feature_dim) if equi else None
+        self.bn_inv = nn.BatchNorm1d(dims[-1], affine=False)
+        self.bn_equi = nn.BatchNorm1d(dims[-1], affine=False)
+
+    def forward(self, x):
+        h = self.backbone(x)
+        return self.g_inv(h), self.g_equi(h) if self.g_equi is not None else None
+
+
+def step(model, opt, x, n, lam):
+    opt.zero_grad(set_to_none=True)
+    zs, ws = zip(*(model(q) for q in x.split(n)))  # module(t0), module(p0), module(t1), module(p1)
+    loss = (1 - lam) * barlow(torch.cat([zs[0], zs[2]]), torch.cat([zs[1], zs[3]]), model.bn_inv)
+    if lam > 0:
+        loss = loss + lam * barlow(ws[0] - ws[1], ws[2] - ws[3], model.bn_equi)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def blas_library():
+    """The BLAS shared object this process has mapped (after a matrix product)."""
+    torch.randn(64, 64) @ torch.randn(64, 64)
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line.lower()}
+    return ", ".join(sorted(os.path.basename(p) for p in libs)) or "none found"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--arch", default="resnet50")
+    ap.add_argument("--res", type=int, default=224)
+    ap.add_argument("--batch", type=int, default=8, help="pairs per step (4 x batch images)")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--projector", default="8192-8192-8192")
+    ap.add_argument("--lambda", dest="lam", type=float, default=0.2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    dims = [int(d) for d in a.projector.split("-")]
+    model = Model(a.arch, dims, a.lam > 0).train()
+    params = [p for p in model.parameters()]
+    weights = [p for p in params if p.ndim != 1]
+    biases = [p for p in params if p.ndim == 1]
+    opt = LARS([{"params": weights, "lr": 0.2 * 2 * a.batch / 256},
+                {"params": biases, "lr": 0.0048 * 2 * a.batch / 256}], lr=0, weight_decay=1e-6,
+               weight_decay_filter=True, lars_adaptation_filter=True)
+    x = torch.randn(4 * a.batch, 3, a.res, a.res)
+    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, threads {torch.get_num_threads()}, "
+          f"BLAS {blas_library()}")
+    print(f"{a.arch} at {a.res} px, {a.batch} pairs ({4 * a.batch} images) per step, projector {a.projector}, "
+          f"lambda {a.lam}")
+    for i in range(a.warmup):
+        t0 = time.perf_counter()
+        loss = step(model, opt, x, a.batch, a.lam)
+        print(f"warm-up step {i}: {time.perf_counter() - t0:.3f} s (loss {loss:.4f})", flush=True)
+    t0 = time.perf_counter()
+    for i in range(a.steps):
+        t1 = time.perf_counter()
+        loss = step(model, opt, x, a.batch, a.lam)
+        print(f"step {i}: {time.perf_counter() - t1:.3f} s (loss {loss:.4f})", flush=True)
+    elapsed = time.perf_counter() - t0
+    print(f"torch: {4 * a.batch * a.steps / elapsed:.2f} img/s ({elapsed / a.steps:.3f} s per step, "
+          f"{a.steps} steps after {a.warmup} warm-up)")
+
+
+if __name__ == "__main__":
+    main()
