@@ -1,6 +1,7 @@
 /* trainer/model: the ResNet description equals torchvision's structure: state-dict names, order and
  * shapes, and every convolution's output shape at several resolutions (tests/fixtures/resnet_structure.txt,
  * written by tools/make_resnet_fixture.py). */
+#include "tsl_model_internal.h"
 #include "tsl_resnet.h"
 #include "tsl_test.h"
 
@@ -121,6 +122,44 @@ START_TEST(graph_links_and_init_flags) {
 END_TEST
 
 /* A narrow net scales every width by base_width / 64, as torchvision's width would. */
+/* The trunk's output gradients share buffers (tsl_model_gradient_slots). Layer j's gradient is alive
+ * from the backward of its last reader (the projectors for the last layer) down to j's own backward,
+ * both ends included; two gradients in one slot must never be alive at once. Re-derived here from the
+ * graph, independently of the planner. train_step's comparison with PyTorch covers the numbers. */
+START_TEST(gradient_slots_never_hold_two_live_gradients) {
+    const tsl_resnet_arch archs[] = {TSL_RESNET18, TSL_RESNET34, TSL_RESNET50};
+    for (size_t a = 0; a < 3; a++) {
+        tsl_resnet net;
+        TSL_TEST_OK(tsl_resnet_describe(archs[a], TSL_RESNET_BASE_WIDTH, 224, 224, &net));
+        int n = net.n_layers, *slot = malloc(sizeof(int) * n), *last_reader = malloc(sizeof(int) * n);
+        ck_assert(slot && last_reader);
+        int n_slots = tsl_model_gradient_slots(&net, slot);
+        for (int j = 0; j < n; j++)
+            last_reader[j] = j == n - 1 ? n : -1;
+        for (int i = 0; i < n; i++) {
+            const tsl_layer *l = &net.layers[i];
+            int src = l->input == -1 ? i - 1 : l->input;
+            if (src >= 0)
+                last_reader[src] = i > last_reader[src] ? i : last_reader[src];
+            if (l->kind == TSL_LAYER_ADD)
+                last_reader[l->skip] = i > last_reader[l->skip] ? i : last_reader[l->skip];
+        }
+        for (int j = 0; j < n; j++) {
+            ck_assert(slot[j] >= 0 && slot[j] < n_slots);
+            for (int k = j + 1; k < n; k++)
+                if (slot[j] == slot[k]) /* [j, last_reader[j]] and [k, last_reader[k]] must be disjoint */
+                    ck_assert_msg(last_reader[j] < k, "%s and %s share slot %d while both alive",
+                                  net.layers[j].name, net.layers[k].name, slot[j]);
+        }
+        /* A handful of buffers instead of one per layer (173 for ResNet-50). */
+        ck_assert_msg(n_slots <= 4, "%d slots for %d layers", n_slots, n);
+        free(slot);
+        free(last_reader);
+        tsl_resnet_free(&net);
+    }
+}
+END_TEST
+
 START_TEST(base_width_scales_every_stage) {
     tsl_resnet net;
     TSL_TEST_OK(tsl_resnet_describe(TSL_RESNET18, 8, 32, 32, &net));
@@ -141,6 +180,7 @@ int main(void) {
     tcase_add_test(tc, conv_shapes_match_torchvision);
     tcase_add_test(tc, graph_links_and_init_flags);
     tcase_add_test(tc, base_width_scales_every_stage);
+    tcase_add_test(tc, gradient_slots_never_hold_two_live_gradients);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);
 }

@@ -64,6 +64,7 @@ struct tsl_model {
     uint64_t grad_norms_done; /* timeline value of the step that wrote them; 0: none yet */
 
     tsl_trunk_layer *layers;
+    int *grad_slot, n_grad_slots;      /* trunk gradients sharing buffers (tsl_model_gradient_slots) */
     tsl_vk_range features, d_features; /* h (avgpool output) and its gradient: aliases of the last layer */
     tsl_projector proj[2];             /* g_inv, g_equi */
     tsl_bt_term bt[2];                 /* inv, equi */
@@ -138,5 +139,12 @@ tsl_status tsl_sync_cross_correlation(tsl_model *m, tsl_vk_range c, uint32_t dim
 
 /* tsl_tessl_loss.c: the loss terms (into loss slots) and the gradients of Z and W (and the logits). */
 tsl_status tsl_tessl_loss_forward_backward(tsl_model *m, tsl_vk_range labels);
+
+enum { TSL_MODEL_MAX_TRUNK_LAYERS = 512 }; /* ResNet-50 has 173 */
+
+/* Assigns each trunk layer's output gradient a shared buffer ("slot"): slot_of[j] for layer j, such that
+ * gradients alive at the same time during backward never share one (tsl_model_grad_slots.c). Returns
+ * the number of slots. */
+int tsl_model_gradient_slots(const tsl_resnet *net, int *slot_of);
 
 #endif

@@ -215,14 +215,39 @@ static void carve_quarters(carver *c, tsl_vk_range *r, uint64_t floats) {
         r[q] = carve(c, floats);
 }
 
+/* A range at byte `at` of the carver's buffer (an offset only, while measuring). */
+static tsl_vk_range range_at(const carver *c, uint64_t at, uint64_t bytes) {
+    tsl_vk_range r = {VK_NULL_HANDLE, at, bytes};
+    return c->buffer ? tsl_vk_subrange(c->buffer, at, bytes) : r;
+}
+
+/* The trunk's output gradients in the shared slots of m->grad_slot, each as large as the largest. */
+static void carve_trunk_gradients(tsl_model *m, carver *c) {
+    int n = m->net.n_layers;
+    uint64_t largest = 0;
+    for (int i = 0; i < n; i++) {
+        const tsl_layer *l = &m->net.layers[i];
+        uint64_t floats = m->rows * (uint64_t)l->c_out * l->h_out * l->w_out;
+        largest = floats > largest ? floats : largest;
+    }
+    uint64_t first = c->at, stride = align_up(4 * largest);
+    for (int s = 0; s < m->n_grad_slots; s++)
+        carve(c, largest);
+    for (int i = 0; i < n; i++) {
+        const tsl_layer *l = &m->net.layers[i];
+        uint64_t bytes = 4 * m->rows * (uint64_t)l->c_out * l->h_out * l->w_out;
+        m->layers[i].grad = range_at(c, first + (uint64_t)m->grad_slot[i] * stride, bytes);
+    }
+}
+
 static void carve_trunk(tsl_model *m, carver *c) {
+    if (!m->config.trunk_only) /* evaluation-mode features need no gradients */
+        carve_trunk_gradients(m, c);
     for (int i = 0; i < m->net.n_layers; i++) {
         const tsl_layer *l = &m->net.layers[i];
         tsl_trunk_layer *L = &m->layers[i];
         L->per_image = (uint64_t)l->c_out * l->h_out * l->w_out;
         L->out = carve(c, m->rows * L->per_image);
-        if (!m->config.trunk_only) /* evaluation-mode features need no gradients (half the memory) */
-            L->grad = carve(c, m->rows * L->per_image);
         if (l->kind == TSL_LAYER_BN) {
             carve_quarters(c, L->save_mean, l->c_out);
             carve_quarters(c, L->save_invstd, l->c_out);
@@ -292,6 +317,12 @@ static void carve_all(tsl_model *m, carver *c) {
 }
 
 static tsl_status allocate_activations(tsl_model *m) {
+    if (!m->config.trunk_only) {
+        m->grad_slot = malloc(sizeof(int) * (size_t)m->net.n_layers);
+        if (!m->grad_slot)
+            return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
+        m->n_grad_slots = tsl_model_gradient_slots(&m->net, m->grad_slot);
+    }
     carver measure = {NULL, 0};
     carve_all(m, &measure);
     m->activation_bytes = measure.at;
