@@ -2,7 +2,7 @@
 // y[n][co][oy][ox] = sum_{ci,ky,kx} w[co][ci][ky][kx] * x[n][ci][oy*s-p+ky][ox*s-p+kx] (zero padding).
 // GEMM view per image: M = c_out, N = oh*ow, K = c_in*kh*kw. Tile: TILE_M output channels x TILE_N
 // consecutive output pixels of one row (so the row's vertical bounds check is made once per ky);
-// 1x1 stride-1 unpadded convolutions tile the flattened plane instead (see conv_is_pointwise).
+// unpadded 1x1 convolutions tile the flattened plane instead (see conv_is_1x1).
 #extension GL_GOOGLE_include_directive : require
 #include "conv2d_common.glsl"
 
@@ -23,28 +23,33 @@ void store(uint img, uint co0, uint first, uint end) {
             y[yb + (co0 + i) * plane + j] = acc[i * TILE_N + j];
 }
 
-// 1x1, stride 1, no padding: y = w x per image over flattened planes, TILE_N pixels from pix0; x read
-// as vec4s when aligned, else as 4 clamped scalars (see conv_is_pointwise, conv_vec4_ok).
+// 1x1, no padding: y = w x per image over flattened output planes, TILE_N pixels from pix0; x read as
+// vec4s at stride 1 when aligned, else as scalars at each pixel's input position (see conv_is_1x1,
+// conv_vec4_ok). Pixels past the plane's end repeat its last pixel (not stored).
 void pointwise(uint img, uint co0, uint pix0) {
     const uint TQ = (TILE_N + 3) / 4; // vec4s per row of the tile (>= 1 so the array stays valid)
-    uint plane = pc.h * pc.w;
-    bool vec4_loads = conv_vec4_ok(plane);
+    uint plane = pc.oh * pc.ow, xplane = pc.h * pc.w;
+    bool vec4_loads = pc.stride == 1 && conv_vec4_ok(plane);
     vec4 acc4[TILE_M * TQ];
     for (uint t = 0; t < TILE_M * TQ; t++)
         acc4[t] = vec4(0.0);
     uint wrow[TILE_M];
     for (uint i = 0; i < TILE_M; i++)
         wrow[i] = pc.w_base + min(co0 + i, pc.c_out - 1) * pc.c_in;
-    uint xc = pc.x_base + img * pc.c_in * plane;
-    for (uint ci = 0; ci < pc.c_in; ci++, xc += plane) {
+    uint xoff[4 * TQ]; // input position of each pixel of the tile
+    for (uint j = 0; j < 4 * TQ; j++) {
+        uint p = min(pix0 + j, plane - 1);
+        xoff[j] = (p / pc.ow) * pc.stride * pc.w + (p % pc.ow) * pc.stride;
+    }
+    uint xc = pc.x_base + img * pc.c_in * xplane;
+    for (uint ci = 0; ci < pc.c_in; ci++, xc += xplane) {
         vec4 xv[TQ];
         for (uint q = 0; q < TQ; q++) {
-            uint p = pix0 + 4 * q;
             if (vec4_loads) {
-                xv[q] = vec4(x4[(xc + min(p, plane - 4)) / 4]);
+                xv[q] = vec4(x4[(xc + min(pix0 + 4 * q, plane - 4)) / 4]);
             } else {
                 for (uint e = 0; e < 4; e++)
-                    xv[q][e] = float(x[xc + min(p + e, plane - 1)]);
+                    xv[q][e] = float(x[xc + xoff[4 * q + e]]);
             }
         }
         for (uint i = 0; i < TILE_M; i++) {
@@ -97,21 +102,21 @@ void general(uint img, uint co0, uint oy, uint ox0) {
 }
 
 void main() {
-    uint tile = conv_tile_index();
-    uint co0 = gl_WorkGroupID.y * TILE_M;
-    uint img = gl_WorkGroupID.z;
-    if (conv_is_pointwise()) { // tiles of the flattened plane
-        uint pix0 = tile * TILE_N, plane = pc.oh * pc.ow;
-        if (pix0 >= plane || co0 >= pc.c_out)
-            return;
-        pointwise(img, co0, pix0);
-        store(img, co0, pix0, plane);
+    uint plane = pc.oh * pc.ow;
+    uint tiles_per_row = (pc.ow + TILE_N - 1) / TILE_N; // tiles of one output row
+    bool whole_plane = conv_is_1x1(); // tiles of the flattened plane
+    conv_cell c = conv_cell_of(whole_plane ? (plane + TILE_N - 1) / TILE_N : pc.oh * tiles_per_row,
+                               (pc.c_out + TILE_M - 1) / TILE_M, pc.n);
+    if (!c.valid)
+        return;
+    uint co0 = c.row_tile * TILE_M;
+    if (whole_plane) {
+        uint pix0 = c.tile * TILE_N;
+        pointwise(c.img, co0, pix0);
+        store(c.img, co0, pix0, plane);
         return;
     }
-    uint tiles_per_row = (pc.ow + TILE_N - 1) / TILE_N; // tiles of one output row
-    uint oy = tile / tiles_per_row, ox0 = (tile % tiles_per_row) * TILE_N;
-    if (oy >= pc.oh || co0 >= pc.c_out)
-        return;
-    general(img, co0, oy, ox0);
-    store(img, co0, oy * pc.ow + ox0, oy * pc.ow + pc.ow);
+    uint oy = c.tile / tiles_per_row, ox0 = (c.tile % tiles_per_row) * TILE_N;
+    general(c.img, co0, oy, ox0);
+    store(c.img, co0, oy * pc.ow + ox0, oy * pc.ow + pc.ow);
 }

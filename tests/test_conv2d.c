@@ -188,18 +188,23 @@ static uint32_t run_kernels(tsl_vk_device *d, const tsl_conv2d_shape *s, const g
     return dispatches;
 }
 
-static void check_output(tsl_vk_device *d, const char *op, const tsl_conv2d_shape *s, uint64_t seed,
-                         const tsl_vk_buffer *got, const double *want, size_t n, uint64_t k) {
+static const char *variant_name(tsl_conv2d_variant v) {
+    return v == TSL_CONV2D_VARIANT_CPU ? "cpu" : "gpu";
+}
+
+static void check_output(tsl_vk_device *d, tsl_conv2d_variant v, const char *op, const tsl_conv2d_shape *s,
+                         uint64_t seed, const tsl_vk_buffer *got, const double *want, size_t n, uint64_t k) {
     char label[200];
-    snprintf(label, sizeof label, "%s n%u c%u %ux%u -> c%u k%ux%u s%u p%u", op, s->n, s->c_in, s->h, s->w,
-             s->c_out, s->kh, s->kw, s->stride, s->pad);
+    snprintf(label, sizeof label, "%s (%s variant) n%u c%u %ux%u -> c%u k%ux%u s%u p%u", op, variant_name(v),
+             s->n, s->c_in, s->h, s->w, s->c_out, s->kh, s->kw, s->stride, s->pad);
     float *g = download_floats(d, got->range);
     tsl_test_check_close(label, seed, g, want, n, 1e-5, abs_tol_for(k));
     free(g);
 }
 
-/* Runs the three kernels on random inputs and compares each output to the reference. Returns the
- * recorder's dispatch count. */
+/* Runs the three kernels of both variants (forced through the test hook, so one device checks both)
+ * on random inputs and compares each output to the reference. Returns the recorder's dispatch count,
+ * which both variants share (one dispatch per op and batch chunk). */
 static uint32_t check_gpu_case(tsl_vk_device *d, const tsl_conv2d_shape *s, uint64_t seed, VkDeviceSize lead,
                                storage st) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
@@ -213,12 +218,21 @@ static uint32_t check_gpu_case(tsl_vk_device *d, const tsl_conv2d_shape *s, uint
 
     gpu_tensors t = gpu_alloc(d, s, lead, st);
     upload_inputs(d, &t, s, x, w, g, st);
-    uint32_t dispatches = run_kernels(d, s, &t, st);
-    /* Accumulation lengths: forward c_in*kh*kw; dx at most c_out*kh*kw; dw n*oh*ow. */
-    check_output(d, "forward", s, seed, &t.y, y, ny, (uint64_t)s->c_in * s->kh * s->kw);
-    check_output(d, "backward_data", s, seed, &t.dx, dx, nx, (uint64_t)s->c_out * s->kh * s->kw);
-    check_output(d, "backward_weights", s, seed, &t.dw, dw, nw,
-                 (uint64_t)s->n * tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s));
+    const tsl_conv2d_variant variants[] = {TSL_CONV2D_VARIANT_GPU, TSL_CONV2D_VARIANT_CPU};
+    uint32_t dispatches = 0;
+    for (size_t i = 0; i < 2; i++) {
+        tsl_conv2d_variant v = variants[i];
+        tsl_conv2d_set_variant_for_testing(v);
+        uint32_t n = run_kernels(d, s, &t, st);
+        ck_assert(i == 0 || n == dispatches);
+        dispatches = n;
+        /* Accumulation lengths: forward c_in*kh*kw; dx at most c_out*kh*kw; dw n*oh*ow. */
+        check_output(d, v, "forward", s, seed, &t.y, y, ny, (uint64_t)s->c_in * s->kh * s->kw);
+        check_output(d, v, "backward_data", s, seed, &t.dx, dx, nx, (uint64_t)s->c_out * s->kh * s->kw);
+        check_output(d, v, "backward_weights", s, seed, &t.dw, dw, nw,
+                     (uint64_t)s->n * tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s));
+    }
+    tsl_conv2d_set_variant_for_testing(TSL_CONV2D_VARIANT_AUTO);
 
     free(x), free(w), free(g), free(y), free(dx), free(dw);
     gpu_free(d, &t);
