@@ -9,6 +9,7 @@
 layout(std430, set = 0, binding = 0) readonly buffer X { conv_in_t x[]; };
 layout(std430, set = 0, binding = 0) readonly buffer X4 { conv_in4_t x4[]; }; // the same bytes, as vec4s
 layout(std430, set = 0, binding = 1) readonly buffer W { conv_in_t wt[]; };
+layout(std430, set = 0, binding = 1) readonly buffer W4 { conv_in4_t wt4[]; }; // the same bytes, as vec4s
 layout(std430, set = 0, binding = 2) writeonly buffer Y { float y[]; };
 
 float acc[TILE_M * TILE_N];
@@ -101,8 +102,95 @@ void general(uint img, uint co0, uint oy, uint ox0) {
     }
 }
 
+#if TSL_CONV_FLAT
+// Unpadded 1x1 convolutions with output planes smaller than this take general_flat too: pointwise tiles
+// stay inside one image, so they would leave most of a tile empty. The host makes the same test.
+const uint CPU_MIN_POINTWISE_PLANE = 16;
+
+// CPU variant, any kernel: TILE_N consecutive pixels of the chunk's flattened outputs (n * oh * ow, so
+// a tile may span images and small planes leave no lane idle), from pix0. The reduction runs over
+// k = (ci, ky, kx) four taps at a time, each channel's four weights one vec4 load where K and w_base
+// allow (a CPU driver loads per lane, so a vec4 costs little more than a scalar); every pixel gathers
+// its own tap with a bounds check.
+void general_flat(uint co0, uint pix0) {
+    uint plane = pc.oh * pc.ow, hw = pc.h * pc.w, K = pc.c_in * pc.kh * pc.kw, last = pc.n * plane - 1;
+    uint xb[TILE_N]; // image start in x of each pixel
+    int iy0[TILE_N], ix0[TILE_N]; // top-left input position of each pixel's window
+    for (uint j = 0; j < TILE_N; j++) {
+        uint g = min(pix0 + j, last), p = g % plane; // the tail repeats the last pixel
+        xb[j] = pc.x_base + (g / plane) * pc.c_in * hw;
+        iy0[j] = int((p / pc.ow) * pc.stride) - int(pc.pad);
+        ix0[j] = int((p % pc.ow) * pc.stride) - int(pc.pad);
+    }
+    uint wrow[TILE_M];
+    for (uint i = 0; i < TILE_M; i++)
+        wrow[i] = pc.w_base + min(co0 + i, pc.c_out - 1) * K;
+    bool w_vec4 = K % 4 == 0 && pc.w_base % 4 == 0;
+    const uint TQ = (TILE_N + 3) / 4; // vec4s per row of the tile
+    vec4 acc4[TILE_M * TQ];           // a local array: the SoA registers of a CPU driver, unlike `acc`
+    for (uint t = 0; t < TILE_M * TQ; t++)
+        acc4[t] = vec4(0.0);
+    uint ci_off = 0, ky = 0, kx = 0; // tap k + e as (ci * hw, ky, kx)
+    for (uint k = 0; k < K; k += 4) {
+        vec4 wv[TILE_M];
+        for (uint i = 0; i < TILE_M; i++) {
+            if (w_vec4) {
+                wv[i] = vec4(wt4[(wrow[i] + k) / 4]);
+            } else {
+                for (uint e = 0; e < 4; e++) // past K: weight 0, load kept in range
+                    wv[i][e] = k + e < K ? float(wt[wrow[i] + min(k + e, K - 1)]) : 0.0;
+            }
+        }
+        for (uint e = 0; e < 4; e++) {
+            bool tap = k + e < K;
+            vec4 xv[TQ];
+            for (uint j = 0; j < 4 * TQ; j++) {
+                uint jj = min(j, TILE_N - 1);
+                int iy = iy0[jj] + int(ky), ix = ix0[jj] + int(kx);
+                bool inside = tap && uint(iy) < pc.h && uint(ix) < pc.w;
+                float v = float(x[inside ? xb[jj] + ci_off + uint(iy) * pc.w + uint(ix) : xb[jj]]);
+                xv[j / 4][j % 4] = inside ? v : 0.0;
+            }
+            for (uint i = 0; i < TILE_M; i++)
+                for (uint q = 0; q < TQ; q++)
+                    acc4[i * TQ + q] = fma(vec4(wv[i][e]), xv[q], acc4[i * TQ + q]);
+            if (++kx == pc.kw) {
+                kx = 0;
+                if (++ky == pc.kh) {
+                    ky = 0;
+                    ci_off += hw;
+                }
+            }
+        }
+    }
+    for (uint i = 0; i < TILE_M; i++)
+        for (uint j = 0; j < TILE_N; j++)
+            acc[i * TILE_N + j] = acc4[i * TQ + j / 4][j % 4];
+}
+
+// Stores a general_flat tile: pixel pix0 + j of the chunk's flattened outputs, those before the end.
+void store_flat(uint co0, uint pix0) {
+    uint plane = pc.oh * pc.ow;
+    for (uint j = 0; j < TILE_N && pix0 + j < pc.n * plane; j++) {
+        uint g = pix0 + j, yb = pc.y_base + (g / plane) * pc.c_out * plane + g % plane;
+        for (uint i = 0; i < TILE_M && co0 + i < pc.c_out; i++)
+            y[yb + (co0 + i) * plane] = acc[i * TILE_N + j];
+    }
+}
+#endif
+
 void main() {
     uint plane = pc.oh * pc.ow;
+#if TSL_CONV_FLAT
+    if (!conv_is_1x1() || plane < CPU_MIN_POINTWISE_PLANE) { // tiles of the chunk's flattened outputs
+        conv_cell f = conv_cell_of((pc.n * plane + TILE_N - 1) / TILE_N, (pc.c_out + TILE_M - 1) / TILE_M, 1);
+        if (!f.valid)
+            return;
+        general_flat(f.row_tile * TILE_M, f.tile * TILE_N);
+        store_flat(f.row_tile * TILE_M, f.tile * TILE_N);
+        return;
+    }
+#endif
     uint tiles_per_row = (pc.ow + TILE_N - 1) / TILE_N; // tiles of one output row
     bool whole_plane = conv_is_1x1(); // tiles of the flattened plane
     conv_cell c = conv_cell_of(whole_plane ? (plane + TILE_N - 1) / TILE_N : pc.oh * tiles_per_row,
