@@ -94,8 +94,9 @@ void general(uint img, uint ci0, uint iy, uint r, uint q0) {
     uint wcol[TILE_M];
     for (uint i = 0; i < TILE_M; i++)
         wcol[i] = pc.w_base + min(ci0 + i, pc.c_in - 1) * khw;
+    float a[TILE_M * TILE_N]; // a local array: SoA registers on a CPU driver, where `acc` is memory
     for (uint t = 0; t < TILE_M * TILE_N; t++)
-        acc[t] = 0.0;
+        a[t] = 0.0;
     uint ky0 = (iy + pc.pad) % STRIDE, kx0 = (r + pc.pad) % STRIDE;
 
     uint dyc = pc.y_base + img * pc.c_out * npix;
@@ -122,11 +123,13 @@ void general(uint img, uint ci0, uint iy, uint r, uint q0) {
                 for (uint i = 0; i < TILE_M; i++) {
                     float wv = float(wt[wcol[i] + k]);
                     for (uint j = 0; j < TILE_N; j++)
-                        acc[i * TILE_N + j] = fma(wv, gv[j], acc[i * TILE_N + j]);
+                        a[i * TILE_N + j] = fma(wv, gv[j], a[i * TILE_N + j]);
                 }
             }
         }
     }
+    for (uint t = 0; t < TILE_M * TILE_N; t++)
+        acc[t] = a[t];
 }
 
 void main() {
