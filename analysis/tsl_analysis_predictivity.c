@@ -181,16 +181,51 @@ tsl_status tsl_analysis_predictivity(const double *features, size_t n, size_t d,
     return st;
 }
 
-/* Averages the trials listed in `which` (m of them) for every stimulus and neuroid into out (s x k). */
+/* Averages the recorded (non-NaN) trials listed in `which` (m of them) for every stimulus and neuroid into
+ * out (s x k); NaN where none of them was recorded. */
 static void average_trials(const double *trials, size_t s, size_t n_trials, size_t k, const size_t *which,
                            size_t m, double *out) {
     for (size_t i = 0; i < s; i++)
         for (size_t j = 0; j < k; j++) {
             double sum = 0;
-            for (size_t r = 0; r < m; r++)
-                sum += trials[(i * n_trials + which[r]) * k + j];
-            out[i * k + j] = sum / (double)m;
+            size_t recorded = 0;
+            for (size_t r = 0; r < m; r++) {
+                double v = trials[(i * n_trials + which[r]) * k + j];
+                if (!isnan(v))
+                    sum += v, recorded++;
+            }
+            out[i * k + j] = recorded ? sum / (double)recorded : NAN;
         }
+}
+
+/* Pearson r per neuroid between the half averages a and b (s x k), over the stimuli where both are defined
+ * (Brain-Score groups each half by stimulus, so a stimulus missing from a half drops out). */
+static tsl_status pearson_complete(const double *a, const double *b, size_t s, size_t k, double *work_a,
+                                   double *work_b, double *r) {
+    bool complete = true;
+    for (size_t i = 0; i < s * k && complete; i++)
+        complete = !isnan(a[i]) && !isnan(b[i]);
+    if (complete)
+        return tsl_stats_pearson_columns(a, b, s, k, r);
+    for (size_t j = 0; j < k; j++) {
+        size_t m = 0;
+        for (size_t i = 0; i < s; i++)
+            if (!isnan(a[i * k + j]) && !isnan(b[i * k + j]))
+                work_a[m] = a[i * k + j], work_b[m++] = b[i * k + j];
+        if (m < 2)
+            return tsl_error(
+                TSL_ERR_INVALID_ARG,
+                "split-half ceiling: neuroid %zu has fewer than 2 stimuli recorded in both halves", j);
+        TSL_TRY(tsl_stats_pearson_columns(work_a, work_b, m, 1, &r[j]));
+    }
+    return TSL_OK;
+}
+
+static tsl_status check_no_infinity(const char *op, const double *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (isinf(x[i]))
+            return tsl_error(TSL_ERR_NUMERIC, "%s: trials[%zu] is infinite", op, i);
+    return TSL_OK;
 }
 
 tsl_status tsl_analysis_split_half_ceiling(const double *trials, size_t n_stimuli, size_t n_trials,
@@ -203,13 +238,13 @@ tsl_status tsl_analysis_split_half_ceiling(const double *trials, size_t n_stimul
             "%s: needs >= 2 stimuli, >= 2 trials, >= 1 neuroid and >= 1 split; got %zu, %zu, %zu, %zu", op,
             n_stimuli, n_trials, n_neuroids, n_splits);
     TSL_TRY(tsl_stats_check_shape(op, "trials", n_stimuli * n_trials, n_neuroids));
-    TSL_TRY(tsl_stats_check_finite(op, "trials", trials, n_stimuli * n_trials * n_neuroids));
+    TSL_TRY(check_no_infinity(op, trials, n_stimuli * n_trials * n_neuroids));
     size_t k = n_neuroids, half = n_trials / 2;
     size_t *perm = malloc(n_trials * sizeof *perm);
     double *a = malloc(n_stimuli * k * sizeof *a), *b = malloc(n_stimuli * k * sizeof *b);
-    double *r = malloc(k * sizeof *r);
+    double *r = malloc(k * sizeof *r), *work = malloc(2 * n_stimuli * sizeof *work);
     tsl_status st = TSL_OK;
-    if (!perm || !a || !b || !r)
+    if (!perm || !a || !b || !r || !work)
         st = tsl_error(TSL_ERR_NOMEM, "%s: %zu stimuli x %zu neuroids", op, n_stimuli, k);
     tsl_stats_rng rng = tsl_stats_rng_new(seed);
     double sum = 0;
@@ -219,7 +254,7 @@ tsl_status tsl_analysis_split_half_ceiling(const double *trials, size_t n_stimul
         tsl_stats_shuffle(&rng, perm, n_trials);
         average_trials(trials, n_stimuli, n_trials, k, perm, half, a);
         average_trials(trials, n_stimuli, n_trials, k, perm + half, n_trials - half, b);
-        st = tsl_stats_pearson_columns(a, b, n_stimuli, k, r);
+        st = pearson_complete(a, b, n_stimuli, k, work, work + n_stimuli, r);
         for (size_t j = 0; j < k && st == TSL_OK; j++)
             r[j] = 2.0 * r[j] / (1.0 + r[j]); /* Spearman-Brown: reliability of the full set of trials */
         double median = 0;
@@ -229,7 +264,7 @@ tsl_status tsl_analysis_split_half_ceiling(const double *trials, size_t n_stimul
             split_values[s] = median;
         sum += median;
     }
-    free(perm), free(a), free(b), free(r);
+    free(perm), free(a), free(b), free(r), free(work);
     if (st == TSL_OK)
         *ceiling = sum / (double)n_splits;
     return st;

@@ -44,8 +44,9 @@ tsl_status tsl_analysis_predictivity(const double *features, size_t n, size_t d,
                                      const tsl_analysis_predictivity_options *options, double *score,
                                      double *split_scores);
 
-/* Split-half ceiling of trial-level responses (n_stimuli x n_trials x n_neuroids, row-major; every trial
- * recorded: no NaN), n_trials >= 2 (an odd trial goes to the second half), n_stimuli >= 2.
+/* Split-half ceiling of trial-level responses (n_stimuli x n_trials x n_neuroids, row-major; NaN marks a
+ * trial not recorded: each half averages the recorded trials, and a neuroid's r is taken over the stimuli
+ * recorded in both halves, at least 2), n_trials >= 2 (an odd trial goes to the second half), n_stimuli >= 2.
  * split_values (NULL or n_splits) receives each split's median corrected consistency. */
 tsl_status tsl_analysis_split_half_ceiling(const double *trials, size_t n_stimuli, size_t n_trials,
                                            size_t n_neuroids, size_t n_splits, uint64_t seed, double *ceiling,

@@ -6,6 +6,7 @@
 #define TSL_ANALYZE_H
 
 #include "tsl_analyze_features.h"
+#include "tsl_plot.h"
 
 #include <stdio.h>
 
@@ -55,15 +56,33 @@ typedef struct {
 /* Mean and 95% Student-t interval of the finite values among x[0..n). */
 tsl_status tsl_analyze_summarise(const double *x, size_t n, tsl_analyze_summary *summary);
 
-/* An SVG bar chart of the headline measurements (decoding mean r, the three Bures distances,
- * factorization, probe top-1) with 95% CI whiskers, for `result` and, when given, `baseline`. */
-tsl_status tsl_analyze_write_svg(const char *path, const tsl_analyze_result *result,
-                                 const tsl_analyze_result *baseline);
+/* The summary figure: the headline measurements (decoding mean r, the three Bures distances,
+ * factorization, probe top-1), one panel each, with `result` (and, when given, `baseline`) as a point
+ * with its 95% CI bar. The struct holds everything `figure` points to; render it with tsl_plot. */
+enum { TSL_ANALYZE_PLOT_PANELS = 6 };
+typedef struct {
+    tsl_plot_figure figure;
+    tsl_plot_panel panels[TSL_ANALYZE_PLOT_PANELS];
+    tsl_plot_series series[TSL_ANALYZE_PLOT_PANELS][2];
+    tsl_plot_legend legend[2];
+    double x[TSL_ANALYZE_PLOT_PANELS][2], y[TSL_ANALYZE_PLOT_PANELS][2];
+    double lo[TSL_ANALYZE_PLOT_PANELS][2], hi[TSL_ANALYZE_PLOT_PANELS][2];
+} tsl_analyze_plot;
+
+tsl_status tsl_analyze_plot_build(tsl_analyze_plot *plot, const tsl_analyze_result *result,
+                                  const tsl_analyze_result *baseline);
+
+/* A top-level member of results.json: a string when `text` is not NULL, else `number` (left out when it
+ * is not finite, e.g. the lambda of a random network). */
+typedef struct {
+    const char *key, *text;
+    double number;
+} tsl_analyze_field;
 
 /* Writes results.json (atomically) for `result` and, when `baseline` is not NULL, the baseline's numbers
- * and the per-unit differences result - baseline. `header` holds `n_header` key/value string pairs
- * (weights, arch, ...) written at the top level. Also prints a summary to `summary` (may be NULL). */
-tsl_status tsl_analyze_write_report(const char *path, const char *const (*header)[2], int n_header,
+ * and the per-unit differences result - baseline. `header` holds `n_header` members (weights, arch,
+ * lambda, ...) written at the top level. Also prints a summary to `summary` (may be NULL). */
+tsl_status tsl_analyze_write_report(const char *path, const tsl_analyze_field *header, int n_header,
                                     const tsl_analyze_options *options, const tsl_analyze_result *result,
                                     const tsl_analyze_result *baseline, FILE *summary);
 

@@ -102,14 +102,19 @@ static tsl_status write_delta(FILE *f, const tsl_analyze_result *r, const tsl_an
     return TSL_OK;
 }
 
-static void write_header(FILE *f, const char *const (*header)[2], int n_header, const tsl_analyze_options *o,
+static void write_header(FILE *f, const tsl_analyze_field *header, int n_header, const tsl_analyze_options *o,
                          const tsl_analyze_result *r) {
     fputs("{\n  \"format\": \"tessl-analyze\",\n  \"version\": 1,\n", f);
     for (int i = 0; i < n_header; i++) {
+        if (!header[i].text && !isfinite(header[i].number))
+            continue;
         fputs("  ", f);
-        tsl_json_write_string(f, header[i][0]);
+        tsl_json_write_string(f, header[i].key);
         fputs(": ", f);
-        tsl_json_write_string(f, header[i][1]);
+        if (header[i].text)
+            tsl_json_write_string(f, header[i].text);
+        else
+            fprintf(f, "%.9g", header[i].number);
         fputs(",\n", f);
     }
     fprintf(f,
@@ -120,7 +125,7 @@ static void write_header(FILE *f, const char *const (*header)[2], int n_header, 
             r->decode_test_rows, r->probe_train, r->feature_dim);
 }
 
-static tsl_status write_all(FILE *f, const char *const (*header)[2], int n_header,
+static tsl_status write_all(FILE *f, const tsl_analyze_field *header, int n_header,
                             const tsl_analyze_options *o, const tsl_analyze_result *r,
                             const tsl_analyze_result *base, FILE *out) {
     write_header(f, header, n_header, o, r);
@@ -138,7 +143,7 @@ static tsl_status write_all(FILE *f, const char *const (*header)[2], int n_heade
     return TSL_OK;
 }
 
-tsl_status tsl_analyze_write_report(const char *path, const char *const (*header)[2], int n_header,
+tsl_status tsl_analyze_write_report(const char *path, const tsl_analyze_field *header, int n_header,
                                     const tsl_analyze_options *o, const tsl_analyze_result *r,
                                     const tsl_analyze_result *base, FILE *out) {
     char *text = NULL;

@@ -82,7 +82,8 @@ static tsl_status bad(const cursor *c, const char *what) {
     return tsl_error(TSL_ERR_FORMAT, "%s: .npy header: %s", c->source, what);
 }
 
-static tsl_status parse_header(cursor *c, tsl_npy_f32 *out) {
+/* Parses the dictionary into out's shape and *elem_size (4 for '<f4', 8 for '<f8'). */
+static tsl_status parse_header(cursor *c, tsl_npy_f32 *out, int *elem_size) {
     bool seen_descr = false, seen_order = false, seen_shape = false;
     if (!accept(c, '{'))
         return bad(c, "does not start with '{'");
@@ -94,9 +95,10 @@ static tsl_status parse_header(cursor *c, tsl_npy_f32 *out) {
             seen_descr = true;
             if (!parse_string(c, value, sizeof value))
                 return bad(c, "malformed descr");
-            if (strcmp(value, "<f4") != 0)
+            if (strcmp(value, "<f4") != 0 && strcmp(value, "<f8") != 0)
                 return tsl_error(TSL_ERR_FORMAT, "%s: dtype '%s' is not float32 little-endian ('<f4')",
                                  c->source, value);
+            *elem_size = value[2] == '8' ? 8 : 4;
         } else if (strcmp(key, "fortran_order") == 0 && !seen_order) {
             seen_order = true;
             if (parse_word(c, "True"))
@@ -126,7 +128,9 @@ static tsl_status parse_header(cursor *c, tsl_npy_f32 *out) {
     return c->at == c->end ? TSL_OK : bad(c, "trailing characters after the dictionary");
 }
 
-tsl_status tsl_npy_parse_f32(const char *source, const void *bytes, size_t size, tsl_npy_f32 *out) {
+/* Checks the preamble, header and data size; *data points at the elements inside `bytes`. */
+static tsl_status parse_layout(const char *source, const void *bytes, size_t size, bool allow_f8,
+                               tsl_npy_f32 *out, int *elem_size, const unsigned char **data) {
     memset(out, 0, sizeof *out);
     const unsigned char *b = bytes;
     if (size < 10 || memcmp(b, magic, sizeof magic) != 0)
@@ -143,7 +147,9 @@ tsl_status tsl_npy_parse_f32(const char *source, const void *bytes, size_t size,
         return tsl_error(TSL_ERR_FORMAT, "%s: .npy header length %llu exceeds the file", source,
                          (unsigned long long)header_len);
     cursor c = {(const char *)b + prefix, (const char *)b + prefix + header_len, source};
-    TSL_TRY(parse_header(&c, out));
+    TSL_TRY(parse_header(&c, out, elem_size));
+    if (*elem_size == 8 && !allow_f8)
+        return tsl_error(TSL_ERR_FORMAT, "%s: dtype '<f8' is not float32 little-endian ('<f4')", source);
     out->count = 1;
     for (int i = 0; i < out->ndim; i++) {
         if (out->shape[i] != 0 && out->count > (UINT64_C(1) << 40) / (uint64_t)out->shape[i])
@@ -151,14 +157,61 @@ tsl_status tsl_npy_parse_f32(const char *source, const void *bytes, size_t size,
         out->count *= (uint64_t)out->shape[i];
     }
     uint64_t data_bytes = size - prefix - header_len;
-    if (data_bytes != 4 * out->count)
+    if (data_bytes != (uint64_t)*elem_size * out->count)
         return tsl_error(TSL_ERR_FORMAT, "%s: data is %llu bytes, shape needs %llu", source,
-                         (unsigned long long)data_bytes, (unsigned long long)(4 * out->count));
-    out->data = malloc(data_bytes ? data_bytes : 1);
+                         (unsigned long long)data_bytes, (unsigned long long)(*elem_size * out->count));
+    *data = b + prefix + header_len;
+    return TSL_OK;
+}
+
+tsl_status tsl_npy_parse_f32(const char *source, const void *bytes, size_t size, tsl_npy_f32 *out) {
+    int elem_size = 4;
+    const unsigned char *data;
+    TSL_TRY(parse_layout(source, bytes, size, false, out, &elem_size, &data));
+    out->data = malloc(out->count ? 4 * out->count : 1);
     if (!out->data)
         return tsl_error(TSL_ERR_NOMEM, "%s: out of memory", source);
-    memcpy(out->data, b + prefix + header_len, data_bytes);
+    memcpy(out->data, data, 4 * out->count);
     return TSL_OK;
+}
+
+tsl_status tsl_npy_parse_f64(const char *source, const void *bytes, size_t size, tsl_npy_f64 *out) {
+    memset(out, 0, sizeof *out);
+    int elem_size = 4;
+    const unsigned char *data;
+    tsl_npy_f32 layout;
+    TSL_TRY(parse_layout(source, bytes, size, true, &layout, &elem_size, &data));
+    out->ndim = layout.ndim;
+    memcpy(out->shape, layout.shape, sizeof out->shape);
+    out->count = layout.count;
+    out->data = malloc(out->count ? 8 * out->count : 1);
+    if (!out->data)
+        return tsl_error(TSL_ERR_NOMEM, "%s: out of memory", source);
+    for (uint64_t i = 0; i < out->count; i++) {
+        if (elem_size == 8) {
+            memcpy(&out->data[i], data + 8 * i, 8);
+        } else {
+            float v;
+            memcpy(&v, data + 4 * i, 4);
+            out->data[i] = v;
+        }
+    }
+    return TSL_OK;
+}
+
+tsl_status tsl_npy_read_f64(const char *path, size_t max_bytes, tsl_npy_f64 *out) {
+    void *bytes;
+    size_t size;
+    memset(out, 0, sizeof *out);
+    TSL_TRY(tsl_read_file(path, max_bytes, &bytes, &size));
+    tsl_status s = tsl_npy_parse_f64(path, bytes, size, out);
+    free(bytes);
+    return s;
+}
+
+void tsl_npy_free_f64(tsl_npy_f64 *array) {
+    free(array->data);
+    memset(array, 0, sizeof *array);
 }
 
 tsl_status tsl_npy_read_f32(const char *path, size_t max_bytes, tsl_npy_f32 *out) {

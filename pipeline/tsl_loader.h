@@ -6,8 +6,10 @@
  * batch is complete the thread calling tsl_loader_next records a copy staging -> device buffers
  * (TSL_MEM_DEVICE) in its own tsl_vk_cmd and submits it. While the caller computes on batch k, the
  * workers fill batches k+1 .. k+max_inflight-1; tsl_loader_next submits the uploads of every batch
- * that is already complete, so they are queued ahead of the caller's next work. No allocation per
- * sample: decompression contexts, read buffers, staging and device buffers are made at open.
+ * that is already complete, so they are queued ahead of the caller's next work. Where device memory is
+ * host-visible (CPU drivers, integrated GPUs) the workers write into the device buffers themselves and
+ * there is no staging buffer and no copy (see always_stage). No allocation per sample: decompression
+ * contexts, read buffers, staging and device buffers are made at open.
  *
  * Batch layout (what the augmentation module consumes): `pixels` holds the images one after another,
  * each RGB8 interleaved (HWC uint8, rows top to bottom, no row padding) starting at a 4-byte-aligned
@@ -50,6 +52,11 @@ typedef struct {
      * buffer; counted in tsl_loader_info.substituted. The replacement repeats a sample, so an epoch with
      * a substitution no longer holds every sample exactly once. */
     bool skip_corrupt;
+    /* Always decompress into staging and upload (the tests cover both paths on one device). By default,
+     * when device memory is host-visible, workers decompress straight into the device buffers: no
+     * staging buffer, no copy; tsl_loader_next then first waits for every submission made so far (the
+     * caller's work on the batch that last used those buffers), and upload_done is 0. */
+    bool always_stage;
     tsl_loader_state start; /* first batch (resume): exactly the batch an uninterrupted run gives there */
 } tsl_loader_options;
 
@@ -77,8 +84,8 @@ typedef struct {
     uint64_t steps_per_epoch; /* per rank */
     uint32_t shards, classes;
     uint32_t images_per_batch; /* at most */
-    uint32_t staging_buffers;  /* = max_inflight */
-    uint64_t staging_bytes;    /* per staging buffer (pixels + table); device buffers the same */
+    uint32_t staging_buffers;  /* = max_inflight, or 0 when batches are written in place */
+    uint64_t staging_bytes;    /* per batch in flight (pixels + table), in staging and on the device */
     uint64_t substituted;      /* corrupt records replaced so far (skip_corrupt) */
 } tsl_loader_info;
 

@@ -17,7 +17,8 @@
 #define MAX_INPUT_FILE_BYTES ((size_t)1 << 30)
 
 void tsl_shard_options_default(tsl_shard_options *o) {
-    *o = (tsl_shard_options){.target = {.short_side = 256}, .level = 3, .threads = 0, .shard_size = 1024};
+    *o = (tsl_shard_options){
+        .target = {.short_side = 256}, .level = 1, .filter = true, .threads = 0, .shard_size = 1024};
 }
 
 /* ---- the skip report ---------------------------------------------------------------------------- */
@@ -41,6 +42,10 @@ static tsl_status report_add(report *r, const char *path, const char *reason) {
     return TSL_OK;
 }
 
+static uint32_t shard_compression(const tsl_shard_options *o) {
+    return o->level == 0 ? TSL_SHARD_RAW : o->filter ? TSL_SHARD_ZSTD_UP : TSL_SHARD_ZSTD;
+}
+
 /* ---- one input: read, decode, resize, compress (runs on worker threads) ------------------------- */
 
 typedef struct {
@@ -52,7 +57,8 @@ typedef struct {
     uint32_t width, height;
 } job_result;
 
-static void process_input(const char *path, const tsl_shard_options *o, job_result *res) {
+static void process_input(const char *path, const tsl_shard_options *o, tsl_shard_compressor *c,
+                          job_result *res) {
     void *data = NULL;
     size_t size = 0;
     tsl_image img = {0};
@@ -61,8 +67,8 @@ static void process_input(const char *path, const tsl_shard_options *o, job_resu
         st = tsl_image_decode(data, size, &o->target, &img);
     free(data);
     if (st == TSL_OK) {
-        st = tsl_shard_compress_pixels(img.rgb, (uint32_t)img.width, (uint32_t)img.height, o->level,
-                                       &res->stored, &res->stored_size);
+        st = tsl_shard_compress(c, img.rgb, (uint32_t)img.width, (uint32_t)img.height, &res->stored,
+                                &res->stored_size);
         res->width = (uint32_t)img.width;
         res->height = (uint32_t)img.height;
     }
@@ -86,8 +92,13 @@ typedef struct {
     int stop;
 } pool;
 
+typedef struct {
+    pool *pool;
+    tsl_shard_compressor *compressor; /* this thread's */
+} worker;
+
 static void *worker_main(void *arg) {
-    pool *p = arg;
+    pool *p = ((worker *)arg)->pool;
     for (;;) {
         pthread_mutex_lock(&p->lock);
         /* Stay within `window` jobs of the writer so finished results never pile up in memory. */
@@ -100,7 +111,7 @@ static void *worker_main(void *arg) {
         size_t j = p->next_job++;
         pthread_mutex_unlock(&p->lock);
         job_result res = {0};
-        process_input(p->folder->items[p->jobs[j]].path, p->options, &res);
+        process_input(p->folder->items[p->jobs[j]].path, p->options, ((worker *)arg)->compressor, &res);
         pthread_mutex_lock(&p->lock);
         res.done = 1;
         p->results[j] = res;
@@ -158,7 +169,8 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
 /* What a shard's contents depend on: settings, class names, and its inputs' names and labels. */
 static uint64_t shard_source_hash(const tsl_shard_options *o, const tsl_image_folder *f, const char *src,
                                   size_t first, size_t end) {
-    int32_t settings[4] = {TSL_SHARD_VERSION, o->target.short_side, o->target.max_side, o->level};
+    int32_t settings[5] = {TSL_SHARD_VERSION, o->target.short_side, o->target.max_side, o->level,
+                           (int32_t)shard_compression(o)};
     uint64_t h = fnv1a(0xCBF29CE484222325ull, settings, sizeof settings);
     for (uint32_t k = 0; k < f->n_classes; k++)
         h = fnv1a(h, f->class_names[k], strlen(f->class_names[k]) + 1);
@@ -215,7 +227,8 @@ static tsl_status write_shard(split_job *sj, pool *p, size_t s, uint64_t hash, s
     char path[4096];
     shard_path(path, sizeof path, sj->out, s);
     tsl_shard_writer *w = NULL;
-    TSL_TRY(tsl_shard_writer_open(path, (uint32_t)s, f->n_classes, f->class_names, hash, &w));
+    TSL_TRY(tsl_shard_writer_open(path, (uint32_t)s, shard_compression(sj->o), f->n_classes, f->class_names,
+                                  hash, &w));
     tsl_status st = TSL_OK;
     for (size_t i = first; i < end; i++, (*j)++) {
         job_result res = pool_take(p, *j);
@@ -243,6 +256,30 @@ static tsl_status write_shard(split_job *sj, pool *p, size_t s, uint64_t hash, s
     return TSL_OK;
 }
 
+static void workers_free(worker *workers, int n) {
+    for (int t = 0; workers && t < n; t++)
+        tsl_shard_compressor_destroy(workers[t].compressor);
+    free(workers);
+}
+
+/* One compressor per thread, made before any thread starts, so a failure is an error, not a skip. */
+static tsl_status workers_create(pool *p, int n, worker **out) {
+    worker *workers = calloc((size_t)n, sizeof *workers);
+    if (!workers)
+        return tsl_error(TSL_ERR_NOMEM, "shard: out of memory for %d workers", n);
+    for (int t = 0; t < n; t++) {
+        workers[t].pool = p;
+        tsl_status st = tsl_shard_compressor_create(shard_compression(p->options), p->options->level,
+                                                    &workers[t].compressor);
+        if (st != TSL_OK) {
+            workers_free(workers, t);
+            return st;
+        }
+    }
+    *out = workers;
+    return TSL_OK;
+}
+
 static tsl_status run_pool(split_job *sj, const size_t *shards, size_t n_shards, const uint64_t *hashes,
                            const size_t *jobs, size_t n_jobs) {
     const tsl_shard_options *o = sj->o;
@@ -254,10 +291,14 @@ static tsl_status run_pool(split_job *sj, const size_t *shards, size_t n_shards,
         .options = o, .folder = sj->folder, .jobs = jobs, .n_jobs = n_jobs, .window = (size_t)threads * 4};
     p.results = calloc(n_jobs ? n_jobs : 1, sizeof *p.results);
     pthread_t *tids = calloc((size_t)threads, sizeof *tids);
-    if (!p.results || !tids) {
+    worker *workers = NULL;
+    tsl_status made = p.results && tids
+                          ? workers_create(&p, threads, &workers)
+                          : tsl_error(TSL_ERR_NOMEM, "shard: out of memory for %zu jobs", n_jobs);
+    if (made != TSL_OK) {
         free(p.results);
         free(tids);
-        return tsl_error(TSL_ERR_NOMEM, "shard: out of memory for %zu jobs", n_jobs);
+        return made;
     }
     pthread_mutex_init(&p.lock, NULL);
     pthread_cond_init(&p.result_ready, NULL);
@@ -265,7 +306,7 @@ static tsl_status run_pool(split_job *sj, const size_t *shards, size_t n_shards,
     int started = 0;
     tsl_status st = TSL_OK;
     for (; started < threads; started++)
-        if (pthread_create(&tids[started], NULL, worker_main, &p) != 0)
+        if (pthread_create(&tids[started], NULL, worker_main, &workers[started]) != 0)
             break;
     if (started == 0)
         st = tsl_error(TSL_ERR_NOMEM, "shard: cannot start worker threads");
@@ -291,6 +332,7 @@ static tsl_status run_pool(split_job *sj, const size_t *shards, size_t n_shards,
     pthread_cond_destroy(&p.room);
     free(p.results);
     free(tids);
+    workers_free(workers, threads);
     return st;
 }
 
@@ -357,12 +399,12 @@ static tsl_status shard_folder(const tsl_shard_options *o, const char *src, cons
 
 tsl_status tsl_shard_build(const tsl_shard_options *o, tsl_shard_summary *summary) {
     *summary = (tsl_shard_summary){0};
-    if ((o->target.short_side > 0) == (o->target.max_side > 0) || o->level < 1 || o->level > 19 ||
+    if ((o->target.short_side > 0) == (o->target.max_side > 0) || o->level < -7 || o->level > 19 ||
         o->shard_size < 1 || o->target.short_side > TSL_DECODE_MAX_SIDE ||
         o->target.max_side > TSL_DECODE_MAX_SIDE)
         return tsl_error(TSL_ERR_INVALID_ARG,
                          "shard: give exactly one of short side / max side (1..%d), level "
-                         "1..19, shard size >= 1",
+                         "-7..19 (0: uncompressed), shard size >= 1",
                          TSL_DECODE_MAX_SIDE);
     if (!is_directory(o->src_dir))
         return tsl_error(TSL_ERR_NOT_FOUND, "shard: %s is not a directory", o->src_dir);

@@ -19,7 +19,8 @@ typedef struct {
     const char *src_dir;
     const char *out_dir;
     tsl_resize_target target;
-    int level;      /* zstd level, 1..19 */
+    int level;      /* zstd level, -7..19; 0: pixels stored uncompressed (shard compression 3) */
+    bool filter;    /* the up-difference filter before zstd (shard compression 2) */
     int threads;    /* worker threads; <= 0: one per online CPU */
     int shard_size; /* inputs per shard, >= 1 */
     bool progress;  /* progress line with img/s and ETA on stderr */
@@ -34,7 +35,7 @@ typedef struct {
     uint64_t raw_bytes, stored_bytes; /* pixels before / after compression, this run */
 } tsl_shard_summary;
 
-/* Defaults: short side 256, level 3, threads = CPUs, 1024 inputs per shard. */
+/* Defaults: short side 256, filter on, level 1, threads = CPUs, 1024 inputs per shard. */
 void tsl_shard_options_default(tsl_shard_options *o);
 
 /* Runs the whole job. A skipped input is not an error (see summary->skipped); errors are bad options

@@ -12,7 +12,9 @@
 #define TSL_SHARD_HEADER_SIZE    80u
 #define TSL_SHARD_INDEX_ENTRY    32u
 #define TSL_SHARD_PIXEL_RGB8     1u
-#define TSL_SHARD_ZSTD           1u
+#define TSL_SHARD_ZSTD           1u /* one zstd frame of the RGB8 pixels per record */
+#define TSL_SHARD_ZSTD_UP        2u /* the same, of the pixels after the up-difference filter */
+#define TSL_SHARD_RAW            3u /* no compression: each record is the RGB8 pixels themselves */
 #define TSL_SHARD_MAX_SIDE       32768u
 #define TSL_SHARD_MAX_PIXELS     100000000ull
 #define TSL_SHARD_MAX_CLASS_NAME 4096u

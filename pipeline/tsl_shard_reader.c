@@ -1,5 +1,6 @@
 #include "tsl_shard_reader.h"
 #include "tsl_crc32.h"
+#include "tsl_pixel_filter.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,7 +45,9 @@ static tsl_status check_header(const tsl_shard_reader *r) {
     if (h->file_size != r->file_size)
         return tsl_error(TSL_ERR_FORMAT, "shard %s: header says %llu bytes, file has %llu (truncated?)",
                          r->path, (unsigned long long)h->file_size, (unsigned long long)r->file_size);
-    if (h->pixel_format != TSL_SHARD_PIXEL_RGB8 || h->compression != TSL_SHARD_ZSTD)
+    if (h->pixel_format != TSL_SHARD_PIXEL_RGB8 ||
+        (h->compression != TSL_SHARD_ZSTD && h->compression != TSL_SHARD_ZSTD_UP &&
+         h->compression != TSL_SHARD_RAW))
         return bad(r, "unknown pixel format or compression");
     if (h->index_offset < TSL_SHARD_HEADER_SIZE || h->index_offset > r->file_size)
         return bad(r, "index offset outside the file");
@@ -67,6 +70,10 @@ static tsl_status check_entry(const tsl_shard_reader *r, uint32_t i) {
         e->height > TSL_SHARD_MAX_SIDE || (uint64_t)e->width * e->height > TSL_SHARD_MAX_PIXELS)
         return tsl_error(TSL_ERR_FORMAT, "shard %s: record %u: label %u or size %ux%u out of range", r->path,
                          i, e->label, e->width, e->height);
+    if (h->compression == TSL_SHARD_RAW && e->stored_size != (uint64_t)e->width * e->height * 3)
+        return tsl_error(TSL_ERR_FORMAT,
+                         "shard %s: record %u: %u stored bytes, but %ux%u RGB8 pixels are %llu", r->path, i,
+                         e->stored_size, e->width, e->height, (unsigned long long)e->width * e->height * 3);
     return TSL_OK;
 }
 
@@ -242,12 +249,18 @@ static tsl_status decompress_record(const tsl_shard_reader *r, uint32_t i, ZSTD_
     if (ZSTD_isError(n) || n != raw)
         return tsl_error(TSL_ERR_CORRUPT, "shard %s: record %u: cannot decompress: %s", r->path, i,
                          ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame");
+    if (r->header.compression == TSL_SHARD_ZSTD_UP)
+        tsl_pixel_unfilter_up(rgb, e->width, e->height);
     return TSL_OK;
 }
 
 tsl_status tsl_shard_reader_read_pixels(tsl_shard_reader *r, uint32_t i, uint8_t **rgb) {
     uint8_t *stored = NULL;
     TSL_TRY(read_stored(r, i, &stored));
+    if (r->header.compression == TSL_SHARD_RAW) { /* the stored bytes are the pixels (size checked at open) */
+        *rgb = stored;
+        return TSL_OK;
+    }
     const tsl_shard_index_entry *e = &r->entries[i];
     uint8_t *pixels = malloc((size_t)e->width * e->height * 3);
     tsl_status st = pixels ? decompress_record(r, i, NULL, stored, pixels)
@@ -272,6 +285,8 @@ tsl_status tsl_shard_reader_read_pixels_into(tsl_shard_reader *r, uint32_t i, ZS
                          "decoded bytes",
                          r->path, i, scratch_size, rgb_size, e->stored_size,
                          (size_t)e->width * e->height * 3);
+    if (r->header.compression == TSL_SHARD_RAW) /* straight into place: no scratch, no copy */
+        return read_stored_into(r, i, rgb);
     TSL_TRY(read_stored_into(r, i, scratch));
     return decompress_record(r, i, dctx, scratch, rgb);
 }

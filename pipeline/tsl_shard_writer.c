@@ -1,9 +1,11 @@
 #include "tsl_shard_writer.h"
 #include "tsl_crc32.h"
 #include "tsl_file.h"
+#include "tsl_pixel_filter.h"
 #include "tsl_shard_format.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -18,14 +20,86 @@ struct tsl_shard_writer {
     size_t class_table_size;
 };
 
-tsl_status tsl_shard_compress_pixels(const uint8_t *rgb, uint32_t width, uint32_t height, int level,
-                                     void **stored, size_t *stored_size) {
+struct tsl_shard_compressor {
+    uint32_t compression;
+    int level;
+    ZSTD_CCtx *zstd;
+    uint8_t *filtered; /* TSL_SHARD_ZSTD_UP: the filtered pixels of the current image */
+    size_t filtered_size;
+};
+
+static bool known_compression(uint32_t compression) {
+    return compression == TSL_SHARD_ZSTD || compression == TSL_SHARD_ZSTD_UP || compression == TSL_SHARD_RAW;
+}
+
+tsl_status tsl_shard_compressor_create(uint32_t compression, int level, tsl_shard_compressor **out) {
+    bool zstd = compression != TSL_SHARD_RAW;
+    if (!known_compression(compression) || (zstd && (level < -7 || level == 0 || level > 19)))
+        return tsl_error(TSL_ERR_INVALID_ARG, "shard compressor: compression %u / level %d not supported",
+                         compression, level);
+    tsl_shard_compressor *c = calloc(1, sizeof *c);
+    if (c)
+        c->zstd = ZSTD_createCCtx();
+    if (!c || !c->zstd) {
+        free(c);
+        return tsl_error(TSL_ERR_NOMEM, "out of memory for a zstd context");
+    }
+    c->compression = compression;
+    c->level = level;
+    *out = c;
+    return TSL_OK;
+}
+
+void tsl_shard_compressor_destroy(tsl_shard_compressor *c) {
+    if (!c)
+        return;
+    ZSTD_freeCCtx(c->zstd);
+    free(c->filtered);
+    free(c);
+}
+
+/* The bytes to compress: the pixels themselves, or their filtered copy. */
+static tsl_status filter_input(tsl_shard_compressor *c, const uint8_t *rgb, uint32_t width, uint32_t height,
+                               const uint8_t **input) {
     size_t raw = (size_t)width * height * 3;
+    if (c->compression == TSL_SHARD_ZSTD) {
+        *input = rgb;
+        return TSL_OK;
+    }
+    if (c->filtered_size < raw) {
+        uint8_t *grown = realloc(c->filtered, raw);
+        if (!grown)
+            return tsl_error(TSL_ERR_NOMEM, "out of memory filtering a %ux%u image", width, height);
+        c->filtered = grown;
+        c->filtered_size = raw;
+    }
+    tsl_pixel_filter_up(rgb, width, height, c->filtered);
+    *input = c->filtered;
+    return TSL_OK;
+}
+
+static tsl_status copy_pixels(const uint8_t *rgb, size_t raw, void **stored, size_t *stored_size) {
+    void *out = malloc(raw ? raw : 1);
+    if (!out)
+        return tsl_error(TSL_ERR_NOMEM, "out of memory storing a %zu-byte image", raw);
+    memcpy(out, rgb, raw);
+    *stored = out;
+    *stored_size = raw;
+    return TSL_OK;
+}
+
+tsl_status tsl_shard_compress(tsl_shard_compressor *c, const uint8_t *rgb, uint32_t width, uint32_t height,
+                              void **stored, size_t *stored_size) {
+    size_t raw = (size_t)width * height * 3;
+    if (c->compression == TSL_SHARD_RAW)
+        return copy_pixels(rgb, raw, stored, stored_size);
+    const uint8_t *input = NULL;
+    TSL_TRY(filter_input(c, rgb, width, height, &input));
     size_t bound = ZSTD_compressBound(raw);
     void *out = malloc(bound);
     if (!out)
         return tsl_error(TSL_ERR_NOMEM, "out of memory compressing a %ux%u image", width, height);
-    size_t n = ZSTD_compress(out, bound, rgb, raw, level);
+    size_t n = ZSTD_compressCCtx(c->zstd, out, bound, input, raw, c->level);
     if (ZSTD_isError(n)) {
         free(out);
         return tsl_error(TSL_ERR_FORMAT, "zstd compression failed: %s", ZSTD_getErrorName(n));
@@ -64,8 +138,11 @@ static void writer_free(tsl_shard_writer *w) {
     free(w);
 }
 
-tsl_status tsl_shard_writer_open(const char *path, uint32_t shard_index, uint32_t class_count,
-                                 char *const *class_names, uint64_t source_hash, tsl_shard_writer **out) {
+tsl_status tsl_shard_writer_open(const char *path, uint32_t shard_index, uint32_t compression,
+                                 uint32_t class_count, char *const *class_names, uint64_t source_hash,
+                                 tsl_shard_writer **out) {
+    if (!known_compression(compression))
+        return tsl_error(TSL_ERR_INVALID_ARG, "shard writer: unknown compression %u", compression);
     tsl_shard_writer *w = calloc(1, sizeof *w);
     if (!w)
         return tsl_error(TSL_ERR_NOMEM, "out of memory opening shard %s", path);
@@ -74,7 +151,7 @@ tsl_status tsl_shard_writer_open(const char *path, uint32_t shard_index, uint32_
                                    .shard_index = shard_index,
                                    .class_count = class_count,
                                    .pixel_format = TSL_SHARD_PIXEL_RGB8,
-                                   .compression = TSL_SHARD_ZSTD,
+                                   .compression = compression,
                                    .source_hash = source_hash};
     w->offset = TSL_SHARD_HEADER_SIZE;
     tsl_status st = encode_class_table(w, class_count, class_names);
@@ -104,6 +181,10 @@ tsl_status tsl_shard_writer_add(tsl_shard_writer *w, const void *stored, size_t 
                          "shard writer: record with label %u (of %u), %ux%u pixels, %zu "
                          "bytes is outside the format's limits",
                          label, w->header.class_count, width, height, stored_size);
+    if (w->header.compression == TSL_SHARD_RAW && stored_size != (size_t)width * height * 3)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "shard writer: an uncompressed %ux%u record must hold %zu bytes, not %zu", width,
+                         height, (size_t)width * height * 3, stored_size);
     if (w->n_entries == UINT32_MAX)
         return tsl_error(TSL_ERR_INVALID_ARG, "shard writer: too many records");
     if (w->n_entries == w->cap_entries) {

@@ -11,14 +11,23 @@
 
 typedef struct tsl_shard_writer tsl_shard_writer;
 
-/* Compresses RGB8 pixels (width * height * 3 bytes) into one zstd frame (content size recorded) at
- * `level` (1..19); *stored is malloc'd (caller frees). Thread-safe. */
-tsl_status tsl_shard_compress_pixels(const uint8_t *rgb, uint32_t width, uint32_t height, int level,
-                                     void **stored, size_t *stored_size);
+/* Compresses records for one thread: a zstd context and a filter buffer reused from image to image. */
+typedef struct tsl_shard_compressor tsl_shard_compressor;
 
-/* Starts a shard. `class_names` (class_count of them, each 1..4096 bytes) is copied. */
-tsl_status tsl_shard_writer_open(const char *path, uint32_t shard_index, uint32_t class_count,
-                                 char *const *class_names, uint64_t source_hash, tsl_shard_writer **out);
+/* `compression` is TSL_SHARD_ZSTD or TSL_SHARD_ZSTD_UP; `level` 1..19. */
+tsl_status tsl_shard_compressor_create(uint32_t compression, int level, tsl_shard_compressor **out);
+void tsl_shard_compressor_destroy(tsl_shard_compressor *c);
+
+/* Compresses RGB8 pixels (width * height * 3 bytes) into one zstd frame (content size recorded), after
+ * the compressor's filter; *stored is malloc'd (caller frees). */
+tsl_status tsl_shard_compress(tsl_shard_compressor *c, const uint8_t *rgb, uint32_t width, uint32_t height,
+                              void **stored, size_t *stored_size);
+
+/* Starts a shard whose records are stored with `compression` (TSL_SHARD_ZSTD or TSL_SHARD_ZSTD_UP).
+ * `class_names` (class_count of them, each 1..4096 bytes) is copied. */
+tsl_status tsl_shard_writer_open(const char *path, uint32_t shard_index, uint32_t compression,
+                                 uint32_t class_count, char *const *class_names, uint64_t source_hash,
+                                 tsl_shard_writer **out);
 
 /* Appends one record: the stored (compressed) bytes of a width x height image of class `label`.
  * TSL_ERR_INVALID_ARG for a label >= class_count or sizes outside the format's limits. */

@@ -11,8 +11,8 @@
 
 layout(constant_id = 3) const bool USE_RUNNING_VAR = false;
 
-layout(std430, set = 0, binding = 0) readonly buffer X { VALUE x[]; };
-layout(std430, set = 0, binding = 1) writeonly buffer Y { VALUE y[]; };
+layout(std430, set = 0, binding = 0) readonly buffer X { STORED x[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer Y { STORED y[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Mean { float mean[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Scale { float invstd_or_var[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Gamma { float gamma[]; };
@@ -30,7 +30,9 @@ void main() {
     VALUE b = AFFINE ? LOAD_CHANNELS(beta, lane) : VALUE(0.0);
     for (uint n = span.n0; n < span.n1; n++) {
         uint at = n * span.image_units + span.base;
-        for (uint k = span.k0; k < span.k1; k++)
-            y[at + k] = AFFINE ? fma((x[at + k] - mu) * invstd, g, b) : (x[at + k] - mu) * invstd;
+        for (uint k = span.k0; k < span.k1; k++) {
+            VALUE xhat = (VALUE(x[at + k]) - mu) * invstd;
+            y[at + k] = STORED(AFFINE ? fma(xhat, g, b) : xhat);
+        }
     }
 }

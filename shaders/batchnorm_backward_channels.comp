@@ -9,12 +9,12 @@
 #include "common.glsl"
 #include "batchnorm_channels.glsl"
 
-layout(std430, set = 0, binding = 0) readonly buffer X { VALUE x[]; };
-layout(std430, set = 0, binding = 1) readonly buffer DY { VALUE dy[]; };
+layout(std430, set = 0, binding = 0) readonly buffer X { STORED x[]; };
+layout(std430, set = 0, binding = 1) readonly buffer DY { STORED dy[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Mean { float save_mean[]; };
 layout(std430, set = 0, binding = 3) readonly buffer InvStd { float save_invstd[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Gamma { float gamma[]; };
-layout(std430, set = 0, binding = 5) writeonly buffer DX { VALUE dx[]; };
+layout(std430, set = 0, binding = 5) writeonly buffer DX { STORED dx[]; };
 layout(std430, set = 0, binding = 6) writeonly buffer SumDy { float sum_dy[]; };
 layout(std430, set = 0, binding = 7) writeonly buffer SumDyXhat { float sum_dy_xhat[]; };
 layout(push_constant) uniform Push {
@@ -40,8 +40,8 @@ void main() {
     for (uint n = 0; n < pc.images; n++) {
         uint at = n * pc.image_units + span.base;
         for (uint k = 0; k < pc.run; k++) {
-            VALUE xhat = (x[at + k] - mean) * invstd;
-            dx[at + k] = g * (dy[at + k] - mean_dy - xhat * mean_dyx);
+            VALUE xhat = (VALUE(x[at + k]) - mean) * invstd;
+            dx[at + k] = STORED(g * (VALUE(dy[at + k]) - mean_dy - xhat * mean_dyx));
         }
     }
 }

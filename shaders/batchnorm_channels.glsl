@@ -2,7 +2,7 @@
 // the components of a vec4 (1-D batch norm, C % 4 == 0), and walks its values sequentially (all of the
 // channel's, or a slice: batchnorm_slices.glsl), so there is no shared memory and no barrier.
 //
-// Values are read in units of VALUE: a vec4 in the TSL_VEC4 build (H*W % 4 == 0, or H*W == 1 with
+// Values are read in units of VALUE (stored as STORED, below): a vec4 in the TSL_VEC4 build (H*W % 4 == 0, or H*W == 1 with
 // C % 4 == 0), else a float. Lane g's units for image n are [n * image_units + g * run, ... + run).
 // With COMPONENTS_ARE_CHANNELS the four components belong to channels 4g .. 4g + 3 (run = 1); otherwise
 // every component belongs to channel g and per-channel results sum the components (channel_total).
@@ -20,6 +20,21 @@
 #define VALUE vec4
 #else
 #define VALUE float
+#endif
+
+// Storage of the big tensors (x, y, dy, dx): VALUE, or with TSL_FP16 its IEEE-half twin (f16vec4 or
+// float16_t; storageBuffer16BitAccess). Shaders read them through VALUE(...) and write STORED(...), so
+// all arithmetic stays fp32 and a half result is rounded once, at its store. Per-channel arrays
+// (statistics, gamma, beta, partials) are fp32 in both builds.
+#if TSL_FP16
+#extension GL_EXT_shader_16bit_storage : require
+#if TSL_VEC4
+#define STORED f16vec4
+#else
+#define STORED float16_t
+#endif
+#else
+#define STORED VALUE
 #endif
 
 layout(constant_id = 1) const bool COMPONENTS_ARE_CHANNELS = false;

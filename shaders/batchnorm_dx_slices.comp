@@ -9,14 +9,14 @@
 #include "batchnorm_channels.glsl"
 #include "batchnorm_slices.glsl"
 
-layout(std430, set = 0, binding = 0) readonly buffer X { VALUE x[]; };
-layout(std430, set = 0, binding = 1) readonly buffer DY { VALUE dy[]; };
+layout(std430, set = 0, binding = 0) readonly buffer X { STORED x[]; };
+layout(std430, set = 0, binding = 1) readonly buffer DY { STORED dy[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Mean { float save_mean[]; };
 layout(std430, set = 0, binding = 3) readonly buffer InvStd { float save_invstd[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Gamma { float gamma[]; };
 layout(std430, set = 0, binding = 5) readonly buffer SumDy { float sum_dy[]; };
 layout(std430, set = 0, binding = 6) readonly buffer SumDyXhat { float sum_dy_xhat[]; };
-layout(std430, set = 0, binding = 7) writeonly buffer DX { VALUE dx[]; };
+layout(std430, set = 0, binding = 7) writeonly buffer DX { STORED dx[]; };
 
 void main() {
     uint lane = gl_WorkGroupID.x * TSL_WORKGROUP_SIZE + gl_LocalInvocationID.x, s = gl_WorkGroupID.y;
@@ -29,8 +29,8 @@ void main() {
     for (uint n = span.n0; n < span.n1; n++) {
         uint at = n * span.image_units + span.base;
         for (uint k = span.k0; k < span.k1; k++) {
-            VALUE xhat = (x[at + k] - mean) * invstd;
-            dx[at + k] = g * (dy[at + k] - mean_dy - xhat * mean_dyx);
+            VALUE xhat = (VALUE(x[at + k]) - mean) * invstd;
+            dx[at + k] = STORED(g * (VALUE(dy[at + k]) - mean_dy - xhat * mean_dyx));
         }
     }
 }

@@ -9,8 +9,8 @@
 #include "common.glsl"
 #include "batchnorm_channels.glsl"
 
-layout(std430, set = 0, binding = 0) readonly buffer X { VALUE x[]; };
-layout(std430, set = 0, binding = 1) writeonly buffer Y { VALUE y[]; };
+layout(std430, set = 0, binding = 0) readonly buffer X { STORED x[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer Y { STORED y[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Gamma { float gamma[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Beta { float beta[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer Mean { float save_mean[]; };
@@ -42,7 +42,9 @@ void main() {
     VALUE b = AFFINE ? LOAD_CHANNELS(beta, lane) : VALUE(0.0);
     for (uint n = 0; n < pc.images; n++) {
         uint at = n * pc.image_units + span.base;
-        for (uint k = 0; k < pc.run; k++)
-            y[at + k] = AFFINE ? fma((x[at + k] - mean) * invstd, g, b) : (x[at + k] - mean) * invstd;
+        for (uint k = 0; k < pc.run; k++) {
+            VALUE xhat = (VALUE(x[at + k]) - mean) * invstd;
+            y[at + k] = STORED(AFFINE ? fma(xhat, g, b) : xhat);
+        }
     }
 }

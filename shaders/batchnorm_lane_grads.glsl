@@ -9,9 +9,9 @@ void gradient_sums(LaneSpan span, VALUE mean, out VALUE s_dy, out VALUE s_dyx) {
     for (uint n = span.n0; n < span.n1; n++) {
         uint at = n * span.image_units + span.base;
         for (uint k = span.k0; k < span.k1; k++) {
-            VALUE g = dy[at + k];
+            VALUE g = VALUE(dy[at + k]);
             block_dy += g;
-            block_dyx += g * (x[at + k] - mean);
+            block_dyx += g * (VALUE(x[at + k]) - mean);
             if (++in_block == BLOCK) {
                 total_dy += block_dy;
                 total_dyx += block_dyx;

@@ -11,7 +11,7 @@ VALUE sum_of_values(LaneSpan span) {
     for (uint n = span.n0; n < span.n1; n++) {
         uint at = n * span.image_units + span.base;
         for (uint k = span.k0; k < span.k1; k++) {
-            block += x[at + k];
+            block += VALUE(x[at + k]);
             if (++in_block == BLOCK) {
                 total += block;
                 block = VALUE(0.0);
@@ -29,7 +29,7 @@ void centred_sums(LaneSpan span, VALUE mean, out VALUE sum_d, out VALUE sum_d2) 
     for (uint n = span.n0; n < span.n1; n++) {
         uint at = n * span.image_units + span.base;
         for (uint k = span.k0; k < span.k1; k++) {
-            VALUE d = x[at + k] - mean;
+            VALUE d = VALUE(x[at + k]) - mean;
             block_d += d;
             block_d2 += d * d;
             if (++in_block == BLOCK) {

@@ -39,7 +39,8 @@ grep -q '"bures.shared_augmentation": {"mean": [^,]*, "ci95": [^]]*\], "n": 4}' 
 grep -q '"probe.top1": {"mean": [^,]*, "ci95": [^]]*\], "n": 12}' "$J" || fail "probe n (12 val images)"
 if grep -qE 'null|nan|inf' "$J"; then fail "non-finite number"; fi
 grep -q "^<svg .*</svg>" <(tr -d '\n' < "$DIR/a/summary.svg") || fail "no summary.svg"
-[ "$(grep -c "<rect x=" "$DIR/a/summary.svg")" -eq 12 ] || fail "summary.svg: expected 6 panels x 2 bars"
+[ "$(grep -c "<circle" "$DIR/a/summary.svg")" -eq 12 ] || fail "summary.svg: expected 6 panels x 2 networks"
+[ "$(head -c 8 "$DIR/a/summary.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "no summary.png"
 echo "ok   results.json: every measurement of both networks and the deltas, finite, with CI and n"
 
 "$TESSL" export "$DIR/run/checkpoint.safetensors" -o "$DIR/model.safetensors" > /dev/null

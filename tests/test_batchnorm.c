@@ -61,24 +61,35 @@ static float *random_input(tsl_test_rng *rng, shape4 s, double max_mean) {
     return x;
 }
 
+/* fp16 storage (shape dtype F16): x and dy are rounded to half before the reference sees them, so the
+ * statistics, dgamma and dbeta (fp32, computed from exactly those values) keep the fp32 tolerances
+ * above; y and dx are rounded to half once at their store, adding u = 2^-11 of the value: rel += u. */
+static const double half_u = 1.0 / 2048;
+
+static double out_rel(tsl_dtype t) {
+    return 1e-5 + (t == TSL_DTYPE_F16 ? half_u : 0);
+}
+
 /* Runs the training forward on the GPU and checks y, saved statistics and running statistics. */
-static void check_forward_train(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine) {
+static void check_forward_train_typed(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine, tsl_dtype t) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t n = count_of(s), hw = (size_t)s.h * s.w;
     float *x = random_input(&rng, s, 4.0);
+    tsl_test_round_to(x, n, t);
     float *gamma = tsl_test_random_floats(&rng, s.c, 0.5f, 1.5f),
           *beta = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f);
     float *rmean = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f),
           *rvar = tsl_test_random_floats(&rng, s.c, 0.5f, 2.0f);
     tsl_batchnorm_shape bs = tsl_batchnorm_shape_2d(s.n, s.c, s.h, s.w);
+    bs.dtype = t;
 
-    tsl_vk_buffer bx = tsl_test_upload_floats(dev, x, n, "x"),
-                  bg = tsl_test_upload_floats(dev, gamma, s.c, "gamma"),
+    tsl_test_tensor bx = tsl_test_tensor_upload(dev, x, n, t, "x"),
+                    by = tsl_test_tensor_poisoned(dev, n, t, "y");
+    tsl_vk_buffer bg = tsl_test_upload_floats(dev, gamma, s.c, "gamma"),
                   bb = tsl_test_upload_floats(dev, beta, s.c, "beta"),
                   brm = tsl_test_upload_floats(dev, rmean, s.c, "rmean"),
                   brv = tsl_test_upload_floats(dev, rvar, s.c, "rvar");
-    tsl_vk_buffer by = tsl_test_poisoned(dev, n, "y"), bm = tsl_test_poisoned(dev, s.c, "mean"),
-                  bi = tsl_test_poisoned(dev, s.c, "invstd");
+    tsl_vk_buffer bm = tsl_test_poisoned(dev, s.c, "mean"), bi = tsl_test_poisoned(dev, s.c, "invstd");
     VkDeviceSize scratch_bytes = tsl_batchnorm_scratch_bytes(dev, bs);
     tsl_vk_buffer bs_ = tsl_test_poisoned(dev, scratch_bytes / 4, "scratch");
 
@@ -102,23 +113,29 @@ static void check_forward_train(tsl_vk_device *dev, uint64_t seed, shape4 s, boo
     double *yd = malloc(8 * n), *md = malloc(8 * s.c), *id = malloc(8 * s.c);
     ref_batchnorm_forward_train(s.n, s.c, hw, xd, affine ? gd : NULL, affine ? bd : NULL, 0.1, 1e-5, rmd, rvd,
                                 yd, md, id);
-    float *y = tsl_test_download_floats(dev, &by, n), *m = tsl_test_download_floats(dev, &bm, s.c),
+    float *y = tsl_test_tensor_download(dev, &by), *m = tsl_test_download_floats(dev, &bm, s.c),
           *inv = tsl_test_download_floats(dev, &bi, s.c), *rm = tsl_test_download_floats(dev, &brm, s.c),
           *rv = tsl_test_download_floats(dev, &brv, s.c);
     char what[96];
-    snprintf(what, sizeof what, "forward_train %ux%ux%ux%u affine=%d", s.n, s.c, s.h, s.w, affine);
-    tsl_test_check_close(what, seed, y, yd, n, 1e-5, 2e-5);
+    snprintf(what, sizeof what, "forward_train %ux%ux%ux%u affine=%d %s", s.n, s.c, s.h, s.w, affine,
+             tsl_dtype_name(t));
+    tsl_test_check_close(what, seed, y, yd, n, out_rel(t), 2e-5);
     tsl_test_check_close("save_mean", seed, m, md, s.c, 0, 1e-6 * 6.0);
     tsl_test_check_close("save_invstd", seed, inv, id, s.c, 1e-5, 0);
     tsl_test_check_close("running_mean", seed, rm, rmd, s.c, 1e-5, 1e-6);
     tsl_test_check_close("running_var", seed, rv, rvd, s.c, 1e-5, 1e-6);
 
-    tsl_vk_buffer *all[] = {&bx, &bg, &bb, &brm, &brv, &by, &bm, &bi, &bs_};
+    tsl_test_tensor_free(dev, &bx), tsl_test_tensor_free(dev, &by);
+    tsl_vk_buffer *all[] = {&bg, &bb, &brm, &brv, &bm, &bi, &bs_};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         tsl_vk_free(dev, all[i]);
     void *host[] = {x, gamma, beta, rmean, rvar, xd, gd, bd, rmd, rvd, yd, md, id, y, m, inv, rm, rv};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
         free(host[i]);
+}
+
+static void check_forward_train(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine) {
+    check_forward_train_typed(dev, seed, s, affine, TSL_DTYPE_F32);
 }
 
 START_TEST(forward_train_matches_reference) {
@@ -187,19 +204,23 @@ START_TEST(statistics_stay_accurate_with_large_mean) {
 }
 END_TEST
 
-static void check_forward_eval(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine) {
+static void check_forward_eval_typed(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine, tsl_dtype t) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t n = count_of(s);
     float *x = random_input(&rng, s, 4.0);
+    tsl_test_round_to(x, n, t);
     float *gamma = tsl_test_random_floats(&rng, s.c, 0.5f, 1.5f),
           *beta = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f);
     float *rmean = tsl_test_random_floats(&rng, s.c, -4.0f, 4.0f),
           *rvar = tsl_test_random_floats(&rng, s.c, 0.25f, 4.0f);
-    tsl_vk_buffer bx = tsl_test_upload_floats(dev, x, n, "x"),
-                  bg = tsl_test_upload_floats(dev, gamma, s.c, "gamma"),
+    tsl_test_tensor bx = tsl_test_tensor_upload(dev, x, n, t, "x"),
+                    by = tsl_test_tensor_poisoned(dev, n, t, "y");
+    tsl_vk_buffer bg = tsl_test_upload_floats(dev, gamma, s.c, "gamma"),
                   bb = tsl_test_upload_floats(dev, beta, s.c, "beta"),
                   brm = tsl_test_upload_floats(dev, rmean, s.c, "rmean"),
-                  brv = tsl_test_upload_floats(dev, rvar, s.c, "rvar"), by = tsl_test_poisoned(dev, n, "y");
+                  brv = tsl_test_upload_floats(dev, rvar, s.c, "rvar");
+    tsl_batchnorm_shape bs = tsl_batchnorm_shape_2d(s.n, s.c, s.h, s.w);
+    bs.dtype = t;
     tsl_batchnorm_params prm = {affine ? bg.range : (tsl_vk_range){0},
                                 affine ? bb.range : (tsl_vk_range){0},
                                 brm.range,
@@ -209,8 +230,7 @@ static void check_forward_eval(tsl_vk_device *dev, uint64_t seed, shape4 s, bool
     tsl_vk_cmd *cmd;
     TSL_TEST_OK(tsl_vk_cmd_create(dev, &cmd));
     TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
-    TSL_TEST_OK(tsl_batchnorm_forward_eval(dev, cmd, tsl_batchnorm_shape_2d(s.n, s.c, s.h, s.w), &prm,
-                                           bx.range, by.range));
+    TSL_TEST_OK(tsl_batchnorm_forward_eval(dev, cmd, bs, &prm, bx.range, by.range));
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_vk_cmd_destroy(cmd);
     double *xd = tsl_test_to_double(x, n), *gd = tsl_test_to_double(gamma, s.c),
@@ -218,15 +238,22 @@ static void check_forward_eval(tsl_vk_device *dev, uint64_t seed, shape4 s, bool
     double *rmd = tsl_test_to_double(rmean, s.c), *rvd = tsl_test_to_double(rvar, s.c), *yd = malloc(8 * n);
     ref_batchnorm_forward_eval(s.n, s.c, (size_t)s.h * s.w, xd, affine ? gd : NULL, affine ? bd : NULL, rmd,
                                rvd, 1e-5, yd);
-    float *y = tsl_test_download_floats(dev, &by, n);
-    /* One subtraction, one rsqrt (a few ulp), one fma on values <= ~20: rel 1e-5 + abs 1e-5. */
-    tsl_test_check_close("forward_eval", seed, y, yd, n, 1e-5, 1e-5);
-    tsl_vk_buffer *all[] = {&bx, &bg, &bb, &brm, &brv, &by};
+    float *y = tsl_test_tensor_download(dev, &by);
+    /* One subtraction, one rsqrt (a few ulp), one fma on values <= ~20: rel 1e-5 + abs 1e-5 (fp16: rel += u).
+     */
+    tsl_test_check_close(t == TSL_DTYPE_F16 ? "forward_eval fp16" : "forward_eval", seed, y, yd, n,
+                         out_rel(t), 1e-5);
+    tsl_test_tensor_free(dev, &bx), tsl_test_tensor_free(dev, &by);
+    tsl_vk_buffer *all[] = {&bg, &bb, &brm, &brv};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         tsl_vk_free(dev, all[i]);
     void *host[] = {x, gamma, beta, rmean, rvar, xd, gd, bd, rmd, rvd, yd, y};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
         free(host[i]);
+}
+
+static void check_forward_eval(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine) {
+    check_forward_eval_typed(dev, seed, s, affine, TSL_DTYPE_F32);
 }
 
 START_TEST(forward_eval_matches_reference) {
@@ -240,21 +267,25 @@ START_TEST(forward_eval_matches_reference) {
 END_TEST
 
 /* Forward (for the saved statistics) then backward on the GPU; compares dx, dgamma, dbeta. */
-static void check_backward(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine) {
+static void check_backward_typed(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine, tsl_dtype t) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t n = count_of(s), hw = (size_t)s.h * s.w;
     float *x = random_input(&rng, s, 4.0), *dy = tsl_test_random_floats(&rng, n, -1.0f, 1.0f);
+    tsl_test_round_to(x, n, t), tsl_test_round_to(dy, n, t);
     float *gamma = tsl_test_random_floats(&rng, s.c, 0.5f, 1.5f),
           *beta = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f);
     float *zeros = calloc(s.c, 4);
     tsl_batchnorm_shape bs = tsl_batchnorm_shape_2d(s.n, s.c, s.h, s.w);
-    tsl_vk_buffer bx = tsl_test_upload_floats(dev, x, n, "x"), bdy = tsl_test_upload_floats(dev, dy, n, "dy"),
-                  bg = tsl_test_upload_floats(dev, gamma, s.c, "gamma"),
+    bs.dtype = t;
+    tsl_test_tensor bx = tsl_test_tensor_upload(dev, x, n, t, "x"),
+                    bdy = tsl_test_tensor_upload(dev, dy, n, t, "dy"),
+                    by = tsl_test_tensor_poisoned(dev, n, t, "y"),
+                    bdx = tsl_test_tensor_poisoned(dev, n, t, "dx");
+    tsl_vk_buffer bg = tsl_test_upload_floats(dev, gamma, s.c, "gamma"),
                   bb = tsl_test_upload_floats(dev, beta, s.c, "beta"),
                   brm = tsl_test_upload_floats(dev, zeros, s.c, "rm"),
                   brv = tsl_test_upload_floats(dev, zeros, s.c, "rv");
-    tsl_vk_buffer by = tsl_test_poisoned(dev, n, "y"), bm = tsl_test_poisoned(dev, s.c, "mean"),
-                  bi = tsl_test_poisoned(dev, s.c, "invstd"), bdx = tsl_test_poisoned(dev, n, "dx"),
+    tsl_vk_buffer bm = tsl_test_poisoned(dev, s.c, "mean"), bi = tsl_test_poisoned(dev, s.c, "invstd"),
                   bdg = tsl_test_poisoned(dev, s.c, "dgamma"), bdb = tsl_test_poisoned(dev, s.c, "dbeta"),
                   bsc = tsl_test_poisoned(dev, tsl_batchnorm_scratch_bytes(dev, bs) / 4, "scratch");
     tsl_vk_range none = {0};
@@ -275,10 +306,11 @@ static void check_backward(tsl_vk_device *dev, uint64_t seed, shape4 s, bool aff
            *gd = tsl_test_to_double(gamma, s.c);
     double *dxd = malloc(8 * n), *dgd = malloc(8 * s.c), *dbd = malloc(8 * s.c);
     ref_batchnorm_backward(s.n, s.c, hw, xd, affine ? gd : NULL, dyd, 1e-5, dxd, dgd, dbd);
-    float *dx = tsl_test_download_floats(dev, &bdx, n);
+    float *dx = tsl_test_tensor_download(dev, &bdx);
     char what[96];
-    snprintf(what, sizeof what, "backward dx %ux%ux%ux%u affine=%d", s.n, s.c, s.h, s.w, affine);
-    tsl_test_check_close(what, seed, dx, dxd, n, 1e-5, 1e-5);
+    snprintf(what, sizeof what, "backward dx %ux%ux%ux%u affine=%d %s", s.n, s.c, s.h, s.w, affine,
+             tsl_dtype_name(t));
+    tsl_test_check_close(what, seed, dx, dxd, n, out_rel(t), 1e-5);
     if (affine) {
         float *dg = tsl_test_download_floats(dev, &bdg, s.c), *db = tsl_test_download_floats(dev, &bdb, s.c);
         double sum_tol = 5e-6 * sqrt((double)s.n * hw);
@@ -286,12 +318,19 @@ static void check_backward(tsl_vk_device *dev, uint64_t seed, shape4 s, bool aff
         tsl_test_check_close("backward dbeta", seed, db, dbd, s.c, 1e-5, sum_tol);
         free(dg), free(db);
     }
-    tsl_vk_buffer *all[] = {&bx, &bdy, &bg, &bb, &brm, &brv, &by, &bm, &bi, &bdx, &bdg, &bdb, &bsc};
+    tsl_test_tensor *tensors[] = {&bx, &bdy, &by, &bdx};
+    for (size_t i = 0; i < 4; i++)
+        tsl_test_tensor_free(dev, tensors[i]);
+    tsl_vk_buffer *all[] = {&bg, &bb, &brm, &brv, &bm, &bi, &bdg, &bdb, &bsc};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         tsl_vk_free(dev, all[i]);
     void *host[] = {x, dy, gamma, beta, zeros, xd, dyd, gd, dxd, dgd, dbd, dx};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
         free(host[i]);
+}
+
+static void check_backward(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine) {
+    check_backward_typed(dev, seed, s, affine, TSL_DTYPE_F32);
 }
 
 START_TEST(backward_matches_reference) {
@@ -382,6 +421,49 @@ START_TEST(both_paths_match_reference_around_threshold) {
         }
     }
     tsl_batchnorm_set_test_threshold(0);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
+/* fp16 storage of x, y, dy, dx (statistics and parameters fp32) at the odd shapes, with and without
+ * affine; on both paths (one lane per channel, and two-level slices forced by a threshold of 1 value)
+ * in every layout (vec4 along H*W, vec4 across channels, floats); and split along the batch, where a
+ * half image of 3x7x7 is 294 bytes (16-byte chunk starts need multiples of 8 images). Tolerances: as
+ * the fp32 ones with rel += 2^-11 on y and dx (half_u above). */
+START_TEST(fp16_storage_matches_reference) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    ck_assert_msg(tsl_vk_device_features(dev)->fp16_storage,
+                  "the test device lacks storageBuffer16BitAccess");
+    uint64_t seed = tsl_test_seed("batchnorm_fp16");
+    const tsl_dtype F16 = TSL_DTYPE_F16;
+    for (int i = 0; i < N_SHAPES; i++) {
+        check_forward_train_typed(dev, seed + 4 * i, shapes[i], i % 2, F16);
+        check_forward_eval_typed(dev, seed + 4 * i + 1, shapes[i], (i + 1) % 2, F16);
+        check_backward_typed(dev, seed + 4 * i + 2, shapes[i], i % 2, F16);
+    }
+    const shape4 layouts[] = {{8, 12, 1, 1}, {3, 5, 4, 4}, {3, 6, 3, 5}};
+    tsl_batchnorm_set_test_threshold(1);
+    for (int i = 0; i < 3; i++) {
+        tsl_batchnorm_shape bs =
+            tsl_batchnorm_shape_2d(layouts[i].n, layouts[i].c, layouts[i].h, layouts[i].w);
+        bs.dtype = F16;
+        ck_assert(!tsl_batchnorm_uses_channel_lanes(dev, bs));
+        check_forward_train_typed(dev, seed + 100 + 2 * i, layouts[i], true, F16);
+        check_backward_typed(dev, seed + 101 + 2 * i, layouts[i], true, F16);
+    }
+    tsl_batchnorm_set_test_threshold(0);
+    for (int i = 0; i < 3; i++) {
+        check_forward_train_typed(dev, seed + 200 + 2 * i, layouts[i], false, F16);
+        check_backward_typed(dev, seed + 201 + 2 * i, layouts[i], false, F16);
+    }
+    const shape4 split = {19, 3, 7, 7};
+    tsl_chunk_set_test_limit(4096);
+    VkDeviceSize image_bytes = 2ull * split.c * split.h * split.w;
+    ck_assert_uint_lt(tsl_batch_chunk_images(dev, &image_bytes, 1), split.n);
+    check_forward_train_typed(dev, seed + 300, split, true, F16);
+    check_forward_eval_typed(dev, seed + 301, split, true, F16);
+    check_backward_typed(dev, seed + 302, split, true, F16);
+    tsl_chunk_set_test_limit(0);
     tsl_test_device_close(dev);
 }
 END_TEST
@@ -523,6 +605,7 @@ int main(void) {
     tcase_add_test(tc, backward_matches_reference);
     tcase_add_test(tc, split_along_batch_matches_reference);
     tcase_add_test(tc, both_paths_match_reference_around_threshold);
+    tcase_add_test(tc, fp16_storage_matches_reference);
     tcase_add_test(tc, reference_backward_matches_finite_differences);
     tcase_add_test(tc, bad_arguments_are_rejected);
     suite_add_tcase(s, tc);

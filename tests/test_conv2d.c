@@ -3,6 +3,7 @@
  * configurations (odd channel counts, batch 1, spatial 1, 7, 13), through the batch-splitting path, and
  * on bad arguments. */
 #include "tsl_conv2d.h"
+#include "tsl_half.h"
 #include "tsl_ref_conv2d.h"
 #include "tsl_test.h"
 
@@ -90,7 +91,7 @@ static size_t storage_bytes(storage st) {
 static double *rand_inputs(tsl_test_rng *rng, size_t n, storage st) {
     double *v = rand_doubles(rng, n);
     for (size_t i = 0; i < n; i++)
-        v[i] = st == STORE_FP16 ? (double)(_Float16)v[i] : (double)(float)v[i];
+        v[i] = st == STORE_FP16 ? (double)tsl_half_round((float)v[i]) : (double)(float)v[i];
     return v;
 }
 
@@ -100,7 +101,7 @@ static void *to_storage(const double *v, size_t n, storage st) {
     ck_assert_ptr_nonnull(p);
     for (size_t i = 0; i < n; i++) {
         if (st == STORE_FP16)
-            ((_Float16 *)p)[i] = (_Float16)v[i];
+            ((uint16_t *)p)[i] = tsl_half_from_float((float)v[i]);
         else
             ((float *)p)[i] = (float)v[i];
     }

@@ -1,8 +1,10 @@
 /* core/: error values with context, command-line parsing, atomic files. */
 #include "tsl_args.h"
 #include "tsl_file.h"
+#include "tsl_half.h"
 #include "tsl_test.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -165,6 +167,55 @@ START_TEST(file_errors_name_the_file) {
 }
 END_TEST
 
+/* Every half survives half -> float -> half; floats round to the nearest half, ties to even, with the
+ * edges (largest half, overflow, subnormals, zero signs, NaN) exact. */
+START_TEST(half_conversion_rounds_to_nearest_even) {
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        float f = tsl_half_to_float((uint16_t)h);
+        bool nan = (h & 0x7c00) == 0x7c00 && (h & 0x3ff);
+        /* (if + ck_abort_msg: a passing ck_assert costs a write to Check's pipe, too slow in loops) */
+        if (nan ? f == f : tsl_half_from_float(f) != h)
+            ck_abort_msg("half %#x -> %g -> %#x", h, (double)f, tsl_half_from_float(f));
+    }
+    uint64_t seed = tsl_test_seed("half_conversion");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    for (int i = 0; i < 200000; i++) {
+        uint32_t bits = (uint32_t)tsl_test_rng_u64(&rng) & 0x47ffffffu; /* |f| < 131072, positive */
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        uint16_t h = tsl_half_from_float(f);
+        if (f >= 65520.0f) {
+            if (h != 0x7c00)
+                ck_abort_msg("%a -> %#x, not inf", (double)f, h);
+            continue;
+        }
+        double d = fabs((double)f - tsl_half_to_float(h));
+        for (int step = -1; step <= 1; step += 2) {
+            int n = (int)h + step;
+            if (n < 0 || n > 0x7bff)
+                continue;
+            double dn = fabs((double)f - tsl_half_to_float((uint16_t)n));
+            if (!(d < dn || (d == dn && (h & 1) == 0)))
+                ck_abort_msg("seed %llu: %a -> %#x, but %#x is nearer or even", (unsigned long long)seed,
+                             (double)f, h, n);
+        }
+    }
+    ck_assert_uint_eq(tsl_half_from_float(65504.0f), 0x7bff);
+    ck_assert_uint_eq(tsl_half_from_float(65519.996f), 0x7bff);
+    ck_assert_uint_eq(tsl_half_from_float(65520.0f), 0x7c00);
+    ck_assert_uint_eq(tsl_half_from_float(-INFINITY), 0xfc00);
+    ck_assert_uint_eq(tsl_half_from_float(0x1p-25f), 0); /* tie between 0 and 2^-24: even */
+    ck_assert_uint_eq(tsl_half_from_float(0x1.0002p-25f), 1);
+    ck_assert_uint_eq(tsl_half_from_float(0x1.8p-24f), 2);       /* 1.5 units: tie to even 2 */
+    ck_assert_uint_eq(tsl_half_from_float(0x1.ff8p-15f), 0x3ff); /* largest subnormal */
+    ck_assert_uint_eq(tsl_half_from_float(0x1.ffcp-15f), 0x400); /* tie: even, up into the normals */
+    ck_assert_uint_eq(tsl_half_from_float(-0.0f), 0x8000);
+    ck_assert_uint_eq(tsl_half_from_float(1.0f + 0x1p-11f), 0x3c00); /* tie: even mantissa 0 */
+    ck_assert_uint_eq(tsl_half_from_float(1.0f + 0x3p-11f), 0x3c02); /* tie: even mantissa 2 */
+    ck_assert_uint_eq(tsl_half_from_float(NAN) & 0x7e00, 0x7e00);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("core");
@@ -174,6 +225,7 @@ int main(void) {
     tcase_add_test(tc, args_help_and_double_dash);
     tcase_add_test(tc, atomic_write_replaces_whole_file);
     tcase_add_test(tc, file_errors_name_the_file);
+    tcase_add_test(tc, half_conversion_rounds_to_nearest_even);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);
 }

@@ -83,11 +83,14 @@ static tsl_status write_shard(const char *path, uint32_t w, uint8_t grey) {
     }
     void *stored;
     size_t stored_size;
-    TSL_TEST_OK(tsl_shard_compress_pixels(rgb, w, w, 1, &stored, &stored_size));
+    tsl_shard_compressor *c;
+    TSL_TEST_OK(tsl_shard_compressor_create(TSL_SHARD_ZSTD, 1, &c));
+    TSL_TEST_OK(tsl_shard_compress(c, rgb, w, w, &stored, &stored_size));
+    tsl_shard_compressor_destroy(c);
     free(rgb);
     char *names[1] = {"class"};
     tsl_shard_writer *wr;
-    tsl_status st = tsl_shard_writer_open(path, 0, 1, names, 42, &wr);
+    tsl_status st = tsl_shard_writer_open(path, 0, TSL_SHARD_ZSTD, 1, names, 42, &wr);
     if (st == TSL_OK) {
         st = tsl_shard_writer_add(wr, stored, stored_size, 0, w, w);
         if (st == TSL_OK)

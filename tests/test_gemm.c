@@ -11,6 +11,7 @@
 #include "tsl_gemm.h"
 #include "tsl_ref_matrix.h"
 #include "tsl_test.h"
+#include "tsl_test_tensor.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -29,9 +30,35 @@ typedef struct {
     uint64_t max_binding_bytes;
 } gemm_case;
 
+/* Storage types of A, B, C for one case. */
+typedef struct {
+    tsl_dtype a, b, c;
+} gemm_types;
+
+static const gemm_types all_fp32 = {TSL_DTYPE_F32, TSL_DTYPE_F32, TSL_DTYPE_F32};
+
+/* fp16 tolerance. Inputs (and C when beta != 0) are rounded to half before the reference sees them, so
+ * fp16 A or B leave only the fp32 accumulation error above (the kernel computes on exactly those
+ * values). An fp16 C adds roundings to half, each at most u = 2^-11 of the value stored: the final
+ * store (relative to the result, so rel += u) and, when the sum over k is split, one store per earlier
+ * chunk of a partial sum bounded like the accumulation above by |alpha| * sum|a b| + |beta c|, with
+ * sum|a b| about k/4 (the fp32 bound's own estimate): abs += (stores - 1) * u * (|alpha| k/4 + |beta|).
+ * `stores` is bounded by the dispatch count (each dispatch stores an element of C at most once). */
+static const double half_u = 1.0 / 2048;
+
+static void check_c(const char *what, uint64_t seed, const float *got, const double *want, size_t n,
+                    gemm_case g, gemm_types t, uint32_t stores) {
+    double rel = 1e-5, abs = gemm_abs_tol(g.k, g.alpha, g.beta);
+    if (t.c == TSL_DTYPE_F16) {
+        rel += half_u;
+        abs += (stores - 1) * half_u * (fabs(g.alpha) * g.k / 4 + fabs(g.beta));
+    }
+    tsl_test_check_close(what, seed, got, want, n, rel, abs);
+}
+
 /* Runs one case on the device and compares every element of C (padding included: the kernel must
  * leave the padding columns as they were). Returns the number of dispatches recorded. */
-static uint32_t run_case(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, gemm_case g) {
+static uint32_t run_typed(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, gemm_case g, gemm_types t) {
     tsl_gemm_params p = tsl_gemm_params_make(g.m, g.n, g.k, g.ta, g.tb);
     p.lda = (g.ta ? g.m : g.k) + g.pad;
     p.ldb = (g.tb ? g.k : g.n) + g.pad;
@@ -39,53 +66,60 @@ static uint32_t run_case(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, gem
     p.alpha = g.alpha;
     p.beta = g.beta;
     p.max_binding_bytes = g.max_binding_bytes;
+    p.a_dtype = t.a, p.b_dtype = t.b, p.c_dtype = t.c;
     size_t na = (size_t)(g.ta ? g.k : g.m) * p.lda, nb = (size_t)(g.tb ? g.n : g.k) * p.ldb;
     size_t nc = (size_t)g.m * p.ldc;
     float *a = mt_random_floats(rng, na, -1, 1), *b = mt_random_floats(rng, nb, -1, 1);
     float *c = mt_random_floats(rng, nc, -1, 1);
+    tsl_test_round_to(a, na, t.a);
+    tsl_test_round_to(b, nb, t.b);
+    tsl_test_round_to(c, nc, t.c);
     double *want = mt_to_double(c, nc), *ad = mt_to_double(a, na), *bd = mt_to_double(b, nb);
     tsl_ref_gemm(g.m, g.n, g.k, g.ta, g.tb, g.alpha, ad, p.lda, bd, p.ldb, g.beta, want, p.ldc);
 
-    tsl_vk_buffer ba = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * na, "A");
-    tsl_vk_buffer bb = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * nb, "B");
-    tsl_vk_buffer bc = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * nc, "C");
-    tsl_test_upload(d, &ba, a);
-    tsl_test_upload(d, &bb, b);
+    tsl_test_tensor ta = tsl_test_tensor_upload(d, a, na, t.a, "A");
+    tsl_test_tensor tb = tsl_test_tensor_upload(d, b, nb, t.b, "B");
+    tsl_test_tensor tc;
     if (g.beta == 0) { /* C must not be read: NaN everywhere, padding columns included */
-        tsl_test_poison(d, &bc);
+        tc = tsl_test_tensor_poisoned(d, nc, t.c, "C");
         for (size_t i = 0; i < g.m; i++)
             for (size_t j = g.n; j < p.ldc; j++)
                 want[i * p.ldc + j] = NAN;
     } else {
-        tsl_test_upload(d, &bc, c);
+        tc = tsl_test_tensor_upload(d, c, nc, t.c, "C");
     }
     tsl_vk_cmd *cmd;
     TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
     TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
-    TSL_TEST_OK(tsl_gemm_f32(d, cmd, &p, ba.range, bb.range, bc.range));
+    TSL_TEST_OK(tsl_gemm_f32(d, cmd, &p, ta.range, tb.range, tc.range));
     uint32_t dispatches = tsl_vk_cmd_stats_get(cmd).dispatches;
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_vk_cmd_destroy(cmd);
-    tsl_test_download(d, &bc, c);
+    free(c);
+    c = tsl_test_tensor_download(d, &tc);
 
-    char what[160];
-    snprintf(what, sizeof what, "gemm m=%u n=%u k=%u ta=%d tb=%d pad=%u alpha=%g beta=%g limit=%llu", g.m,
-             g.n, g.k, g.ta, g.tb, g.pad, g.alpha, g.beta, (unsigned long long)g.max_binding_bytes);
+    char what[200];
+    snprintf(what, sizeof what, "gemm m=%u n=%u k=%u ta=%d tb=%d pad=%u alpha=%g beta=%g limit=%llu %s/%s/%s",
+             g.m, g.n, g.k, g.ta, g.tb, g.pad, g.alpha, g.beta, (unsigned long long)g.max_binding_bytes,
+             tsl_dtype_name(t.a), tsl_dtype_name(t.b), tsl_dtype_name(t.c));
     if (g.beta == 0) { /* compare the m x n block; the padding stays NaN */
         for (size_t i = 0; i < g.m; i++)
-            tsl_test_check_close(what, seed, c + i * p.ldc, want + i * p.ldc, g.n, 1e-5,
-                                 gemm_abs_tol(g.k, g.alpha, g.beta));
+            check_c(what, seed, c + i * p.ldc, want + i * p.ldc, g.n, g, t, dispatches);
         for (size_t i = 0; i < g.m; i++)
             for (size_t j = g.n; j < p.ldc; j++)
                 ck_assert_msg(isnan(c[i * p.ldc + j]), "%s: padding (%zu, %zu) was written", what, i, j);
     } else {
-        tsl_test_check_close(what, seed, c, want, nc, 1e-5, gemm_abs_tol(g.k, g.alpha, g.beta));
+        check_c(what, seed, c, want, nc, g, t, dispatches);
     }
-    tsl_vk_free(d, &ba);
-    tsl_vk_free(d, &bb);
-    tsl_vk_free(d, &bc);
+    tsl_test_tensor_free(d, &ta);
+    tsl_test_tensor_free(d, &tb);
+    tsl_test_tensor_free(d, &tc);
     free(a), free(b), free(c), free(want), free(ad), free(bd);
     return dispatches;
+}
+
+static uint32_t run_case(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, gemm_case g) {
+    return run_typed(d, seed, rng, g, all_fp32);
 }
 
 static const uint32_t shapes[][3] = {
@@ -241,6 +275,88 @@ START_TEST(operands_packed_at_unaligned_offsets) {
 }
 END_TEST
 
+/* ---- fp16 storage -------------------------------------------------------------------------------- */
+
+static const tsl_dtype F32 = TSL_DTYPE_F32, F16 = TSL_DTYPE_F16;
+
+/* Every combination of fp32/fp16 A, B, C at odd shapes and two of the four transposes (alternating with
+ * the combination, so each transpose meets fp16 A, B and C; pipelines are slow to build on lavapipe), beta 0
+ * (C poisoned with half NaNs when fp16) and beta != 0 (C read as half). Tolerances: check_c. */
+START_TEST(fp16_storage_odd_shapes) {
+    uint64_t seed = tsl_test_seed("gemm fp16_storage_odd_shapes");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    tsl_vk_device *d = tsl_test_device_open();
+    ck_assert_msg(tsl_vk_device_features(d)->fp16_storage, "the test device lacks storageBuffer16BitAccess");
+    const uint32_t odd[][3] = {{1, 1, 1}, {13, 17, 65}, {33, 65, 17}, {17, 1, 33}};
+    for (int combo = 1; combo < 8; combo++) {
+        gemm_types t = {combo & 1 ? F16 : F32, combo & 2 ? F16 : F32, combo & 4 ? F16 : F32};
+        for (size_t s = 0; s < sizeof odd / sizeof odd[0]; s++)
+            for (int tr = combo % 2; tr < 4; tr += 2) { /* alternate transposes: pipelines build slowly */
+                gemm_case g = {odd[s][0],        odd[s][1], odd[s][2], tr & 1, tr >> 1,
+                               (uint32_t)tr % 2, 1.0f,      0.0f,      0};
+                if ((s + tr) % 2)
+                    g.alpha = -0.75f, g.beta = 0.5f;
+                ck_assert_uint_eq(run_typed(d, seed, &rng, g, t), 1);
+            }
+    }
+    tsl_test_device_close(d);
+}
+END_TEST
+
+/* The vec4 variant with half operands (f16vec4 loads need 8-byte alignment, which 4-element padding
+ * keeps), fp16 and fp32 C, each type with two transposes (together all four). */
+START_TEST(fp16_storage_vec4_shapes) {
+    uint64_t seed = tsl_test_seed("gemm fp16_storage_vec4_shapes");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    tsl_vk_device *d = tsl_test_device_open();
+    const uint32_t v4[][3] = {{4, 4, 4}, {36, 12, 64}, {68, 44, 20}};
+    const gemm_types types[] = {{F16, F16, F32}, {F16, F16, F16}, {F32, F16, F16}};
+    for (size_t ty = 0; ty < 3; ty++)
+        for (size_t s = 0; s < 3; s++)
+            for (int tr = (int)ty % 2; tr < 4; tr += 2) {
+                gemm_case g = {v4[s][0], v4[s][1], v4[s][2], tr & 1, tr >> 1, 4 * (uint32_t)(s % 2),
+                               1.0f,     0.0f,     0};
+                if (s % 2)
+                    g.alpha = 0.5f, g.beta = -1.0f;
+                run_typed(d, seed, &rng, g, types[ty]);
+            }
+    tsl_test_device_close(d);
+}
+END_TEST
+
+/* The split measures each operand at its own element size. With a 2 KiB limit and lavapipe's 16-byte
+ * binding alignment (slack: 16 - element bytes), C = A B with A 24 x 24, B and C 24 x 40 (960
+ * elements): in fp32 B and C take 3840 bytes and are split; in fp16 they take 1920 + 14 and fit, so one
+ * dispatch. Then both precisions through real splits under a 512-byte limit: many blocks of every
+ * operand, and the sum over k cut into chunks (k * 2 bytes > 512) with fp16 inputs, every transpose. */
+START_TEST(fp16_storage_split_counts_element_bytes) {
+    uint64_t seed = tsl_test_seed("gemm fp16_storage_split_counts_element_bytes");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    tsl_vk_device *d = tsl_test_device_open();
+    ck_assert_uint_eq(tsl_vk_device_features(d)->min_storage_buffer_offset_alignment, 16);
+    const gemm_types half = {F16, F16, F16}, half_in = {F16, F16, F32};
+    gemm_case fits_as_half = {24, 40, 24, false, false, 0, 1.0f, 0.0f, 2048};
+    ck_assert_uint_gt(run_case(d, seed, &rng, fits_as_half), 1);
+    ck_assert_uint_eq(run_typed(d, seed, &rng, fits_as_half, half), 1);
+    for (int tr = 0; tr < 4; tr++) {
+        gemm_case g = {33, 65, 40, tr & 1, tr >> 1, (uint32_t)tr, 1.0f, 0.0f, 512};
+        const gemm_types types[] = {half_in, {F16, F32, F16}, {F32, F16, F16}, half};
+        ck_assert_uint_gt(run_typed(d, seed, &rng, g, types[tr]), 8);
+        ck_assert_uint_gt(run_case(d, seed, &rng, g), 8);
+        g.alpha = -0.5f, g.beta = 0.25f;
+        g.m = 17, g.n = 13, g.k = 300;
+        ck_assert_uint_gt(run_typed(d, seed, &rng, g, half_in), 2);
+        gemm_case v = {32, 64, 40, tr & 1, tr >> 1, 4, 0.5f, 1.5f, 512}; /* the vec4 variant's split */
+        ck_assert_uint_gt(run_typed(d, seed, &rng, v, half), 8);
+    }
+    /* An fp16 C through chunks of k: A^T stored 300 x 4 halves is cut into 8 chunks of <= 38 rows
+     * (38 * 8 + 14 <= 512), C is one block, so every element is stored 8 times (check_c's bound). */
+    gemm_case chunked = {4, 4, 300, true, false, 0, -0.5f, 0.25f, 512};
+    ck_assert_uint_eq(run_typed(d, seed, &rng, chunked, half), 8);
+    tsl_test_device_close(d);
+}
+END_TEST
+
 static void expect_invalid(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params *p, tsl_vk_range a,
                            tsl_vk_range b, tsl_vk_range c, const char *fragment) {
     tsl_status st = tsl_gemm_f32(d, cmd, p, a, b, c);
@@ -260,7 +376,7 @@ START_TEST(bad_arguments_are_rejected) {
     tsl_gemm_params p = tsl_gemm_params_make(16, 16, 0, false, false);
     expect_invalid(d, cmd, &p, a, b, c, "must all be >= 1");
     p = tsl_gemm_params_make(16, 16, 17, false, false); /* A needs 16 * 17 * 4 > 1024 bytes */
-    expect_invalid(d, cmd, &p, a, b, c, "A (16 x 17, ld 17) needs 1088 bytes");
+    expect_invalid(d, cmd, &p, a, b, c, "A (16 x 17, ld 17) needs 1088 bytes (F32)");
     p = tsl_gemm_params_make(8, 8, 8, false, true);
     p.ldb = 4;
     expect_invalid(d, cmd, &p, a, b, c, "leading dimension of B is 4");
@@ -269,7 +385,15 @@ START_TEST(bad_arguments_are_rejected) {
     expect_invalid(d, cmd, &p, a, b, tsl_vk_subrange(&buf, 2050, 1024), "not a multiple of 4");
     p.max_binding_bytes = 2; /* smaller than one element */
     expect_invalid(d, cmd, &p, a, b, c, "cannot hold even one element");
-    ck_assert_uint_eq(tsl_vk_cmd_stats_get(cmd).dispatches, 0);
+    p = tsl_gemm_params_make(16, 16, 32, false, false); /* fp16 A needs 1024 bytes, fp32 would need 2048 */
+    p.a_dtype = TSL_DTYPE_F16;
+    TSL_TEST_OK(tsl_gemm_f32(d, cmd, &p, tsl_vk_subrange(&buf, 0, 1024), tsl_vk_subrange(&buf, 1024, 2048),
+                             tsl_vk_subrange(&buf, 3072, 1024)));
+    expect_invalid(d, cmd, &p, tsl_vk_subrange(&buf, 1, 1024), b, c,
+                   "A (F16) starts at byte 1, not a multiple of 2");
+    p.c_dtype = TSL_DTYPE_BF16;
+    expect_invalid(d, cmd, &p, a, b, c, "C has dtype BF16; only F32 and F16");
+    ck_assert_uint_eq(tsl_vk_cmd_stats_get(cmd).dispatches, 1); /* only the valid fp16 call */
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_vk_cmd_destroy(cmd);
     tsl_vk_free(d, &buf);
@@ -287,6 +411,9 @@ int main(void) {
     tcase_add_test(tc, split_blocks_under_forced_binding_limit);
     tcase_add_test(tc, operands_packed_at_unaligned_offsets);
     tcase_add_test(tc, output_larger_than_one_binding);
+    tcase_add_test(tc, fp16_storage_odd_shapes);
+    tcase_add_test(tc, fp16_storage_vec4_shapes);
+    tcase_add_test(tc, fp16_storage_split_counts_element_bytes);
     tcase_add_test(tc, bad_arguments_are_rejected);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);

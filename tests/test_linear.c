@@ -7,6 +7,7 @@
 #include "matrix_test_util.h"
 #include "tsl_linear.h"
 #include "tsl_ref_matrix.h"
+#include "tsl_test_tensor.h"
 
 #include <math.h>
 #include <string.h>
@@ -70,11 +71,34 @@ END_TEST
 static const uint32_t shapes[][3] = {{1, 1, 1},    {1, 13, 3},  {2, 17, 33},
                                      {13, 65, 17}, {33, 3, 65}, {65, 33, 13}};
 
-static void run_shape(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, tsl_linear_shape s,
-                      bool with_bias) {
+static const tsl_linear_dtypes all_fp32 = {TSL_DTYPE_F32, TSL_DTYPE_F32, TSL_DTYPE_F32};
+
+/* Tolerance of an output of storage type `t` that sums K terms. fp16 inputs are rounded before the
+ * reference sees them, so they add nothing; an fp16 output adds its rounding to half (u = 2^-11 of the
+ * value: rel += u), and y with a bias one more, of the bias stored into y before the product is added
+ * (|bias| < 1: abs += u). */
+static void check_output(const char *what, const char *name, uint64_t seed, const float *got,
+                         const double *want, size_t n, size_t k, tsl_dtype t, bool bias_first) {
+    const double u = 1.0 / 2048;
+    double rel = 1e-5, abs = tol(k);
+    if (t == TSL_DTYPE_F16)
+        rel += u, abs += bias_first ? u : 0;
+    char label[160];
+    snprintf(label, sizeof label, "%s%s", what, name);
+    tsl_test_check_close(label, seed, got, want, n, rel, abs);
+}
+
+static float *random_rounded(tsl_test_rng *rng, size_t n, tsl_dtype t) {
+    float *v = mt_random_floats(rng, n, -1, 1);
+    tsl_test_round_to(v, n, t);
+    return v;
+}
+
+static void run_typed(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, tsl_linear_shape s, bool with_bias,
+                      tsl_linear_dtypes t) {
     size_t nx = (size_t)s.n * s.in, nw = (size_t)s.out * s.in, ny = (size_t)s.n * s.out;
-    float *x = mt_random_floats(rng, nx, -1, 1), *w = mt_random_floats(rng, nw, -1, 1);
-    float *b = mt_random_floats(rng, s.out, -1, 1), *dy = mt_random_floats(rng, ny, -1, 1);
+    float *x = random_rounded(rng, nx, t.x), *w = random_rounded(rng, nw, t.w);
+    float *b = mt_random_floats(rng, s.out, -1, 1), *dy = random_rounded(rng, ny, t.y);
     double *xd = mt_to_double(x, nx), *wd = mt_to_double(w, nw), *bd = mt_to_double(b, s.out);
     double *dyd = mt_to_double(dy, ny);
     double *y_want = malloc(ny * 8), *dx_want = malloc(nx * 8), *dw_want = malloc(nw * 8),
@@ -82,41 +106,46 @@ static void run_shape(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, tsl_li
     tsl_ref_linear_forward(s.n, s.in, s.out, xd, wd, with_bias ? bd : NULL, y_want);
     tsl_ref_linear_backward(s.n, s.in, s.out, xd, wd, dyd, dx_want, dw_want, db_want);
 
-    tsl_vk_buffer gx = mt_upload(d, x, nx, "x"), gw = mt_upload(d, w, nw, "W"),
-                  gb = mt_upload(d, b, s.out, "b");
-    tsl_vk_buffer gdy = mt_upload(d, dy, ny, "dy");
-    tsl_vk_buffer gy = mt_poisoned(d, ny, "y"), gdx = mt_poisoned(d, nx, "dx"),
-                  gdw = mt_poisoned(d, nw, "dW");
-    tsl_vk_buffer gdb = mt_poisoned(d, s.out, "db");
+    tsl_test_tensor gx = tsl_test_tensor_upload(d, x, nx, t.x, "x"),
+                    gw = tsl_test_tensor_upload(d, w, nw, t.w, "W");
+    tsl_test_tensor gdy = tsl_test_tensor_upload(d, dy, ny, t.y, "dy");
+    tsl_vk_buffer gb = mt_upload(d, b, s.out, "b"), gdb = mt_poisoned(d, s.out, "db");
+    tsl_test_tensor gy = tsl_test_tensor_poisoned(d, ny, t.y, "y"),
+                    gdx = tsl_test_tensor_poisoned(d, nx, t.x, "dx");
+    tsl_test_tensor gdw = tsl_test_tensor_poisoned(d, nw, t.w, "dW");
     tsl_vk_cmd *cmd = mt_begin(d);
-    TSL_TEST_OK(tsl_linear_forward(d, cmd, s, gx.range, gw.range, with_bias ? &gb.range : NULL, gy.range));
-    TSL_TEST_OK(tsl_linear_backward(d, cmd, s, gx.range, gw.range, gdy.range, &gdx.range, gdw.range,
-                                    with_bias ? &gdb.range : NULL));
+    TSL_TEST_OK(
+        tsl_linear_forward_typed(d, cmd, s, t, gx.range, gw.range, with_bias ? &gb.range : NULL, gy.range));
+    TSL_TEST_OK(tsl_linear_backward_typed(d, cmd, s, t, gx.range, gw.range, gdy.range, &gdx.range, gdw.range,
+                                          with_bias ? &gdb.range : NULL));
     mt_submit(cmd);
-    float *y = mt_download(d, &gy, ny), *dx = mt_download(d, &gdx, nx), *dw = mt_download(d, &gdw, nw);
-    float *db = mt_download(d, &gdb, s.out);
-    char what[96];
-    snprintf(what, sizeof what, "linear n=%u in=%u out=%u bias=%d: ", s.n, s.in, s.out, with_bias);
-    char name[128];
-    snprintf(name, sizeof name, "%sy", what);
-    tsl_test_check_close(name, seed, y, y_want, ny, 1e-5, tol(s.in));
-    snprintf(name, sizeof name, "%sdx", what);
-    tsl_test_check_close(name, seed, dx, dx_want, nx, 1e-5, tol(s.out));
-    snprintf(name, sizeof name, "%sdW", what);
-    tsl_test_check_close(name, seed, dw, dw_want, nw, 1e-5, tol(s.n));
+    float *y = tsl_test_tensor_download(d, &gy), *dx = tsl_test_tensor_download(d, &gdx);
+    float *dw = tsl_test_tensor_download(d, &gdw), *db = mt_download(d, &gdb, s.out);
+    char what[128];
+    snprintf(what, sizeof what, "linear n=%u in=%u out=%u bias=%d x %s W %s y %s: ", s.n, s.in, s.out,
+             with_bias, tsl_dtype_name(t.x), tsl_dtype_name(t.w), tsl_dtype_name(t.y));
+    check_output(what, "y", seed, y, y_want, ny, s.in, t.y, with_bias);
+    check_output(what, "dx", seed, dx, dx_want, nx, s.out, t.x, false);
+    check_output(what, "dW", seed, dw, dw_want, nw, s.n, t.w, false);
     if (with_bias) {
-        snprintf(name, sizeof name, "%sdb", what);
-        tsl_test_check_close(name, seed, db, db_want, s.out, 1e-5, tol(s.n));
+        check_output(what, "db", seed, db, db_want, s.out, s.n, TSL_DTYPE_F32, false);
     } else {
         for (size_t i = 0; i < s.out; i++)
             ck_assert_msg(isnan(db[i]), "%sdb written without a bias", what);
     }
-    tsl_vk_buffer *bufs[] = {&gx, &gw, &gb, &gdy, &gy, &gdx, &gdw, &gdb};
-    for (size_t i = 0; i < 8; i++)
-        tsl_vk_free(d, bufs[i]);
+    tsl_test_tensor *tensors[] = {&gx, &gw, &gdy, &gy, &gdx, &gdw};
+    for (size_t i = 0; i < 6; i++)
+        tsl_test_tensor_free(d, tensors[i]);
+    tsl_vk_free(d, &gb);
+    tsl_vk_free(d, &gdb);
     void *mem[] = {x, w, b, dy, xd, wd, bd, dyd, y_want, dx_want, dw_want, db_want, y, dx, dw, db};
     for (size_t i = 0; i < 16; i++)
         free(mem[i]);
+}
+
+static void run_shape(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, tsl_linear_shape s,
+                      bool with_bias) {
+    run_typed(d, seed, rng, s, with_bias, all_fp32);
 }
 
 START_TEST(device_matches_reference_at_odd_shapes) {
@@ -147,9 +176,32 @@ START_TEST(bad_arguments_are_rejected) {
     MT_EXPECT_INVALID(tsl_linear_backward(d, cmd, (tsl_linear_shape){4, 4, 4}, x, w, y, NULL,
                                           tsl_vk_subrange(&buf, 3072, 60), NULL),
                       "linear_backward", "dW (4 x 4 fp32) needs 64 bytes");
+    tsl_linear_dtypes half = {TSL_DTYPE_F16, TSL_DTYPE_F16, TSL_DTYPE_F16};
+    MT_EXPECT_INVALID(tsl_linear_forward_typed(d, cmd, (tsl_linear_shape){16, 33, 4}, half, x, w, NULL, y),
+                      "linear_forward", "x (16 x 33 fp16) needs 1056 bytes");
+    half.w = TSL_DTYPE_BF16;
+    MT_EXPECT_INVALID(tsl_linear_forward_typed(d, cmd, (tsl_linear_shape){4, 4, 4}, half, x, w, NULL, y),
+                      "linear_forward", "dtype of W must be F32 or F16");
     ck_assert_uint_eq(tsl_vk_cmd_stats_get(cmd).dispatches, 0);
     mt_submit(cmd);
     tsl_vk_free(d, &buf);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+/* fp16 storage: all fp16, fp16 activations with fp32 W, and fp16 inputs with an fp32 y, at odd shapes
+ * with and without bias (tolerances: check_output). */
+START_TEST(fp16_storage_matches_reference) {
+    uint64_t seed = tsl_test_seed("linear fp16_storage_matches_reference");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    tsl_vk_device *d = tsl_test_device_open();
+    ck_assert_msg(tsl_vk_device_features(d)->fp16_storage, "the test device lacks storageBuffer16BitAccess");
+    const tsl_dtype F16 = TSL_DTYPE_F16, F32 = TSL_DTYPE_F32;
+    const tsl_linear_dtypes types[] = {{F16, F16, F16}, {F16, F32, F16}, {F16, F16, F32}};
+    for (size_t ty = 0; ty < 3; ty++)
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            run_typed(d, seed, &rng, (tsl_linear_shape){shapes[i][0], shapes[i][1], shapes[i][2]},
+                      (i + ty) % 2, types[ty]);
     tsl_test_device_close(d);
 }
 END_TEST
@@ -160,6 +212,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, reference_backward_matches_finite_differences);
     tcase_add_test(tc, device_matches_reference_at_odd_shapes);
+    tcase_add_test(tc, fp16_storage_matches_reference);
     tcase_add_test(tc, bad_arguments_are_rejected);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);

@@ -186,23 +186,29 @@ START_TEST(round_trip_gives_the_shard_pixels_in_device_memory) {
     tsl_loader_options o =
         options(&f, 4, tsl_test_seed("round_trip_gives_the_shard_pixels_in_device_memory"));
     o.drop_last = false;
-    tsl_loader *l = NULL;
-    TSL_TEST_OK(tsl_loader_open(dev, &o, &l));
-    tsl_loader_info info;
-    tsl_loader_info_get(l, &info);
-    ck_assert_uint_eq(info.samples, SAMPLES);
-    ck_assert_uint_eq(info.shards, (SAMPLES + SHARD_SIZE - 1) / SHARD_SIZE);
-    ck_assert_uint_eq(info.classes, CLASSES);
-    ck_assert_uint_eq(info.steps_per_epoch, (SAMPLES + 3) / 4);
-    for (uint64_t s = 0; s < info.steps_per_epoch; s++) {
-        tsl_loader_batch b;
-        TSL_TEST_OK(tsl_loader_next(l, &b));
-        ck_assert_uint_eq(b.epoch, 0);
-        ck_assert_uint_eq(b.step, s);
-        ck_assert_uint_eq(b.count, s + 1 < info.steps_per_epoch ? 4 : SAMPLES % 4);
-        check_batch_pixels(dev, l, &b);
+    /* Both delivery paths: in place when device memory is host-visible (lavapipe's is), and staged. */
+    bool in_place_possible = tsl_vk_device_features(dev)->unified_memory;
+    for (int stage = 0; stage <= 1; stage++) {
+        o.always_stage = stage;
+        tsl_loader *l = NULL;
+        TSL_TEST_OK(tsl_loader_open(dev, &o, &l));
+        tsl_loader_info info;
+        tsl_loader_info_get(l, &info);
+        ck_assert_uint_eq(info.samples, SAMPLES);
+        ck_assert_uint_eq(info.shards, (SAMPLES + SHARD_SIZE - 1) / SHARD_SIZE);
+        ck_assert_uint_eq(info.classes, CLASSES);
+        ck_assert_uint_eq(info.steps_per_epoch, (SAMPLES + 3) / 4);
+        ck_assert_uint_eq(info.staging_buffers, !stage && in_place_possible ? 0 : o.max_inflight);
+        for (uint64_t s = 0; s < info.steps_per_epoch; s++) {
+            tsl_loader_batch b;
+            TSL_TEST_OK(tsl_loader_next(l, &b));
+            ck_assert_uint_eq(b.epoch, 0);
+            ck_assert_uint_eq(b.step, s);
+            ck_assert_uint_eq(b.count, s + 1 < info.steps_per_epoch ? 4 : SAMPLES % 4);
+            check_batch_pixels(dev, l, &b);
+        }
+        tsl_loader_close(l);
     }
-    tsl_loader_close(l);
     tsl_test_device_close(dev);
     free_fixture(&f);
 }
@@ -402,6 +408,7 @@ START_TEST(corrupt_record_is_named_or_replaced) {
 
     tsl_loader_options o = options(&f, 4, seed);
     o.drop_last = false;
+    o.always_stage = seed % 2; /* replacement repacks in place or in staging */
     tsl_loader *l = NULL;
     TSL_TEST_OK(tsl_loader_open(dev, &o, &l));
     tsl_status st = TSL_OK;
@@ -453,6 +460,7 @@ START_TEST(memory_is_a_fixed_number_of_buffers) {
         tsl_vk_memory_stats_get(dev, &before);
         tsl_loader_options o = options(&f, 3, seed);
         o.max_inflight = inflight;
+        o.always_stage = true; /* counts staging buffers; in place, there are none */
         tsl_loader *l = NULL;
         TSL_TEST_OK(tsl_loader_open(dev, &o, &l));
         tsl_loader_info info;

@@ -22,15 +22,30 @@ enum { N_LENGTHS = sizeof lengths / sizeof lengths[0] };
 
 typedef enum { RELU, RELU_BACKWARD, ADD, ADD_RELU, ACCUMULATE } op_kind;
 
-static tsl_status run(tsl_vk_device *dev, op_kind op, tsl_vk_range a, tsl_vk_range b, tsl_vk_range y) {
+static tsl_status record(tsl_vk_device *dev, tsl_vk_cmd *cmd, op_kind op, tsl_vk_range a, tsl_vk_range b,
+                         tsl_vk_range y) {
+    return op == RELU            ? tsl_relu_forward(dev, cmd, a, y)
+           : op == RELU_BACKWARD ? tsl_relu_backward(dev, cmd, b, a, y)
+           : op == ADD           ? tsl_add(dev, cmd, a, b, y)
+           : op == ADD_RELU      ? tsl_add_relu(dev, cmd, a, b, y)
+                                 : tsl_add_inplace(dev, cmd, a, y);
+}
+
+static tsl_status record_f16(tsl_vk_device *dev, tsl_vk_cmd *cmd, op_kind op, tsl_vk_range a, tsl_vk_range b,
+                             tsl_vk_range y) {
+    return op == RELU            ? tsl_relu_forward_f16(dev, cmd, a, y)
+           : op == RELU_BACKWARD ? tsl_relu_backward_f16(dev, cmd, b, a, y)
+           : op == ADD           ? tsl_add_f16(dev, cmd, a, b, y)
+           : op == ADD_RELU      ? tsl_add_relu_f16(dev, cmd, a, b, y)
+                                 : tsl_add_inplace_f16(dev, cmd, a, y);
+}
+
+static tsl_status run_typed(tsl_vk_device *dev, op_kind op, tsl_dtype t, tsl_vk_range a, tsl_vk_range b,
+                            tsl_vk_range y) {
     tsl_vk_cmd *cmd;
     TSL_TEST_OK(tsl_vk_cmd_create(dev, &cmd));
     TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
-    tsl_status st = op == RELU            ? tsl_relu_forward(dev, cmd, a, y)
-                    : op == RELU_BACKWARD ? tsl_relu_backward(dev, cmd, b, a, y)
-                    : op == ADD           ? tsl_add(dev, cmd, a, b, y)
-                    : op == ADD_RELU      ? tsl_add_relu(dev, cmd, a, b, y)
-                                          : tsl_add_inplace(dev, cmd, a, y);
+    tsl_status st = t == TSL_DTYPE_F16 ? record_f16(dev, cmd, op, a, b, y) : record(dev, cmd, op, a, b, y);
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_vk_cmd_destroy(cmd);
     return st;
@@ -56,26 +71,36 @@ static void reference(op_kind op, size_t n, const double *a, const double *b, co
     }
 }
 
-static void check_op(tsl_vk_device *dev, uint64_t seed, op_kind op, size_t n) {
+/* Inputs are rounded to the storage type first, so the reference sees the values the kernel reads.
+ * fp16 tolerances: relu and its backward select a stored value: exact. The adds round an fp32 sum (rel
+ * 6e-8) to half: rel u = 2^-11 more, and abs 2^-25 (half the smallest subnormal half) near zero. */
+static void check_typed(tsl_vk_device *dev, uint64_t seed, op_kind op, size_t n, tsl_dtype t) {
     static const char *const names[] = {"relu_forward", "relu_backward", "add", "add_relu", "add_inplace"};
     tsl_test_rng rng = tsl_test_rng_new(seed);
     float *a = tsl_test_random_floats(&rng, n, -2, 2), *b = tsl_test_random_floats(&rng, n, -2, 2);
     float *y0 = tsl_test_random_floats(&rng, n, -2, 2);
-    tsl_vk_buffer ba = tsl_test_upload_floats(dev, a, n, "a"), bb = tsl_test_upload_floats(dev, b, n, "b");
+    tsl_test_round_to(a, n, t), tsl_test_round_to(b, n, t), tsl_test_round_to(y0, n, t);
+    tsl_test_tensor ta = tsl_test_tensor_upload(dev, a, n, t, "a"),
+                    tb = tsl_test_tensor_upload(dev, b, n, t, "b");
     /* The in-place op reads y, so it starts from data; every other output starts as NaN. */
-    tsl_vk_buffer by =
-        op == ACCUMULATE ? tsl_test_upload_floats(dev, y0, n, "y") : tsl_test_poisoned(dev, n, "y");
-    TSL_TEST_OK(run(dev, op, ba.range, bb.range, by.range));
+    tsl_test_tensor ty = op == ACCUMULATE ? tsl_test_tensor_upload(dev, y0, n, t, "y")
+                                          : tsl_test_tensor_poisoned(dev, n, t, "y");
+    TSL_TEST_OK(run_typed(dev, op, t, ta.range, tb.range, ty.range));
     double *ad = tsl_test_to_double(a, n), *bd = tsl_test_to_double(b, n), *y0d = tsl_test_to_double(y0, n);
     double *want = malloc(8 * n);
     reference(op, n, ad, bd, y0d, want);
-    float *got = tsl_test_download_floats(dev, &by, n);
+    float *got = tsl_test_tensor_download(dev, &ty);
     char what[64];
-    snprintf(what, sizeof what, "%s n=%zu", names[op], n);
-    bool exact = op == RELU || op == RELU_BACKWARD;
-    tsl_test_check_close(what, seed, got, want, n, exact ? 0 : 1e-7, exact ? 0 : 1e-37);
-    tsl_vk_free(dev, &ba), tsl_vk_free(dev, &bb), tsl_vk_free(dev, &by);
+    snprintf(what, sizeof what, "%s n=%zu %s", names[op], n, tsl_dtype_name(t));
+    bool exact = op == RELU || op == RELU_BACKWARD, half = t == TSL_DTYPE_F16;
+    double rel = exact ? 0 : half ? 1e-7 + 1.0 / 2048 : 1e-7, abs = exact ? 0 : half ? 0x1p-25 : 1e-37;
+    tsl_test_check_close(what, seed, got, want, n, rel, abs);
+    tsl_test_tensor_free(dev, &ta), tsl_test_tensor_free(dev, &tb), tsl_test_tensor_free(dev, &ty);
     free(a), free(b), free(y0), free(ad), free(bd), free(y0d), free(want), free(got);
+}
+
+static void check_op(tsl_vk_device *dev, uint64_t seed, op_kind op, size_t n) {
+    check_typed(dev, seed, op, n, TSL_DTYPE_F32);
 }
 
 START_TEST(ops_match_reference) {
@@ -97,6 +122,25 @@ START_TEST(split_into_chunks_matches_reference) {
     ck_assert_uint_lt(tsl_chunk_max_bytes(dev, 4), 4 * 3001);
     for (op_kind op = RELU; op <= ACCUMULATE; op++)
         check_op(dev, seed + op, op, 3001);
+    tsl_chunk_set_test_limit(0);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
+/* fp16 storage at the odd lengths (odd counts of halves: the last element shares a word with nothing),
+ * and through chunks: with the limit lowered to 4 KiB, 5001 halves (10002 bytes) take three dispatches. */
+START_TEST(fp16_storage_matches_reference) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    ck_assert_msg(tsl_vk_device_features(dev)->fp16_storage,
+                  "the test device lacks storageBuffer16BitAccess");
+    uint64_t seed = tsl_test_seed("pointwise_fp16");
+    for (op_kind op = RELU; op <= ACCUMULATE; op++)
+        for (int i = 0; i < N_LENGTHS; i++)
+            check_typed(dev, seed + 16 * op + i, op, lengths[i], TSL_DTYPE_F16);
+    tsl_chunk_set_test_limit(4096);
+    ck_assert_uint_lt(tsl_chunk_max_bytes(dev, 2), 2 * 5001);
+    for (op_kind op = RELU; op <= ACCUMULATE; op++)
+        check_typed(dev, seed + 100 + op, op, 5001, TSL_DTYPE_F16);
     tsl_chunk_set_test_limit(0);
     tsl_test_device_close(dev);
 }
@@ -191,6 +235,9 @@ START_TEST(bad_arguments_are_rejected) {
     expect_invalid(tsl_add(dev, cmd, a.range, short_y, y.range), "add");
     expect_invalid(tsl_add_relu(dev, cmd, short_y, a.range, y.range), "add_relu");
     expect_invalid(tsl_add_inplace(dev, cmd, odd, odd), "add_inplace");
+    tsl_vk_range three_halves = tsl_vk_subrange(&y, 0, 6), at_odd_byte = tsl_vk_subrange(&y, 1, 6);
+    expect_invalid(tsl_add_f16(dev, cmd, a.range, a.range, three_halves), "add_f16");
+    expect_invalid(tsl_relu_forward_f16(dev, cmd, at_odd_byte, three_halves), "relu_forward_f16");
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_vk_cmd_destroy(cmd);
     tsl_vk_free(dev, &a), tsl_vk_free(dev, &y);
@@ -204,6 +251,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, ops_match_reference);
     tcase_add_test(tc, split_into_chunks_matches_reference);
+    tcase_add_test(tc, fp16_storage_matches_reference);
     tcase_add_test(tc, relu_backward_from_forward_output);
     tcase_add_test(tc, reference_backward_matches_finite_differences);
     tcase_add_test(tc, bad_arguments_are_rejected);

@@ -62,6 +62,65 @@ START_TEST(impossible_allocation_is_reported_by_name) {
 }
 END_TEST
 
+/* TESSL_FAULT (trainer/vk/tsl_vk_fault.h) stands in for what lavapipe cannot provoke. Each Check test runs
+ * in its own process, so setting the variable here affects this test only. */
+START_TEST(injected_device_loss_fails_every_later_submission) {
+    setenv("TESSL_FAULT", "device-lost:submit=2", 1);
+    tsl_vk_device *d = tsl_test_device_open();
+    tsl_vk_buffer b = tsl_test_alloc(d, TSL_MEM_DEVICE, 4096, "filled");
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+    uint64_t first, second;
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(tsl_vk_cmd_fill(cmd, tsl_vk_subrange(&b, 0, 4096), 7));
+    TSL_TEST_OK(tsl_vk_cmd_submit(cmd, &first)); /* submission 1 runs */
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    TSL_TEST_OK(tsl_vk_cmd_fill(cmd, tsl_vk_subrange(&b, 0, 4096), 8));
+    ck_assert_int_eq(tsl_vk_cmd_submit(cmd, &second), TSL_ERR_DEVICE_LOST);
+    ck_assert_msg(strstr(tsl_error_message(), "device lost"), "message: %s", tsl_error_message());
+    /* Lost stays lost: waits (even for the unsignalled value, which must not hang) and transfers fail. */
+    ck_assert_int_eq(tsl_vk_wait(d, second), TSL_ERR_DEVICE_LOST);
+    ck_assert_int_eq(tsl_vk_wait(d, first), TSL_ERR_DEVICE_LOST);
+    uint32_t word;
+    ck_assert_int_eq(tsl_vk_download(d, tsl_vk_subrange(&b, 0, 4), &word), TSL_ERR_DEVICE_LOST);
+    tsl_vk_cmd_destroy(cmd);
+    tsl_vk_free(d, &b);
+    tsl_test_device_close(d); /* closes cleanly, validation silent */
+}
+END_TEST
+
+START_TEST(injected_out_of_device_memory_names_the_allocation) {
+    setenv("TESSL_FAULT", "device-oom:block=2", 1);
+    tsl_vk_device *d = tsl_test_device_open();
+    tsl_vk_buffer first = tsl_test_alloc(d, TSL_MEM_DEVICE, 4096, "first");
+    /* Larger than the default block, so it needs a block of its own: the second, which fails. */
+    tsl_vk_buffer b;
+    ck_assert_int_eq(tsl_vk_alloc(d, TSL_MEM_DEVICE, 300ull << 20, "layer3 activations", &b),
+                     TSL_ERR_DEVICE_OOM);
+    ck_assert_msg(strstr(tsl_error_message(), "'layer3 activations' (300.0 MiB of device memory)"),
+                  "message: %s", tsl_error_message());
+    tsl_vk_buffer later = tsl_test_alloc(d, TSL_MEM_DEVICE, 4096, "later"); /* nothing was left broken */
+    tsl_vk_free(d, &later);
+    tsl_vk_free(d, &first);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+START_TEST(malformed_fault_injection_is_refused) {
+    const char *bad[] = {"device-lost", "device-lost:submit=0", "device-lost:submit=-1",
+                         "device-oom:block=2x", "disk-full"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("TESSL_FAULT", bad[i], 1);
+        tsl_vk_options options;
+        tsl_vk_options_default(&options);
+        tsl_vk_device *d = NULL;
+        ck_assert_int_eq(tsl_vk_device_open(&options, &d), TSL_ERR_INVALID_ARG);
+        ck_assert_ptr_null(d);
+        ck_assert_msg(strstr(tsl_error_message(), bad[i]), "message for %s: %s", bad[i], tsl_error_message());
+    }
+}
+END_TEST
+
 /* 300 MiB: larger than maxStorageBufferRange (128 MiB on lavapipe), so the shader copy must be split. */
 enum { BIG_BYTES = 300u << 20 };
 
@@ -365,6 +424,9 @@ int main(void) {
     tcase_add_test(tc, device_features_are_probed);
     tcase_add_test(tc, small_allocations_share_a_block);
     tcase_add_test(tc, impossible_allocation_is_reported_by_name);
+    tcase_add_test(tc, injected_device_loss_fails_every_later_submission);
+    tcase_add_test(tc, injected_out_of_device_memory_names_the_allocation);
+    tcase_add_test(tc, malformed_fault_injection_is_refused);
     tcase_add_test(tc, big_buffer_round_trip_through_the_gpu_is_exact);
     tcase_add_test(tc, transfers_of_odd_sizes_are_exact);
     tcase_add_test(tc, fill_and_axpy_match_the_cpu);

@@ -6,7 +6,9 @@
 #include "tsl_image_folder.h"
 #include "tsl_resize.h"
 #include "tsl_shard_build.h"
+#include "tsl_pixel_filter.h"
 #include "tsl_shard_reader.h"
+#include "tsl_shard_writer.h"
 #include "tsl_synth.h"
 #include "tsl_test.h"
 
@@ -68,9 +70,12 @@ static uint8_t *smooth_rgb(int w, int h) {
     return p;
 }
 
-static tsl_shard_summary run_shard(const char *src, const char *out, int short_side, int shard_size) {
+static tsl_shard_summary run_shard_stored(const char *src, const char *out, int short_side, int shard_size,
+                                          int level, bool filter) {
     tsl_shard_options o;
     tsl_shard_options_default(&o);
+    o.level = level;
+    o.filter = filter;
     o.src_dir = src;
     o.out_dir = out;
     o.target = (tsl_resize_target){.short_side = short_side};
@@ -79,6 +84,12 @@ static tsl_shard_summary run_shard(const char *src, const char *out, int short_s
     tsl_shard_summary s;
     TSL_TEST_OK(tsl_shard_build(&o, &s));
     return s;
+}
+
+static tsl_shard_summary run_shard(const char *src, const char *out, int short_side, int shard_size) {
+    tsl_shard_options o;
+    tsl_shard_options_default(&o);
+    return run_shard_stored(src, out, short_side, shard_size, o.level, o.filter);
 }
 
 static void write_synth(const char *dir, int classes, int per_class, int val_per_class, int size) {
@@ -187,7 +198,7 @@ END_TEST
 
 /* Every record of every shard of `split` equals decoding + resizing its source file with the same code. */
 static void check_round_trip(const char *src_root, const char *out_root, const char *split, int short_side,
-                             int shard_size) {
+                             int shard_size, uint32_t compression) {
     char *src = join(src_root, split), *out = join(out_root, split);
     tsl_image_folder f;
     TSL_TEST_OK(tsl_image_folder_scan(src, &f));
@@ -198,6 +209,7 @@ static void check_round_trip(const char *src_root, const char *out_root, const c
         tsl_shard_reader *r = NULL;
         TSL_TEST_OK(tsl_shard_reader_open(path, &r));
         const tsl_shard_header *h = tsl_shard_reader_header(r);
+        ck_assert_uint_eq(h->compression, compression);
         ck_assert_uint_eq(h->class_count, f.n_classes);
         for (uint32_t k = 0; k < f.n_classes; k++)
             ck_assert_str_eq(tsl_shard_reader_class_name(r, k), f.class_names[k]);
@@ -236,17 +248,58 @@ START_TEST(round_trip_gives_the_decoded_resized_pixels) {
     char *src = tsl_test_temp_dir("rt_src"), *out = tsl_test_temp_dir("rt_out");
     /* Sources 64..96 px shrunk to a short side of 16: exercises the 1/4 DCT scale plus the filter. */
     write_synth(src, 3, 5, 2, 64);
-    tsl_shard_summary s = run_shard(src, out, 16, 4);
-    ck_assert_uint_eq(s.inputs, 21);
-    ck_assert_uint_eq(s.written, 21);
-    ck_assert_uint_eq(s.skipped, 0);
-    ck_assert_uint_eq(s.shards_written, 4 + 2);
-    check_round_trip(src, out, "train", 16, 4);
-    check_round_trip(src, out, "val", 16, 4);
+    /* Every stored form: zstd of differences from the row above (the default), zstd of the pixels, and
+     * the pixels uncompressed (level 0). */
+    const struct {
+        int level;
+        bool filter;
+        uint32_t compression;
+    } forms[] = {{1, true, TSL_SHARD_ZSTD_UP}, {1, false, TSL_SHARD_ZSTD}, {0, true, TSL_SHARD_RAW}};
+    for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
+        tsl_test_remove_tree(out);
+        tsl_shard_summary s = run_shard_stored(src, out, 16, 4, forms[k].level, forms[k].filter);
+        ck_assert_uint_eq(s.inputs, 21);
+        ck_assert_uint_eq(s.written, 21);
+        ck_assert_uint_eq(s.skipped, 0);
+        ck_assert_uint_eq(s.shards_written, 4 + 2);
+        check_round_trip(src, out, "train", 16, 4, forms[k].compression);
+        check_round_trip(src, out, "val", 16, 4, forms[k].compression);
+    }
     tsl_test_remove_tree(src);
     tsl_test_remove_tree(out);
     free(src);
     free(out);
+}
+END_TEST
+
+/* The filter stores each byte minus the byte above it (mod 256), the first row as is, and unfiltering
+ * gives back every byte; odd widths, width 1, height 1, all byte values. */
+START_TEST(up_filter_is_documented_and_lossless) {
+    uint64_t seed = tsl_test_seed("up_filter");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    const uint32_t widths[] = {1, 2, 3, 7, 13, 64}, heights[] = {1, 5};
+    for (size_t a = 0; a < 6; a++)
+        for (size_t b = 0; b < 2; b++) {
+            uint32_t w = widths[a], h = heights[b];
+            size_t n = (size_t)w * h * 3;
+            uint8_t *rgb = malloc(n), *f = malloc(n);
+            ck_assert(rgb && f);
+            for (size_t i = 0; i < n; i++)
+                rgb[i] = (uint8_t)tsl_test_rng_u64(&rng);
+            tsl_pixel_filter_up(rgb, w, h, f);
+            for (uint32_t y = 0; y < h; y++)
+                for (uint32_t x = 0; x < w * 3; x++) {
+                    size_t i = (size_t)y * w * 3 + x;
+                    uint8_t want = y == 0 ? rgb[i] : (uint8_t)(rgb[i] - rgb[i - (size_t)w * 3]);
+                    ck_assert_msg(f[i] == want, "seed %llu: %ux%u byte %zu", (unsigned long long)seed, w, h,
+                                  i);
+                }
+            tsl_pixel_unfilter_up(f, w, h);
+            ck_assert_msg(memcmp(f, rgb, n) == 0, "seed %llu: %ux%u not restored", (unsigned long long)seed,
+                          w, h);
+            free(rgb);
+            free(f);
+        }
 }
 END_TEST
 
@@ -442,6 +495,44 @@ static void expect_open_error(const char *path, tsl_status code, const char *fra
                   "message '%s' lacks '%s' or the path", tsl_error_message(), fragment);
     ck_assert(r == NULL);
 }
+
+/* A zstd shard relabelled as uncompressed (checksums recomputed): its records' sizes are not their pixel
+ * counts, which the reader must refuse at open, naming the record, before trusting any size. */
+START_TEST(uncompressed_records_must_hold_their_pixels) {
+    char *dir = tsl_test_temp_dir("raw_sizes");
+    char *path = join(dir, "r.tss");
+    char *names[1] = {"c"};
+    uint8_t rgb[4 * 4 * 3] = {0};
+    tsl_shard_compressor *c;
+    TSL_TEST_OK(tsl_shard_compressor_create(TSL_SHARD_ZSTD, 1, &c));
+    void *stored;
+    size_t stored_size;
+    TSL_TEST_OK(tsl_shard_compress(c, rgb, 4, 4, &stored, &stored_size));
+    tsl_shard_compressor_destroy(c);
+    tsl_shard_writer *w;
+    TSL_TEST_OK(tsl_shard_writer_open(path, 0, TSL_SHARD_ZSTD, 1, names, 1, &w));
+    TSL_TEST_OK(tsl_shard_writer_add(w, stored, stored_size, 0, 4, 4));
+    TSL_TEST_OK(tsl_shard_writer_finish(w));
+    void *data;
+    size_t size;
+    TSL_TEST_OK(tsl_read_file(path, 1 << 20, &data, &size));
+    tsl_shard_header h;
+    ck_assert_ptr_null(tsl_shard_header_decode(data, &h));
+    h.compression = TSL_SHARD_RAW;
+    tsl_shard_header_encode(&h, data);
+    TSL_TEST_OK(tsl_write_file_atomic(path, data, size));
+    expect_open_error(path, TSL_ERR_FORMAT, "record 0:");
+    /* The writer refuses to make such a shard in the first place. */
+    TSL_TEST_OK(tsl_shard_writer_open(path, 0, TSL_SHARD_RAW, 1, names, 1, &w));
+    ck_assert_int_eq(tsl_shard_writer_add(w, stored, stored_size, 0, 4, 4), TSL_ERR_INVALID_ARG);
+    tsl_shard_writer_abort(w);
+    free(stored);
+    free(data);
+    tsl_test_remove_tree(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
 
 START_TEST(corruption_is_detected_and_named) {
     char *src = tsl_test_temp_dir("cor_src"), *out = tsl_test_temp_dir("cor_out");
@@ -648,6 +739,8 @@ int main(void) {
     tcase_add_test(tc, resize_matches_double_reference);
     tcase_add_test(tc, output_size_keeps_aspect_and_never_enlarges);
     tcase_add_test(tc, round_trip_gives_the_decoded_resized_pixels);
+    tcase_add_test(tc, up_filter_is_documented_and_lossless);
+    tcase_add_test(tc, uncompressed_records_must_hold_their_pixels);
     tcase_add_test(tc, bad_inputs_convert_or_are_reported);
     tcase_add_test(tc, corruption_is_detected_and_named);
     tcase_add_test(tc, hostile_header_fields_are_refused);

@@ -370,7 +370,15 @@ START_TEST(ceiling_matches_scipy) {
     ck_assert_double_eq_tol(ceiled, 0.390625, 1e-15);
     expect_error(tsl_analysis_ceiled_score(0.5, 0.0, TSL_ANALYSIS_CEILED_RATIO_SQUARED, &ceiled),
                  TSL_ERR_INVALID_ARG, "positive ceiling");
-    ta.v[3] = NAN;
+    /* A trial not recorded (NaN): that stimulus drops out of the halves that lack it, so with 2 trials
+     * (one per half) the ceiling is that of the other 19 stimuli, the same halvings drawn. */
+    double dropped = 0, *rest = ta.v + 2 * 5;
+    TSL_TEST_OK(tsl_analysis_split_half_ceiling(rest, 19, 2, 5, 10, 7, &dropped, NULL));
+    for (int j = 0; j < 5; j++)
+        ta.v[5 + j] = NAN; /* stimulus 0, trial 1 */
+    TSL_TEST_OK(tsl_analysis_split_half_ceiling(ta.v, 20, 2, 5, 10, 7, &got, NULL));
+    ck_assert_double_eq_tol(got, dropped, 1e-14);
+    ta.v[3] = INFINITY;
     expect_error(tsl_analysis_split_half_ceiling(ta.v, 20, 2, 5, 10, 7, &got, NULL), TSL_ERR_NUMERIC,
                  "trials[3]");
     expect_error(tsl_analysis_split_half_ceiling(ta.v, 40, 1, 5, 10, 7, &got, NULL), TSL_ERR_INVALID_ARG,

@@ -4,6 +4,7 @@
 #ifndef TSL_TEST_TENSOR_H
 #define TSL_TEST_TENSOR_H
 
+#include "tsl_safetensors.h" /* tsl_dtype */
 #include "tsl_test.h"
 
 /* A device buffer holding the n floats of `data`. */
@@ -19,5 +20,36 @@ float *tsl_test_download_floats(tsl_vk_device *device, const tsl_vk_buffer *buff
 float *tsl_test_random_floats(tsl_test_rng *rng, size_t n, float lo, float hi);
 
 double *tsl_test_to_double(const float *data, size_t n);
+
+/* ---- tensors of a storage type (fp32 or fp16) ---- */
+
+/* Rounds each of the n floats to the nearest value of type `t`, in place (nothing for fp32). Tests of
+ * the fp16 variants round their random inputs so, so that the double reference sees exactly the values
+ * the kernel reads. */
+void tsl_test_round_to(float *data, size_t n, tsl_dtype t);
+
+/* A device tensor of n elements of type `dtype`: `range` covers exactly them; the buffer behind it is
+ * rounded up to whole 4-byte words so that fills (NaN poison) reach the last half too. */
+typedef struct {
+    tsl_vk_buffer buffer;
+    tsl_vk_range range;
+    tsl_dtype dtype;
+    size_t n;
+} tsl_test_tensor;
+
+/* A tensor holding the n floats of `data` converted to `t` (round them first: tsl_test_round_to). */
+tsl_test_tensor tsl_test_tensor_upload(tsl_vk_device *device, const float *data, size_t n, tsl_dtype t,
+                                       const char *name);
+
+/* A tensor of n elements of `t`, every one a quiet NaN of that type. */
+tsl_test_tensor tsl_test_tensor_poisoned(tsl_vk_device *device, size_t n, tsl_dtype t, const char *name);
+
+/* Fills the whole tensor with quiet NaNs of its type again. */
+void tsl_test_tensor_poison(tsl_vk_device *device, const tsl_test_tensor *tensor);
+
+/* The tensor's n values as floats (malloc'd). */
+float *tsl_test_tensor_download(tsl_vk_device *device, const tsl_test_tensor *tensor);
+
+void tsl_test_tensor_free(tsl_vk_device *device, tsl_test_tensor *tensor);
 
 #endif

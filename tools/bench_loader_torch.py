@@ -66,17 +66,19 @@ def bench_torch(src, workers, batch, paired, min_time):
                         worker_init_fn=init_worker if workers > 0 else None,
                         persistent_workers=workers > 0)
     torch.set_num_threads(1)
-    images, t0, warm = 0, None, 2
+    images, t0, c0, warm = 0, None, None, 2
     while True:
         for _ in loader:
             if warm > 0:  # first batches: worker start-up
                 warm -= 1
                 if warm == 0:
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                 continue
             images += batch
             if time.perf_counter() - t0 >= min_time:
-                return len(dataset), images, time.perf_counter() - t0
+                # CPU seconds of this process (all its threads); worker processes are not included, so it
+                # is the per-core cost only with --workers 0.
+                return len(dataset), images, time.perf_counter() - t0, time.process_time() - c0
 
 
 def main():
@@ -91,11 +93,13 @@ def main():
     a = p.parse_args()
     src = os.path.join(a.src, "train") if os.path.isdir(os.path.join(a.src, "train")) else a.src
     cores = max(a.workers, 1)
-    n, images, seconds = bench_torch(src, a.workers, a.batch, a.paired, a.min_time)
+    n, images, seconds, cpu = bench_torch(src, a.workers, a.batch, a.paired, a.min_time)
     views = "two TeSSL views" if a.paired else "RandomResizedCrop(224)"
     rate = images / seconds
+    per_cpu = images / cpu if a.workers == 0 else None
     print(f"torch: {src}, {n} images, batch {a.batch}, {views}, {cores} core(s): {images} source images in "
-          f"{seconds:.2f} s: {rate:.1f} img/s, {rate / cores:.1f} img/s per core")
+          f"{seconds:.2f} s: {rate:.1f} img/s, {rate / cores:.1f} img/s per core"
+          + (f", {per_cpu:.1f} img per CPU second" if per_cpu else ""))
     if a.tessl and a.shards:
         cmd = [a.tessl, "bench", "loader", "--data", a.shards, "--threads", str(cores), "--batch",
                str(a.batch), "--min-time", str(a.min_time)] + (["--paired"] if a.paired else [])
@@ -103,8 +107,11 @@ def main():
         sys.stdout.write(out)
         m = re.search(r"([0-9.]+) img/s per thread", out)
         if m:
-            print(f"tessl / torch per core: {float(m.group(1)) / (rate / cores):.1f}x "
+            print(f"tessl / torch per core (wall): {float(m.group(1)) / (rate / cores):.1f}x "
                   f"(tessl images are delivered into device memory, not yet augmented)")
+        m = re.search(r"([0-9.]+) img per CPU second", out)
+        if m and per_cpu:
+            print(f"tessl / torch per CPU second: {float(m.group(1)) / per_cpu:.1f}x")
 
 
 if __name__ == "__main__":

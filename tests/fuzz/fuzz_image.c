@@ -2,7 +2,12 @@
  * 16-bit, alpha) on arbitrary bytes never crashes, leaks or reads out of bounds, and honours its size
  * limits. Each input is decoded three ways: resized to a short side of 24 (the DCT-scaling path), to a
  * long side of 40, and at full size (the `tessl augment` loader's path) when neither target resized it
- * (a small image, so the fuzzer stays fast); the full decode must then give that same size. */
+ * (a small image, so the fuzzer stays fast); the full decode must then give that same size.
+ *
+ * "Not resized" is read from the short-side result: a shrunk image's short side is exactly 24, so a
+ * result with both sides below 24 is the full image. (A result of 24 x 24 can be a 49 x 50 image
+ * shrunk: the first 10-minute run stopped on exactly that, an error of this target's reasoning, kept as
+ * corpus/image/shrunk_to_24.) */
 #include "fuzz_target.h"
 #include "tsl_image_decode.h"
 
@@ -30,8 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check_image(&img, 40, 40);
         free(img.rgb);
     }
-    /* Neither target shrinks an image of at most 24 x 24: it is the full size. */
-    if (short_w > 0 && short_w <= 24 && short_h <= 24 && tsl_image_decode_full(data, size, &img) == TSL_OK) {
+    /* Both sides below 24: the short-side target left the image as it is. */
+    if (short_w > 0 && short_w < 24 && short_h < 24 && tsl_image_decode_full(data, size, &img) == TSL_OK) {
         check_image(&img, TSL_DECODE_MAX_SIDE, TSL_DECODE_MAX_SIDE);
         FUZZ_ASSERT(img.width == short_w && img.height == short_h);
         free(img.rgb);

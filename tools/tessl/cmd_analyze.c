@@ -1,9 +1,11 @@
 /* `tessl analyze`: paper Figure 1's measurements of a trained trunk (and optionally of a baseline, with
  * per-unit differences) on a split's held-out images; writes DIR/results.json (docs/ANALYSES.md). */
+#include "image_io.h"
 #include "tsl_analyze.h"
 #include "tsl_cli.h"
 #include "tsl_file.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@ typedef struct {
 typedef struct {
     char arch[32], projector[256];
     int width, res;
+    double lambda; /* the equivariance weight it was trained with (metadata), NaN when not known */
 } network_shape;
 
 static bool is_random(const char *spec) {
@@ -32,6 +35,11 @@ static tsl_status shape_from_file(const tsl_safetensors *st, network_shape *s) {
     snprintf(s->projector, sizeof s->projector, "%s", projector);
     s->width = atoi(width);
     s->res = atoi(res);
+    const char *lambda = tsl_safetensors_meta(st, "lambda");
+    char *end = NULL;
+    s->lambda = lambda ? strtod(lambda, &end) : NAN;
+    if (lambda && (end == lambda || *end))
+        return tsl_error(TSL_ERR_FORMAT, "%s: metadata lambda '%s' is not a number", st->path, lambda);
     return TSL_OK;
 }
 
@@ -71,13 +79,14 @@ static tsl_status load_network(tsl_vk_device *dev, const char *spec, const netwo
     if (!is_random(spec))
         return load_file_network(dev, spec, batch, model, shape);
     *shape = *random_shape;
+    shape->lambda = NAN; /* a random network was not trained */
     TSL_TRY(create_model(dev, shape, batch, model));
     return tsl_model_init_random(*model, strtoull(spec + 7, NULL, 10));
 }
 
 /* The architecture of "random:SEED": the other network's file when there is one, else the flags. */
 static tsl_status random_shape_of(const analyze_args *a, network_shape *s) {
-    *s = (network_shape){.width = (int)a->width, .res = (int)a->res};
+    *s = (network_shape){.width = (int)a->width, .res = (int)a->res, .lambda = NAN};
     snprintf(s->arch, sizeof s->arch, "%s", a->arch);
     snprintf(s->projector, sizeof s->projector, "16");
     const char *file = !is_random(a->weights)                   ? a->weights
@@ -123,12 +132,39 @@ static tsl_status load_images(const analyze_args *a, tsl_analyze_images *val, ts
     return tsl_analyze_images_load(dir, (size_t)a->probe_images, (uint64_t)a->seed + 1, train);
 }
 
+/* DIR/summary.svg and DIR/summary.png. */
+static tsl_status write_summary_figure(const char *dir, const tsl_analyze_result *w,
+                                       const tsl_analyze_result *w0) {
+    tsl_analyze_plot *plot = malloc(sizeof *plot);
+    if (!plot)
+        return tsl_error(TSL_ERR_NOMEM, "out of memory");
+    char path[4096], *svg = NULL;
+    uint8_t *rgb = NULL;
+    size_t size;
+    int width, height;
+    tsl_status st = tsl_analyze_plot_build(plot, w, w0);
+    if (st == TSL_OK)
+        st = tsl_plot_render_svg(&plot->figure, &svg, &size);
+    snprintf(path, sizeof path, "%s/summary.svg", dir);
+    if (st == TSL_OK)
+        st = tsl_write_file_atomic(path, svg, size);
+    if (st == TSL_OK)
+        st = tsl_plot_render_rgb(&plot->figure, &rgb, &width, &height);
+    snprintf(path, sizeof path, "%s/summary.png", dir);
+    if (st == TSL_OK)
+        st = tsl_image_save_png(path, rgb, (uint32_t)width, (uint32_t)height);
+    free(svg);
+    free(rgb);
+    free(plot);
+    return st;
+}
+
 static tsl_status analyze(tsl_vk_device *dev, const analyze_args *a) {
     tsl_analyze_options o = {(size_t)a->images, (size_t)a->augmentations, (size_t)a->splits,
                              (uint64_t)a->seed};
     tsl_analyze_images val = {0}, train = {0};
     tsl_analyze_result w = {0}, w0 = {0};
-    network_shape random_shape, shape_w, shape_w0;
+    network_shape random_shape, shape_w = {.lambda = NAN}, shape_w0 = {.lambda = NAN};
     tsl_status st = random_shape_of(a, &random_shape);
     if (st == TSL_OK)
         st = tsl_mkdirs(a->out);
@@ -142,20 +178,23 @@ static tsl_status analyze(tsl_vk_device *dev, const analyze_args *a) {
     snprintf(path, sizeof path, "%s/results.json", a->out);
     snprintf(res, sizeof res, "%d", shape_w.res);
     snprintf(width, sizeof width, "%d", shape_w.width);
-    const char *const header[][2] = {{"weights_path", a->weights},
-                                     {"baseline_path", a->baseline ? a->baseline : ""},
-                                     {"data", a->data},
-                                     {"arch", shape_w.arch},
-                                     {"width", width},
-                                     {"res", res},
-                                     {"layer", "avgpool"}};
+    /* lambda / baseline_lambda let tessl report place the networks on Figure 1's axis. */
+    const tsl_analyze_field header[] = {{"weights_path", a->weights, 0},
+                                        {"baseline_path", a->baseline ? a->baseline : "", 0},
+                                        {"data", a->data, 0},
+                                        {"arch", shape_w.arch, 0},
+                                        {"width", width, 0},
+                                        {"res", res, 0},
+                                        {"layer", "avgpool", 0},
+                                        {"lambda", NULL, shape_w.lambda},
+                                        {"baseline_lambda", NULL, a->baseline ? shape_w0.lambda : NAN}};
     if (st == TSL_OK)
-        st = tsl_analyze_write_report(path, header, 7, &o, &w, a->baseline ? &w0 : NULL, stdout);
+        st = tsl_analyze_write_report(path, header, sizeof header / sizeof header[0], &o, &w,
+                                      a->baseline ? &w0 : NULL, stdout);
     if (st == TSL_OK)
         printf("tessl: wrote %s\n", path);
-    snprintf(path, sizeof path, "%s/summary.svg", a->out);
     if (st == TSL_OK)
-        st = tsl_analyze_write_svg(path, &w, a->baseline ? &w0 : NULL);
+        st = write_summary_figure(a->out, &w, a->baseline ? &w0 : NULL);
     tsl_analyze_result_free(&w);
     tsl_analyze_result_free(&w0);
     tsl_analyze_images_free(&val);

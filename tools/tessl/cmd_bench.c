@@ -2,6 +2,7 @@
 #include "tsl_bench.h"
 #include "tsl_bench_data.h"
 #include "tsl_cli.h"
+#include "tsl_shard_build.h"
 
 #include <string.h>
 
@@ -27,10 +28,10 @@ static tsl_status bench_ops(tsl_bench_run *run) {
 
 /* Everything the options give, for any KIND. */
 typedef struct {
-    int64_t device, batch, res, threads;
+    int64_t device, batch, res, threads, level;
     double min_time;
     const char *filter, *data;
-    bool json, paired;
+    bool json, paired, no_filter;
 } bench_args;
 
 /* Runs a device benchmark (`ops`, `augment`) whose --batch defaults to `default_batch`. */
@@ -56,6 +57,8 @@ static tsl_bench_data_options data_options(const bench_args *a, const char *data
                                     .threads = (int)a->threads,
                                     .batch = a->batch ? (int)a->batch : 256,
                                     .paired = a->paired,
+                                    .level = (int)a->level,
+                                    .no_filter = a->no_filter,
                                     .min_seconds = a->min_time > 1 ? a->min_time : 1};
 }
 
@@ -77,7 +80,10 @@ static tsl_status run_shard(const bench_args *a, const char *src) {
 }
 
 int tsl_cmd_bench(int argc, char **argv) {
-    bench_args a = {.device = -1, .batch = 0, .res = 224, .min_time = 0.3}; /* batch 0: per KIND */
+    tsl_shard_options shard_defaults;
+    tsl_shard_options_default(&shard_defaults);
+    bench_args a = {.device = -1, .batch = 0, .res = 224, .min_time = 0.3, .level = shard_defaults.level};
+    /* batch 0: per KIND */
     tsl_opt opts[] = {
         TSL_CLI_DEVICE_OPTION(&a.device),
         {"--batch", TSL_OPT_INT, &a.batch, "N",
@@ -93,6 +99,9 @@ int tsl_cmd_bench(int argc, char **argv) {
         {"--threads", TSL_OPT_INT, &a.threads, "T", "loader / shard: worker threads (0: one per CPU)", 0,
          1024},
         {"--paired", TSL_OPT_FLAG, &a.paired, NULL, "loader: TeSSL pairs (2 images per batch row)", 0, 0},
+        {"--level", TSL_OPT_INT, &a.level, "L", "shard: as tessl shard --level (0: uncompressed)", -7, 19},
+        {"--no-filter", TSL_OPT_FLAG, &a.no_filter, NULL,
+         "shard: store raw pixels, as tessl shard --no-filter", 0, 0},
     };
     tsl_command_spec spec = {
         .name = "tessl bench",

@@ -3,22 +3,16 @@
  * lambda = 0 (plain Barlow Twins) and lambda = 0.2 (TeSSL), then compares them. Each stage is this
  * binary run as its own command, so every stage shows its own progress and errors, and can be rerun
  * by hand with the command line printed before it. */
+#include "stage.h"
 #include "tsl_cli.h"
 #include "tsl_file.h"
 #include "tsl_json.h"
 
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char **environ;
-
-enum { MAX_STAGE_ARGS = 48 };
 
 typedef struct {
     const char *out, *arch;
@@ -26,42 +20,19 @@ typedef struct {
     bool quick;
 } demo_args;
 
-typedef struct {
-    char *argv[MAX_STAGE_ARGS + 1];
-    char buf[MAX_STAGE_ARGS][256];
-    int n;
-} stage_cmd;
+/* Stages run through stage.h (shared with tessl sweep); these names keep the stage code below short. */
+typedef tsl_stage stage_cmd;
 
 static void arg(stage_cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void arg(stage_cmd *c, const char *fmt, ...) {
-    tsl_assert(c->n < MAX_STAGE_ARGS);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->buf[c->n], sizeof c->buf[0], fmt, ap);
+    tsl_stage_varg(c, fmt, ap);
     va_end(ap);
-    c->argv[c->n] = c->buf[c->n];
-    c->argv[++c->n] = NULL;
 }
 
-/* Runs this binary with the stage's arguments; prints the command first so a user can rerun it. */
 static tsl_status run_stage(const char *title, stage_cmd *c) {
-    fprintf(stderr, "\n== %s\n$ tessl", title);
-    for (int i = 1; i < c->n; i++)
-        fprintf(stderr, " %s", c->argv[i]);
-    fputc('\n', stderr);
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return tsl_error(TSL_ERR_IO, "demo: cannot find the tessl binary (/proc/self/exe)");
-    self[n] = '\0';
-    c->argv[0] = self;
-    pid_t pid;
-    if (posix_spawn(&pid, self, NULL, NULL, c->argv, environ) != 0)
-        return tsl_error(TSL_ERR_IO, "demo: cannot start %s", self);
-    int status;
-    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return tsl_error(TSL_ERR_VULKAN, "demo: stage '%s' failed (its message is above)", title);
-    return TSL_OK;
+    return tsl_stage_run(title, c);
 }
 
 static void device_arg(const demo_args *a, stage_cmd *c) {
@@ -333,7 +304,7 @@ int tsl_cmd_demo(int argc, char **argv) {
         .args = "",
         .summary = "Runs the main job on built-in synthetic data: generate and shard a data set, show an\n"
                    "augmented batch, train the same network with lambda = 0 and lambda = 0.2 from one seed,\n"
-                   "and compare the runs. Everything stays under --out.",
+                   "and compare the runs in OUT/report/report.html. Everything stays under --out.",
         .opts = opts,
         .n_opts = sizeof opts / sizeof opts[0],
     };
@@ -368,5 +339,7 @@ int tsl_cmd_demo(int argc, char **argv) {
         st = analyze(&a, data, 0.2, lambda0, a.quick);
     if (st == TSL_OK)
         st = summarise(&a);
+    if (st == TSL_OK)
+        st = tsl_stage_report(a.out, NULL, 0);
     return st == TSL_OK ? TSL_EXIT_OK : tsl_cli_fail(st);
 }

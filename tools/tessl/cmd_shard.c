@@ -6,12 +6,15 @@ int tsl_cmd_shard(int argc, char **argv) {
     tsl_shard_options o;
     tsl_shard_options_default(&o);
     int64_t short_side = 0, max_side = 0, level = o.level, threads = 0, shard_size = o.shard_size;
-    bool strict = false, quiet = false;
+    bool strict = false, quiet = false, no_filter = false;
     tsl_opt opts[] = {
         {"--short-side", TSL_OPT_INT, &short_side, "N",
          "resize so the shorter side is N (0: 256 unless --max-side)", 0, 32768},
         {"--max-side", TSL_OPT_INT, &max_side, "N", "resize so the longer side is N instead", 0, 32768},
-        {"--level", TSL_OPT_INT, &level, "L", "zstd compression level", 1, 19},
+        {"--level", TSL_OPT_INT, &level, "L",
+         "zstd level, -7 (fastest) to 19 (smallest); 0 stores pixels uncompressed", -7, 19},
+        {"--no-filter", TSL_OPT_FLAG, &no_filter, NULL,
+         "store raw pixels (shard compression 1), not differences from the row above", 0, 0},
         {"--threads", TSL_OPT_INT, &threads, "T", "worker threads (0: one per CPU)", 0, 1024},
         {"--shard-size", TSL_OPT_INT, &shard_size, "N", "input images per shard", 1, 1 << 24},
         {"--strict", TSL_OPT_FLAG, &strict, NULL, "exit with an error if any input was skipped", 0, 0},
@@ -47,6 +50,7 @@ int tsl_cmd_shard(int argc, char **argv) {
                                                                   : 256,
                                    .max_side = (int)max_side};
     o.level = (int)level;
+    o.filter = !no_filter;
     o.threads = (int)threads;
     o.shard_size = (int)shard_size;
     o.progress = !quiet;

@@ -7,7 +7,9 @@
 #include "tsl_file.h"
 #include "tsl_input.h"
 #include "tsl_schedule.h"
+#include "train_dist.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,8 +37,13 @@ typedef struct {
     tsl_model_config config;
     tsl_schedule schedule;
     uint64_t steps_per_epoch, first_step, total_steps;
+    bool checkpoint_on_disk; /* RUN/checkpoint.safetensors holds `checkpoint_steps` of this run */
+    uint64_t checkpoint_steps;
     char checkpoint_path[4096], log_path[4096];
     FILE *log;
+    tsl_dist *dist;          /* data parallelism: rank `rank` of `ranks` (docs/DISTRIBUTED.md) */
+    int rank, ranks;         /* only rank 0 writes the log and checkpoints */
+    uint32_t pairs_per_rank; /* --batch (the global batch) / ranks */
 } trainer;
 
 static volatile sig_atomic_t interrupted;
@@ -65,7 +72,9 @@ static tsl_status open_loader(trainer *t, tsl_loader_state start, char *dir, siz
     tsl_loader_options o;
     tsl_loader_options_default(&o);
     o.dir = dir;
-    o.batch_size = (uint32_t)t->a.batch;
+    o.batch_size = t->pairs_per_rank;
+    o.rank = (uint32_t)t->rank;
+    o.world_size = (uint32_t)t->ranks;
     o.paired = true;
     o.seed = (uint64_t)t->a.seed;
     o.threads = (int)t->a.threads;
@@ -88,7 +97,7 @@ static tsl_status model_config(trainer *t) {
     tsl_model_config_default(&t->config, arch);
     t->config.base_width = (int)t->a.width;
     t->config.image_h = t->config.image_w = (int)t->a.res;
-    t->config.batch = (uint32_t)t->a.batch;
+    t->config.batch = t->pairs_per_rank;
     t->config.projector = t->a.projector;
     t->config.lambda = (float)t->a.lambda;
     t->config.lambd = (float)t->a.lambd;
@@ -122,7 +131,11 @@ static tsl_status save_checkpoint(trainer *t, uint64_t next_step) {
     tsl_checkpoint_meta_set(&m, "next_step", "%llu", (unsigned long long)next_step);
     tsl_checkpoint_meta_set(&m, "loader_epoch", "%llu", (unsigned long long)s.epoch);
     tsl_checkpoint_meta_set(&m, "loader_step", "%llu", (unsigned long long)s.step);
-    return tsl_checkpoint_save(t->model, &m, t->checkpoint_path);
+    if (t->rank == 0) /* every rank holds the same state; rank 0 writes it */
+        TSL_TRY(tsl_checkpoint_save(t->model, &m, t->checkpoint_path));
+    t->checkpoint_on_disk = true;
+    t->checkpoint_steps = next_step;
+    return TSL_OK;
 }
 
 static tsl_status check_same_run(const trainer *t, const tsl_safetensors *file) {
@@ -184,7 +197,9 @@ static tsl_status resume(trainer *t, tsl_loader_state *start) {
     if (st == TSL_OK)
         st = read_u64_meta(&file, "loader_step", &start->step);
     tsl_safetensors_free(&file);
-    return st == TSL_OK ? trim_log(t, t->first_step) : st;
+    t->checkpoint_on_disk = st == TSL_OK;
+    t->checkpoint_steps = t->first_step;
+    return st == TSL_OK && t->rank == 0 ? trim_log(t, t->first_step) : st;
 }
 
 static tsl_status initial_weights(trainer *t) {
@@ -230,19 +245,25 @@ static tsl_status check_memory(trainer *t) {
 
 static tsl_status setup(trainer *t) {
     TSL_TRY(model_config(t));
-    TSL_TRY(tsl_mkdirs(t->a.out));
+    if (t->rank == 0)
+        TSL_TRY(tsl_mkdirs(t->a.out));
     snprintf(t->checkpoint_path, sizeof t->checkpoint_path, "%s/checkpoint.safetensors", t->a.out);
     snprintf(t->log_path, sizeof t->log_path, "%s/log.jsonl", t->a.out);
     /* Temporaries of a checkpoint or log write that a kill interrupted. */
-    tsl_atomic_remove_stale(t->a.out, "checkpoint.safetensors");
-    tsl_atomic_remove_stale(t->a.out, "log.jsonl");
-    TSL_TRY(tsl_cli_open_device(t->a.device, &t->dev));
+    if (t->rank == 0) {
+        tsl_atomic_remove_stale(t->a.out, "checkpoint.safetensors");
+        tsl_atomic_remove_stale(t->a.out, "log.jsonl");
+    }
+    int64_t device;
+    TSL_TRY(tsl_train_rank_device(t->dist, t->a.device, &device));
+    TSL_TRY(tsl_cli_open_device(device, &t->dev));
     char dir[4096];
     tsl_loader_state start = {0, 0};
     /* The classifier's class count comes from the shards, so the loader opens before the model; it is
      * reopened at the resume position below when resuming. */
     TSL_TRY(open_loader(t, start, dir, sizeof dir));
     TSL_TRY(tsl_model_create(t->dev, &t->config, &t->model));
+    TSL_TRY(tsl_model_set_dist(t->model, t->dist));
     TSL_TRY(check_memory(t));
     if (t->a.resume) {
         TSL_TRY(resume(t, &start));
@@ -252,12 +273,14 @@ static tsl_status setup(trainer *t) {
     } else {
         TSL_TRY(initial_weights(t));
     }
-    tsl_input_options io = {.seed = (uint64_t)t->a.seed, .max_pairs = (uint32_t)t->a.batch};
+    tsl_input_options io = {.seed = (uint64_t)t->a.seed,
+                            .max_pairs = t->pairs_per_rank,
+                            .first_row = (uint64_t)t->rank * t->pairs_per_rank};
     tsl_augment_config_default(&io.config);
     tsl_augment_output_default(&io.output, (uint32_t)t->a.res);
     TSL_TRY(tsl_input_create(t->dev, &io, &t->input));
     TSL_TRY(tsl_vk_cmd_create(t->dev, &t->cmd));
-    TSL_TRY(tsl_vk_alloc(t->dev, TSL_MEM_DEVICE, 16ull * t->a.batch, "labels", &t->labels));
+    TSL_TRY(tsl_vk_alloc(t->dev, TSL_MEM_DEVICE, 16ull * t->pairs_per_rank, "labels", &t->labels));
     t->total_steps = (uint64_t)t->a.epochs * t->steps_per_epoch;
     if (t->a.max_steps > 0 && (uint64_t)t->a.max_steps < t->total_steps)
         t->total_steps = (uint64_t)t->a.max_steps;
@@ -265,6 +288,8 @@ static tsl_status setup(trainer *t) {
      * uses the same learning rates. */
     t->schedule = (tsl_schedule){(uint64_t)t->a.epochs * t->steps_per_epoch,
                                  (uint64_t)t->a.warmup_epochs * t->steps_per_epoch, 2.0 * t->a.batch / 256.0};
+    if (t->rank != 0)
+        return TSL_OK;
     t->log = fopen(t->log_path, t->a.resume ? "a" : "w");
     if (!t->log)
         return tsl_error(TSL_ERR_IO, "opening %s for writing", t->log_path);
@@ -287,8 +312,10 @@ static tsl_status upload_labels(trainer *t, const tsl_loader_batch *b) {
     return st;
 }
 
-static void log_step(trainer *t, uint64_t step, uint64_t epoch, const tsl_loss_terms *l, double factor,
-                     double img_s) {
+static tsl_status log_step(trainer *t, uint64_t step, uint64_t epoch, const tsl_loss_terms *l, double factor,
+                           double img_s) {
+    if (!t->log) /* ranks other than 0 */
+        return TSL_OK;
     tsl_vk_memory_stats m;
     tsl_vk_memory_stats_get(t->dev, &m);
     fprintf(t->log,
@@ -298,12 +325,15 @@ static void log_step(trainer *t, uint64_t step, uint64_t epoch, const tsl_loss_t
             (unsigned long long)step, (unsigned long long)epoch, l->total, l->inv, l->equi, l->ce,
             factor * t->a.lr_weights, factor * t->a.lr_biases, img_s,
             m.peak_bytes_in_use[TSL_MEM_DEVICE] / 1048576.0);
-    fflush(t->log);
+    /* A full disk must stop the run, not drop log lines: the resumed run rewrites what is missing. */
+    if (fflush(t->log) != 0 || ferror(t->log))
+        return tsl_error(TSL_ERR_IO, "writing %s: %s", t->log_path, strerror(errno));
+    return TSL_OK;
 }
 
 static void progress(const trainer *t, uint64_t step, uint64_t epoch, const tsl_loss_terms *l, double img_s,
                      double elapsed, uint64_t done) {
-    if (t->a.quiet)
+    if (t->a.quiet || t->rank != 0)
         return;
     double eta = done ? elapsed / done * (double)(t->total_steps - step - 1) : 0;
     fprintf(stderr,
@@ -340,10 +370,15 @@ static tsl_status train_loop(trainer *t) {
         tsl_loss_terms terms;
         uint64_t epoch = 0;
         TSL_TRY_CTX(train_step(t, step, &terms, &epoch), "training step %llu", (unsigned long long)step);
-        double img_s = 4.0 * t->a.batch / (now_seconds() - t0);
-        log_step(t, step, epoch, &terms, tsl_schedule_factor(&t->schedule, step), img_s);
+        double img_s = 4.0 * t->a.batch / (now_seconds() - t0); /* global: all ranks' images */
+        TSL_TRY(log_step(t, step, epoch, &terms, tsl_schedule_factor(&t->schedule, step), img_s));
         progress(t, step, epoch, &terms, img_s, now_seconds() - start, step + 1 - t->first_step);
         bool last = step + 1 == t->total_steps;
+        if (t->ranks > 1) { /* an interrupt seen by any rank stops every rank after this step */
+            bool any = false;
+            TSL_TRY(tsl_dist_any(t->dist, interrupted != 0, &any));
+            interrupted = any;
+        }
         if (interrupted || last ||
             (t->a.checkpoint_every > 0 && (step + 1) % (uint64_t)t->a.checkpoint_every == 0))
             TSL_TRY(save_checkpoint(t, step + 1));
@@ -353,6 +388,52 @@ static tsl_status train_loop(trainer *t) {
                              (unsigned long long)step + 1, t->checkpoint_path);
     }
     return TSL_OK;
+}
+
+/* Joins the MPI job (or runs alone) and checks that every rank was given the same training options. */
+static tsl_status join_ranks(trainer *t) {
+    TSL_TRY(tsl_dist_init(&t->dist));
+    t->rank = tsl_dist_rank(t->dist);
+    t->ranks = tsl_dist_size(t->dist);
+    tsl_checkpoint_meta m = {0};
+    describe_run(t, &m);
+    uint64_t hash = TSL_DIST_HASH_INIT;
+    for (int i = 0; i < m.count; i++) {
+        hash = tsl_dist_hash(hash, m.keys[i], strlen(m.keys[i]) + 1);
+        hash = tsl_dist_hash(hash, m.values[i], strlen(m.values[i]) + 1);
+    }
+    int64_t more[] = {t->a.max_steps, t->a.checkpoint_every, t->a.classifier, t->a.resume, t->a.init != NULL};
+    hash = tsl_dist_hash(hash, more, sizeof more);
+    TSL_TRY(tsl_dist_check_same_config(t->dist, hash, "options"));
+    if (t->a.batch % t->ranks != 0)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "--batch %lld (pairs per step over all ranks) does not split evenly over %d ranks",
+                         (long long)t->a.batch, t->ranks);
+    t->pairs_per_rank = (uint32_t)(t->a.batch / t->ranks);
+    return TSL_OK;
+}
+
+/* After setup: every rank sees the same shards and starts at the same step (a rank with a missing shard
+ * or another checkpoint would otherwise train on something else or wait forever). */
+static tsl_status check_same_start(trainer *t) {
+    tsl_loader_info info;
+    tsl_loader_info_get(t->loader, &info);
+    uint64_t v[] = {info.samples, info.shards, info.classes, info.steps_per_epoch, t->first_step};
+    return tsl_dist_check_same_config(t->dist, tsl_dist_hash(TSL_DIST_HASH_INIT, v, sizeof v),
+                                      "training data or resume position (samples, shards, classes, step)");
+}
+
+/* After a failure mid-run (a lost device, a write error, a NaN), says what survives: checkpoints are
+ * written atomically, so the file on disk is the last one saved, whole, and the run continues from it. */
+static tsl_status note_what_survives(const trainer *t, tsl_status st) {
+    if (st == TSL_OK || st == TSL_ERR_INTERRUPTED)
+        return st;
+    char message[1024];
+    snprintf(message, sizeof message, "%s", tsl_error_message());
+    if (!t->checkpoint_on_disk)
+        return tsl_error(st, "%s; no checkpoint was saved yet", message);
+    return tsl_error(st, "%s; %s is intact at step %llu: continue with --resume", message, t->checkpoint_path,
+                     (unsigned long long)t->checkpoint_steps);
 }
 
 static void teardown(trainer *t) {
@@ -372,7 +453,10 @@ static const char *const train_details =
     "(one JSON object per step) and RUN/checkpoint.safetensors (docs/CHECKPOINT_FORMAT.md). --batch is\n"
     "the number of pairs per step: a step sees 4 x batch augmented images. Learning rates are scaled by\n"
     "2 x batch / 256 (images per view) with --warmup-epochs of linear warm-up, then cosine decay.\n"
-    "Ctrl-C saves a checkpoint and stops; --resume continues exactly where the run stopped.";
+    "Ctrl-C saves a checkpoint and stops; --resume continues exactly where the run stopped.\n"
+    "Data parallel: mpirun -np R tessl train ... runs one rank per GPU (by local rank unless --device);\n"
+    "--batch is then the global batch (divisible by R), BatchNorm is synchronised over ranks, rank 0\n"
+    "writes the run, and the result equals one process at the same batch (docs/DISTRIBUTED.md).";
 
 int tsl_cmd_train(int argc, char **argv) {
     trainer t = {.a = {.arch = "resnet50",
@@ -401,7 +485,8 @@ int tsl_cmd_train(int argc, char **argv) {
         {"--width", TSL_OPT_INT, &a->width, "N", "base width (64: torchvision's; smaller for quick runs)", 1,
          1024},
         {"--res", TSL_OPT_INT, &a->res, "PX", "augmented image size", 8, 1024},
-        {"--batch", TSL_OPT_INT, &a->batch, "PAIRS", "pairs per step (4 x PAIRS images)", 2, 1 << 16},
+        {"--batch", TSL_OPT_INT, &a->batch, "PAIRS", "pairs per step over all ranks (4 x PAIRS images)", 2,
+         1 << 16},
         {"--epochs", TSL_OPT_INT, &a->epochs, "N", "epochs (the schedule's length)", 1, 1 << 20},
         {"--max-steps", TSL_OPT_INT, &a->max_steps, "N", "stop after N steps in all (0: all epochs)", 0,
          INT64_MAX},
@@ -445,14 +530,33 @@ int tsl_cmd_train(int argc, char **argv) {
             tsl_error(TSL_ERR_INVALID_ARG, "tessl train: --resume and --init exclude each other"));
     struct sigaction sa = {.sa_handler = on_sigint};
     sigaction(SIGINT, &sa, NULL);
-    tsl_status st = setup(&t);
+    /* A failure every rank knows of (joining, setup) ends each rank cleanly; any other failure on
+     * one rank aborts the whole job, since the others would wait for it in a collective. */
+    bool all_know = true;
+    tsl_status st = join_ranks(&t);
     if (st == TSL_OK)
-        st = train_loop(&t);
+        st = tsl_dist_agree(t.dist, setup(&t), "setting up");
+    if (st == TSL_OK)
+        st = check_same_start(&t);
+    if (st == TSL_OK) {
+        all_know = false;
+        st = note_what_survives(&t, train_loop(&t));
+        if (st != TSL_OK && t.ranks > 1)
+            st = tsl_error_context(st, "rank %d of %d", t.rank, t.ranks);
+    }
+    /* Closing waits on the device, which fails again after a loss: keep the first cause's message. */
+    char cause[1024];
+    snprintf(cause, sizeof cause, "%s", st != TSL_OK ? tsl_error_message() : "");
     teardown(&t);
     tsl_status closed = t.dev ? tsl_cli_close_device(t.dev) : TSL_OK;
+    if (st != TSL_OK)
+        tsl_error(st, "%s", cause);
     st = st != TSL_OK ? st : closed;
-    if (st == TSL_OK && !a->quiet)
-        fprintf(stderr, "tessl: trained %llu steps; checkpoint %s, log %s\n",
-                (unsigned long long)t.total_steps, t.checkpoint_path, t.log_path);
-    return st == TSL_OK ? TSL_EXIT_OK : tsl_cli_fail(st);
+    if (st == TSL_OK && !a->quiet && t.rank == 0)
+        fprintf(stderr, "tessl: trained %llu steps%s; checkpoint %s, log %s\n",
+                (unsigned long long)t.total_steps, t.ranks > 1 ? " on all ranks" : "", t.checkpoint_path,
+                t.log_path);
+    rc = st == TSL_OK ? TSL_EXIT_OK : tsl_cli_fail(st);
+    tsl_dist_finalize(t.dist, st != TSL_OK && !all_know);
+    return rc;
 }

@@ -174,13 +174,19 @@ void tsl_augment_sample_draw(const tsl_augment_config *c, tsl_augment_key key, u
 tsl_status tsl_augment_sample_batch(const tsl_augment_config *c, uint64_t seed, uint64_t epoch, uint64_t step,
                                     uint32_t rows, const uint32_t *widths_half1,
                                     const uint32_t *heights_half1, tsl_augment_sample *samples) {
+    return tsl_augment_sample_rows(c, seed, epoch, step, 0, rows, widths_half1, heights_half1, samples);
+}
+
+tsl_status tsl_augment_sample_rows(const tsl_augment_config *c, uint64_t seed, uint64_t epoch, uint64_t step,
+                                   uint64_t first_row, uint32_t rows, const uint32_t *widths_half1,
+                                   const uint32_t *heights_half1, tsl_augment_sample *samples) {
     TSL_TRY(tsl_augment_config_check(c));
     for (uint32_t r = 0; r < rows; r++) {
         if (widths_half1[r] == 0 || heights_half1[r] == 0)
             return tsl_error(TSL_ERR_INVALID_ARG, "augment: the half-1 image of row %u is empty (%ux%u)", r,
                              widths_half1[r], heights_half1[r]);
         for (uint32_t v = 0; v < TSL_VIEW_COUNT; v++) {
-            tsl_augment_key key = {seed, epoch, step, r, v};
+            tsl_augment_key key = {seed, epoch, step, first_row + r, v};
             tsl_augment_sample_draw(c, key, widths_half1[r], heights_half1[r], &samples[2 * r + v]);
         }
     }

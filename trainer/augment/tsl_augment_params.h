@@ -73,6 +73,14 @@ tsl_status tsl_augment_sample_batch(const tsl_augment_config *config, uint64_t s
                                     uint64_t step, uint32_t rows, const uint32_t *widths_half1,
                                     const uint32_t *heights_half1, tsl_augment_sample *samples);
 
+/* The same for rows first_row .. first_row + rows - 1 of a larger batch (row r of the arrays is batch row
+ * first_row + r): a data-parallel rank holding a slice of the global batch draws what one process
+ * drawing the whole batch gives those rows. */
+tsl_status tsl_augment_sample_rows(const tsl_augment_config *config, uint64_t seed, uint64_t epoch,
+                                   uint64_t step, uint64_t first_row, uint32_t rows,
+                                   const uint32_t *widths_half1, const uint32_t *heights_half1,
+                                   tsl_augment_sample *samples);
+
 /* The integer pixel box of a sample's crop on a `width` x `height` image: coordinates rounded to the
  * nearest pixel (exact on the image the box was drawn on), clamped to lie inside, at least 1x1. */
 void tsl_augment_crop_pixels(const tsl_augment_sample *sample, uint32_t width, uint32_t height, uint32_t *top,

@@ -77,8 +77,8 @@ tsl_status tsl_input_record(tsl_input *in, tsl_vk_cmd *cmd, const tsl_loader_bat
                          in->options.max_pairs, b->count, b->images);
     take_sources(in, b);
     uint32_t pairs = b->count, n_out = 4 * pairs;
-    TSL_TRY(tsl_augment_sample_batch(&in->options.config, in->options.seed, b->epoch, b->step, pairs,
-                                     in->widths, in->heights, in->samples));
+    TSL_TRY(tsl_augment_sample_rows(&in->options.config, in->options.seed, b->epoch, b->step,
+                                    in->options.first_row, pairs, in->widths, in->heights, in->samples));
     for (uint32_t r = 0; r < pairs; r++) {
         in->jobs[TSL_INPUT_T0 * pairs + r] = (tsl_augment_job){in->half1[r], in->samples[2 * r]};
         in->jobs[TSL_INPUT_P0 * pairs + r] = (tsl_augment_job){in->half1[r], in->samples[2 * r + 1]};

@@ -19,6 +19,7 @@ typedef struct {
     tsl_augment_output output; /* size, filter, normalisation, fp16 */
     uint64_t seed;             /* augmentation seed (independent of the loader's order seed) */
     uint32_t max_pairs;        /* largest batch that will be given */
+    uint64_t first_row;        /* batch row of this process's first pair (data parallelism; else 0) */
 } tsl_input_options;
 
 typedef struct tsl_input tsl_input;

@@ -22,6 +22,16 @@ void tsl_batchnorm_set_test_threshold(uint32_t values) {
                                                        : values;
 }
 
+/* Bytes of one element of x, y, dy, dx: 4, or 2 for fp16 storage. */
+static VkDeviceSize elem_bytes(tsl_batchnorm_shape s) {
+    return tsl_dtype_size(s.dtype);
+}
+
+/* Bytes of one image of x (y, dy, dx). */
+static VkDeviceSize image_bytes_of(tsl_batchnorm_shape s) {
+    return elem_bytes(s) * s.c * s.hw;
+}
+
 /* How the lane shaders group a chunk's values (batchnorm_channels.glsl): one lane per channel reading
  * vec4s along H*W when H*W % 4 == 0; for 1-D batch norm with C % 4 == 0 one lane per four channels
  * reading vec4s across them; else one lane per channel reading floats. */
@@ -64,7 +74,7 @@ typedef struct {
 } bn_plan;
 
 static bn_plan plan_for(const tsl_vk_device *d, tsl_batchnorm_shape s) {
-    VkDeviceSize image_bytes = 4ull * s.c * s.hw;
+    VkDeviceSize image_bytes = image_bytes_of(s);
     bn_plan p = {tsl_batch_chunk_images(d, &image_bytes, 1), 0};
     if (p.images_per_chunk == 0)
         return p;
@@ -126,6 +136,13 @@ static tsl_status check_size(const char *op, const char *name, tsl_vk_range r, V
 
 /* Shape checks shared by every entry point; fills the plan. */
 static tsl_status check_shape(const char *op, const tsl_vk_device *d, tsl_batchnorm_shape s, bn_plan *plan) {
+    if (s.dtype != TSL_DTYPE_F32 && s.dtype != TSL_DTYPE_F16)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: x, y, dy, dx must be stored as F32 or F16", op);
+    if (s.dtype == TSL_DTYPE_F16 && !tsl_vk_device_features(d)->fp16_storage)
+        return tsl_error(TSL_ERR_UNSUPPORTED,
+                         "%s: fp16 storage needs storageBuffer16BitAccess, which the device "
+                         "lacks",
+                         op);
     if (s.n == 0 || s.c == 0 || s.hw == 0)
         return tsl_error(TSL_ERR_INVALID_ARG, "%s: empty shape (n %u, c %u, hw %u)", op, s.n, s.c, s.hw);
     if (s.c > MAX_GRID)
@@ -134,7 +151,7 @@ static tsl_status check_shape(const char *op, const tsl_vk_device *d, tsl_batchn
         return tsl_error(TSL_ERR_INVALID_ARG, "%s: tensor of %u x %u x %u is too large", op, s.n, s.c, s.hw);
     *plan = plan_for(d, s);
     if (plan->images_per_chunk == 0)
-        return tsl_error(TSL_ERR_INVALID_ARG, "%s: one image (%u x %u floats) exceeds a storage binding", op,
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: one image (%u x %u values) exceeds a storage binding", op,
                          s.c, s.hw);
     if (plan->slots > MAX_SLOTS) /* one invocation per channel merges the slots: lavapipe's loop limit */
         return tsl_error(TSL_ERR_INVALID_ARG, "%s: %llu values per channel make more than %u slices", op,
@@ -168,12 +185,31 @@ static uint32_t images_in_chunk(tsl_batchnorm_shape s, bn_plan p, uint32_t n0) {
     return s.n - n0 < p.images_per_chunk ? s.n - n0 : p.images_per_chunk;
 }
 
-/* Gets the scalar or vec4 build of a lane shader for layout `l` (spec constants: batchnorm_channels.glsl
- * and, for batchnorm_apply_slices, USE_RUNNING_VAR). */
-static tsl_status lane_pipeline(tsl_vk_device *d, tsl_shader_id scalar, tsl_shader_id vec4, lane_layout l,
-                                bool affine, bool use_running_var, tsl_vk_pipeline **p) {
+/* The builds of one lane or slice shader: scalar or vec4 units, fp32 or fp16 storage of x, y, dy, dx. */
+typedef struct {
+    tsl_shader_id scalar, vec4, scalar_f16, vec4_f16;
+} bn_builds;
+
+#define BN_BUILDS(NAME)                                                                                      \
+    {                                                                                                        \
+        TSL_SHADER_BATCHNORM_##NAME, TSL_SHADER_BATCHNORM_##NAME##_VEC4, TSL_SHADER_BATCHNORM_##NAME##_F16,  \
+            TSL_SHADER_BATCHNORM_##NAME##_VEC4_F16                                                           \
+    }
+
+static const bn_builds FORWARD_CHANNELS = BN_BUILDS(FORWARD_CHANNELS), APPLY_SLICES = BN_BUILDS(APPLY_SLICES),
+                       STATS_SLICES = BN_BUILDS(STATS_SLICES),
+                       BACKWARD_CHANNELS = BN_BUILDS(BACKWARD_CHANNELS),
+                       BACKWARD_SLICES = BN_BUILDS(BACKWARD_SLICES), DX_SLICES = BN_BUILDS(DX_SLICES);
+
+/* Gets the build of a lane shader for the shape's layout and storage type (spec constants:
+ * batchnorm_channels.glsl and, for batchnorm_apply_slices, USE_RUNNING_VAR). */
+static tsl_status lane_pipeline(tsl_vk_device *d, const bn_builds *b, tsl_batchnorm_shape s, bool affine,
+                                bool use_running_var, tsl_vk_pipeline **p) {
+    lane_layout l = layout_for(s);
     uint32_t spec[] = {LANES_PER_GROUP, l.components_are_channels, affine, use_running_var};
-    return tsl_vk_pipeline_get(d, l.vec4 ? vec4 : scalar, spec, 4, p);
+    tsl_shader_id id =
+        s.dtype == TSL_DTYPE_F16 ? (l.vec4 ? b->vec4_f16 : b->scalar_f16) : (l.vec4 ? b->vec4 : b->scalar);
+    return tsl_vk_pipeline_get(d, id, spec, 4, p);
 }
 
 static uint32_t lane_groups(lane_layout l) {
@@ -187,8 +223,7 @@ static tsl_status record_forward_lanes(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_ba
     bool affine = !is_null(prm->gamma);
     lane_layout l = layout_for(s);
     tsl_vk_pipeline *p;
-    TSL_TRY(lane_pipeline(d, TSL_SHADER_BATCHNORM_FORWARD_CHANNELS,
-                          TSL_SHADER_BATCHNORM_FORWARD_CHANNELS_VEC4, l, affine, false, &p));
+    TSL_TRY(lane_pipeline(d, &FORWARD_CHANNELS, s, affine, false, &p));
     /* Without affine the shader ignores gamma and beta; x, read anyway, fills their slots. */
     tsl_vk_arg args[] = {{x, TSL_READ},
                          {y, TSL_WRITE},
@@ -215,7 +250,7 @@ static tsl_status record_slices(tsl_vk_cmd *cmd, tsl_batchnorm_shape s, bn_plan 
                                 const tsl_vk_range *chunked, uint32_t n_args) {
     lane_layout l = layout_for(s);
     lane_slicing sl = slicing_for(l);
-    VkDeviceSize image_bytes = 4ull * s.c * s.hw;
+    VkDeviceSize image_bytes = image_bytes_of(s);
     uint32_t first_slot = 0;
     for (uint32_t n0 = 0; n0 < s.n; n0 += plan.images_per_chunk) {
         uint32_t images = images_in_chunk(s, plan, n0);
@@ -234,20 +269,13 @@ static tsl_status record_slices(tsl_vk_cmd *cmd, tsl_batchnorm_shape s, bn_plan 
     return TSL_OK;
 }
 
-/* Gets a slice shader's pipeline for shape `s`. */
-static tsl_status slice_pipeline(tsl_vk_device *d, tsl_batchnorm_shape s, tsl_shader_id scalar,
-                                 tsl_shader_id vec4, bool affine, bool use_running_var, tsl_vk_pipeline **p) {
-    return lane_pipeline(d, scalar, vec4, layout_for(s), affine, use_running_var, p);
-}
-
 /* y = normalise(x) by slices; `scale` holds inverse stds, or variances when use_running_var. */
 static tsl_status record_apply(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s, bn_plan plan,
                                const tsl_batchnorm_params *prm, bool use_running_var, tsl_vk_range x,
                                tsl_vk_range y, tsl_vk_range mean, tsl_vk_range scale) {
     bool affine = !is_null(prm->gamma);
     tsl_vk_pipeline *p;
-    TSL_TRY(slice_pipeline(d, s, TSL_SHADER_BATCHNORM_APPLY_SLICES, TSL_SHADER_BATCHNORM_APPLY_SLICES_VEC4,
-                           affine, use_running_var, &p));
+    TSL_TRY(lane_pipeline(d, &APPLY_SLICES, s, affine, use_running_var, &p));
     /* Without affine the shader ignores gamma and beta; any read-only range fills their slots. */
     tsl_vk_arg args[] = {{x, TSL_READ},
                          {y, TSL_WRITE},
@@ -266,8 +294,7 @@ static tsl_status record_stats(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_
     tsl_vk_arg first[] = {{x, TSL_READ}, {partials, TSL_WRITE}};
     tsl_vk_range chunked[] = {x, {0}};
     tsl_vk_pipeline *p;
-    TSL_TRY(slice_pipeline(d, s, TSL_SHADER_BATCHNORM_STATS_SLICES, TSL_SHADER_BATCHNORM_STATS_SLICES_VEC4,
-                           false, false, &p));
+    TSL_TRY(lane_pipeline(d, &STATS_SLICES, s, false, false, &p));
     TSL_TRY(record_slices(cmd, s, plan, p, 0.0f, first, chunked, 2));
 
     uint32_t spec[] = {LANES_PER_GROUP};
@@ -287,7 +314,7 @@ static tsl_status record_stats(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_
 
 static tsl_status check_params(const char *op, tsl_batchnorm_shape s, const tsl_batchnorm_params *prm,
                                tsl_vk_range x, tsl_vk_range y) {
-    VkDeviceSize bytes = 4ull * s.n * s.c * s.hw;
+    VkDeviceSize bytes = image_bytes_of(s) * s.n;
     TSL_TRY(check_size(op, "x", x, bytes));
     TSL_TRY(check_size(op, "y", y, bytes));
     TSL_TRY(check_affine(op, s, prm->gamma, prm->beta));
@@ -340,8 +367,7 @@ static tsl_status record_backward_lanes(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_b
                                         tsl_vk_range dx) {
     lane_layout l = layout_for(s);
     tsl_vk_pipeline *p;
-    TSL_TRY(lane_pipeline(d, TSL_SHADER_BATCHNORM_BACKWARD_CHANNELS,
-                          TSL_SHADER_BATCHNORM_BACKWARD_CHANNELS_VEC4, l, affine, false, &p));
+    TSL_TRY(lane_pipeline(d, &BACKWARD_CHANNELS, s, affine, false, &p));
     tsl_vk_arg args[] = {{x, TSL_READ},           {dy, TSL_READ},           {save_mean, TSL_READ},
                          {save_invstd, TSL_READ}, {gamma, TSL_READ},        {dx, TSL_WRITE},
                          {sums.dy, TSL_WRITE},    {sums.dy_xhat, TSL_WRITE}};
@@ -364,8 +390,7 @@ static tsl_status record_backward_sums(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_ba
         {x, TSL_READ}, {dy, TSL_READ}, {save_mean, TSL_READ}, {save_invstd, TSL_READ}, {partials, TSL_WRITE}};
     tsl_vk_range chunked[] = {x, dy, {0}, {0}, {0}};
     tsl_vk_pipeline *p;
-    TSL_TRY(slice_pipeline(d, s, TSL_SHADER_BATCHNORM_BACKWARD_SLICES,
-                           TSL_SHADER_BATCHNORM_BACKWARD_SLICES_VEC4, false, false, &p));
+    TSL_TRY(lane_pipeline(d, &BACKWARD_SLICES, s, false, false, &p));
     TSL_TRY(record_slices(cmd, s, plan, p, 0.0f, first, chunked, 5));
 
     uint32_t spec[] = {LANES_PER_GROUP};
@@ -380,15 +405,14 @@ static tsl_status record_backward_sums(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_ba
 static tsl_status record_backward_dx(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s, bn_plan plan,
                                      tsl_vk_range gamma, bool affine, tsl_vk_range x, tsl_vk_range dy,
                                      tsl_vk_range save_mean, tsl_vk_range save_invstd, bn_sums sums,
-                                     tsl_vk_range dx) {
+                                     float inv_m, tsl_vk_range dx) {
     tsl_vk_pipeline *p;
-    TSL_TRY(slice_pipeline(d, s, TSL_SHADER_BATCHNORM_DX_SLICES, TSL_SHADER_BATCHNORM_DX_SLICES_VEC4, affine,
-                           false, &p));
+    TSL_TRY(lane_pipeline(d, &DX_SLICES, s, affine, false, &p));
     tsl_vk_arg args[] = {
         {x, TSL_READ},     {dy, TSL_READ},      {save_mean, TSL_READ},    {save_invstd, TSL_READ},
         {gamma, TSL_READ}, {sums.dy, TSL_READ}, {sums.dy_xhat, TSL_READ}, {dx, TSL_WRITE}};
     tsl_vk_range chunked[] = {x, dy, {0}, {0}, {0}, {0}, {0}, dx};
-    return record_slices(cmd, s, plan, p, (float)(1.0 / ((double)s.n * s.hw)), args, chunked, 8);
+    return record_slices(cmd, s, plan, p, inv_m, args, chunked, 8);
 }
 
 tsl_status tsl_batchnorm_backward(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s,
@@ -398,7 +422,7 @@ tsl_status tsl_batchnorm_backward(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchno
     const char *op = "batchnorm_backward";
     bn_plan plan;
     TSL_TRY(check_shape(op, d, s, &plan));
-    VkDeviceSize bytes = 4ull * s.n * s.c * s.hw;
+    VkDeviceSize bytes = image_bytes_of(s) * s.n;
     TSL_TRY(check_size(op, "x", x, bytes));
     TSL_TRY(check_size(op, "dy", dy, bytes));
     TSL_TRY(check_size(op, "dx", dx, bytes));
@@ -424,5 +448,100 @@ tsl_status tsl_batchnorm_backward(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchno
                                      sums, dx);
     TSL_TRY(record_backward_sums(d, cmd, s, plan, x, dy, save_mean, save_invstd, sums, scratch));
     return record_backward_dx(d, cmd, s, plan, affine ? gamma : save_mean, affine, x, dy, save_mean,
-                              save_invstd, sums, dx);
+                              save_invstd, sums, (float)(1.0 / ((double)s.n * s.hw)), dx);
+}
+
+/* ---- the pieces of the training passes, for batch statistics over several processes (SyncBN) ---- */
+
+uint32_t tsl_batchnorm_partial_slots(const tsl_vk_device *d, tsl_batchnorm_shape s) {
+    return plan_for(d, s).slots;
+}
+
+tsl_status tsl_batchnorm_stats_partials(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s,
+                                        tsl_vk_range x, tsl_vk_range partials) {
+    const char *op = "batchnorm_stats_partials";
+    bn_plan plan;
+    TSL_TRY(check_shape(op, d, s, &plan));
+    TSL_TRY(check_size(op, "x", x, image_bytes_of(s) * s.n));
+    TSL_TRY(check_size(op, "partials", partials, 12ull * s.c * plan.slots));
+    if (partials.size > tsl_vk_max_binding_bytes(d, 4))
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: %u channels need %llu partial bytes, more than a binding",
+                         op, s.c, (unsigned long long)partials.size);
+    tsl_vk_arg args[] = {{x, TSL_READ}, {partials, TSL_WRITE}};
+    tsl_vk_range chunked[] = {x, {0}};
+    tsl_vk_pipeline *p;
+    TSL_TRY(lane_pipeline(d, &STATS_SLICES, s, false, false, &p));
+    return record_slices(cmd, s, plan, p, 0.0f, args, chunked, 2);
+}
+
+void tsl_batchnorm_merge_partials(const float *partials, uint32_t slots, uint32_t channel, double *count,
+                                  double *mean, double *m2) {
+    double n = 0.0, mu = 0.0, sq = 0.0;
+    for (uint32_t i = 0; i < slots; i++) {
+        const float *p = partials + 3ull * ((uint64_t)channel * slots + i);
+        double nb = p[0], d = p[1] - mu;
+        if (nb == 0.0)
+            continue;
+        double nab = n + nb;
+        mu += d * (nb / nab);
+        sq += p[2] + d * d * (n * nb / nab);
+        n = nab;
+    }
+    *count = n;
+    *mean = mu;
+    *m2 = sq;
+}
+
+tsl_status tsl_batchnorm_apply_train(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s,
+                                     const tsl_batchnorm_params *prm, tsl_vk_range x, tsl_vk_range y,
+                                     tsl_vk_range mean, tsl_vk_range invstd) {
+    const char *op = "batchnorm_apply_train";
+    bn_plan plan;
+    TSL_TRY(check_shape(op, d, s, &plan));
+    TSL_TRY(check_params(op, s, prm, x, y));
+    TSL_TRY(check_size(op, "mean", mean, 4ull * s.c));
+    TSL_TRY(check_size(op, "invstd", invstd, 4ull * s.c));
+    return record_apply(d, cmd, s, plan, prm, false, x, y, mean, invstd);
+}
+
+tsl_status tsl_batchnorm_backward_sums(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s,
+                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range save_mean,
+                                       tsl_vk_range save_invstd, tsl_vk_range sum_dy,
+                                       tsl_vk_range sum_dy_xhat, tsl_vk_range scratch) {
+    const char *op = "batchnorm_backward_sums";
+    bn_plan plan;
+    TSL_TRY(check_shape(op, d, s, &plan));
+    VkDeviceSize bytes = image_bytes_of(s) * s.n;
+    TSL_TRY(check_size(op, "x", x, bytes));
+    TSL_TRY(check_size(op, "dy", dy, bytes));
+    TSL_TRY(check_size(op, "save_mean", save_mean, 4ull * s.c));
+    TSL_TRY(check_size(op, "save_invstd", save_invstd, 4ull * s.c));
+    TSL_TRY(check_size(op, "sum_dy", sum_dy, 4ull * s.c));
+    TSL_TRY(check_size(op, "sum_dy_xhat", sum_dy_xhat, 4ull * s.c));
+    TSL_TRY(check_scratch(op, d, s, scratch));
+    return record_backward_sums(d, cmd, s, plan, x, dy, save_mean, save_invstd,
+                                (bn_sums){sum_dy, sum_dy_xhat}, scratch);
+}
+
+tsl_status tsl_batchnorm_backward_dx(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_shape s,
+                                     tsl_vk_range gamma, tsl_vk_range x, tsl_vk_range dy,
+                                     tsl_vk_range save_mean, tsl_vk_range save_invstd, tsl_vk_range sum_dy,
+                                     tsl_vk_range sum_dy_xhat, double count, tsl_vk_range dx) {
+    const char *op = "batchnorm_backward_dx";
+    bn_plan plan;
+    TSL_TRY(check_shape(op, d, s, &plan));
+    VkDeviceSize bytes = image_bytes_of(s) * s.n;
+    TSL_TRY(check_size(op, "x", x, bytes));
+    TSL_TRY(check_size(op, "dy", dy, bytes));
+    TSL_TRY(check_size(op, "dx", dx, bytes));
+    TSL_TRY(check_size(op, "sum_dy", sum_dy, 4ull * s.c));
+    TSL_TRY(check_size(op, "sum_dy_xhat", sum_dy_xhat, 4ull * s.c));
+    bool affine = !is_null(gamma);
+    if (affine)
+        TSL_TRY(check_size(op, "gamma", gamma, 4ull * s.c));
+    if (!(count >= (double)s.n * s.hw))
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: count %g is below this batch's %llu values", op, count,
+                         (unsigned long long)s.n * s.hw);
+    return record_backward_dx(d, cmd, s, plan, affine ? gamma : save_mean, affine, x, dy, save_mean,
+                              save_invstd, (bn_sums){sum_dy, sum_dy_xhat}, (float)(1.0 / count), dx);
 }

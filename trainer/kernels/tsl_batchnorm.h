@@ -1,6 +1,12 @@
 /* Batch normalisation over NCHW fp32 tensors with PyTorch's BatchNorm semantics. 1-D batch norm over
  * (N, C) is the 2-D case with H = W = 1 (tsl_batchnorm_shape_1d).
  *
+ * fp16 storage: with shape.dtype = TSL_DTYPE_F16, x, y, dy and dx hold IEEE half values (sizes counted in
+ * halves) while gamma, beta, the running and saved statistics, dgamma, dbeta and scratch stay fp32, as
+ * in PyTorch's mixed precision. Values are converted on load; statistics, sums and the normalisation are
+ * fp32 exactly as in the fp32 kernels, and y and dx are rounded to half once, at their store. Needs
+ * tsl_vk_features.fp16_storage (TSL_ERR_UNSUPPORTED otherwise).
+ *
  * Training: per channel c, over the m = N*H*W values of the batch,
  *   mean = sum x / m,  var = sum (x - mean)^2 / m  (biased, used to normalise),
  *   y = (x - mean) / sqrt(var + eps) * gamma + beta,
@@ -25,6 +31,7 @@
 #ifndef TSL_BATCHNORM_H
 #define TSL_BATCHNORM_H
 
+#include "tsl_safetensors.h" /* tsl_dtype */
 #include "tsl_vk.h"
 
 #include <stdbool.h>
@@ -38,14 +45,16 @@
 
 typedef struct {
     uint32_t n, c, hw; /* batch, channels, H*W (1 for 1-D batch norm) */
+    tsl_dtype dtype;   /* storage of x, y, dy, dx: TSL_DTYPE_F32 (zero, the default) or TSL_DTYPE_F16 */
 } tsl_batchnorm_shape;
 
+/* fp32 shapes; set .dtype for fp16 storage. */
 static inline tsl_batchnorm_shape tsl_batchnorm_shape_2d(uint32_t n, uint32_t c, uint32_t h, uint32_t w) {
-    return (tsl_batchnorm_shape){n, c, h * w};
+    return (tsl_batchnorm_shape){.n = n, .c = c, .hw = h * w};
 }
 
 static inline tsl_batchnorm_shape tsl_batchnorm_shape_1d(uint32_t n, uint32_t c) {
-    return (tsl_batchnorm_shape){n, c, 1};
+    return (tsl_batchnorm_shape){.n = n, .c = c, .hw = 1};
 }
 
 typedef struct {
@@ -58,8 +67,8 @@ typedef struct {
  * device (the per-slice partials; one buffer serves both). */
 VkDeviceSize tsl_batchnorm_scratch_bytes(const tsl_vk_device *device, tsl_batchnorm_shape shape);
 
-/* Training forward: x, y are N*C*H*W floats; writes y, save_mean[C] (batch mean) and save_invstd[C]
- * (1 / sqrt(biased var + eps)) for backward, and updates the running statistics. */
+/* Training forward: x, y are N*C*H*W values (of shape.dtype); writes y, save_mean[C] (batch mean) and
+ * save_invstd[C] (1 / sqrt(biased var + eps)) for backward, and updates the running statistics. */
 tsl_status tsl_batchnorm_forward_train(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_batchnorm_shape shape,
                                        const tsl_batchnorm_params *params, tsl_vk_range x, tsl_vk_range y,
                                        tsl_vk_range save_mean, tsl_vk_range save_invstd,
@@ -85,5 +94,49 @@ bool tsl_batchnorm_uses_channel_lanes(const tsl_vk_device *device, tsl_batchnorm
 /* For tests and measurements only: replaces TSL_BATCHNORM_MAX_LANE_VALUES by `values` (capped at 8192,
  * lavapipe's loop limit; 0 restores the default). Process-wide, not thread-safe. */
 void tsl_batchnorm_set_test_threshold(uint32_t values);
+
+/* ---- the training passes in pieces, for statistics over several processes (SyncBN) -----------------
+ * Forward: tsl_batchnorm_stats_partials records per-slice (count, mean, M2) partials of this process's
+ * batch; the caller reads them back, merges them per channel (tsl_batchnorm_merge_partials), combines
+ * the processes' moments, updates the running statistics and writes the global mean and 1 / sqrt(var +
+ * eps), and tsl_batchnorm_apply_train normalises with them. Backward: tsl_batchnorm_backward_sums
+ * records this process's per-channel sum dy and sum dy * xhat; the caller sums them over processes, and
+ * tsl_batchnorm_backward_dx forms dx with m = `count`, the global number of values per channel. With
+ * one process these give what tsl_batchnorm_forward_train and tsl_batchnorm_backward give (up to fp32
+ * rounding), through the sliced path whatever the shape. */
+
+/* Slices per channel of the partials at `shape`: tsl_batchnorm_stats_partials writes 3 floats for each
+ * (channel, slice), at partials[3 * (channel * slots + slice)]: count, mean, M2 (fp32). */
+uint32_t tsl_batchnorm_partial_slots(const tsl_vk_device *device, tsl_batchnorm_shape shape);
+
+/* Records the partials of x (N*C*H*W values of shape.dtype) into `partials` (12 * C * slots bytes, fp32,
+ * within one binding). */
+tsl_status tsl_batchnorm_stats_partials(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_batchnorm_shape shape,
+                                        tsl_vk_range x, tsl_vk_range partials);
+
+/* Host: merges channel `channel`'s slots with Chan's formula in double: count, mean, M2 (the sum of
+ * squared deviations from the mean). */
+void tsl_batchnorm_merge_partials(const float *partials, uint32_t slots, uint32_t channel, double *count,
+                                  double *mean, double *m2);
+
+/* Records y = (x - mean) * invstd * gamma + beta with the given per-channel mean and invstd (C floats
+ * each); params' running statistics are not touched (only checked for size). */
+tsl_status tsl_batchnorm_apply_train(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_batchnorm_shape shape,
+                                     const tsl_batchnorm_params *params, tsl_vk_range x, tsl_vk_range y,
+                                     tsl_vk_range mean, tsl_vk_range invstd);
+
+/* Records this batch's per-channel sum dy into sum_dy and sum dy * xhat into sum_dy_xhat (C floats
+ * each); scratch as tsl_batchnorm_backward. */
+tsl_status tsl_batchnorm_backward_sums(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_batchnorm_shape shape,
+                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range save_mean,
+                                       tsl_vk_range save_invstd, tsl_vk_range sum_dy,
+                                       tsl_vk_range sum_dy_xhat, tsl_vk_range scratch);
+
+/* Records dx = gamma * invstd * (dy - sum_dy / count - xhat * sum_dy_xhat / count), with the sums and
+ * `count` (>= N*H*W) taken over every process; gamma .vk == VK_NULL_HANDLE for affine=False. */
+tsl_status tsl_batchnorm_backward_dx(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_batchnorm_shape shape,
+                                     tsl_vk_range gamma, tsl_vk_range x, tsl_vk_range dy,
+                                     tsl_vk_range save_mean, tsl_vk_range save_invstd, tsl_vk_range sum_dy,
+                                     tsl_vk_range sum_dy_xhat, double count, tsl_vk_range dx);
 
 #endif

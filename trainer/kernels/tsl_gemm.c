@@ -24,6 +24,11 @@ static uint64_t stored_elements(stored_shape s) {
     return (s.rows - 1) * s.ld + s.cols;
 }
 
+/* Bytes from an operand's first stored element to its last, inclusive, at `elem` bytes per element. */
+static uint64_t stored_bytes(stored_shape s, uint32_t elem) {
+    return elem * stored_elements(s);
+}
+
 static stored_shape shape_a(const tsl_gemm_params *p, uint64_t m, uint64_t k) {
     return p->trans_a ? (stored_shape){k, m, p->lda} : (stored_shape){m, k, p->lda};
 }
@@ -38,26 +43,48 @@ static bool ranges_overlap(tsl_vk_range x, tsl_vk_range y) {
     return x.vk == y.vk && x.offset < y.offset + y.size && y.offset < x.offset + x.size;
 }
 
-static tsl_status check_operand(const char *name, stored_shape s, tsl_vk_range r) {
+static tsl_status check_operand(const char *name, stored_shape s, tsl_vk_range r, tsl_dtype t) {
+    uint32_t elem = (uint32_t)tsl_dtype_size(t);
     if (s.ld < s.cols)
         return tsl_error(TSL_ERR_INVALID_ARG,
                          "gemm: leading dimension of %s is %llu, below its stored row "
                          "length %llu",
                          name, (unsigned long long)s.ld, (unsigned long long)s.cols);
-    if (r.offset % 4)
-        return tsl_error(TSL_ERR_INVALID_ARG, "gemm: %s starts at byte %llu, not a multiple of 4", name,
-                         (unsigned long long)r.offset);
-    uint64_t need = 4 * stored_elements(s);
+    if (r.offset % elem)
+        return tsl_error(TSL_ERR_INVALID_ARG, "gemm: %s (%s) starts at byte %llu, not a multiple of %u", name,
+                         tsl_dtype_name(t), (unsigned long long)r.offset, elem);
+    uint64_t need = stored_bytes(s, elem);
     if (r.size < need)
         return tsl_error(TSL_ERR_INVALID_ARG,
-                         "gemm: %s (%llu x %llu, ld %llu) needs %llu bytes, its range has "
-                         "%llu",
-                         name, (unsigned long long)s.rows, (unsigned long long)s.cols,
-                         (unsigned long long)s.ld, (unsigned long long)need, (unsigned long long)r.size);
+                         "gemm: %s (%llu x %llu, ld %llu) needs %llu bytes (%s), its range has %llu", name,
+                         (unsigned long long)s.rows, (unsigned long long)s.cols, (unsigned long long)s.ld,
+                         (unsigned long long)need, tsl_dtype_name(t), (unsigned long long)r.size);
     return TSL_OK;
 }
 
-static tsl_status check_params(tsl_gemm_params *p, tsl_vk_range a, tsl_vk_range b, tsl_vk_range c) {
+/* The dtype's safetensors name, also for values outside the enum (a caller's bug, reported not crashed). */
+static const char *dtype_label(tsl_dtype t) {
+    return (unsigned)t < TSL_DTYPE_COUNT ? tsl_dtype_name(t) : "unknown";
+}
+
+static tsl_status check_dtypes(const tsl_vk_device *d, const tsl_gemm_params *p) {
+    const tsl_dtype types[3] = {p->a_dtype, p->b_dtype, p->c_dtype};
+    bool half = false;
+    for (int i = 0; i < 3; i++) {
+        if (types[i] != TSL_DTYPE_F32 && types[i] != TSL_DTYPE_F16)
+            return tsl_error(TSL_ERR_INVALID_ARG, "gemm: %c has dtype %s; only F32 and F16 are supported",
+                             "ABC"[i], dtype_label(types[i]));
+        half |= types[i] == TSL_DTYPE_F16;
+    }
+    if (half && !tsl_vk_device_features(d)->fp16_storage)
+        return tsl_error(TSL_ERR_UNSUPPORTED, "gemm: fp16 operands need storageBuffer16BitAccess, which the "
+                                              "device lacks");
+    return TSL_OK;
+}
+
+static tsl_status check_params(const tsl_vk_device *d, tsl_gemm_params *p, tsl_vk_range a, tsl_vk_range b,
+                               tsl_vk_range c) {
+    TSL_TRY(check_dtypes(d, p));
     if (!p->m || !p->n || !p->k)
         return tsl_error(TSL_ERR_INVALID_ARG, "gemm: dimensions m=%u n=%u k=%u must all be >= 1", p->m, p->n,
                          p->k);
@@ -67,9 +94,9 @@ static tsl_status check_params(tsl_gemm_params *p, tsl_vk_range a, tsl_vk_range 
         p->ldb = p->trans_b ? p->k : p->n;
     if (!p->ldc)
         p->ldc = p->n;
-    TSL_TRY(check_operand("A", shape_a(p, p->m, p->k), a));
-    TSL_TRY(check_operand("B", shape_b(p, p->k, p->n), b));
-    TSL_TRY(check_operand("C", shape_c(p, p->m, p->n), c));
+    TSL_TRY(check_operand("A", shape_a(p, p->m, p->k), a, p->a_dtype));
+    TSL_TRY(check_operand("B", shape_b(p, p->k, p->n), b, p->b_dtype));
+    TSL_TRY(check_operand("C", shape_c(p, p->m, p->n), c, p->c_dtype));
     if (ranges_overlap(c, a) || ranges_overlap(c, b))
         return tsl_error(TSL_ERR_INVALID_ARG, "gemm: C overlaps an input (A or B)");
     return TSL_OK;
@@ -87,21 +114,29 @@ static bool halve(uint64_t *x, uint64_t granule) {
     return true;
 }
 
+/* Whether an operand block of `bytes` bytes of `elem`-byte elements fits one binding of `limit` bytes
+ * once its start is aligned down to `align` (up to align - elem bytes of slack before it). */
+static bool block_fits(uint64_t bytes, uint32_t elem, uint64_t limit, uint64_t align) {
+    return bytes + (align - elem) <= limit;
+}
+
 /* Block sizes of the split: the largest (halving from the whole problem, in multiples of `g` elements)
  * for which every operand's block, plus the slack of aligning its binding's start down, fits in `limit`
- * bytes, and the workgroup grid stays within the device's limits. False when no blocks fit. */
+ * bytes (each operand counted at its own element size), and the workgroup grid stays within the device's
+ * limits. False when no blocks fit. */
 static bool choose_blocks(const tsl_gemm_params *p, uint64_t limit, uint64_t align, uint64_t max_groups,
                           uint64_t g, block_dims *out) {
+    uint32_t ea = (uint32_t)tsl_dtype_size(p->a_dtype), eb = (uint32_t)tsl_dtype_size(p->b_dtype),
+             ec = (uint32_t)tsl_dtype_size(p->c_dtype);
     block_dims b = {p->m, p->n, p->k};
     for (;;) {
-        uint64_t slack = align - 4;
         bool ok;
         /* For each operand, shrink first the dimension that multiplies its leading dimension. */
-        if (4 * stored_elements(shape_a(p, b.m, b.k)) + slack > limit)
+        if (!block_fits(stored_bytes(shape_a(p, b.m, b.k), ea), ea, limit, align))
             ok = p->trans_a ? (halve(&b.k, g) || halve(&b.m, g)) : (halve(&b.m, g) || halve(&b.k, g));
-        else if (4 * stored_elements(shape_b(p, b.k, b.n)) + slack > limit)
+        else if (!block_fits(stored_bytes(shape_b(p, b.k, b.n), eb), eb, limit, align))
             ok = p->trans_b ? (halve(&b.n, g) || halve(&b.k, g)) : (halve(&b.k, g) || halve(&b.n, g));
-        else if (4 * stored_elements(shape_c(p, b.m, b.n)) + slack > limit)
+        else if (!block_fits(stored_bytes(shape_c(p, b.m, b.n), ec), ec, limit, align))
             ok = halve(&b.m, g) || halve(&b.n, g);
         else if ((b.m + BLOCK_M - 1) / BLOCK_M > max_groups)
             ok = halve(&b.m, g);
@@ -116,21 +151,24 @@ static bool choose_blocks(const tsl_gemm_params *p, uint64_t limit, uint64_t ali
     return true;
 }
 
-/* Whether the vec4 variant may run: every vec4 it reads lies inside a stored row and starts 16-byte
- * aligned (given block starts that are multiples of 4 elements, which choose_blocks keeps). */
+/* Whether the vec4 variant may run: every vec4 it reads lies inside a stored row and starts aligned to
+ * four elements (16 bytes, or 8 for fp16; given block starts that are multiples of 4 elements, which
+ * choose_blocks keeps). */
 static bool vec4_applies(const tsl_gemm_params *p, tsl_vk_range a, tsl_vk_range b) {
-    return p->k % 4 == 0 && p->lda % 4 == 0 && p->ldb % 4 == 0 && a.offset % 16 == 0 && b.offset % 16 == 0 &&
+    uint32_t a4 = 4 * (uint32_t)tsl_dtype_size(p->a_dtype), b4 = 4 * (uint32_t)tsl_dtype_size(p->b_dtype);
+    return p->k % 4 == 0 && p->lda % 4 == 0 && p->ldb % 4 == 0 && a.offset % a4 == 0 && b.offset % b4 == 0 &&
            (!p->trans_a || p->m % 4 == 0) && (p->trans_b || p->n % 4 == 0);
 }
 
-/* The binding for an operand block whose first element is `first` (elements from the range start):
- * starts at the byte aligned down from it, and `*off` receives the element offset inside the binding. */
-static tsl_vk_range block_range(tsl_vk_range r, uint64_t first, uint64_t elements, uint64_t align,
-                                uint32_t *off) {
-    uint64_t start = r.offset + 4 * first;
+/* The binding for an operand block whose first element is `first` (elements of `elem` bytes from the
+ * range start): starts at the byte aligned down from it, and `*off` receives the element offset inside
+ * the binding (exact: `align` and the range's offset are multiples of `elem`). */
+static tsl_vk_range block_range(tsl_vk_range r, uint64_t first, uint64_t elements, uint32_t elem,
+                                uint64_t align, uint32_t *off) {
+    uint64_t start = r.offset + elem * first;
     uint64_t aligned = start / align * align;
-    *off = (uint32_t)((start - aligned) / 4);
-    return (tsl_vk_range){r.vk, aligned, start + 4 * elements - aligned};
+    *off = (uint32_t)((start - aligned) / elem);
+    return (tsl_vk_range){r.vk, aligned, start + elem * elements - aligned};
 }
 
 static tsl_status record_block(tsl_vk_cmd *cmd, const tsl_vk_pipeline *pl, const tsl_gemm_params *p,
@@ -149,10 +187,12 @@ static tsl_status record_block(tsl_vk_cmd *cmd, const tsl_vk_pipeline *pl, const
     uint64_t a_first = p->trans_a ? k0 * p->lda + m0 : m0 * p->lda + k0;
     uint64_t b_first = p->trans_b ? n0 * p->ldb + k0 : k0 * p->ldb + n0;
     uint64_t c_first = m0 * p->ldc + n0;
+    uint32_t ea = (uint32_t)tsl_dtype_size(p->a_dtype), eb = (uint32_t)tsl_dtype_size(p->b_dtype),
+             ec = (uint32_t)tsl_dtype_size(p->c_dtype);
     tsl_vk_arg args[3] = {
-        {block_range(a, a_first, stored_elements(shape_a(p, bd.m, bd.k)), align, &push.a_off), TSL_READ},
-        {block_range(b, b_first, stored_elements(shape_b(p, bd.k, bd.n)), align, &push.b_off), TSL_READ},
-        {block_range(c, c_first, stored_elements(shape_c(p, bd.m, bd.n)), align, &push.c_off),
+        {block_range(a, a_first, stored_elements(shape_a(p, bd.m, bd.k)), ea, align, &push.a_off), TSL_READ},
+        {block_range(b, b_first, stored_elements(shape_b(p, bd.k, bd.n)), eb, align, &push.b_off), TSL_READ},
+        {block_range(c, c_first, stored_elements(shape_c(p, bd.m, bd.n)), ec, align, &push.c_off),
          push.beta_zero ? TSL_WRITE : TSL_READ_WRITE},
     };
     uint32_t gx = (uint32_t)((bd.n + BLOCK_N - 1) / BLOCK_N), gy = (uint32_t)((bd.m + BLOCK_M - 1) / BLOCK_M);
@@ -163,10 +203,21 @@ static uint64_t min_u64(uint64_t x, uint64_t y) {
     return x < y ? x : y;
 }
 
+/* The build of gemm.comp for the operands' storage types, indexed [a][b][c][vec4] by dtype. */
+static tsl_shader_id gemm_shader(const tsl_gemm_params *p, bool vec4) {
+    static const tsl_shader_id ids[2][2][2][2] = {
+        {{{TSL_SHADER_GEMM_FFF, TSL_SHADER_GEMM_FFF_VEC4}, {TSL_SHADER_GEMM_FFH, TSL_SHADER_GEMM_FFH_VEC4}},
+         {{TSL_SHADER_GEMM_FHF, TSL_SHADER_GEMM_FHF_VEC4}, {TSL_SHADER_GEMM_FHH, TSL_SHADER_GEMM_FHH_VEC4}}},
+        {{{TSL_SHADER_GEMM_HFF, TSL_SHADER_GEMM_HFF_VEC4}, {TSL_SHADER_GEMM_HFH, TSL_SHADER_GEMM_HFH_VEC4}},
+         {{TSL_SHADER_GEMM_HHF, TSL_SHADER_GEMM_HHF_VEC4}, {TSL_SHADER_GEMM_HHH, TSL_SHADER_GEMM_HHH_VEC4}}},
+    };
+    return ids[p->a_dtype == TSL_DTYPE_F16][p->b_dtype == TSL_DTYPE_F16][p->c_dtype == TSL_DTYPE_F16][vec4];
+}
+
 tsl_status tsl_gemm_f32(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params *params, tsl_vk_range a,
                         tsl_vk_range b, tsl_vk_range c) {
     tsl_gemm_params p = *params;
-    TSL_TRY(check_params(&p, a, b, c));
+    TSL_TRY(check_params(d, &p, a, b, c));
     const tsl_vk_features *f = tsl_vk_device_features(d);
     uint64_t align = f->min_storage_buffer_offset_alignment < 4 ? 4 : f->min_storage_buffer_offset_alignment;
     uint64_t limit = f->max_storage_buffer_range;
@@ -184,7 +235,7 @@ tsl_status tsl_gemm_f32(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params
 
     uint32_t spec[] = {WG_X, WG_Y, TILE_M, TILE_N, p.trans_a, p.trans_b};
     tsl_vk_pipeline *pl;
-    TSL_TRY(tsl_vk_pipeline_get(d, vec4 ? TSL_SHADER_GEMM_F32_VEC4 : TSL_SHADER_GEMM_F32, spec, 6, &pl));
+    TSL_TRY(tsl_vk_pipeline_get(d, gemm_shader(&p, vec4), spec, 6, &pl));
     for (uint64_t m0 = 0; m0 < p.m; m0 += blk.m)
         for (uint64_t n0 = 0; n0 < p.n; n0 += blk.n)
             for (uint64_t k0 = 0; k0 < p.k; k0 += blk.k) {

@@ -1,4 +1,12 @@
-/* General matrix multiply in fp32 on the device: C = alpha * op(A) * op(B) + beta * C.
+/* General matrix multiply on the device: C = alpha * op(A) * op(B) + beta * C, computed in fp32 (hence
+ * tsl_gemm_f32; the storage type is per operand).
+ *
+ * Storage: each of A, B, C is fp32 or fp16 (tsl_gemm_params.a_dtype, b_dtype, c_dtype; fp32 by default).
+ * fp16 operands are read as IEEE half and converted; products, accumulation, alpha and beta are fp32,
+ * and an fp16 C is rounded to half once per store. So with fp16 inputs the result is the fp32 GEMM of
+ * the half values (exactly representable in fp32); an fp16 C adds one rounding to half (relative
+ * 2^-11), and one more per extra chunk of the sum over k when the split below chunks k (each chunk's
+ * result is stored and re-read with beta = 1). fp16 needs tsl_vk_features.fp16_storage.
  *
  * Layout: every matrix is row-major with a leading dimension (elements between the starts of consecutive
  * stored rows). op(X) is X or X^T. op(A) is m x k, op(B) is k x n, C is m x n; so A is stored m x k
@@ -7,14 +15,17 @@
  *
  * Matrices of any size: when an operand is larger than one binding may cover (maxStorageBufferRange),
  * C is split into row and column blocks and the sum over k into chunks (later chunks accumulate with
- * beta = 1), so that every binding stays within the limit.
+ * beta = 1), so that every binding stays within the limit; each operand's block is measured in bytes at
+ * its own element size.
  *
  * Speed: a vec4 variant runs when k % 4 == 0, lda and ldb are multiples of 4, A and B start 16-byte
- * aligned, m % 4 == 0 if trans_a and n % 4 == 0 if !trans_b; any other shape takes the scalar variant
- * (on lavapipe, 2 shared cores, 1024^3: ~8-12 GFLOP/s for vec4 against 2-6 for scalar, noisy). Both keep a 4 x 4 block of C per invocation in registers. */
+ * aligned (8 for fp16), m % 4 == 0 if trans_a and n % 4 == 0 if !trans_b; any other shape takes the scalar
+ * variant (on lavapipe, 2 shared cores, 1024^3: ~8-12 GFLOP/s for vec4 against 2-6 for scalar, noisy). Both
+ * keep a 4 x 4 block of C per invocation in registers. */
 #ifndef TSL_GEMM_H
 #define TSL_GEMM_H
 
+#include "tsl_safetensors.h" /* tsl_dtype */
 #include "tsl_vk.h"
 
 #include <stdbool.h>
@@ -23,8 +34,9 @@
 typedef struct {
     uint32_t m, n, k; /* each >= 1 */
     bool trans_a, trans_b;
-    uint32_t lda, ldb, ldc; /* 0: the tight value (the stored row length) */
-    float alpha, beta;      /* beta == 0: C is not read (it may hold NaN) */
+    uint32_t lda, ldb, ldc;              /* 0: the tight value (the stored row length) */
+    float alpha, beta;                   /* beta == 0: C is not read (it may hold NaN) */
+    tsl_dtype a_dtype, b_dtype, c_dtype; /* TSL_DTYPE_F32 (zero, the default) or _F16 */
     /* Test hook: when nonzero, the largest binding the split may use, in bytes (otherwise the device's
      * maxStorageBufferRange). Lets tests exercise the block-splitting path with small matrices. */
     uint64_t max_binding_bytes;
@@ -34,9 +46,10 @@ typedef struct {
 tsl_gemm_params tsl_gemm_params_make(uint32_t m, uint32_t n, uint32_t k, bool trans_a, bool trans_b);
 
 /* Records C = alpha * op(A) * op(B) + beta * C into `cmd`. `a`, `b`, `c` hold the stored matrices from
- * their first byte (offsets multiples of 4 bytes). Errors (TSL_ERR_INVALID_ARG, naming the problem): a
- * zero dimension, a leading dimension smaller than the stored row, a range too small for its matrix, C
- * overlapping A or B, a forced binding limit too small for one element. */
+ * their first byte (offsets multiples of the element size). Errors (TSL_ERR_INVALID_ARG, naming the
+ * problem): a zero dimension, a dtype other than F32 and F16, a leading dimension smaller than the stored
+ * row, a range too small for its matrix, C overlapping A or B, a forced binding limit too small for one
+ * element; TSL_ERR_UNSUPPORTED for an fp16 operand on a device without storageBuffer16BitAccess. */
 tsl_status tsl_gemm_f32(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_gemm_params *params, tsl_vk_range a,
                         tsl_vk_range b, tsl_vk_range c);
 

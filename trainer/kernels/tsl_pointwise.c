@@ -7,25 +7,35 @@ enum { OP_RELU, OP_RELU_BACKWARD, OP_ADD, OP_ADD_RELU, OP_ACCUMULATE };
 
 static const char *const op_names[] = {"relu_forward", "relu_backward", "add", "add_relu", "add_inplace"};
 
-/* Runs OP over chunks of up to one binding; a, b and y move in step. */
-static tsl_status run_op(tsl_vk_device *d, tsl_vk_cmd *cmd, uint32_t op, tsl_vk_range a, tsl_vk_range b,
-                         tsl_vk_range y) {
+/* Runs OP over chunks of up to one binding; a, b and y move in step. `elem` is 4 (fp32) or 2 (fp16). */
+static tsl_status run_op(tsl_vk_device *d, tsl_vk_cmd *cmd, uint32_t elem, uint32_t op, tsl_vk_range a,
+                         tsl_vk_range b, tsl_vk_range y) {
+    const char *suffix = elem == 2 ? "_f16" : "";
+    if (elem == 2 && !tsl_vk_device_features(d)->fp16_storage)
+        return tsl_error(TSL_ERR_UNSUPPORTED, "%s%s: the device lacks storageBuffer16BitAccess", op_names[op],
+                         suffix);
     VkDeviceSize total = y.size;
-    if (a.size != total || b.size != total || total % 4 || total == 0)
+    if (a.size != total || b.size != total || total % elem || total == 0)
         return tsl_error(TSL_ERR_INVALID_ARG,
-                         "%s: sizes %llu, %llu, %llu bytes differ, are 0 or not multiples of 4", op_names[op],
-                         (unsigned long long)a.size, (unsigned long long)b.size, (unsigned long long)y.size);
+                         "%s%s: sizes %llu, %llu, %llu bytes differ, are 0 or not multiples of %u",
+                         op_names[op], suffix, (unsigned long long)a.size, (unsigned long long)b.size,
+                         (unsigned long long)y.size, elem);
+    if (a.offset % elem || b.offset % elem || y.offset % elem)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "%s%s: a range starts at a byte offset that is not a multiple of %u", op_names[op],
+                         suffix, elem);
     uint32_t spec[] = {WORKGROUP, op};
     tsl_vk_pipeline *p;
-    TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_POINTWISE_F32, spec, 2, &p));
-    VkDeviceSize step = tsl_chunk_max_bytes(d, 4);
+    TSL_TRY(
+        tsl_vk_pipeline_get(d, elem == 2 ? TSL_SHADER_POINTWISE_F16 : TSL_SHADER_POINTWISE_F32, spec, 2, &p));
+    VkDeviceSize step = tsl_chunk_max_bytes(d, elem);
     for (VkDeviceSize off = 0; off < total; off += step) {
         VkDeviceSize bytes = total - off < step ? total - off : step;
         tsl_vk_arg args[] = {
             {{a.vk, a.offset + off, bytes}, TSL_READ},
             {{b.vk, b.offset + off, bytes}, TSL_READ},
             {{y.vk, y.offset + off, bytes}, op == OP_ACCUMULATE ? TSL_READ_WRITE : TSL_WRITE}};
-        uint32_t n = (uint32_t)(bytes / 4), gx, gy;
+        uint32_t n = (uint32_t)(bytes / elem), gx, gy;
         tsl_vk_grid_1d(d, (n + WORKGROUP - 1) / WORKGROUP, &gx, &gy);
         TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, args, 3, &n, sizeof n, gx, gy, 1));
     }
@@ -33,22 +43,44 @@ static tsl_status run_op(tsl_vk_device *d, tsl_vk_cmd *cmd, uint32_t op, tsl_vk_
 }
 
 tsl_status tsl_relu_forward(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_range x, tsl_vk_range y) {
-    return run_op(d, cmd, OP_RELU, x, x, y);
+    return run_op(d, cmd, 4, OP_RELU, x, x, y);
 }
 
 tsl_status tsl_relu_backward(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_range mask, tsl_vk_range dy,
                              tsl_vk_range dx) {
-    return run_op(d, cmd, OP_RELU_BACKWARD, dy, mask, dx);
+    return run_op(d, cmd, 4, OP_RELU_BACKWARD, dy, mask, dx);
 }
 
 tsl_status tsl_add(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_range a, tsl_vk_range b, tsl_vk_range y) {
-    return run_op(d, cmd, OP_ADD, a, b, y);
+    return run_op(d, cmd, 4, OP_ADD, a, b, y);
 }
 
 tsl_status tsl_add_relu(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_range a, tsl_vk_range b, tsl_vk_range y) {
-    return run_op(d, cmd, OP_ADD_RELU, a, b, y);
+    return run_op(d, cmd, 4, OP_ADD_RELU, a, b, y);
 }
 
 tsl_status tsl_add_inplace(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_range x, tsl_vk_range y) {
-    return run_op(d, cmd, OP_ACCUMULATE, x, x, y);
+    return run_op(d, cmd, 4, OP_ACCUMULATE, x, x, y);
+}
+
+tsl_status tsl_relu_forward_f16(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_range x, tsl_vk_range y) {
+    return run_op(d, cmd, 2, OP_RELU, x, x, y);
+}
+
+tsl_status tsl_relu_backward_f16(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_range mask, tsl_vk_range dy,
+                                 tsl_vk_range dx) {
+    return run_op(d, cmd, 2, OP_RELU_BACKWARD, dy, mask, dx);
+}
+
+tsl_status tsl_add_f16(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_range a, tsl_vk_range b, tsl_vk_range y) {
+    return run_op(d, cmd, 2, OP_ADD, a, b, y);
+}
+
+tsl_status tsl_add_relu_f16(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_range a, tsl_vk_range b,
+                            tsl_vk_range y) {
+    return run_op(d, cmd, 2, OP_ADD_RELU, a, b, y);
+}
+
+tsl_status tsl_add_inplace_f16(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_range x, tsl_vk_range y) {
+    return run_op(d, cmd, 2, OP_ACCUMULATE, x, x, y);
 }

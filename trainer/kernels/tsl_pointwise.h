@@ -1,7 +1,12 @@
 /* Pointwise ops of a ResNet block over fp32 tensors of any shape (flat arrays of equal size, a multiple
  * of 4 bytes; work beyond one binding is split into chunks). All record into `cmd`. Output ranges must
  * not overlap the inputs (except as stated). Errors: TSL_ERR_INVALID_ARG naming the op when sizes
- * differ or are not multiples of 4 bytes. */
+ * differ or are not multiples of 4 bytes.
+ *
+ * Each op has an _f16 twin over fp16 storage: every tensor of the call (inputs, mask and output) holds
+ * IEEE half values (sizes and offsets multiples of 2 bytes); values are converted to fp32, computed on,
+ * and the result rounded to half once (relu and its backward select a value, so they are exact; the
+ * adds err by at most 2^-11 relative). Need tsl_vk_features.fp16_storage, else TSL_ERR_UNSUPPORTED. */
 #ifndef TSL_POINTWISE_H
 #define TSL_POINTWISE_H
 
@@ -24,5 +29,15 @@ tsl_status tsl_add_relu(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_vk_range a, 
 
 /* y += x in place (accumulating a gradient that reaches a tensor by two paths). */
 tsl_status tsl_add_inplace(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_vk_range x, tsl_vk_range y);
+
+/* fp16-storage twins of the above (see the top of this file). */
+tsl_status tsl_relu_forward_f16(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_vk_range x, tsl_vk_range y);
+tsl_status tsl_relu_backward_f16(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_vk_range mask, tsl_vk_range dy,
+                                 tsl_vk_range dx);
+tsl_status tsl_add_f16(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_vk_range a, tsl_vk_range b,
+                       tsl_vk_range y);
+tsl_status tsl_add_relu_f16(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_vk_range a, tsl_vk_range b,
+                            tsl_vk_range y);
+tsl_status tsl_add_inplace_f16(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_vk_range x, tsl_vk_range y);
 
 #endif

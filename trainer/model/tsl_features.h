@@ -32,4 +32,25 @@ tsl_status tsl_features_extract(tsl_vk_device *device, const tsl_safetensors *we
 
 void tsl_features_free(tsl_features *features);
 
+/* The engine behind tsl_features_extract, for callers that stream images in chunks: a trunk ready to run
+ * up to `chunk` h x w images at a time in evaluation mode. With `weights`, the architecture and width are
+ * inferred from them (arch, base_width and seed are ignored); with weights NULL, a `arch` trunk of
+ * `base_width` gets torchvision's random initialisation from `seed` (tsl_model_init_random). */
+typedef struct tsl_features_session tsl_features_session;
+tsl_status tsl_features_session_create(tsl_vk_device *device, const tsl_safetensors *weights,
+                                       tsl_resnet_arch arch, int base_width, uint64_t seed, int h, int w,
+                                       uint32_t chunk, tsl_features_session **out);
+
+/* The shape of `layer`'s output for n images (shape->data stays NULL). TSL_ERR_INVALID_ARG for an unknown
+ * layer. */
+tsl_status tsl_features_session_shape(const tsl_features_session *session, const char *layer, uint32_t n,
+                                      tsl_features *shape);
+
+/* Runs n (1..chunk) images (n x 3 x h x w floats) and writes `layer`'s output (out_count = n x the
+ * per-image size) to `out`. */
+tsl_status tsl_features_session_run(tsl_features_session *session, const float *images, uint32_t n,
+                                    const char *layer, float *out, uint64_t out_count);
+
+void tsl_features_session_destroy(tsl_features_session *session); /* accepts NULL */
+
 #endif

@@ -108,12 +108,14 @@ void tsl_model_destroy(tsl_model *m) {
     if (!m)
         return;
     tsl_vk_cmd_destroy(m->cmd);
-    tsl_vk_buffer *buffers[] = {&m->params,      &m->grads,   &m->momentum, &m->stats,
-                                &m->activations, &m->scratch, &m->loss_host};
+    tsl_vk_buffer *buffers[] = {&m->params,  &m->grads,     &m->momentum, &m->stats,   &m->activations,
+                                &m->scratch, &m->loss_host, &m->sync_in,  &m->sync_out};
     for (size_t i = 0; i < sizeof buffers / sizeof *buffers; i++)
         tsl_vk_free(m->device, buffers[i]);
     free(m->tensors);
     free(m->layers);
+    free(m->sync_host);
+    free(m->grad_host);
     tsl_resnet_free(&m->net);
     free(m);
 }

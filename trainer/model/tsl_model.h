@@ -142,6 +142,17 @@ typedef struct {
     float weight_decay, momentum, eta;
 } tsl_lars_config;
 
+/* ---- data parallelism (tsl_model_sync.c, docs/DISTRIBUTED.md) ------------------------------------- */
+
+/* Makes the model one replica of a data-parallel job over `dist` (kept, not owned; NULL or one rank:
+ * the single-process step, unchanged). config.batch is then this rank's N, the global batch is N times
+ * the ranks, and tsl_model_forward_backward computes what one process would with the global batch:
+ * BatchNorm with global batch statistics (SyncBN), the Barlow cross-correlation over all rows, the
+ * gradients summed over ranks (identical on every rank) and the loss terms of the global batch. Every
+ * rank must call forward_backward for every step. Errors: TSL_ERR_DEVICE_OOM, TSL_ERR_NOMEM. */
+typedef struct tsl_dist tsl_dist;
+tsl_status tsl_model_set_dist(tsl_model *model, tsl_dist *dist);
+
 /* One LARS step (Barlow Twins' main.py groups: weights with lr_weights, weight decay and the trust ratio;
  * 1-D parameters with lr_biases and neither) from the gradients of the last forward_backward. Submitted
  * without waiting: the next forward_backward, tensor download or upload is ordered after it. */

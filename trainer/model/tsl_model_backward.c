@@ -20,11 +20,11 @@ static tsl_status sum_quarters(tsl_model *m, const tsl_vk_range *q, tsl_vk_range
     return TSL_OK;
 }
 
-/* Training-mode BatchNorm backward per quarter, then the parameter gradients summed over quarters. */
-static tsl_status bn_backward_quarters(tsl_model *m, tsl_batchnorm_shape quarter, int gamma, int beta,
-                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dx,
-                                       const tsl_vk_range *save_mean, const tsl_vk_range *save_invstd,
-                                       const tsl_vk_range *dgamma_q, const tsl_vk_range *dbeta_q) {
+/* The four quarters' backward, each with its own statistics (one process). */
+static tsl_status bn_backward_local(tsl_model *m, tsl_batchnorm_shape quarter, int gamma, tsl_vk_range x,
+                                    tsl_vk_range dy, tsl_vk_range dx, const tsl_vk_range *save_mean,
+                                    const tsl_vk_range *save_invstd, const tsl_vk_range *dgamma_q,
+                                    const tsl_vk_range *dbeta_q) {
     uint64_t per_row = (uint64_t)quarter.c * quarter.hw;
     for (uint32_t q = 0; q < 4; q++) {
         uint64_t first = (uint64_t)q * quarter.n;
@@ -33,6 +33,19 @@ static tsl_status bn_backward_quarters(tsl_model *m, tsl_batchnorm_shape quarter
             tsl_rows(dy, per_row, first, quarter.n), save_mean[q], save_invstd[q],
             tsl_rows(dx, per_row, first, quarter.n), dgamma_q[q], dbeta_q[q], m->scratch.range));
     }
+    return TSL_OK;
+}
+
+/* Training-mode BatchNorm backward per quarter, then the parameter gradients summed over quarters. */
+static tsl_status bn_backward_quarters(tsl_model *m, tsl_batchnorm_shape quarter, int gamma, int beta,
+                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dx,
+                                       const tsl_vk_range *save_mean, const tsl_vk_range *save_invstd,
+                                       const tsl_vk_range *dgamma_q, const tsl_vk_range *dbeta_q) {
+    if (tsl_model_synced(m)) /* sums over every rank's rows of the quarter */
+        TSL_TRY(tsl_sync_bn_backward(m, quarter, 4, tsl_model_param(m, gamma), x, dy, dx, save_mean,
+                                     save_invstd, dgamma_q, dbeta_q));
+    else
+        TSL_TRY(bn_backward_local(m, quarter, gamma, x, dy, dx, save_mean, save_invstd, dgamma_q, dbeta_q));
     TSL_TRY(sum_quarters(m, dgamma_q, tsl_model_grad(m, gamma)));
     return sum_quarters(m, dbeta_q, tsl_model_grad(m, beta));
 }

@@ -42,6 +42,8 @@ static tsl_batchnorm_params bn_params(const tsl_model *m, int gamma, int beta, i
 static tsl_status bn_train_quarters(tsl_model *m, tsl_batchnorm_shape quarter,
                                     const tsl_batchnorm_params *prm, tsl_vk_range x, tsl_vk_range y,
                                     const tsl_vk_range *save_mean, const tsl_vk_range *save_invstd) {
+    if (tsl_model_synced(m)) /* statistics over every rank's rows of the quarter */
+        return tsl_sync_bn_forward(m, quarter, 4, prm, x, y, save_mean, save_invstd);
     uint64_t per_row = (uint64_t)quarter.c * quarter.hw;
     for (uint32_t q = 0; q < 4; q++)
         TSL_TRY(tsl_batchnorm_forward_train(

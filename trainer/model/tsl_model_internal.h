@@ -2,6 +2,7 @@
 #ifndef TSL_MODEL_INTERNAL_H
 #define TSL_MODEL_INTERNAL_H
 
+#include "tsl_dist.h"
 #include "tsl_model.h"
 
 /* Where one trunk layer keeps its state: output and its gradient for all 4N images, and per kind the
@@ -72,6 +73,14 @@ struct tsl_model {
     tsl_vk_buffer scratch; /* shared by the kernels that need scratch (used one at a time) */
     tsl_vk_buffer loss_host;
     float *loss_values; /* host view: loss slot i at loss_values[i * TSL_LOSS_STRIDE_FLOATS] */
+
+    /* Data parallelism (tsl_model_sync.c), only with more than one rank: host-visible buffers the
+     * device writes (BN partials and sums) and reads (global statistics), and host work space. */
+    tsl_dist *dist;
+    tsl_vk_buffer sync_in, sync_out;
+    double *sync_host;
+    size_t sync_host_doubles;
+    float *grad_host; /* param_floats: the gradients on their way through the allreduce */
 };
 
 enum { TSL_MODEL_ALIGN = 256, TSL_LOSS_STRIDE_FLOATS = TSL_MODEL_ALIGN / 4 };
@@ -102,6 +111,27 @@ tsl_status tsl_classifier_forward(tsl_model *m);
 tsl_status tsl_projector_backward(tsl_model *m, tsl_projector *p, bool accumulate_features);
 tsl_status tsl_classifier_backward(tsl_model *m);
 tsl_status tsl_trunk_backward(tsl_model *m);
+
+/* tsl_model_sync.c: BatchNorm with statistics over all ranks (SyncBN) for `groups` consecutive groups
+ * of `group` shape each (the quarters, or one group), the Barlow cross-correlation summed over ranks,
+ * and the gradient allreduce. tsl_model_synced says whether they are needed (more than one rank);
+ * each ends the current submission, waits for it, exchanges with the other ranks and begins recording
+ * again into model->cmd. dgamma_q/dbeta_q NULL: affine=False. */
+static inline bool tsl_model_synced(const tsl_model *m) {
+    return m->dist && tsl_dist_size(m->dist) > 1;
+}
+#include "tsl_batchnorm.h"
+tsl_status tsl_sync_bn_forward(tsl_model *m, tsl_batchnorm_shape group, uint32_t groups,
+                               const tsl_batchnorm_params *prm, tsl_vk_range x, tsl_vk_range y,
+                               const tsl_vk_range *save_mean, const tsl_vk_range *save_invstd);
+tsl_status tsl_sync_bn_backward(tsl_model *m, tsl_batchnorm_shape group, uint32_t groups, tsl_vk_range gamma,
+                                tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dx,
+                                const tsl_vk_range *save_mean, const tsl_vk_range *save_invstd,
+                                const tsl_vk_range *dgamma_q, const tsl_vk_range *dbeta_q);
+/* Sums the gradients over ranks (the classifier's are averaged) and averages terms->ce. */
+tsl_status tsl_model_allreduce_gradients(tsl_model *m, tsl_loss_terms *terms);
+/* c (dim x dim, this rank's rows over the rank's row count) becomes the mean over ranks. */
+tsl_status tsl_sync_cross_correlation(tsl_model *m, tsl_vk_range c, uint32_t dim);
 
 /* tsl_tessl_loss.c: the loss terms (into loss slots) and the gradients of Z and W (and the logits). */
 tsl_status tsl_tessl_loss_forward_backward(tsl_model *m, tsl_vk_range labels);

@@ -74,7 +74,8 @@ tsl_status tsl_model_forward_backward(tsl_model *m, tsl_vk_range images, tsl_vk_
         return tsl_error_context(s, "step %lld", (long long)step);
     }
     TSL_TRY_CTX(tsl_vk_cmd_submit_wait(m->cmd), "step %lld", (long long)step);
-    return read_terms(m, step, terms);
+    TSL_TRY(read_terms(m, step, terms));
+    return tsl_model_synced(m) ? tsl_model_allreduce_gradients(m, terms) : TSL_OK;
 }
 
 /* The LARS groups of Barlow Twins: weights (decayed, trust ratio) or 1-D parameters (neither). */

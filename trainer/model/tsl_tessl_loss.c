@@ -18,8 +18,32 @@ static tsl_barlow_params barlow_params(const tsl_model *m, const tsl_bt_term *t)
     return (tsl_barlow_params){t->rows, t->dim, m->config.lambd, t->weight * m->config.loss_scale, 0};
 }
 
+/* BT(a, b) over every rank's rows (tsl_model_sync.c): BatchNorm with global statistics, C the mean of
+ * the ranks' C (each over its own rows), and dC divided by the ranks so that the backward's division
+ * by this rank's rows gives the division by all rows. */
+static tsl_status bt_forward_backward_synced(tsl_model *m, tsl_bt_term *t) {
+    tsl_vk_device *d = m->device;
+    tsl_batchnorm_shape s = tsl_batchnorm_shape_1d(t->rows, t->dim);
+    tsl_batchnorm_params prm = {
+        {0}, {0}, t->running_mean, t->running_var, TSL_BATCHNORM_MOMENTUM, TSL_BATCHNORM_EPS};
+    tsl_vk_range none = {0};
+    tsl_barlow_params bp = barlow_params(m, t), bp_grad = bp;
+    bp_grad.scale /= (float)tsl_dist_size(m->dist);
+    TSL_TRY(tsl_sync_bn_forward(m, s, 1, &prm, t->a, t->an, &t->mean_a, &t->invstd_a));
+    TSL_TRY(tsl_sync_bn_forward(m, s, 1, &prm, t->b, t->bn, &t->mean_b, &t->invstd_b));
+    TSL_TRY(tsl_barlow_cross_correlation(d, m->cmd, &bp, t->an, t->bn, t->c));
+    TSL_TRY(tsl_sync_cross_correlation(m, t->c, t->dim));
+    TSL_TRY(tsl_barlow_loss(d, m->cmd, &bp, t->c, m->scratch.range, t->loss));
+    TSL_TRY(tsl_barlow_loss_grad_c(d, m->cmd, &bp_grad, t->c, t->dc));
+    TSL_TRY(tsl_barlow_backward(d, m->cmd, &bp, t->an, t->bn, t->dc, t->dan, t->dbn));
+    TSL_TRY(tsl_sync_bn_backward(m, s, 1, none, t->a, t->dan, t->da, &t->mean_a, &t->invstd_a, NULL, NULL));
+    return tsl_sync_bn_backward(m, s, 1, none, t->b, t->dbn, t->db, &t->mean_b, &t->invstd_b, NULL, NULL);
+}
+
 /* BT(a, b) forward and backward: loss into t->loss, gradients into t->da, t->db. */
 static tsl_status bt_forward_backward(tsl_model *m, tsl_bt_term *t) {
+    if (tsl_model_synced(m))
+        return bt_forward_backward_synced(m, t);
     tsl_vk_device *d = m->device;
     tsl_batchnorm_shape s = tsl_batchnorm_shape_1d(t->rows, t->dim);
     tsl_batchnorm_params prm = {

@@ -207,6 +207,10 @@ tsl_vk_cmd_stats tsl_vk_cmd_stats_get(const tsl_vk_cmd *cmd);
 /* Waits until the device's timeline reaches `value`. */
 tsl_status tsl_vk_wait(tsl_vk_device *device, uint64_t value);
 
+/* The timeline value of the latest submission so far (0 before the first): waiting for it waits for all
+ * work submitted until now, from any thread. */
+uint64_t tsl_vk_last_submitted(tsl_vk_device *device);
+
 /* Splits a dispatch over `total` elements into 2-D workgroup counts (x <= the device limit). */
 void tsl_vk_grid_1d(const tsl_vk_device *device, uint64_t groups, uint32_t *groups_x, uint32_t *groups_y);
 

@@ -331,9 +331,14 @@ tsl_status tsl_vk_queue_submit(tsl_vk_device *d, VkCommandBuffer cb, uint64_t *v
                          .pCommandBuffers = &cb,
                          .signalSemaphoreCount = 1,
                          .pSignalSemaphores = &d->timeline};
-    VkResult r = vkQueueSubmit(d->queue, 1, &info, VK_NULL_HANDLE);
+    VkResult r = __atomic_load_n(&d->lost, __ATOMIC_RELAXED) ? VK_ERROR_DEVICE_LOST
+                                                             : tsl_vk_fault_on_submit(&d->fault);
     if (r == VK_SUCCESS)
-        d->timeline_last = signal_value;
+        r = vkQueueSubmit(d->queue, 1, &info, VK_NULL_HANDLE);
+    if (r == VK_SUCCESS)
+        __atomic_store_n(&d->timeline_last, signal_value, __ATOMIC_RELEASE); /* read by tsl_vk_wait */
+    if (r == VK_ERROR_DEVICE_LOST) /* a lost device stays lost: later waits fail at once */
+        __atomic_store_n(&d->lost, true, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&d->queue_lock);
     *value = signal_value;
     return tsl_vk_check(r, "submitting work to the device");
@@ -344,7 +349,21 @@ tsl_status tsl_vk_wait(tsl_vk_device *d, uint64_t value) {
                                 .semaphoreCount = 1,
                                 .pSemaphores = &d->timeline,
                                 .pValues = &value};
-    return tsl_vk_check(vkWaitSemaphores(d->vk, &info, UINT64_MAX), "waiting for the device");
+    /* Only values really submitted are waited for: a failed submission's value is never signalled. Work
+     * already submitted is drained even after an injected loss, so that destroying objects afterwards
+     * never races the queue (a really lost device returns at once). */
+    VkResult r = VK_SUCCESS;
+    if (value <= __atomic_load_n(&d->timeline_last, __ATOMIC_ACQUIRE))
+        r = vkWaitSemaphores(d->vk, &info, UINT64_MAX);
+    if (r == VK_SUCCESS && __atomic_load_n(&d->lost, __ATOMIC_RELAXED))
+        r = VK_ERROR_DEVICE_LOST;
+    if (r == VK_ERROR_DEVICE_LOST)
+        __atomic_store_n(&d->lost, true, __ATOMIC_RELAXED);
+    return tsl_vk_check(r, "waiting for the device");
+}
+
+uint64_t tsl_vk_last_submitted(tsl_vk_device *d) {
+    return __atomic_load_n(&d->timeline_last, __ATOMIC_ACQUIRE);
 }
 
 void tsl_vk_grid_1d(const tsl_vk_device *d, uint64_t groups, uint32_t *gx, uint32_t *gy) {

@@ -271,6 +271,7 @@ static tsl_status create_messenger(tsl_vk_device *d, const VkDebugUtilsMessenger
 }
 
 static tsl_status open_device(tsl_vk_device *d) {
+    TSL_TRY(tsl_vk_fault_parse(getenv("TESSL_FAULT"), &d->fault));
     VkDebugUtilsMessengerCreateInfoEXT messenger_info;
     TSL_TRY(create_instance(d->options.validation, &d->instance, d, &messenger_info));
     if (d->options.validation)

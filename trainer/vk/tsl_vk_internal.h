@@ -3,6 +3,7 @@
 #define TSL_VK_INTERNAL_H
 
 #include "tsl_vk.h"
+#include "tsl_vk_fault.h"
 
 #include <pthread.h>
 
@@ -69,6 +70,8 @@ struct tsl_vk_device {
     tsl_vk_cmd *transfer_cmd;
 
     uint32_t validation_messages; /* atomic */
+    tsl_vk_fault fault;           /* TESSL_FAULT, for the reliability tests */
+    bool lost;                    /* a submission or wait reported VK_ERROR_DEVICE_LOST */
 };
 
 /* Fills `f` from a physical device (properties, limits, features, queues, memory). */

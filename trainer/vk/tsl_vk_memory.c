@@ -119,7 +119,9 @@ static tsl_status create_block(tsl_vk_device *d, tsl_mem_kind kind, VkDeviceSize
         VkMemoryAllocateInfo alloc = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                                       .allocationSize = req.size,
                                       .memoryTypeIndex = d->pools[kind].memory_type};
-        r = vkAllocateMemory(d->vk, &alloc, NULL, &b->memory);
+        r = kind == TSL_MEM_DEVICE ? tsl_vk_fault_on_device_block(&d->fault) : VK_SUCCESS;
+        if (r == VK_SUCCESS)
+            r = vkAllocateMemory(d->vk, &alloc, NULL, &b->memory);
     }
     if (r == VK_SUCCESS)
         r = vkBindBufferMemory(d->vk, b->buffer, b->memory, 0);

@@ -1,17 +1,11 @@
+#include "bench_clock.h"
 #include "tsl_bench_data.h"
 #include "tsl_loader.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* The loader's own batch, waited on until it is in device memory. */
 static tsl_status next_delivered(tsl_vk_device *device, tsl_loader *loader, tsl_loader_batch *batch) {
@@ -24,13 +18,13 @@ static tsl_status time_loader(tsl_vk_device *device, tsl_loader *loader, const t
     for (int i = 0; i < 2; i++) /* warm-up: first batches, pipeline filled */
         TSL_TRY(next_delivered(device, loader, &batch));
     uint64_t images = 0, bytes = 0, batches = 0;
-    double t0 = now_seconds(), elapsed = 0;
-    while (batches < 3 || elapsed < o->min_seconds) {
+    tsl_bench_clock t0 = tsl_bench_clock_now(), elapsed = {0, 0};
+    while (batches < 3 || elapsed.wall < o->min_seconds) {
         TSL_TRY(next_delivered(device, loader, &batch));
         images += batch.images;
         bytes += batch.pixels.size;
         batches++;
-        elapsed = now_seconds() - t0;
+        elapsed = tsl_bench_clock_since(t0);
     }
     tsl_loader_info info;
     tsl_loader_info_get(loader, &info);
@@ -39,10 +33,11 @@ static tsl_status time_loader(tsl_vk_device *device, tsl_loader *loader, const t
     printf("loader: %s, %llu samples in %u shards, batch %u images, %d threads, %u buffers of %.1f MiB\n",
            o->data, (unsigned long long)info.samples, info.shards, info.images_per_batch, threads,
            info.staging_buffers, info.staging_bytes / 1048576.0);
-    printf("loader: %llu images (%llu batches) in %.3f s: %.1f img/s, %.1f MB/s into device memory, "
-           "%.1f img/s per thread\n",
-           (unsigned long long)images, (unsigned long long)batches, elapsed, images / elapsed,
-           bytes / elapsed / 1e6, images / elapsed / threads);
+    printf("loader: %llu images (%llu batches) in %.3f s (%.3f CPU s): %.1f img/s, %.1f MB/s into device "
+           "memory, %.1f img/s per thread, %.1f img per CPU second\n",
+           (unsigned long long)images, (unsigned long long)batches, elapsed.wall, elapsed.cpu,
+           images / elapsed.wall, bytes / elapsed.wall / 1e6, images / elapsed.wall / threads,
+           images / elapsed.cpu);
     return TSL_OK;
 }
 

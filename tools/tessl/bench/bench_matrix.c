@@ -4,6 +4,7 @@
 #include "tsl_bench.h"
 #include "tsl_cross_entropy.h"
 #include "tsl_gemm.h"
+#include "tsl_half.h"
 #include "tsl_linear.h"
 
 #include <stdio.h>
@@ -27,21 +28,50 @@ static tsl_status record_gemm(tsl_bench_run *run, void *ctx) {
     return tsl_gemm_f32(run->device, run->cmd, &m->gemm, m->a.range, m->b.range, m->c.range);
 }
 
-static tsl_status gemm_cases(tsl_bench_run *run) {
-    if (!tsl_bench_selected(run, "gemm_f32"))
+/* n halves uniform in [-1, 1) (the same stream as tsl_bench_random_buffer), for the fp16-storage cases. */
+static tsl_status random_halves(tsl_bench_run *run, uint64_t n, uint32_t seed, const char *name,
+                                tsl_vk_buffer *buffer) {
+    uint16_t *host = malloc(n * sizeof *host);
+    if (!host)
+        return tsl_error(TSL_ERR_NOMEM, "out of memory for benchmark input %s", name);
+    uint32_t state = seed * 2654435761u + 1;
+    for (uint64_t i = 0; i < n; i++) {
+        state = state * 1664525u + 1013904223u;
+        host[i] = tsl_half_from_float((float)(state >> 8) / 8388608.0f - 1.0f);
+    }
+    tsl_status st = tsl_vk_alloc(run->device, TSL_MEM_DEVICE, n * 2, name, buffer);
+    if (st == TSL_OK)
+        st = tsl_vk_upload(run->device, buffer->range, host);
+    free(host);
+    return st;
+}
+
+/* A square 1024^3 GEMM with A, B, C all fp32 (gemm_f32) or all fp16 storage (gemm_f16, fp32
+ * arithmetic; skipped without 16-bit storage). */
+static tsl_status gemm_case(tsl_bench_run *run, bool half) {
+    const char *name = half ? "gemm_f16" : "gemm_f32";
+    if (!tsl_bench_selected(run, name) || (half && !tsl_vk_device_features(run->device)->fp16_storage))
         return TSL_OK;
     matrix_ctx m = {.gemm = tsl_gemm_params_make(1024, 1024, 1024, false, false)};
     uint64_t n = 1024 * 1024;
-    tsl_status st = tsl_bench_random_buffer(run, n, 1, "bench gemm a", &m.a);
+    tsl_vk_buffer *bufs[] = {&m.a, &m.b, &m.c};
+    const char *names[] = {"bench gemm a", "bench gemm b", "bench gemm c"};
+    tsl_status st = TSL_OK;
+    for (uint32_t i = 0; i < 3 && st == TSL_OK; i++)
+        st = half ? random_halves(run, n, i + 1, names[i], bufs[i])
+                  : tsl_bench_random_buffer(run, n, i + 1, names[i], bufs[i]);
+    if (half)
+        m.gemm.a_dtype = m.gemm.b_dtype = m.gemm.c_dtype = TSL_DTYPE_F16;
     if (st == TSL_OK)
-        st = tsl_bench_random_buffer(run, n, 2, "bench gemm b", &m.b);
-    if (st == TSL_OK)
-        st = tsl_bench_random_buffer(run, n, 3, "bench gemm c", &m.c);
-    if (st == TSL_OK)
-        st = tsl_bench_case(run, "gemm_f32", "\"m\":1024,\"n\":1024,\"k\":1024", 2.0 * n * 1024, 12.0 * n,
-                            record_gemm, &m);
+        st = tsl_bench_case(run, name, "\"m\":1024,\"n\":1024,\"k\":1024", 2.0 * n * 1024,
+                            (half ? 6.0 : 12.0) * n, record_gemm, &m);
     free_all(run, &m);
     return st;
+}
+
+static tsl_status gemm_cases(tsl_bench_run *run) {
+    TSL_TRY(gemm_case(run, false));
+    return gemm_case(run, true);
 }
 
 static tsl_status record_linear_forward(tsl_bench_run *run, void *ctx) {

@@ -37,7 +37,7 @@ static void bn_free(tsl_bench_run *run, bn_ctx *c) {
 static tsl_status bn_case(tsl_bench_run *run, uint32_t c, uint32_t h, uint32_t w) {
     if (!tsl_bench_selected(run, "batchnorm"))
         return TSL_OK;
-    bn_ctx k = {.shape = {(uint32_t)run->batch, c, h * w}};
+    bn_ctx k = {.shape = tsl_batchnorm_shape_2d((uint32_t)run->batch, c, h, w)};
     uint64_t n = (uint64_t)run->batch * c * h * w;
     tsl_status st = TSL_OK;
     tsl_vk_buffer *big[] = {&k.x, &k.y, &k.dy, &k.dx};

@@ -1,3 +1,4 @@
+#include "bench_clock.h"
 #include "tsl_bench_data.h"
 #include "tsl_file.h"
 #include "tsl_image_folder.h"
@@ -8,19 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <turbojpeg.h>
 #include <unistd.h>
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Reads and decodes every file to full-size RGB8 with TurboJPEG on one thread (files that are not JPEG
  * are counted as failed and left out of the rate). */
-static tsl_status time_turbojpeg(const tsl_image_folder *f, uint64_t *decoded, double *seconds) {
+static tsl_status time_turbojpeg(const tsl_image_folder *f, uint64_t *decoded, tsl_bench_clock *seconds) {
     tjhandle tj = tjInitDecompress();
     if (!tj)
         return tsl_error(TSL_ERR_NOMEM, "bench shard: cannot create a TurboJPEG decoder");
@@ -28,7 +22,7 @@ static tsl_status time_turbojpeg(const tsl_image_folder *f, uint64_t *decoded, d
     size_t rgb_size = 0;
     tsl_status st = TSL_OK;
     *decoded = 0;
-    double t0 = now_seconds();
+    tsl_bench_clock t0 = tsl_bench_clock_now();
     for (size_t i = 0; i < f->n_items && st == TSL_OK; i++) {
         void *data = NULL;
         size_t size = 0;
@@ -48,7 +42,7 @@ static tsl_status time_turbojpeg(const tsl_image_folder *f, uint64_t *decoded, d
         }
         free(data);
     }
-    *seconds = now_seconds() - t0;
+    *seconds = tsl_bench_clock_since(t0);
     free(rgb);
     tjDestroy(tj);
     return st;
@@ -61,7 +55,8 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
     return remove(path);
 }
 
-static tsl_status time_shard_build(const tsl_bench_data_options *o, tsl_shard_summary *s, double *seconds) {
+static tsl_status time_shard_build(const tsl_bench_data_options *o, tsl_shard_summary *s,
+                                   tsl_bench_clock *seconds, int *level) {
     const char *tmp = getenv("TMPDIR");
     char out[4096];
     snprintf(out, sizeof out, "%s/tessl_bench_shard_XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -73,9 +68,12 @@ static tsl_status time_shard_build(const tsl_bench_data_options *o, tsl_shard_su
     so.src_dir = o->data;
     so.out_dir = out;
     so.threads = o->threads;
-    double t0 = now_seconds();
+    so.level = o->level;
+    so.filter = !o->no_filter;
+    *level = so.level;
+    tsl_bench_clock t0 = tsl_bench_clock_now();
     tsl_status st = tsl_shard_build(&so, s);
-    *seconds = now_seconds() - t0;
+    *seconds = tsl_bench_clock_since(t0);
     nftw(out, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return st;
 }
@@ -88,21 +86,32 @@ tsl_status tsl_bench_shard(const tsl_bench_data_options *o) {
     tsl_image_folder folder;
     TSL_TRY(tsl_image_folder_scan(split ? train : o->data, &folder));
     uint64_t decoded = 0;
-    double decode_seconds = 0;
+    tsl_bench_clock decode_seconds = {0, 0};
     tsl_status st = time_turbojpeg(&folder, &decoded, &decode_seconds);
     tsl_image_folder_free(&folder);
     TSL_TRY(st);
     tsl_shard_summary s;
-    double shard_seconds = 0;
-    TSL_TRY(time_shard_build(o, &s, &shard_seconds));
+    tsl_bench_clock shard_seconds = {0, 0};
+    int level = 0;
+    TSL_TRY(time_shard_build(o, &s, &shard_seconds, &level));
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = o->threads > 0 ? o->threads : (int)(cpus > 0 ? cpus : 1);
-    printf("turbojpeg decode (%s, full size, 1 thread): %llu images in %.3f s: %.1f img/s per thread\n",
-           split ? train : o->data, (unsigned long long)decoded, decode_seconds, decoded / decode_seconds);
+    double decode_per_cpu = decoded / decode_seconds.cpu, shard_per_cpu = s.written / shard_seconds.cpu;
+    printf("turbojpeg decode (%s, full size, 1 thread): %llu images in %.3f s (%.3f CPU s): %.1f img/s, "
+           "%.1f img per CPU second\n",
+           split ? train : o->data, (unsigned long long)decoded, decode_seconds.wall, decode_seconds.cpu,
+           decoded / decode_seconds.wall, decode_per_cpu);
     printf(
-        "shard writing (%s, decode + resize + zstd + write, %d threads): %llu images in %.3f s: %.1f img/s, "
-        "%.1f img/s per thread\n",
-        o->data, threads, (unsigned long long)s.written, shard_seconds, s.written / shard_seconds,
-        s.written / shard_seconds / threads);
+        "shard writing (%s, decode + resize + zstd + write, %d threads): %llu images in %.3f s (%.3f CPU s): "
+        "%.1f img/s, %.1f img/s per thread, %.1f img per CPU second\n",
+        o->data, threads, (unsigned long long)s.written, shard_seconds.wall, shard_seconds.cpu,
+        s.written / shard_seconds.wall, s.written / shard_seconds.wall / threads, shard_per_cpu);
+    printf("shard writing costs %.2fx the CPU time of decoding alone (goal: <= 1.5x); level %d, %s, "
+           "compression %.2f:1\n",
+           decode_per_cpu / shard_per_cpu, level,
+           level == 0     ? "uncompressed"
+           : o->no_filter ? "raw pixels"
+                          : "up filter",
+           (double)s.raw_bytes / (double)(s.stored_bytes ? s.stored_bytes : 1));
     return TSL_OK;
 }

@@ -13,6 +13,8 @@ typedef struct {
     int batch;          /* loader batch size (pairs when paired) */
     bool paired;        /* TeSSL pairs */
     double min_seconds; /* loader: time at least this long (and at least 3 batches) */
+    int level;          /* shard: as tsl_shard_options.level */
+    bool no_filter;     /* shard: raw pixels (compression 1) */
 } tsl_bench_data_options;
 
 /* Times tsl_loader_next followed by a wait for each batch's upload (so the images are in device

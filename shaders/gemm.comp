@@ -1,5 +1,5 @@
 #version 450
-// C = alpha * op(A) * op(B) + beta * C in fp32, row-major with leading dimensions (in elements).
+// C = alpha * op(A) * op(B) + beta * C, row-major with leading dimensions (in elements), computed in fp32.
 // op(A) is M x K, op(B) is K x N. Each invocation accumulates a TM x TN block of C in registers over the
 // whole K range: no shared memory and no barriers, because on CPU drivers (lavapipe) both are slow
 // while plain loads from L1-resident rows are fast.
@@ -10,6 +10,10 @@
 // memory) and does 4 TM vec4 FMAs. The host picks it only when k % 4 == 0, lda, ldb, a_off, b_off are
 // multiples of 4, m % 4 == 0 when A is transposed and n % 4 == 0 when B is not (so no vec4 runs past a
 // stored row).
+//
+// Storage types: TSL_A_F16, TSL_B_F16, TSL_C_F16 = 1 keep that operand as IEEE half (storageBuffer16-
+// BitAccess); loads convert to fp32, all arithmetic and accumulation is fp32, and the result is rounded
+// to half only at C's store. One build per combination (shaders/meson.build).
 //
 // Bindings start at a multiple of minStorageBufferOffsetAlignment; a_off/b_off/c_off (elements) say
 // where the operand really starts inside its binding (the host splits large matrices into blocks).
@@ -24,14 +28,37 @@ layout(constant_id = 4) const bool TRANS_A = false;
 layout(constant_id = 5) const bool TRANS_B = false;
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
 
-#if TSL_GEMM_VEC4
-layout(std430, set = 0, binding = 0) readonly buffer A { vec4 a4[]; };
-layout(std430, set = 0, binding = 1) readonly buffer B { vec4 b4[]; };
-#else
-layout(std430, set = 0, binding = 0) readonly buffer A { float a[]; };
-layout(std430, set = 0, binding = 1) readonly buffer B { float b[]; };
+#if TSL_A_F16 || TSL_B_F16 || TSL_C_F16
+#extension GL_EXT_shader_16bit_storage : require
 #endif
-layout(std430, set = 0, binding = 2) buffer C { float c[]; };
+#if TSL_A_F16
+#define a_t float16_t
+#define a4_t f16vec4
+#else
+#define a_t float
+#define a4_t vec4
+#endif
+#if TSL_B_F16
+#define b_t float16_t
+#define b4_t f16vec4
+#else
+#define b_t float
+#define b4_t vec4
+#endif
+#if TSL_C_F16
+#define c_t float16_t
+#else
+#define c_t float
+#endif
+
+#if TSL_GEMM_VEC4
+layout(std430, set = 0, binding = 0) readonly buffer A { a4_t a4[]; };
+layout(std430, set = 0, binding = 1) readonly buffer B { b4_t b4[]; };
+#else
+layout(std430, set = 0, binding = 0) readonly buffer A { a_t a[]; };
+layout(std430, set = 0, binding = 1) readonly buffer B { b_t b[]; };
+#endif
+layout(std430, set = 0, binding = 2) buffer C { c_t c[]; };
 layout(push_constant) uniform Push {
     uint m, n, k;
     uint lda, ldb, ldc;
@@ -55,24 +82,24 @@ void accumulate(inout float acc[TM][TN], uint rows[TM], uint row0, uint cols[TN]
                 uint r = min(row0 + 4 * g, pc.m - 4);
                 vec4 at[4];
                 for (uint q = 0; q < 4; q++)
-                    at[q] = a4[(pc.a_off + (kk + q) * pc.lda + r) / 4];
+                    at[q] = vec4(a4[(pc.a_off + (kk + q) * pc.lda + r) / 4]);
                 for (uint i = 0; i < 4; i++)
                     av[4 * g + i] = vec4(at[0][i], at[1][i], at[2][i], at[3][i]);
             }
         } else {
             for (uint i = 0; i < TM; i++)
-                av[i] = a4[(pc.a_off + rows[i] * pc.lda + kk) / 4];
+                av[i] = vec4(a4[(pc.a_off + rows[i] * pc.lda + kk) / 4]);
         }
         vec4 bv[4]; // bv[q][j] = op(B)(kk + q, col0 + j)
         if (TRANS_B) {
             vec4 bt[4]; // bt[j][q]: stored row cols[j], columns kk .. kk + 3
             for (uint j = 0; j < 4; j++)
-                bt[j] = b4[(pc.b_off + cols[j] * pc.ldb + kk) / 4];
+                bt[j] = vec4(b4[(pc.b_off + cols[j] * pc.ldb + kk) / 4]);
             for (uint q = 0; q < 4; q++)
                 bv[q] = vec4(bt[0][q], bt[1][q], bt[2][q], bt[3][q]);
         } else {
             for (uint q = 0; q < 4; q++)
-                bv[q] = b4[(pc.b_off + (kk + q) * pc.ldb + col0) / 4];
+                bv[q] = vec4(b4[(pc.b_off + (kk + q) * pc.ldb + col0) / 4]);
         }
         for (uint i = 0; i < TM; i++)
             for (uint q = 0; q < 4; q++)
@@ -85,10 +112,10 @@ void accumulate(inout float acc[TM][TN], uint rows[TM], uint row0, uint cols[TN]
 #else
 // Element (row, col) of op(A) and of op(B).
 float load_a(uint row, uint kk) {
-    return TRANS_A ? a[pc.a_off + kk * pc.lda + row] : a[pc.a_off + row * pc.lda + kk];
+    return TRANS_A ? float(a[pc.a_off + kk * pc.lda + row]) : float(a[pc.a_off + row * pc.lda + kk]);
 }
 float load_b(uint kk, uint col) {
-    return TRANS_B ? b[pc.b_off + col * pc.ldb + kk] : b[pc.b_off + kk * pc.ldb + col];
+    return TRANS_B ? float(b[pc.b_off + col * pc.ldb + kk]) : float(b[pc.b_off + kk * pc.ldb + col]);
 }
 
 void accumulate(inout float acc[TM][TN], uint rows[TM], uint row0, uint cols[TN], uint col0) {
@@ -136,8 +163,8 @@ void main() {
             uint idx = pc.c_off + (row0 + i) * pc.ldc + col0 + j;
             float v = pc.alpha * acc[i][j];
             if (pc.beta_zero == 0)
-                v = fma(pc.beta, c[idx], v);
-            c[idx] = v;
+                v = fma(pc.beta, float(c[idx]), v);
+            c[idx] = c_t(v);
         }
     }
 }
