@@ -7,7 +7,7 @@
 // r + s, r + 2s, ...). All pixels of a tile then take the same kernel taps (ky = (iy+p) mod s, step
 // s; likewise kx), so no iteration is spent on taps that miss the stride grid, and their dy values are
 // consecutive in memory. The stride is a specialization constant so its divisions are shifts.
-// 1x1 stride-1 unpadded convolutions tile the flattened plane instead (see conv_is_pointwise).
+// Unpadded 1x1 convolutions tile the flattened dy plane instead (see conv_is_1x1).
 #extension GL_GOOGLE_include_directive : require
 #include "conv2d_common.glsl"
 
@@ -20,11 +20,12 @@ layout(std430, set = 0, binding = 2) writeonly buffer DX { float dx[]; };
 
 float acc[TILE_M * TILE_N];
 
-// 1x1, stride 1, no padding: dx = w^T dy per image over flattened planes, TILE_N pixels from pix0; dy
-// read as vec4s when aligned, else as 4 clamped scalars (see conv_is_pointwise, conv_vec4_ok).
+// 1x1, no padding: w^T dy per image over flattened dy planes, TILE_N dy pixels from pix0; dy read as
+// vec4s when aligned, else as clamped scalars (see conv_is_1x1, conv_vec4_ok). At stride 1 this is dx;
+// above, store_blocks puts it on the stride grid of dx.
 void pointwise(uint img, uint ci0, uint pix0) {
     const uint TQ = (TILE_N + 3) / 4; // vec4s per row of the tile (>= 1 so the array stays valid)
-    uint plane = pc.h * pc.w;
+    uint plane = pc.oh * pc.ow;
     bool vec4_loads = conv_vec4_ok(plane);
     vec4 acc4[TILE_M * TQ];
     for (uint t = 0; t < TILE_M * TQ; t++)
@@ -55,6 +56,24 @@ void pointwise(uint img, uint ci0, uint pix0) {
             acc[i * TILE_N + j] = acc4[i * TQ + j / 4][j % 4];
 }
 
+// Strided 1x1: dy pixel (oy, ox) of the tile owns the block of dx rows [oy*s, min(oy*s + s, h)) and
+// columns likewise; its top-left pixel gets the product, the others (which no tap reaches) zero. The
+// blocks tile dx exactly, since (oh - 1) * s <= h - 1 < oh * s.
+void store_blocks(uint img, uint ci0, uint pix0) {
+    uint plane = pc.h * pc.w, dyplane = pc.oh * pc.ow;
+    uint xb = pc.x_base + img * pc.c_in * plane;
+    for (uint j = 0; j < TILE_N && pix0 + j < dyplane; j++) {
+        uint iy0 = (pix0 + j) / pc.ow * STRIDE, ix0 = (pix0 + j) % pc.ow * STRIDE;
+        uint iy1 = min(iy0 + STRIDE, pc.h), ix1 = min(ix0 + STRIDE, pc.w);
+        for (uint i = 0; i < TILE_M && ci0 + i < pc.c_in; i++) {
+            uint base = xb + (ci0 + i) * plane;
+            for (uint iy = iy0; iy < iy1; iy++)
+                for (uint ix = ix0; ix < ix1; ix++)
+                    dx[base + iy * pc.w + ix] = iy == iy0 && ix == ix0 ? acc[i * TILE_N + j] : 0.0;
+        }
+    }
+}
+
 // Stores the tile's pixels first, first + step, ... of each dx plane, those before `end` (measured from
 // the plane's start).
 void store(uint img, uint ci0, uint first, uint step, uint end) {
@@ -75,8 +94,9 @@ void general(uint img, uint ci0, uint iy, uint r, uint q0) {
     uint wcol[TILE_M];
     for (uint i = 0; i < TILE_M; i++)
         wcol[i] = pc.w_base + min(ci0 + i, pc.c_in - 1) * khw;
+    float a[TILE_M * TILE_N]; // a local array: SoA registers on a CPU driver, where `acc` is memory
     for (uint t = 0; t < TILE_M * TILE_N; t++)
-        acc[t] = 0.0;
+        a[t] = 0.0;
     uint ky0 = (iy + pc.pad) % STRIDE, kx0 = (r + pc.pad) % STRIDE;
 
     uint dyc = pc.y_base + img * pc.c_out * npix;
@@ -103,32 +123,37 @@ void general(uint img, uint ci0, uint iy, uint r, uint q0) {
                 for (uint i = 0; i < TILE_M; i++) {
                     float wv = float(wt[wcol[i] + k]);
                     for (uint j = 0; j < TILE_N; j++)
-                        acc[i * TILE_N + j] = fma(wv, gv[j], acc[i * TILE_N + j]);
+                        a[i * TILE_N + j] = fma(wv, gv[j], a[i * TILE_N + j]);
                 }
             }
         }
     }
+    for (uint t = 0; t < TILE_M * TILE_N; t++)
+        acc[t] = a[t];
 }
 
 void main() {
-    uint tile = conv_tile_index();
-    uint ci0 = gl_WorkGroupID.y * TILE_M;
-    uint img = gl_WorkGroupID.z;
-    if (conv_is_pointwise()) { // tiles of the flattened plane
-        uint pix0 = tile * TILE_N, plane = pc.h * pc.w;
-        if (pix0 >= plane || ci0 >= pc.c_in)
-            return;
-        pointwise(img, ci0, pix0);
-        store(img, ci0, pix0, 1, plane);
-        return;
-    }
+    uint plane = pc.h * pc.w;
     // Tiles of one row: STRIDE phases, each of ceil(ceil(w / s) / TILE_N) tiles.
     uint per_phase = ((pc.w + STRIDE - 1) / STRIDE + TILE_N - 1) / TILE_N;
     uint tiles_per_row = STRIDE * per_phase;
-    uint iy = tile / tiles_per_row, in_row = tile % tiles_per_row;
-    uint r = in_row / per_phase, q0 = (in_row % per_phase) * TILE_N;
-    if (iy >= pc.h || ci0 >= pc.c_in)
+    bool whole_plane = conv_is_1x1(); // tiles of the flattened dy plane
+    conv_cell c = conv_cell_of(whole_plane ? (pc.oh * pc.ow + TILE_N - 1) / TILE_N : pc.h * tiles_per_row,
+                               (pc.c_in + TILE_M - 1) / TILE_M, pc.n);
+    if (!c.valid)
         return;
-    general(img, ci0, iy, r, q0);
-    store(img, ci0, iy * pc.w + r + q0 * STRIDE, STRIDE, iy * pc.w + pc.w);
+    uint ci0 = c.row_tile * TILE_M;
+    if (whole_plane) {
+        uint pix0 = c.tile * TILE_N;
+        pointwise(c.img, ci0, pix0);
+        if (STRIDE == 1)
+            store(c.img, ci0, pix0, 1, plane);
+        else
+            store_blocks(c.img, ci0, pix0);
+        return;
+    }
+    uint iy = c.tile / tiles_per_row, in_row = c.tile % tiles_per_row;
+    uint r = in_row / per_phase, q0 = (in_row % per_phase) * TILE_N;
+    general(c.img, ci0, iy, r, q0);
+    store(c.img, ci0, iy * pc.w + r + q0 * STRIDE, STRIDE, iy * pc.w + pc.w);
 }

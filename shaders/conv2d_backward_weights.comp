@@ -51,10 +51,11 @@ void pointwise(uint k0, uint co0) {
 
 void main() {
     uint khw = pc.kh * pc.kw, K = pc.c_in * khw;
-    uint k0 = conv_tile_index() * TILE_N;
-    uint co0 = gl_WorkGroupID.y * TILE_M;
-    if (k0 >= K || co0 >= pc.c_out)
+    conv_cell c = conv_cell_of((K + TILE_N - 1) / TILE_N, (pc.c_out + TILE_M - 1) / TILE_M, 1);
+    if (!c.valid)
         return;
+    uint k0 = c.tile * TILE_N;
+    uint co0 = c.row_tile * TILE_M;
     if (conv_is_pointwise() && conv_vec4_ok(pc.h * pc.w)) {
         pointwise(k0, co0);
         return;

@@ -37,16 +37,54 @@ layout(push_constant) uniform Push {
     uint accumulate;             // backward_weights: 1 adds to dw, 0 overwrites it
 } pc;
 
-// Which tile of the GEMM's columns this invocation computes.
-uint conv_tile_index() {
-    return gl_WorkGroupID.x * TSL_WORKGROUP_SIZE + gl_LocalInvocationID.x;
+// Which tile of the GEMM's columns (tile), which tile of TILE_M rows (row_tile) and which image of the
+// chunk (img) this invocation computes; `valid` is false for the invocations past the end of the grid.
+struct conv_cell {
+    uint tile, row_tile, img;
+    bool valid;
+};
+
+#if TSL_CONV_FLAT
+// CPU-class variant (tsl_vk_features.cpu_kernels): one flat index over (image, row tile, column tile),
+// column tiles fastest, spread over a 2-D grid of workgroups (tsl_vk_grid_1d). A CPU driver runs each
+// invocation as one SIMD lane, so what matters is that every lane has a tile: the GPU layout below leaves
+// most lanes of a workgroup idle when an image has fewer than TSL_WORKGROUP_SIZE column tiles (the small
+// planes of ResNet's later stages). `images` is 1 where the shader loops over the chunk's images itself.
+conv_cell conv_cell_of(uint column_tiles, uint row_tiles, uint images) {
+    uint t = tsl_global_index();
+    conv_cell c;
+    c.tile = t % column_tiles;
+    t /= column_tiles;
+    c.row_tile = t % row_tiles;
+    c.img = t / row_tiles;
+    c.valid = c.img < images;
+    return c;
 }
+#else
+// GPU layout: TSL_WORKGROUP_SIZE column tiles per workgroup along x, row tiles along y, images along z, so
+// the invocations of a workgroup share one row tile (the weights they load are the same addresses).
+conv_cell conv_cell_of(uint column_tiles, uint row_tiles, uint images) {
+    conv_cell c;
+    c.tile = gl_WorkGroupID.x * TSL_WORKGROUP_SIZE + gl_LocalInvocationID.x;
+    c.row_tile = gl_WorkGroupID.y;
+    c.img = gl_WorkGroupID.z;
+    c.valid = c.tile < column_tiles && c.row_tile < row_tiles && c.img < images;
+    return c;
+}
+#endif
 
 // 1x1, stride 1, pad 0: pixel p of y reads pixel p of x, so an image is a plain GEMM over planes of
 // h*w contiguous pixels. Forward and dx then tile the flattened plane instead of rows (the host agrees,
 // by the same test on the shape), and read vec4s where conv_vec4_ok.
 bool conv_is_pointwise() {
     return pc.kh == 1 && pc.kw == 1 && pc.stride == 1 && pc.pad == 0;
+}
+
+// 1x1 without padding at any stride: pixel p of y reads one pixel of x, (p / ow * stride, p % ow * stride),
+// so forward and dx are plain GEMMs over the output plane (x gathered when the stride is above 1). The
+// host makes the same test (is_1x1).
+bool conv_is_1x1() {
+    return pc.kh == 1 && pc.kw == 1 && pc.pad == 0;
 }
 
 // Runs of `run` elements (planes) that start vec4-aligned in both batched bindings, and TILE_N a

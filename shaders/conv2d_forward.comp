@@ -2,13 +2,14 @@
 // y[n][co][oy][ox] = sum_{ci,ky,kx} w[co][ci][ky][kx] * x[n][ci][oy*s-p+ky][ox*s-p+kx] (zero padding).
 // GEMM view per image: M = c_out, N = oh*ow, K = c_in*kh*kw. Tile: TILE_M output channels x TILE_N
 // consecutive output pixels of one row (so the row's vertical bounds check is made once per ky);
-// 1x1 stride-1 unpadded convolutions tile the flattened plane instead (see conv_is_pointwise).
+// unpadded 1x1 convolutions tile the flattened plane instead (see conv_is_1x1).
 #extension GL_GOOGLE_include_directive : require
 #include "conv2d_common.glsl"
 
 layout(std430, set = 0, binding = 0) readonly buffer X { conv_in_t x[]; };
 layout(std430, set = 0, binding = 0) readonly buffer X4 { conv_in4_t x4[]; }; // the same bytes, as vec4s
 layout(std430, set = 0, binding = 1) readonly buffer W { conv_in_t wt[]; };
+layout(std430, set = 0, binding = 1) readonly buffer W4 { conv_in4_t wt4[]; }; // the same bytes, as vec4s
 layout(std430, set = 0, binding = 2) writeonly buffer Y { float y[]; };
 
 float acc[TILE_M * TILE_N];
@@ -23,28 +24,33 @@ void store(uint img, uint co0, uint first, uint end) {
             y[yb + (co0 + i) * plane + j] = acc[i * TILE_N + j];
 }
 
-// 1x1, stride 1, no padding: y = w x per image over flattened planes, TILE_N pixels from pix0; x read
-// as vec4s when aligned, else as 4 clamped scalars (see conv_is_pointwise, conv_vec4_ok).
+// 1x1, no padding: y = w x per image over flattened output planes, TILE_N pixels from pix0; x read as
+// vec4s at stride 1 when aligned, else as scalars at each pixel's input position (see conv_is_1x1,
+// conv_vec4_ok). Pixels past the plane's end repeat its last pixel (not stored).
 void pointwise(uint img, uint co0, uint pix0) {
     const uint TQ = (TILE_N + 3) / 4; // vec4s per row of the tile (>= 1 so the array stays valid)
-    uint plane = pc.h * pc.w;
-    bool vec4_loads = conv_vec4_ok(plane);
+    uint plane = pc.oh * pc.ow, xplane = pc.h * pc.w;
+    bool vec4_loads = pc.stride == 1 && conv_vec4_ok(plane);
     vec4 acc4[TILE_M * TQ];
     for (uint t = 0; t < TILE_M * TQ; t++)
         acc4[t] = vec4(0.0);
     uint wrow[TILE_M];
     for (uint i = 0; i < TILE_M; i++)
         wrow[i] = pc.w_base + min(co0 + i, pc.c_out - 1) * pc.c_in;
-    uint xc = pc.x_base + img * pc.c_in * plane;
-    for (uint ci = 0; ci < pc.c_in; ci++, xc += plane) {
+    uint xoff[4 * TQ]; // input position of each pixel of the tile
+    for (uint j = 0; j < 4 * TQ; j++) {
+        uint p = min(pix0 + j, plane - 1);
+        xoff[j] = (p / pc.ow) * pc.stride * pc.w + (p % pc.ow) * pc.stride;
+    }
+    uint xc = pc.x_base + img * pc.c_in * xplane;
+    for (uint ci = 0; ci < pc.c_in; ci++, xc += xplane) {
         vec4 xv[TQ];
         for (uint q = 0; q < TQ; q++) {
-            uint p = pix0 + 4 * q;
             if (vec4_loads) {
-                xv[q] = vec4(x4[(xc + min(p, plane - 4)) / 4]);
+                xv[q] = vec4(x4[(xc + min(pix0 + 4 * q, plane - 4)) / 4]);
             } else {
                 for (uint e = 0; e < 4; e++)
-                    xv[q][e] = float(x[xc + min(p + e, plane - 1)]);
+                    xv[q][e] = float(x[xc + xoff[4 * q + e]]);
             }
         }
         for (uint i = 0; i < TILE_M; i++) {
@@ -96,22 +102,109 @@ void general(uint img, uint co0, uint oy, uint ox0) {
     }
 }
 
+#if TSL_CONV_FLAT
+// Unpadded 1x1 convolutions with output planes smaller than this take general_flat too: pointwise tiles
+// stay inside one image, so they would leave most of a tile empty. The host makes the same test.
+const uint CPU_MIN_POINTWISE_PLANE = 16;
+
+// CPU variant, any kernel: TILE_N consecutive pixels of the chunk's flattened outputs (n * oh * ow, so
+// a tile may span images and small planes leave no lane idle), from pix0. The reduction runs over
+// k = (ci, ky, kx) four taps at a time, each channel's four weights one vec4 load where K and w_base
+// allow (a CPU driver loads per lane, so a vec4 costs little more than a scalar); every pixel gathers
+// its own tap with a bounds check.
+void general_flat(uint co0, uint pix0) {
+    uint plane = pc.oh * pc.ow, hw = pc.h * pc.w, K = pc.c_in * pc.kh * pc.kw, last = pc.n * plane - 1;
+    uint xb[TILE_N]; // image start in x of each pixel
+    int iy0[TILE_N], ix0[TILE_N]; // top-left input position of each pixel's window
+    for (uint j = 0; j < TILE_N; j++) {
+        uint g = min(pix0 + j, last), p = g % plane; // the tail repeats the last pixel
+        xb[j] = pc.x_base + (g / plane) * pc.c_in * hw;
+        iy0[j] = int((p / pc.ow) * pc.stride) - int(pc.pad);
+        ix0[j] = int((p % pc.ow) * pc.stride) - int(pc.pad);
+    }
+    uint wrow[TILE_M];
+    for (uint i = 0; i < TILE_M; i++)
+        wrow[i] = pc.w_base + min(co0 + i, pc.c_out - 1) * K;
+    bool w_vec4 = K % 4 == 0 && pc.w_base % 4 == 0;
+    const uint TQ = (TILE_N + 3) / 4; // vec4s per row of the tile
+    vec4 acc4[TILE_M * TQ];           // a local array: the SoA registers of a CPU driver, unlike `acc`
+    for (uint t = 0; t < TILE_M * TQ; t++)
+        acc4[t] = vec4(0.0);
+    uint ci_off = 0, ky = 0, kx = 0; // tap k + e as (ci * hw, ky, kx)
+    for (uint k = 0; k < K; k += 4) {
+        vec4 wv[TILE_M];
+        for (uint i = 0; i < TILE_M; i++) {
+            if (w_vec4) {
+                wv[i] = vec4(wt4[(wrow[i] + k) / 4]);
+            } else {
+                for (uint e = 0; e < 4; e++) // past K: weight 0, load kept in range
+                    wv[i][e] = k + e < K ? float(wt[wrow[i] + min(k + e, K - 1)]) : 0.0;
+            }
+        }
+        for (uint e = 0; e < 4; e++) {
+            bool tap = k + e < K;
+            vec4 xv[TQ];
+            for (uint j = 0; j < 4 * TQ; j++) {
+                uint jj = min(j, TILE_N - 1);
+                int iy = iy0[jj] + int(ky), ix = ix0[jj] + int(kx);
+                bool inside = tap && uint(iy) < pc.h && uint(ix) < pc.w;
+                float v = float(x[inside ? xb[jj] + ci_off + uint(iy) * pc.w + uint(ix) : xb[jj]]);
+                xv[j / 4][j % 4] = inside ? v : 0.0;
+            }
+            for (uint i = 0; i < TILE_M; i++)
+                for (uint q = 0; q < TQ; q++)
+                    acc4[i * TQ + q] = fma(vec4(wv[i][e]), xv[q], acc4[i * TQ + q]);
+            if (++kx == pc.kw) {
+                kx = 0;
+                if (++ky == pc.kh) {
+                    ky = 0;
+                    ci_off += hw;
+                }
+            }
+        }
+    }
+    for (uint i = 0; i < TILE_M; i++)
+        for (uint j = 0; j < TILE_N; j++)
+            acc[i * TILE_N + j] = acc4[i * TQ + j / 4][j % 4];
+}
+
+// Stores a general_flat tile: pixel pix0 + j of the chunk's flattened outputs, those before the end.
+void store_flat(uint co0, uint pix0) {
+    uint plane = pc.oh * pc.ow;
+    for (uint j = 0; j < TILE_N && pix0 + j < pc.n * plane; j++) {
+        uint g = pix0 + j, yb = pc.y_base + (g / plane) * pc.c_out * plane + g % plane;
+        for (uint i = 0; i < TILE_M && co0 + i < pc.c_out; i++)
+            y[yb + (co0 + i) * plane] = acc[i * TILE_N + j];
+    }
+}
+#endif
+
 void main() {
-    uint tile = conv_tile_index();
-    uint co0 = gl_WorkGroupID.y * TILE_M;
-    uint img = gl_WorkGroupID.z;
-    if (conv_is_pointwise()) { // tiles of the flattened plane
-        uint pix0 = tile * TILE_N, plane = pc.oh * pc.ow;
-        if (pix0 >= plane || co0 >= pc.c_out)
+    uint plane = pc.oh * pc.ow;
+#if TSL_CONV_FLAT
+    if (!conv_is_1x1() || plane < CPU_MIN_POINTWISE_PLANE) { // tiles of the chunk's flattened outputs
+        conv_cell f = conv_cell_of((pc.n * plane + TILE_N - 1) / TILE_N, (pc.c_out + TILE_M - 1) / TILE_M, 1);
+        if (!f.valid)
             return;
-        pointwise(img, co0, pix0);
-        store(img, co0, pix0, plane);
+        general_flat(f.row_tile * TILE_M, f.tile * TILE_N);
+        store_flat(f.row_tile * TILE_M, f.tile * TILE_N);
         return;
     }
+#endif
     uint tiles_per_row = (pc.ow + TILE_N - 1) / TILE_N; // tiles of one output row
-    uint oy = tile / tiles_per_row, ox0 = (tile % tiles_per_row) * TILE_N;
-    if (oy >= pc.oh || co0 >= pc.c_out)
+    bool whole_plane = conv_is_1x1(); // tiles of the flattened plane
+    conv_cell c = conv_cell_of(whole_plane ? (plane + TILE_N - 1) / TILE_N : pc.oh * tiles_per_row,
+                               (pc.c_out + TILE_M - 1) / TILE_M, pc.n);
+    if (!c.valid)
         return;
-    general(img, co0, oy, ox0);
-    store(img, co0, oy * pc.ow + ox0, oy * pc.ow + pc.ow);
+    uint co0 = c.row_tile * TILE_M;
+    if (whole_plane) {
+        uint pix0 = c.tile * TILE_N;
+        pointwise(c.img, co0, pix0);
+        store(c.img, co0, pix0, plane);
+        return;
+    }
+    uint oy = c.tile / tiles_per_row, ox0 = (c.tile % tiles_per_row) * TILE_N;
+    general(c.img, co0, oy, ox0);
+    store(c.img, co0, oy * pc.ow + ox0, oy * pc.ow + pc.ow);
 }

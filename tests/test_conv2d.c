@@ -121,23 +121,24 @@ static double abs_tol_for(uint64_t k) {
 
 typedef struct {
     tsl_vk_buffer x, w, y, dy, dx, dw;
-    tsl_vk_range xr, dyr; /* ranges passed to the kernels (may start inside x, dy) */
+    tsl_vk_range xr, wr, dyr; /* ranges passed to the kernels (may start inside x, w, dy) */
 } gpu_tensors;
 
-/* Allocates the six tensors (inputs x, w, dy in the storage type, outputs fp32); x and dy start `lead`
- * bytes into their buffers (a multiple of the element size), so the kernels see ranges that do not
- * start at an aligned offset. */
+/* Allocates the six tensors (inputs x, w, dy in the storage type, outputs fp32); x, w and dy start
+ * `lead` bytes into their buffers (a multiple of the element size), so the kernels see ranges that do
+ * not start at an aligned offset (the weights then take the scalar loads instead of vec4s). */
 static gpu_tensors gpu_alloc(tsl_vk_device *d, const tsl_conv2d_shape *s, VkDeviceSize lead, storage st) {
     gpu_tensors t;
     size_t in = storage_bytes(st);
     VkDeviceSize nx = tsl_conv2d_x_count(s), nw = tsl_conv2d_w_count(s), ny = tsl_conv2d_y_count(s);
     t.x = tsl_test_alloc(d, TSL_MEM_DEVICE, lead + in * nx, "x");
-    t.w = tsl_test_alloc(d, TSL_MEM_DEVICE, in * nw, "w");
+    t.w = tsl_test_alloc(d, TSL_MEM_DEVICE, lead + in * nw, "w");
     t.y = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * ny, "y");
     t.dy = tsl_test_alloc(d, TSL_MEM_DEVICE, lead + in * ny, "dy");
     t.dx = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * nx, "dx");
     t.dw = tsl_test_alloc(d, TSL_MEM_DEVICE, 4 * nw, "dw");
     t.xr = tsl_vk_subrange(&t.x, lead, in * nx);
+    t.wr = tsl_vk_subrange(&t.w, lead, in * nw);
     t.dyr = tsl_vk_subrange(&t.dy, lead, in * ny);
     return t;
 }
@@ -160,7 +161,7 @@ static void upload_inputs(tsl_vk_device *d, const gpu_tensors *t, const tsl_conv
     size_t nx = tsl_conv2d_x_count(s), nw = tsl_conv2d_w_count(s), ny = tsl_conv2d_y_count(s);
     void *xs = to_storage(x, nx, st), *ws = to_storage(w, nw, st), *gs = to_storage(g, ny, st);
     TSL_TEST_OK(tsl_vk_upload(d, t->xr, xs));
-    tsl_test_upload(d, &t->w, ws);
+    TSL_TEST_OK(tsl_vk_upload(d, t->wr, ws));
     TSL_TEST_OK(tsl_vk_upload(d, t->dyr, gs));
     free(xs), free(ws), free(gs);
 }
@@ -175,12 +176,12 @@ static uint32_t run_kernels(tsl_vk_device *d, const tsl_conv2d_shape *s, const g
     TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
     TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
     if (st == STORE_FP16) {
-        TSL_TEST_OK(tsl_conv2d_forward_f16(d, cmd, s, t->xr, t->w.range, t->y.range));
-        TSL_TEST_OK(tsl_conv2d_backward_data_f16(d, cmd, s, t->dyr, t->w.range, t->dx.range));
+        TSL_TEST_OK(tsl_conv2d_forward_f16(d, cmd, s, t->xr, t->wr, t->y.range));
+        TSL_TEST_OK(tsl_conv2d_backward_data_f16(d, cmd, s, t->dyr, t->wr, t->dx.range));
         TSL_TEST_OK(tsl_conv2d_backward_weights_f16(d, cmd, s, t->xr, t->dyr, t->dw.range));
     } else {
-        TSL_TEST_OK(tsl_conv2d_forward(d, cmd, s, t->xr, t->w.range, t->y.range));
-        TSL_TEST_OK(tsl_conv2d_backward_data(d, cmd, s, t->dyr, t->w.range, t->dx.range));
+        TSL_TEST_OK(tsl_conv2d_forward(d, cmd, s, t->xr, t->wr, t->y.range));
+        TSL_TEST_OK(tsl_conv2d_backward_data(d, cmd, s, t->dyr, t->wr, t->dx.range));
         TSL_TEST_OK(tsl_conv2d_backward_weights(d, cmd, s, t->xr, t->dyr, t->dw.range));
     }
     uint32_t dispatches = tsl_vk_cmd_stats_get(cmd).dispatches;
@@ -189,18 +190,23 @@ static uint32_t run_kernels(tsl_vk_device *d, const tsl_conv2d_shape *s, const g
     return dispatches;
 }
 
-static void check_output(tsl_vk_device *d, const char *op, const tsl_conv2d_shape *s, uint64_t seed,
-                         const tsl_vk_buffer *got, const double *want, size_t n, uint64_t k) {
+static const char *variant_name(tsl_conv2d_variant v) {
+    return v == TSL_CONV2D_VARIANT_CPU ? "cpu" : "gpu";
+}
+
+static void check_output(tsl_vk_device *d, tsl_conv2d_variant v, const char *op, const tsl_conv2d_shape *s,
+                         uint64_t seed, const tsl_vk_buffer *got, const double *want, size_t n, uint64_t k) {
     char label[200];
-    snprintf(label, sizeof label, "%s n%u c%u %ux%u -> c%u k%ux%u s%u p%u", op, s->n, s->c_in, s->h, s->w,
-             s->c_out, s->kh, s->kw, s->stride, s->pad);
+    snprintf(label, sizeof label, "%s (%s variant) n%u c%u %ux%u -> c%u k%ux%u s%u p%u", op, variant_name(v),
+             s->n, s->c_in, s->h, s->w, s->c_out, s->kh, s->kw, s->stride, s->pad);
     float *g = download_floats(d, got->range);
     tsl_test_check_close(label, seed, g, want, n, 1e-5, abs_tol_for(k));
     free(g);
 }
 
-/* Runs the three kernels on random inputs and compares each output to the reference. Returns the
- * recorder's dispatch count. */
+/* Runs the three kernels of both variants (forced through the test hook, so one device checks both)
+ * on random inputs and compares each output to the reference. Returns the recorder's dispatch count,
+ * which both variants share (one dispatch per op and batch chunk). */
 static uint32_t check_gpu_case(tsl_vk_device *d, const tsl_conv2d_shape *s, uint64_t seed, VkDeviceSize lead,
                                storage st) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
@@ -214,12 +220,21 @@ static uint32_t check_gpu_case(tsl_vk_device *d, const tsl_conv2d_shape *s, uint
 
     gpu_tensors t = gpu_alloc(d, s, lead, st);
     upload_inputs(d, &t, s, x, w, g, st);
-    uint32_t dispatches = run_kernels(d, s, &t, st);
-    /* Accumulation lengths: forward c_in*kh*kw; dx at most c_out*kh*kw; dw n*oh*ow. */
-    check_output(d, "forward", s, seed, &t.y, y, ny, (uint64_t)s->c_in * s->kh * s->kw);
-    check_output(d, "backward_data", s, seed, &t.dx, dx, nx, (uint64_t)s->c_out * s->kh * s->kw);
-    check_output(d, "backward_weights", s, seed, &t.dw, dw, nw,
-                 (uint64_t)s->n * tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s));
+    const tsl_conv2d_variant variants[] = {TSL_CONV2D_VARIANT_GPU, TSL_CONV2D_VARIANT_CPU};
+    uint32_t dispatches = 0;
+    for (size_t i = 0; i < 2; i++) {
+        tsl_conv2d_variant v = variants[i];
+        tsl_conv2d_set_variant_for_testing(v);
+        uint32_t n = run_kernels(d, s, &t, st);
+        ck_assert(i == 0 || n == dispatches);
+        dispatches = n;
+        /* Accumulation lengths: forward c_in*kh*kw; dx at most c_out*kh*kw; dw n*oh*ow. */
+        check_output(d, v, "forward", s, seed, &t.y, y, ny, (uint64_t)s->c_in * s->kh * s->kw);
+        check_output(d, v, "backward_data", s, seed, &t.dx, dx, nx, (uint64_t)s->c_out * s->kh * s->kw);
+        check_output(d, v, "backward_weights", s, seed, &t.dw, dw, nw,
+                     (uint64_t)s->n * tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s));
+    }
+    tsl_conv2d_set_variant_for_testing(TSL_CONV2D_VARIANT_AUTO);
 
     free(x), free(w), free(g), free(y), free(dx), free(dw);
     gpu_free(d, &t);
@@ -245,6 +260,10 @@ START_TEST(gpu_1x1_matches_reference) {
         SHAPE(3, 7, 13, 7, 3, 1, 2, 0),   /* odd, non-square */
         SHAPE(2, 5, 4, 6, 13, 1, 1, 0),   /* planes of 24: the vec4 pointwise path */
         SHAPE(1, 13, 2, 2, 70, 1, 1, 0),  /* pointwise, 4-pixel planes, many output channels */
+        SHAPE(3, 20, 4, 4, 33, 1, 1, 0),  /* CPU 16x8 tiles: plane of 16, 33 = 16 + 16 + 1 channels */
+        SHAPE(3, 8, 3, 5, 19, 1, 1, 0),   /* 15-pixel planes: the CPU forward's general path */
+        SHAPE(2, 1024, 4, 4, 6, 1, 2, 0), /* long strided 1x1: K = 1024, 2x2 outputs */
+        SHAPE(2, 6, 4, 4, 2048, 1, 1, 0), /* dx sums 2048 channels */
     };
     run_gpu_cases("gpu_1x1_matches_reference", shapes, sizeof shapes / sizeof shapes[0]);
 }
@@ -262,6 +281,10 @@ START_TEST(gpu_3x3_matches_reference) {
         SHAPE(1, 5, 5, 8, 3, 3, 1, 1),     /* rows of 8: forward's vec4 window path */
         SHAPE(2, 3, 4, 12, 5, 3, 1, 2),    /* vec4 windows with pad 2 */
         SHAPE(1, 3, 9, 4, 7, 5, 1, 2),     /* vec4 windows, 5 taps, 4-wide rows */
+        SHAPE(3, 9, 3, 3, 17, 3, 1, 1),    /* CPU tiles spanning images; 17 channels: 8 + 8 + 1 */
+        SHAPE(2, 12, 5, 3, 9, 3, 2, 1),    /* K = 108 (vec4 weight loads); odd planes, 3x2 outputs */
+        SHAPE(2, 512, 3, 3, 9, 3, 1, 1),   /* K = 4608, ResNet's longest: no loop stops early */
+        SHAPE(1, 9, 3, 3, 512, 3, 2, 1),   /* dx sums 512 * 9 taps; 512 channels: whole CPU tiles */
     };
     run_gpu_cases("gpu_3x3_matches_reference", shapes, sizeof shapes / sizeof shapes[0]);
 }
@@ -333,6 +356,24 @@ START_TEST(gpu_fp16_storage_matches_reference) {
     const tsl_conv2d_shape batch = SHAPE(5, 3, 7, 7, 5, 3, 2, 1);
     ck_assert_uint_eq(check_gpu_case(d, &batch, seed + 101, 2, STORE_FP16), 3 + 5 + 3);
     tsl_conv2d_set_max_binding_bytes_for_testing(0);
+    tsl_test_device_close(d);
+}
+END_TEST
+
+/* x, w and dy ranges starting one element into their buffers (4 bytes fp32, 2 fp16): every element offset
+ * is then off the vec4 grid, so each kernel takes its scalar loads, in both variants. */
+START_TEST(gpu_unaligned_ranges_match_reference) {
+    uint64_t seed = tsl_test_seed("gpu_unaligned_ranges_match_reference");
+    tsl_vk_device *d = tsl_test_device_open();
+    const tsl_conv2d_shape shapes[] = {
+        SHAPE(2, 12, 5, 3, 9, 3, 2, 1),  /* K = 108: vec4 weights when aligned */
+        SHAPE(3, 20, 4, 4, 33, 1, 1, 0), /* 1x1 GEMM over 16-pixel planes */
+        SHAPE(2, 8, 4, 4, 5, 1, 2, 0),   /* strided 1x1 */
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        check_gpu_case(d, &shapes[i], seed + i, 4, STORE_FP32);
+        check_gpu_case(d, &shapes[i], seed + 100 + i, 2, STORE_FP16);
+    }
     tsl_test_device_close(d);
 }
 END_TEST
@@ -445,6 +486,7 @@ int main(void) {
     tcase_add_test(tc, gpu_7x7_matches_reference);
     tcase_add_test(tc, gpu_batch_split_matches_reference);
     tcase_add_test(tc, gpu_fp16_storage_matches_reference);
+    tcase_add_test(tc, gpu_unaligned_ranges_match_reference);
     tcase_add_test(tc, bad_arguments_are_rejected);
     tcase_add_test(tc, long_weight_gradient_sums_are_complete);
     suite_add_tcase(s, tc);

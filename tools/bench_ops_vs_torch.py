@@ -195,7 +195,7 @@ def main():
           f"{args.threads} threads\n")
     print("| op | shape | tessl ms | torch ms | ratio (torch/tessl) | tessl GFLOP/s |")
     print("|---|---|---:|---:|---:|---:|")
-    skip = {"op", "seconds", "gflops", "gbs", "reps"}
+    skip = {"op", "seconds", "cpu_seconds", "gflops", "gbs", "reps"}
     totals = {"tessl": 0.0, "torch": 0.0}
     for r in rows:
         shape = " ".join(f"{k}={v}" for k, v in r.items() if k not in skip)

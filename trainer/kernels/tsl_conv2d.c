@@ -11,31 +11,59 @@ typedef struct {
     uint32_t m, n; /* GEMM rows (channels) x columns (pixels or weight indices) per invocation */
 } conv_tile;
 
-/* 1x1 stride-1 unpadded: forward and dx tile flattened planes instead of rows (the shaders make the
- * same test, conv_is_pointwise) and read vec4s where the planes are aligned. */
-static bool is_pointwise(const tsl_conv2d_shape *s) {
-    return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
+/* Unpadded 1x1 at any stride: forward and dx tile the flattened output (dy) plane instead of rows (the
+ * shaders make the same test, conv_is_1x1) and read vec4s where the planes are aligned at stride 1. */
+static bool is_1x1(const tsl_conv2d_shape *s) {
+    return s->kh == 1 && s->kw == 1 && s->pad == 0;
+}
+
+/* The CPU forward's general_flat path: every convolution but 1x1s with planes of 16 pixels or more
+ * (CPU_MIN_POINTWISE_PLANE in the shader). */
+static bool cpu_general_flat(const tsl_conv2d_shape *s, bool cpu) {
+    return cpu && (!is_1x1(s) || (uint64_t)tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s) < 16);
 }
 
 /* For 1x1 stride-1 convolutions (plain GEMMs over flattened planes, vec4 loads where aligned) 8x8
  * tiles were ~1.6x faster than 4x4 in forward and dx; elsewhere (scalar gathers with bounds checks)
  * 8 channels x 4 pixels was best for forward and 3x3 dx, while 7x7 dx prefers 4x4. dw (a long
  * reduction per output) liked 8x4 throughout. */
-static conv_tile forward_tile(const tsl_conv2d_shape *s) {
-    return is_pointwise(s) ? (conv_tile){8, 8} : (conv_tile){8, 4};
+static conv_tile forward_tile(const tsl_conv2d_shape *s, bool cpu) {
+    /* CPU variant (lavapipe, process CPU time): general_flat 8x16 ran 5.0 to 5.6 GFLOP/s per CPU-second
+     * at ResNet-50's shapes, 16x8 and 8x12 within 10% of it; tiles of more than 128 accumulators fell
+     * to ~2 (the registers spill). The 1x1 GEMM liked 16x8 (6.7 to 7.6) over 8x8 (5.3 to 5.9). */
+    if (cpu)
+        return cpu_general_flat(s, cpu) ? (conv_tile){8, 16} : (conv_tile){16, 8};
+    return is_1x1(s) ? (conv_tile){8, 8} : (conv_tile){8, 4};
 }
 
-static conv_tile backward_data_tile(const tsl_conv2d_shape *s) {
-    if (is_pointwise(s))
+static conv_tile backward_data_tile(const tsl_conv2d_shape *s, bool cpu) {
+    if (is_1x1(s))
         return (conv_tile){8, 8};
+    /* CPU variant: rows of at most 2 pixels per stride phase (ResNet's last stage) leave half of a
+     * 4-pixel tile empty; 16x2 was 1.5x faster there than 8x4. */
+    if (cpu && (s->w + s->stride - 1) / s->stride <= 2)
+        return (conv_tile){16, 2};
     return s->kh * s->kw <= 9 ? (conv_tile){8, 4} : (conv_tile){4, 4};
 }
 
-static conv_tile backward_weights_tile(void) {
+static conv_tile backward_weights_tile(const tsl_conv2d_shape *s, bool cpu) {
+    (void)s, (void)cpu;
     return (conv_tile){8, 4};
 }
 
 static VkDeviceSize max_binding_override;
+static tsl_conv2d_variant variant_override;
+
+void tsl_conv2d_set_variant_for_testing(tsl_conv2d_variant variant) {
+    variant_override = variant;
+}
+
+/* The one place that picks the kernel variant. */
+static bool cpu_variant(const tsl_vk_device *d) {
+    if (variant_override != TSL_CONV2D_VARIANT_AUTO)
+        return variant_override == TSL_CONV2D_VARIANT_CPU;
+    return tsl_vk_device_features(d)->cpu_kernels;
+}
 
 void tsl_conv2d_set_max_binding_bytes_for_testing(VkDeviceSize bytes) {
     max_binding_override = bytes;
@@ -124,13 +152,15 @@ typedef struct {
     tsl_shader_id shader;
     conv_operand operands[3]; /* bound at bindings 0, 1, 2; the push bases follow their roles */
     uint32_t base_slot[3];    /* which of x_base (0), w_base (1), y_base (2) each operand's base fills */
-    uint32_t column_tiles;    /* tiles of tile.n GEMM columns, WORKGROUP of them per group along gx */
+    uint32_t column_tiles;    /* tiles of tile.n GEMM columns, WORKGROUP of them per group along gx (0:
+                                 per chunk, its images' outputs flattened: CPU forward, general_flat) */
     uint32_t rows;            /* GEMM rows (tile.m of them per group along gy) */
     bool images_in_grid;      /* gz = images of the chunk (forward, dx); else 1 and the shader loops */
     bool accumulate_chunks;   /* operand 2 sums over chunks (dw) */
     uint64_t loop_per_image;  /* iterations an invocation spends per image of its chunk (dw), or 0 */
     conv_tile tile;
     bool specialize_stride; /* the shader reads STRIDE (constant_id 3) */
+    bool flat;              /* CPU variant: one flat index over (image, row tile, column tile) */
 } conv_op;
 
 /* Images per dispatch so every split operand's chunk, plus the alignment slack before it, fits a
@@ -187,7 +217,18 @@ static tsl_status record_chunk(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_vk_p
     push->accumulate = op->accumulate_chunks && first > 0;
     if (push->accumulate)
         args[2].access = TSL_READ_WRITE;
-    return tsl_vk_cmd_dispatch(cmd, p, args, 3, push, sizeof *push, gx, gy, op->images_in_grid ? count : 1);
+    uint32_t gz = op->images_in_grid ? count : 1;
+    if (op->flat) { /* every (image, row tile, column tile), WORKGROUP per group, over a 2-D grid */
+        uint64_t columns = op->column_tiles;
+        if (!columns) { /* tiles of the chunk's flattened outputs, images included */
+            columns = ((uint64_t)count * push->oh * push->ow + op->tile.n - 1) / op->tile.n;
+            gz = 1;
+        }
+        uint64_t cells = columns * ((op->rows + op->tile.m - 1) / op->tile.m) * gz;
+        tsl_vk_grid_1d(d, (cells + WORKGROUP - 1) / WORKGROUP, &gx, &gy);
+        gz = 1;
+    }
+    return tsl_vk_cmd_dispatch(cmd, p, args, 3, push, sizeof *push, gx, gy, gz);
 }
 
 static tsl_status record_conv(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
@@ -223,7 +264,7 @@ static tsl_status record_conv(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2
     uint32_t gx = (op->column_tiles + WORKGROUP - 1) / WORKGROUP;
     uint32_t gy = (op->rows + op->tile.m - 1) / op->tile.m;
     const uint32_t *max_groups = tsl_vk_device_features(d)->max_workgroup_count;
-    if (gx > max_groups[0] || gy > max_groups[1])
+    if (!op->flat && (gx > max_groups[0] || gy > max_groups[1]))
         return tsl_error(TSL_ERR_UNSUPPORTED, "%s: %u x %u workgroups exceed the device's grid limit %u x %u",
                          op->op, gx, gy, max_groups[0], max_groups[1]);
     for (uint32_t first = 0; first < s->n; first += per_chunk) {
@@ -245,18 +286,25 @@ static VkDeviceSize y_image_bytes(const tsl_conv2d_shape *s, uint32_t elem_bytes
     return (VkDeviceSize)elem_bytes * s->c_out * tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s);
 }
 
-/* What differs between the fp32 entry points and their _f16 twins. */
+/* What differs between the fp32 entry points and their _f16 twins; shaders [0] GPU, [1] CPU variant. */
 typedef struct {
     const char *suffix;
     uint32_t in_bytes; /* bytes per element of the inputs (x, w, dy) */
-    tsl_shader_id forward, backward_data, backward_weights;
+    tsl_shader_id forward[2], backward_data[2], backward_weights[2];
 } conv_precision;
 
-static const conv_precision fp32 = {"", 4, TSL_SHADER_CONV2D_FORWARD, TSL_SHADER_CONV2D_BACKWARD_DATA,
-                                    TSL_SHADER_CONV2D_BACKWARD_WEIGHTS};
-static const conv_precision fp16 = {"_f16", 2, TSL_SHADER_CONV2D_FORWARD_F16,
-                                    TSL_SHADER_CONV2D_BACKWARD_DATA_F16,
-                                    TSL_SHADER_CONV2D_BACKWARD_WEIGHTS_F16};
+static const conv_precision fp32 = {
+    "",
+    4,
+    {TSL_SHADER_CONV2D_FORWARD, TSL_SHADER_CONV2D_FORWARD_CPU},
+    {TSL_SHADER_CONV2D_BACKWARD_DATA, TSL_SHADER_CONV2D_BACKWARD_DATA_CPU},
+    {TSL_SHADER_CONV2D_BACKWARD_WEIGHTS, TSL_SHADER_CONV2D_BACKWARD_WEIGHTS_CPU}};
+static const conv_precision fp16 = {
+    "_f16",
+    2,
+    {TSL_SHADER_CONV2D_FORWARD_F16, TSL_SHADER_CONV2D_FORWARD_F16_CPU},
+    {TSL_SHADER_CONV2D_BACKWARD_DATA_F16, TSL_SHADER_CONV2D_BACKWARD_DATA_F16_CPU},
+    {TSL_SHADER_CONV2D_BACKWARD_WEIGHTS_F16, TSL_SHADER_CONV2D_BACKWARD_WEIGHTS_F16_CPU}};
 
 static tsl_status check_precision(const tsl_vk_device *d, const char *op, const conv_precision *pr) {
     if (pr->in_bytes == 2 && !tsl_vk_device_features(d)->fp16_storage)
@@ -274,19 +322,23 @@ static tsl_status forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_sh
     TSL_TRY(check_range(name, "x", x, tsl_conv2d_x_count(s), in));
     TSL_TRY(check_range(name, "w", w, tsl_conv2d_w_count(s), in));
     TSL_TRY(check_range(name, "y", y, tsl_conv2d_y_count(s), 4));
-    conv_tile tile = forward_tile(s);
+    bool cpu = cpu_variant(d);
+    conv_tile tile = forward_tile(s, cpu);
     conv_op op = {.op = name,
-                  .shader = pr->forward,
+                  .shader = pr->forward[cpu],
+                  .flat = cpu,
                   .tile = tile,
                   .operands = {{"x", x, x_image_bytes(s, in), TSL_READ, in},
                                {"w", w, 0, TSL_READ, in},
                                {"y", y, y_image_bytes(s, 4), TSL_WRITE, 4}},
                   .base_slot = {0, 1, 2},
-                  .column_tiles = is_pointwise(s)
-                                      ? tiles(s->h * s->w, tile) /* per plane */
+                  .column_tiles = is_1x1(s)
+                                      ? tiles(tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s), tile) /* per plane */
                                       : tsl_conv2d_out_h(s) * tiles(tsl_conv2d_out_w(s), tile), /* per row */
                   .rows = s->c_out,
                   .images_in_grid = true};
+    if (cpu_general_flat(s, cpu))
+        op.column_tiles = 0; /* per chunk: its images' outputs flattened (general_flat) */
     return record_conv(d, cmd, s, &op);
 }
 
@@ -300,17 +352,19 @@ static tsl_status backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_con
     TSL_TRY(check_range(name, "dy", dy, tsl_conv2d_y_count(s), in));
     TSL_TRY(check_range(name, "w", w, tsl_conv2d_w_count(s), in));
     TSL_TRY(check_range(name, "dx", dx, tsl_conv2d_x_count(s), 4));
-    conv_tile tile = backward_data_tile(s);
+    bool cpu = cpu_variant(d);
+    conv_tile tile = backward_data_tile(s, cpu);
     conv_op op = {.op = name,
-                  .shader = pr->backward_data,
+                  .shader = pr->backward_data[cpu],
+                  .flat = cpu,
                   .tile = tile,
                   .operands = {{"dy", dy, y_image_bytes(s, in), TSL_READ, in},
                                {"w", w, 0, TSL_READ, in},
                                {"dx", dx, x_image_bytes(s, 4), TSL_WRITE, 4}},
                   .base_slot = {2, 1, 0},
                   /* per input row and stride phase (see the shader) */
-                  .column_tiles = is_pointwise(s)
-                                      ? tiles(s->h * s->w, tile)
+                  .column_tiles = is_1x1(s)
+                                      ? tiles(tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s), tile)
                                       : s->h * s->stride * tiles((s->w + s->stride - 1) / s->stride, tile),
                   .rows = s->c_in,
                   .images_in_grid = true,
@@ -329,9 +383,11 @@ static tsl_status backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_
     TSL_TRY(check_range(name, "x", x, tsl_conv2d_x_count(s), in));
     TSL_TRY(check_range(name, "dy", dy, tsl_conv2d_y_count(s), in));
     TSL_TRY(check_range(name, "dw", dw, tsl_conv2d_w_count(s), 4));
-    conv_tile tile = backward_weights_tile();
+    bool cpu = cpu_variant(d);
+    conv_tile tile = backward_weights_tile(s, cpu);
     conv_op op = {.op = name,
-                  .shader = pr->backward_weights,
+                  .shader = pr->backward_weights[cpu],
+                  .flat = cpu,
                   .tile = tile,
                   .operands = {{"x", x, x_image_bytes(s, in), TSL_READ, in},
                                {"dy", dy, y_image_bytes(s, in), TSL_READ, in},

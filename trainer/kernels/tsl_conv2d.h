@@ -62,6 +62,15 @@ tsl_status tsl_conv2d_backward_weights_f16(tsl_vk_device *device, tsl_vk_cmd *cm
                                            const tsl_conv2d_shape *shape, tsl_vk_range x, tsl_vk_range dy,
                                            tsl_vk_range dw);
 
+/* Kernel variants: the GPU one (workgroups of pixel tiles that share a channel tile) and the CPU-class
+ * one (a flat grid that keeps every SIMD lane of a CPU driver busy, tiles sized for it). AUTO picks by
+ * tsl_vk_features.cpu_kernels; both compute the same results. */
+typedef enum { TSL_CONV2D_VARIANT_AUTO, TSL_CONV2D_VARIANT_GPU, TSL_CONV2D_VARIANT_CPU } tsl_conv2d_variant;
+
+/* Test hook: forces a variant for every conv2d call of this process (AUTO restores the device's choice),
+ * so tests can check both on one device. Not for production use; not thread-safe. */
+void tsl_conv2d_set_variant_for_testing(tsl_conv2d_variant variant);
+
 /* Test hook: caps the bytes one binding may cover at `bytes` (0 restores the device limit,
  * maxStorageBufferRange) for every conv2d call of this process, so tests can exercise the batch-splitting
  * path at small shapes. Not for production use; not thread-safe. */

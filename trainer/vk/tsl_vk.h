@@ -51,6 +51,11 @@ typedef struct {
      * split it into dispatches below this bound. 0: no such limit. */
     uint32_t max_loop_iterations;
 
+    /* Device class for kernel variants: a CPU driver (device type CPU, e.g. lavapipe) runs each shader
+     * invocation as one SIMD lane, with slow shared memory and barriers. Kernels with a CPU variant
+     * (flat grids that keep every lane busy, register tiles, vec4 loads) take it when this is set. */
+    bool cpu_kernels;
+
     uint32_t compute_queue_family, compute_queue_count;
     bool timestamps; /* compute queue has timestampValidBits > 0 */
     float timestamp_period_ns;

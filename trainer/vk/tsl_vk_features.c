@@ -165,6 +165,7 @@ void tsl_vk_probe_features(VkPhysicalDevice physical, uint32_t index, tsl_vk_fea
     f->api_version = p.apiVersion;
     f->driver_version = p.driverVersion;
     f->type = p.deviceType;
+    f->cpu_kernels = p.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     memcpy(f->pipeline_cache_uuid, p.pipelineCacheUUID, VK_UUID_SIZE);
     if (p.apiVersion < VK_API_VERSION_1_2) {
         snprintf(f->unusable_reason, sizeof f->unusable_reason, "Vulkan %u.%u < 1.2",
