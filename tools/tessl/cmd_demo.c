@@ -22,7 +22,8 @@ enum { MAX_STAGE_ARGS = 48 };
 
 typedef struct {
     const char *out, *arch;
-    int64_t device, width, res, epochs, pairs, per_class, seed;
+    int64_t device, width, res, epochs, pairs, per_class, val_per_class, seed;
+    double lr, lr_biases;
     bool quick;
 } demo_args;
 
@@ -81,7 +82,7 @@ static tsl_status make_data(const demo_args *a, const char *data) {
     arg(&c, "--per-class");
     arg(&c, "%lld", (long long)a->per_class);
     arg(&c, "--val-per-class");
-    arg(&c, "%lld", (long long)(a->per_class / 4 > 2 ? a->per_class / 4 : 2));
+    arg(&c, "%lld", (long long)a->val_per_class);
     arg(&c, "--size");
     arg(&c, "%lld", (long long)(a->res * 3 / 2));
     arg(&c, "--seed");
@@ -138,6 +139,10 @@ static tsl_status train(const demo_args *a, const char *data, double lambda) {
     arg(&c, "256-256-256");
     arg(&c, "--lambda");
     arg(&c, "%g", lambda);
+    arg(&c, "--lr");
+    arg(&c, "%g", a->lr);
+    arg(&c, "--lr-biases");
+    arg(&c, "%g", a->lr_biases);
     arg(&c, "--classifier");
     arg(&c, "--seed");
     arg(&c, "%lld", (long long)a->seed);
@@ -166,13 +171,15 @@ static tsl_status analyze(const demo_args *a, const char *data, double lambda, c
     arg(&c, "%s/analysis-lambda%g", a->out, lambda);
     arg(&c, "--seed");
     arg(&c, "%lld", (long long)a->seed);
-    /* Sized to the demo's 10-minute budget on 2 CPU cores (the defaults of tessl analyze are for GPUs). */
+    /* Sized to the demo's 10-minute budget on 2 CPU cores (the defaults of tessl analyze are for GPUs).
+     * The probe fits on every training image and scores every validation image: a forward pass each,
+     * cheap beside training, and the validation count sets the width of the probe's CI. */
     arg(&c, "--images");
     arg(&c, quick ? "16" : "32");
     arg(&c, "--augmentations");
     arg(&c, "8");
     arg(&c, "--probe-images");
-    arg(&c, quick ? "128" : "256");
+    arg(&c, "%lld", (long long)(10 * (a->per_class > a->val_per_class ? a->per_class : a->val_per_class)));
     device_arg(a, &c);
     char title[128];
     snprintf(title, sizeof title, "5/5 analyse lambda = %g against %s", lambda, baseline);
@@ -314,6 +321,9 @@ int tsl_cmd_demo(int argc, char **argv) {
                    .epochs = 4,
                    .pairs = 16,
                    .per_class = 64,
+                   .val_per_class = 40,
+                   .lr = 0.2,
+                   .lr_biases = 0.0048,
                    .seed = 1};
     tsl_opt opts[] = {
         TSL_CLI_DEVICE_OPTION(&a.device),
@@ -326,6 +336,11 @@ int tsl_cmd_demo(int argc, char **argv) {
         {"--epochs", TSL_OPT_INT, &a.epochs, "N", "training epochs per run", 1, 100000},
         {"--batch", TSL_OPT_INT, &a.pairs, "PAIRS", "pairs per step", 2, 65536},
         {"--per-class", TSL_OPT_INT, &a.per_class, "N", "training images per class (10 classes)", 4, 100000},
+        {"--val-per-class", TSL_OPT_INT, &a.val_per_class, "N",
+         "held-out images per class (the probe's test set)", 2, 100000},
+        {"--lr", TSL_OPT_DOUBLE, &a.lr, "LR", "base learning rate of weights (tessl train --lr)", 0, 0},
+        {"--lr-biases", TSL_OPT_DOUBLE, &a.lr_biases, "LR", "base learning rate of biases and BatchNorm", 0,
+         0},
         {"--seed", TSL_OPT_INT, &a.seed, "N", "seed of data, initialisation and augmentations", 0, INT64_MAX},
     };
     tsl_command_spec spec = {
@@ -347,6 +362,7 @@ int tsl_cmd_demo(int argc, char **argv) {
         a.epochs = 2;
         a.pairs = 8;
         a.per_class = 16;
+        a.val_per_class = 10;
     }
     char data[4096];
     snprintf(data, sizeof data, "%s/data", a.out);
