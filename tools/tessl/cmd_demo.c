@@ -18,7 +18,7 @@
 
 extern char **environ;
 
-enum { MAX_STAGE_ARGS = 48 };
+enum { MAX_STAGE_ARGS = 48, DEMO_CLASSES = 10 };
 
 typedef struct {
     const char *out, *arch;
@@ -78,7 +78,7 @@ static tsl_status make_data(const demo_args *a, const char *data) {
     arg(&c, "synth");
     arg(&c, "%s/src", data);
     arg(&c, "--classes");
-    arg(&c, "10");
+    arg(&c, "%d", DEMO_CLASSES);
     arg(&c, "--per-class");
     arg(&c, "%lld", (long long)a->per_class);
     arg(&c, "--val-per-class");
@@ -179,7 +179,8 @@ static tsl_status analyze(const demo_args *a, const char *data, double lambda, c
     arg(&c, "--augmentations");
     arg(&c, "8");
     arg(&c, "--probe-images");
-    arg(&c, "%lld", (long long)(10 * (a->per_class > a->val_per_class ? a->per_class : a->val_per_class)));
+    int64_t per_class = a->per_class > a->val_per_class ? a->per_class : a->val_per_class;
+    arg(&c, "%lld", (long long)(DEMO_CLASSES * per_class));
     device_arg(a, &c);
     char title[128];
     snprintf(title, sizeof title, "5/5 analyse lambda = %g against %s", lambda, baseline);
