@@ -24,7 +24,7 @@ typedef struct {
     const char *out, *arch;
     int64_t device, width, res, epochs, pairs, per_class, val_per_class, seed;
     double lr, lr_biases;
-    bool quick;
+    bool quick, textured;
 } demo_args;
 
 typedef struct {
@@ -87,6 +87,8 @@ static tsl_status make_data(const demo_args *a, const char *data) {
     arg(&c, "%lld", (long long)(a->res * 3 / 2));
     arg(&c, "--seed");
     arg(&c, "%lld", (long long)a->seed);
+    if (!a->textured)
+        arg(&c, "--plain");
     TSL_TRY(run_stage("1/5 generate the synthetic data set", &c));
     stage_cmd s = {0};
     arg(&s, "tessl");
@@ -313,19 +315,31 @@ static tsl_status summarise(const demo_args *a) {
     return TSL_OK;
 }
 
+/* The demo's settings: plain backgrounds, 32 px, a narrow ResNet-18 and a learning rate 10 times tessl
+ * train's default, which with 16 pairs a step is what learns the shapes within the CPU budget
+ * (docs/ANALYSES.md "The demo"). --quick trains fewer steps on fewer images. Options override both. */
+static void demo_defaults(demo_args *a, bool quick) {
+    *a = (demo_args){.out = "tessl-demo",
+                     .arch = "resnet18",
+                     .device = -1,
+                     .width = 8,
+                     .res = 32,
+                     .epochs = quick ? 6 : 4,
+                     .pairs = 16,
+                     .per_class = quick ? 64 : 200,
+                     .val_per_class = quick ? 20 : 50,
+                     .lr = 2,
+                     .lr_biases = 0.05,
+                     .seed = 1,
+                     .quick = quick};
+}
+
 int tsl_cmd_demo(int argc, char **argv) {
-    demo_args a = {.out = "tessl-demo",
-                   .arch = "resnet18",
-                   .device = -1,
-                   .width = 16,
-                   .res = 64,
-                   .epochs = 4,
-                   .pairs = 16,
-                   .per_class = 64,
-                   .val_per_class = 40,
-                   .lr = 0.2,
-                   .lr_biases = 0.0048,
-                   .seed = 1};
+    bool quick = false;
+    for (int i = 1; i < argc; i++)
+        quick = quick || strcmp(argv[i], "--quick") == 0;
+    demo_args a;
+    demo_defaults(&a, quick);
     tsl_opt opts[] = {
         TSL_CLI_DEVICE_OPTION(&a.device),
         {"--out", TSL_OPT_STRING, &a.out, "DIR", "where data, runs and pictures go", 0, 0},
@@ -342,6 +356,8 @@ int tsl_cmd_demo(int argc, char **argv) {
         {"--lr", TSL_OPT_DOUBLE, &a.lr, "LR", "base learning rate of weights (tessl train --lr)", 0, 0},
         {"--lr-biases", TSL_OPT_DOUBLE, &a.lr_biases, "LR", "base learning rate of biases and BatchNorm", 0,
          0},
+        {"--textured", TSL_OPT_FLAG, &a.textured, NULL,
+         "textured backgrounds (tessl synth's default; harder: docs/ANALYSES.md)", 0, 0},
         {"--seed", TSL_OPT_INT, &a.seed, "N", "seed of data, initialisation and augmentations", 0, INT64_MAX},
     };
     tsl_command_spec spec = {
@@ -357,14 +373,6 @@ int tsl_cmd_demo(int argc, char **argv) {
     int rc = tsl_cli_parse(&spec, argc, argv, &args);
     if (rc != TSL_CLI_CONTINUE)
         return rc;
-    if (a.quick) {
-        a.width = 8;
-        a.res = 32;
-        a.epochs = 2;
-        a.pairs = 8;
-        a.per_class = 16;
-        a.val_per_class = 10;
-    }
     char data[4096];
     snprintf(data, sizeof data, "%s/data", a.out);
     tsl_status st = tsl_mkdirs(a.out);
