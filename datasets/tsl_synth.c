@@ -88,11 +88,18 @@ typedef struct {
     double *grid; /* value-noise lattice for kind 0 */
 } background;
 
-static void background_init(background *bg, synth_rng *r, int w, int h) {
+/* kind 3 (plain) is flat c0; it draws the same numbers as a textured background, so that everything
+ * else in the image (size, pose, colours) is the same for one seed either way. */
+static void background_init(background *bg, synth_rng *r, int w, int h, bool plain) {
     bg->kind = rng_int(r, 3);
     for (int c = 0; c < 3; c++) {
         bg->c0[c] = rng_uniform(r, 0, 255);
         bg->c1[c] = rng_uniform(r, 0, 255);
+    }
+    if (plain) {
+        bg->kind = 3;
+        for (int c = 0; c < 3; c++)
+            bg->c1[c] = bg->c0[c];
     }
     double angle = rng_uniform(r, 0, 2 * M_PI);
     bg->dir_x = cos(angle);
@@ -109,6 +116,8 @@ static void background_init(background *bg, synth_rng *r, int w, int h) {
 
 /* Blend weight between the two background colours at pixel (x, y), in [0, 1]. */
 static double background_mix(const background *bg, int x, int y, int w, int h) {
+    if (bg->kind == 3)
+        return 0;
     if (bg->kind == 0) {
         double gx = (double)x / bg->cell, gy = (double)y / bg->cell;
         int ix = (int)gx, iy = (int)gy;
@@ -131,6 +140,11 @@ static uint8_t clamp_u8(double v) {
 }
 
 tsl_status tsl_synth_render(int k, uint64_t image_seed, int size, uint8_t **rgb, int *width, int *height) {
+    return tsl_synth_render_background(k, image_seed, size, false, rgb, width, height);
+}
+
+tsl_status tsl_synth_render_background(int k, uint64_t image_seed, int size, bool plain, uint8_t **rgb,
+                                       int *width, int *height) {
     if (k < 0 || k >= TSL_SYNTH_MAX_CLASSES || size < 8 || size > 4096)
         return tsl_error(TSL_ERR_INVALID_ARG, "synth: class %d or size %d out of range", k, size);
     synth_rng r = {image_seed};
@@ -141,7 +155,7 @@ tsl_status tsl_synth_render(int k, uint64_t image_seed, int size, uint8_t **rgb,
     else
         h = long_side;
     background bg;
-    background_init(&bg, &r, w, h);
+    background_init(&bg, &r, w, h, plain);
     uint8_t *img = malloc((size_t)w * h * 3);
     if (!img || !bg.grid) {
         free(img);
@@ -212,7 +226,8 @@ static tsl_status write_image(tjhandle tj, const tsl_synth_options *o, int split
     snprintf(path + n, sizeof path - n, "/%s%s_%05d.JPEG", split ? "val_" : "", class_names[k], index);
     uint8_t *rgb = NULL;
     int w = 0, h = 0;
-    TSL_TRY(tsl_synth_render(k, image_seed(o->seed, split, k, index), o->size, &rgb, &w, &h));
+    TSL_TRY(tsl_synth_render_background(k, image_seed(o->seed, split, k, index), o->size, o->plain, &rgb, &w,
+                                        &h));
     tsl_status st = write_jpeg(tj, path, rgb, w, h, o->quality);
     free(rgb);
     return st;

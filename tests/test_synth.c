@@ -122,6 +122,38 @@ START_TEST(class_changes_the_image) {
 }
 END_TEST
 
+/* A plain background is one colour: the four corners (never covered: the shape lies in a disc of the
+ * object's radius that stays inside the image) differ by at most the pixel noise, +-8 on each side
+ * plus rounding, 17. For one seed, the size matches the textured image's. */
+START_TEST(plain_background_is_flat) {
+    uint64_t seed = tsl_test_seed("plain_background_is_flat");
+    int textured_corners_differ = 0;
+    for (int i = 0; i < 40; i++) {
+        uint8_t *plain, *textured;
+        int w, h, tw, th;
+        TSL_TEST_OK(
+            tsl_synth_render_background(i % TSL_SYNTH_MAX_CLASSES, seed + i, 40, true, &plain, &w, &h));
+        TSL_TEST_OK(tsl_synth_render(i % TSL_SYNTH_MAX_CLASSES, seed + i, 40, &textured, &tw, &th));
+        ck_assert_int_eq(w, tw);
+        ck_assert_int_eq(h, th);
+        const size_t corners[4] = {0, (size_t)w - 1, (size_t)(h - 1) * w, (size_t)h * w - 1};
+        for (int c = 0; c < 3; c++) {
+            int lo = 255, hi = 0, tlo = 255, thi = 0;
+            for (int j = 0; j < 4; j++) {
+                int v = plain[corners[j] * 3 + c], t = textured[corners[j] * 3 + c];
+                lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+                tlo = t < tlo ? t : tlo, thi = t > thi ? t : thi;
+            }
+            ck_assert_msg(hi - lo <= 17, "image %d channel %d: plain corners span %d..%d", i, c, lo, hi);
+            textured_corners_differ += thi - tlo > 17;
+        }
+        free(plain);
+        free(textured);
+    }
+    ck_assert_msg(textured_corners_differ > 0, "textured backgrounds look flat too: the test checks nothing");
+}
+END_TEST
+
 START_TEST(bad_options_are_rejected) {
     tsl_synth_options o;
     tsl_synth_options_default(&o);
@@ -144,6 +176,7 @@ int main(void) {
     tcase_add_test(tc, same_seed_same_bytes_other_seed_differs);
     tcase_add_test(tc, layout_classes_and_image_sizes);
     tcase_add_test(tc, class_changes_the_image);
+    tcase_add_test(tc, plain_background_is_flat);
     tcase_add_test(tc, bad_options_are_rejected);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);

@@ -14,10 +14,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+enum { DEMO_CLASSES = 10 };
+
 typedef struct {
     const char *out, *arch;
-    int64_t device, width, res, epochs, pairs, per_class, seed;
-    bool quick;
+    int64_t device, width, res, epochs, pairs, per_class, val_per_class, seed;
+    double lr, lr_biases;
+    bool quick, textured;
 } demo_args;
 
 /* Stages run through stage.h (shared with tessl sweep); these names keep the stage code below short. */
@@ -48,15 +51,17 @@ static tsl_status make_data(const demo_args *a, const char *data) {
     arg(&c, "synth");
     arg(&c, "%s/src", data);
     arg(&c, "--classes");
-    arg(&c, "10");
+    arg(&c, "%d", DEMO_CLASSES);
     arg(&c, "--per-class");
     arg(&c, "%lld", (long long)a->per_class);
     arg(&c, "--val-per-class");
-    arg(&c, "%lld", (long long)(a->per_class / 4 > 2 ? a->per_class / 4 : 2));
+    arg(&c, "%lld", (long long)a->val_per_class);
     arg(&c, "--size");
     arg(&c, "%lld", (long long)(a->res * 3 / 2));
     arg(&c, "--seed");
     arg(&c, "%lld", (long long)a->seed);
+    if (!a->textured)
+        arg(&c, "--plain");
     TSL_TRY(run_stage("1/5 generate the synthetic data set", &c));
     stage_cmd s = {0};
     arg(&s, "tessl");
@@ -109,6 +114,10 @@ static tsl_status train(const demo_args *a, const char *data, double lambda) {
     arg(&c, "256-256-256");
     arg(&c, "--lambda");
     arg(&c, "%g", lambda);
+    arg(&c, "--lr");
+    arg(&c, "%g", a->lr);
+    arg(&c, "--lr-biases");
+    arg(&c, "%g", a->lr_biases);
     arg(&c, "--classifier");
     arg(&c, "--seed");
     arg(&c, "%lld", (long long)a->seed);
@@ -142,8 +151,11 @@ static tsl_status analyze(const demo_args *a, const char *data, double lambda, c
     arg(&c, quick ? "16" : "32");
     arg(&c, "--augmentations");
     arg(&c, "8");
+    /* The probe fits on every training image and scores every validation image: a forward pass each,
+     * cheap beside training, and the validation count sets the width of the probe's CI. */
     arg(&c, "--probe-images");
-    arg(&c, quick ? "128" : "256");
+    int64_t per_class = a->per_class > a->val_per_class ? a->per_class : a->val_per_class;
+    arg(&c, "%lld", (long long)(DEMO_CLASSES * per_class));
     device_arg(a, &c);
     char title[128];
     snprintf(title, sizeof title, "5/5 analyse lambda = %g against %s", lambda, baseline);
@@ -276,16 +288,31 @@ static tsl_status summarise(const demo_args *a) {
     return TSL_OK;
 }
 
+/* The demo's settings: plain backgrounds, 32 px, a narrow ResNet-18 and a learning rate 10 times tessl
+ * train's default, which with 16 pairs a step learns the shapes within the CPU budget (docs/ANALYSES.md
+ * "The demo"). --quick is a smoke test: 20 steps, too few to learn. Options override both. */
+static void demo_defaults(demo_args *a, bool quick) {
+    *a = (demo_args){.out = "tessl-demo",
+                     .arch = "resnet18",
+                     .device = -1,
+                     .width = 8,
+                     .res = 32,
+                     .epochs = quick ? 2 : 4,
+                     .pairs = quick ? 8 : 16,
+                     .per_class = quick ? 16 : 200,
+                     .val_per_class = quick ? 20 : 50,
+                     .lr = 2,
+                     .lr_biases = 0.05,
+                     .seed = 1,
+                     .quick = quick};
+}
+
 int tsl_cmd_demo(int argc, char **argv) {
-    demo_args a = {.out = "tessl-demo",
-                   .arch = "resnet18",
-                   .device = -1,
-                   .width = 16,
-                   .res = 64,
-                   .epochs = 4,
-                   .pairs = 16,
-                   .per_class = 64,
-                   .seed = 1};
+    bool quick = false;
+    for (int i = 1; i < argc; i++)
+        quick = quick || strcmp(argv[i], "--quick") == 0;
+    demo_args a;
+    demo_defaults(&a, quick);
     tsl_opt opts[] = {
         TSL_CLI_DEVICE_OPTION(&a.device),
         {"--out", TSL_OPT_STRING, &a.out, "DIR", "where data, runs and pictures go", 0, 0},
@@ -297,6 +324,13 @@ int tsl_cmd_demo(int argc, char **argv) {
         {"--epochs", TSL_OPT_INT, &a.epochs, "N", "training epochs per run", 1, 100000},
         {"--batch", TSL_OPT_INT, &a.pairs, "PAIRS", "pairs per step", 2, 65536},
         {"--per-class", TSL_OPT_INT, &a.per_class, "N", "training images per class (10 classes)", 4, 100000},
+        {"--val-per-class", TSL_OPT_INT, &a.val_per_class, "N",
+         "held-out images per class (the probe's test set)", 2, 100000},
+        {"--lr", TSL_OPT_DOUBLE, &a.lr, "LR", "base learning rate of weights (tessl train --lr)", 0, 0},
+        {"--lr-biases", TSL_OPT_DOUBLE, &a.lr_biases, "LR", "base learning rate of biases and BatchNorm", 0,
+         0},
+        {"--textured", TSL_OPT_FLAG, &a.textured, NULL,
+         "textured backgrounds (tessl synth's default; harder: docs/ANALYSES.md)", 0, 0},
         {"--seed", TSL_OPT_INT, &a.seed, "N", "seed of data, initialisation and augmentations", 0, INT64_MAX},
     };
     tsl_command_spec spec = {
@@ -312,13 +346,6 @@ int tsl_cmd_demo(int argc, char **argv) {
     int rc = tsl_cli_parse(&spec, argc, argv, &args);
     if (rc != TSL_CLI_CONTINUE)
         return rc;
-    if (a.quick) {
-        a.width = 8;
-        a.res = 32;
-        a.epochs = 2;
-        a.pairs = 8;
-        a.per_class = 16;
-    }
     char data[4096];
     snprintf(data, sizeof data, "%s/data", a.out);
     tsl_status st = tsl_mkdirs(a.out);

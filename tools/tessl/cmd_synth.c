@@ -15,6 +15,7 @@ int tsl_cmd_synth(int argc, char **argv) {
         {"--size", TSL_OPT_INT, &size, "S", "shorter side in pixels (the other is S..1.5*S)", 8, 4096},
         {"--seed", TSL_OPT_INT, &seed, "X", "random seed: the same seed writes the same bytes", 0, INT64_MAX},
         {"--quality", TSL_OPT_INT, &quality, "Q", "JPEG quality", 1, 100},
+        {"--plain", TSL_OPT_FLAG, &o.plain, NULL, "flat one-colour backgrounds instead of textures", 0, 0},
         {"--quiet", TSL_OPT_FLAG, &quiet, NULL, "no progress line", 0, 0},
     };
     tsl_command_spec spec = {
