@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum {
     TSL_PLOT_MARGIN_LEFT = 58,
@@ -87,6 +88,9 @@ tsl_status tsl_plot_layout(const tsl_plot_figure *figure, int index, tsl_plot_fr
 /* Figure pixel coordinates of data point (x, y) in `frame` (pixel centres at integer + 0.5 are not
  * assumed: px = left + width * (x - x0) / (x1 - x0), py = top + height * (y1 - y) / (y1 - y0)). */
 void tsl_plot_map(const tsl_plot_frame *frame, double x, double y, double *px, double *py);
+
+/* Writes `s` with the five XML special characters (< > & ' ") escaped: text for SVG and HTML. */
+void tsl_plot_write_escaped(FILE *f, const char *s);
 
 /* Renders the figure as a standalone SVG document (malloc'd, NUL-terminated; `*size` excludes the NUL).
  * Text is XML-escaped. */

@@ -29,31 +29,6 @@ static void svg_circle(tsl_plot_canvas *c, double cx, double cy, double r, uint3
     fprintf(out(c), "<circle cx='%.1f' cy='%.1f' r='%.1f' fill='#%06x'/>\n", cx, cy, r, rgb);
 }
 
-/* Writes `s` with the five XML special characters escaped. */
-static void write_escaped(FILE *f, const char *s) {
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '\'':
-            fputs("&apos;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
-    }
-}
-
 static void svg_text(tsl_plot_canvas *c, double x, double y, const char *s, tsl_plot_text_size size,
                      tsl_plot_anchor anchor, bool vertical, uint32_t rgb) {
     static const char *const anchors[] = {"start", "middle", "end"};
@@ -64,7 +39,7 @@ static void svg_text(tsl_plot_canvas *c, double x, double y, const char *s, tsl_
     if (vertical)
         fprintf(f, " transform='rotate(-90 %.1f %.1f)'", x, y);
     fputc('>', f);
-    write_escaped(f, s);
+    tsl_plot_write_escaped(f, s);
     fputs("</text>\n", f);
 }
 
@@ -94,4 +69,28 @@ tsl_status tsl_plot_render_svg(const tsl_plot_figure *figure, char **svg, size_t
     *svg = text;
     *size = len;
     return TSL_OK;
+}
+
+void tsl_plot_write_escaped(FILE *f, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '\'':
+            fputs("&apos;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        default:
+            fputc(*s, f);
+        }
+    }
 }

@@ -2,6 +2,7 @@
  * scripts, no external files) with every plotted number in tables, each as mean [95% CI] n=. */
 #include "report.h"
 #include "tsl_file.h"
+#include "tsl_plot.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -9,27 +10,6 @@
 #include <string.h>
 
 enum { MAX_PREVIEW_BYTES = 64 << 20 };
-
-static void html_text(FILE *f, const char *s) {
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
-    }
-}
 
 /* "mean [lo, hi] n=N"; "n/a" when undefined. */
 static void number_cell(FILE *f, const report_number *v) {
@@ -126,7 +106,7 @@ static void figure1_table(FILE *f, const report_inputs *in) {
     fputs("<table>\n<tr><th>lambda</th>", f);
     for (int b = 0; b < nb; b++) {
         fputs("<th>1 predictivity: ", f);
-        html_text(f, bench[b]);
+        tsl_plot_write_escaped(f, bench[b]);
         fputs("</th><th>ceiled</th>", f);
     }
     if (nb == 0)
@@ -152,7 +132,7 @@ static void figure1_table(FILE *f, const report_inputs *in) {
             fprintf(f, "<td>%.4f</td><td>", r->chance);
         else
             fputs("<td>n/a</td><td>", f);
-        html_text(f, r && r->baseline_path[0] ? r->baseline_path : "-");
+        tsl_plot_write_escaped(f, r && r->baseline_path[0] ? r->baseline_path : "-");
         fputs("</td></tr>\n", f);
     }
     fputs("</table>\n", f);
@@ -178,7 +158,7 @@ static void loss_table(FILE *f, const report_inputs *in) {
     for (int i = 0; i < in->n_runs; i++) {
         const report_run *r = &in->runs[i];
         fprintf(f, "<tr><td>%g</td><td>", r->lambda);
-        html_text(f, r->dir);
+        tsl_plot_write_escaped(f, r->dir);
         fprintf(f, "</td><td>%zu</td><td>%.0f</td>", r->n, r->step[r->n - 1]);
         const double *fields[4] = {r->loss, r->inv, r->equi, r->ce};
         for (int k = 0; k < 4; k++)
@@ -209,7 +189,7 @@ static void all_measurements(FILE *f, const report_inputs *in, bool delta) {
         fprintf(f, "<th>lambda %g", rs[c]->lambda);
         if (delta) {
             fputs(" &minus; ", f);
-            html_text(f, rs[c]->baseline_path);
+            tsl_plot_write_escaped(f, rs[c]->baseline_path);
         }
         fputs("</th>", f);
     }
@@ -219,7 +199,7 @@ static void all_measurements(FILE *f, const report_inputs *in, bool delta) {
     for (int m = 0; m < rows; m++) {
         const char *name = delta ? first->delta[m].name : first->weights[m].name;
         fputs("<tr><td>", f);
-        html_text(f, name);
+        tsl_plot_write_escaped(f, name);
         fputs("</td>", f);
         for (int c = 0; c < cols; c++)
             number_cell(f, delta ? report_find(rs[c]->delta, rs[c]->n_delta, name)
@@ -238,7 +218,7 @@ static tsl_status preview_section(FILE *f, const char *path) {
     fputs("<h2>One augmented batch</h2>\n<p>Each row is a pair of images: both under t, then both under t' "
           "(the two halves of a TeSSL batch share every augmentation parameter). From ",
           f);
-    html_text(f, path);
+    tsl_plot_write_escaped(f, path);
     fputs(".</p>\n<img alt=\"augmented batch\" src=\"data:image/png;base64,", f);
     base64(f, png, size);
     fputs("\">\n", f);
@@ -251,7 +231,7 @@ static void inputs_section(FILE *f, const report_inputs *in) {
     for (int i = 0; i < in->n_results; i++) {
         const report_result *r = &in->results[i];
         fprintf(f, "<li>lambda %g: %s ", r->lambda, r->is_analysis ? "analysis" : "neural scores");
-        html_text(f, r->path);
+        tsl_plot_write_escaped(f, r->path);
         if (r->is_analysis && r->images >= 0)
             fprintf(f, " (%lld images, %lld augmentations each, %lld decoding splits, seed %lld)",
                     (long long)r->images, (long long)r->augmentations, (long long)r->splits,
@@ -260,7 +240,7 @@ static void inputs_section(FILE *f, const report_inputs *in) {
     }
     for (int i = 0; i < in->n_runs; i++) {
         fprintf(f, "<li>lambda %g: run ", in->runs[i].lambda);
-        html_text(f, in->runs[i].dir);
+        tsl_plot_write_escaped(f, in->runs[i].dir);
         fputs("</li>\n", f);
     }
     fputs("</ul>\n", f);

@@ -5,21 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int type_preference(VkPhysicalDeviceType t) {
-    switch (t) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
-        return 0;
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
-        return 1;
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
-        return 2;
-    case VK_PHYSICAL_DEVICE_TYPE_CPU:
-        return 3;
-    default:
-        return 4;
-    }
-}
-
 tsl_status tsl_train_rank_device(const tsl_dist *dist, int64_t requested, int64_t *device) {
     *device = requested;
     const char *env = getenv("TESSL_DEVICE");
@@ -30,11 +15,11 @@ tsl_status tsl_train_rank_device(const tsl_dist *dist, int64_t requested, int64_
     TSL_TRY(tsl_vk_list_devices(&all, &n));
     int best = 99;
     for (uint32_t i = 0; i < n; i++)
-        if (all[i].usable && type_preference(all[i].type) < best)
-            best = type_preference(all[i].type);
+        if (all[i].usable && tsl_vk_device_type_preference(all[i].type) < best)
+            best = tsl_vk_device_type_preference(all[i].type);
     uint32_t candidates = 0;
     for (uint32_t i = 0; i < n; i++)
-        candidates += all[i].usable && type_preference(all[i].type) == best;
+        candidates += all[i].usable && tsl_vk_device_type_preference(all[i].type) == best;
     if (!candidates) {
         free(all);
         return tsl_error(TSL_ERR_UNSUPPORTED, "rank %d: no usable Vulkan device (see 'tessl devices')",
@@ -42,7 +27,7 @@ tsl_status tsl_train_rank_device(const tsl_dist *dist, int64_t requested, int64_
     }
     uint32_t pick = (uint32_t)tsl_dist_local_rank(dist) % candidates, seen = 0;
     for (uint32_t i = 0; i < n; i++)
-        if (all[i].usable && type_preference(all[i].type) == best && seen++ == pick)
+        if (all[i].usable && tsl_vk_device_type_preference(all[i].type) == best && seen++ == pick)
             *device = all[i].index;
     if ((uint32_t)tsl_dist_local_size(dist) > candidates && tsl_dist_local_rank(dist) == 0)
         fprintf(stderr, "tessl: %d ranks on this node share %u device%s\n", tsl_dist_local_size(dist),

@@ -94,6 +94,10 @@ tsl_status tsl_vk_device_open(const tsl_vk_options *options, tsl_vk_device **dev
  * stderr, never fatal), and frees everything. Accepts NULL. */
 void tsl_vk_device_close(tsl_vk_device *device);
 
+/* The order in which devices are preferred when none is named: 0 discrete GPU, 1 integrated, 2 virtual,
+ * 3 CPU, 4 other (lower is preferred). */
+int tsl_vk_device_type_preference(VkPhysicalDeviceType type);
+
 const tsl_vk_features *tsl_vk_device_features(const tsl_vk_device *device);
 
 /* Number of validation-layer warnings and errors seen since the device was opened. */

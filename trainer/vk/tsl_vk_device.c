@@ -160,7 +160,7 @@ tsl_status tsl_vk_list_devices(tsl_vk_features **devices, uint32_t *count) {
     return st;
 }
 
-static int type_rank(VkPhysicalDeviceType t) {
+int tsl_vk_device_type_preference(VkPhysicalDeviceType t) {
     switch (t) {
     case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
         return 0;
@@ -210,8 +210,8 @@ static tsl_status select_device(tsl_vk_device *d, VkPhysicalDevice *phys, uint32
     int best_rank = 99;
     for (uint32_t i = 0; i < n; i++) {
         tsl_vk_probe_features(phys[i], i, &f);
-        if (f.usable && type_rank(f.type) < best_rank) {
-            best_rank = type_rank(f.type);
+        if (f.usable && tsl_vk_device_type_preference(f.type) < best_rank) {
+            best_rank = tsl_vk_device_type_preference(f.type);
             d->physical = phys[i];
             d->features = f;
         }
