@@ -5,6 +5,7 @@
 #ifndef TSL_SHARD_FORMAT_H
 #define TSL_SHARD_FORMAT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define TSL_SHARD_MAGIC          "TSLSHARD" /* 8 bytes, no terminator on disk */
@@ -54,6 +55,11 @@ const char *tsl_shard_header_decode(const uint8_t in[TSL_SHARD_HEADER_SIZE], tsl
 
 void tsl_shard_index_encode(const tsl_shard_index_entry *e, uint8_t out[TSL_SHARD_INDEX_ENTRY]);
 void tsl_shard_index_decode(const uint8_t in[TSL_SHARD_INDEX_ENTRY], tsl_shard_index_entry *e);
+
+/* True for the `compression` values this version reads and writes. */
+static inline bool tsl_shard_compression_known(uint32_t compression) {
+    return compression == TSL_SHARD_ZSTD || compression == TSL_SHARD_ZSTD_UP || compression == TSL_SHARD_RAW;
+}
 
 /* Little-endian field access, shared by the writer and the reader. */
 static inline void tsl_le_put_u16(uint8_t *p, uint16_t v) {

@@ -45,9 +45,7 @@ static tsl_status check_header(const tsl_shard_reader *r) {
     if (h->file_size != r->file_size)
         return tsl_error(TSL_ERR_FORMAT, "shard %s: header says %llu bytes, file has %llu (truncated?)",
                          r->path, (unsigned long long)h->file_size, (unsigned long long)r->file_size);
-    if (h->pixel_format != TSL_SHARD_PIXEL_RGB8 ||
-        (h->compression != TSL_SHARD_ZSTD && h->compression != TSL_SHARD_ZSTD_UP &&
-         h->compression != TSL_SHARD_RAW))
+    if (h->pixel_format != TSL_SHARD_PIXEL_RGB8 || !tsl_shard_compression_known(h->compression))
         return bad(r, "unknown pixel format or compression");
     if (h->index_offset < TSL_SHARD_HEADER_SIZE || h->index_offset > r->file_size)
         return bad(r, "index offset outside the file");

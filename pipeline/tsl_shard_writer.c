@@ -28,13 +28,9 @@ struct tsl_shard_compressor {
     size_t filtered_size;
 };
 
-static bool known_compression(uint32_t compression) {
-    return compression == TSL_SHARD_ZSTD || compression == TSL_SHARD_ZSTD_UP || compression == TSL_SHARD_RAW;
-}
-
 tsl_status tsl_shard_compressor_create(uint32_t compression, int level, tsl_shard_compressor **out) {
     bool zstd = compression != TSL_SHARD_RAW;
-    if (!known_compression(compression) || (zstd && (level < -7 || level == 0 || level > 19)))
+    if (!tsl_shard_compression_known(compression) || (zstd && (level < -7 || level == 0 || level > 19)))
         return tsl_error(TSL_ERR_INVALID_ARG, "shard compressor: compression %u / level %d not supported",
                          compression, level);
     tsl_shard_compressor *c = calloc(1, sizeof *c);
@@ -141,7 +137,7 @@ static void writer_free(tsl_shard_writer *w) {
 tsl_status tsl_shard_writer_open(const char *path, uint32_t shard_index, uint32_t compression,
                                  uint32_t class_count, char *const *class_names, uint64_t source_hash,
                                  tsl_shard_writer **out) {
-    if (!known_compression(compression))
+    if (!tsl_shard_compression_known(compression))
         return tsl_error(TSL_ERR_INVALID_ARG, "shard writer: unknown compression %u", compression);
     tsl_shard_writer *w = calloc(1, sizeof *w);
     if (!w)

@@ -115,7 +115,7 @@ static tsl_status add_backward(tsl_model *m, bool *ready, int j, tsl_vk_range dy
 static tsl_status trunk_layer_backward(tsl_model *m, bool *ready, int i) {
     const tsl_layer *l = &m->net.layers[i];
     tsl_trunk_layer *L = &m->layers[i];
-    int src = l->input == -1 ? i - 1 : l->input;
+    int src = tsl_layer_source(m->net.layers, i);
     tsl_vk_range dy = L->grad;
     if (l->kind == TSL_LAYER_ADD) { /* dy flows unchanged to both summands */
         TSL_TRY(add_backward(m, ready, l->input, dy));

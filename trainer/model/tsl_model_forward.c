@@ -8,12 +8,6 @@
 #include "tsl_pointwise.h"
 #include "tsl_pool.h"
 
-/* Index of the layer that feeds layer i (-2: the network input). */
-static int source_of(const tsl_model *m, int i) {
-    int input = m->net.layers[i].input;
-    return input == -1 ? i - 1 : input;
-}
-
 /* The first n images of the output of layer `src` (or of the network input). */
 static tsl_vk_range output_rows(const tsl_model *m, int src, tsl_vk_range images, uint32_t n) {
     if (src == -2)
@@ -55,7 +49,8 @@ static tsl_status bn_train_quarters(tsl_model *m, tsl_batchnorm_shape quarter,
 static tsl_status trunk_layer_forward(tsl_model *m, int i, tsl_vk_range images, uint32_t n, bool train) {
     const tsl_layer *l = &m->net.layers[i];
     tsl_trunk_layer *L = &m->layers[i];
-    tsl_vk_range x = output_rows(m, source_of(m, i), images, n), y = tsl_rows(L->out, L->per_image, 0, n);
+    tsl_vk_range x = output_rows(m, tsl_layer_source(m->net.layers, i), images, n),
+                 y = tsl_rows(L->out, L->per_image, 0, n);
     switch (l->kind) {
     case TSL_LAYER_CONV: {
         tsl_conv2d_shape s = tsl_model_conv_shape(l, n);

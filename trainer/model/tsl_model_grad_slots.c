@@ -13,7 +13,7 @@ static void first_writers(const tsl_resnet *net, int *writer) {
     writer[net->n_layers - 1] = net->n_layers;
     for (int i = 0; i < net->n_layers; i++) {
         const tsl_layer *l = &net->layers[i];
-        int src = l->input == -1 ? i - 1 : l->input;
+        int src = tsl_layer_source(net->layers, i);
         if (src >= 0 && writer[src] < i)
             writer[src] = i;
         if (l->kind == TSL_LAYER_ADD && l->skip >= 0 && writer[l->skip] < i)

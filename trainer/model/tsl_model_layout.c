@@ -221,32 +221,36 @@ static tsl_vk_range range_at(const carver *c, uint64_t at, uint64_t bytes) {
     return c->buffer ? tsl_vk_subrange(c->buffer, at, bytes) : r;
 }
 
+static uint64_t largest_gradient_floats(const tsl_model *m) {
+    uint64_t most = 0;
+    for (int i = 0; i < m->net.n_layers; i++)
+        if (m->rows * m->layers[i].per_image > most)
+            most = m->rows * m->layers[i].per_image;
+    return most;
+}
+
 /* The trunk's output gradients in the shared slots of m->grad_slot, each as large as the largest. */
 static void carve_trunk_gradients(tsl_model *m, carver *c) {
-    int n = m->net.n_layers;
-    uint64_t largest = 0;
-    for (int i = 0; i < n; i++) {
-        const tsl_layer *l = &m->net.layers[i];
-        uint64_t floats = m->rows * (uint64_t)l->c_out * l->h_out * l->w_out;
-        largest = floats > largest ? floats : largest;
-    }
+    uint64_t largest = largest_gradient_floats(m);
     uint64_t first = c->at, stride = align_up(4 * largest);
     for (int s = 0; s < m->n_grad_slots; s++)
         carve(c, largest);
-    for (int i = 0; i < n; i++) {
-        const tsl_layer *l = &m->net.layers[i];
-        uint64_t bytes = 4 * m->rows * (uint64_t)l->c_out * l->h_out * l->w_out;
+    for (int i = 0; i < m->net.n_layers; i++) {
+        uint64_t bytes = 4 * m->rows * m->layers[i].per_image;
         m->layers[i].grad = range_at(c, first + (uint64_t)m->grad_slot[i] * stride, bytes);
     }
 }
 
 static void carve_trunk(tsl_model *m, carver *c) {
+    for (int i = 0; i < m->net.n_layers; i++) {
+        const tsl_layer *l = &m->net.layers[i];
+        m->layers[i].per_image = (uint64_t)l->c_out * l->h_out * l->w_out;
+    }
     if (!m->config.trunk_only) /* evaluation-mode features need no gradients */
         carve_trunk_gradients(m, c);
     for (int i = 0; i < m->net.n_layers; i++) {
         const tsl_layer *l = &m->net.layers[i];
         tsl_trunk_layer *L = &m->layers[i];
-        L->per_image = (uint64_t)l->c_out * l->h_out * l->w_out;
         L->out = carve(c, m->rows * L->per_image);
         if (l->kind == TSL_LAYER_BN) {
             carve_quarters(c, L->save_mean, l->c_out);
@@ -290,14 +294,6 @@ static void carve_bt(tsl_bt_term *t, carver *c) {
         *per_dim[i] = carve(c, t->dim);
     t->c = carve(c, dd);
     t->dc = carve(c, dd);
-}
-
-static uint64_t largest_gradient_floats(const tsl_model *m) {
-    uint64_t most = 0;
-    for (int i = 0; i < m->net.n_layers; i++)
-        if (m->rows * m->layers[i].per_image > most)
-            most = m->rows * m->layers[i].per_image;
-    return most;
 }
 
 static void carve_all(tsl_model *m, carver *c) {

@@ -36,6 +36,12 @@ typedef struct {
     bool zero_init; /* BN whose gamma starts at 0 (last BN of a residual block, zero_init_residual) */
 } tsl_layer;
 
+/* Index of the layer that feeds layer i: its `input`, with -1 resolved to the previous layer (-2: the
+ * network input). */
+static inline int tsl_layer_source(const tsl_layer *layers, int i) {
+    return layers[i].input == -1 ? i - 1 : layers[i].input;
+}
+
 typedef struct {
     tsl_resnet_arch arch;
     int base_width; /* 64 for torchvision's nets */
