@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # README's main command end to end at its quick size: `tessl demo --quick` must finish and write its
-# report (OUT/report/report.html); its results.json
-# must hold a probe score for the random initialisation and both networks, on every held-out image; and
-# the same seed must give the same checkpoint twice.
+# report (OUT/report/report.html); its results.json must hold a probe score for the random
+# initialisation and both networks, on every held-out image; both networks must have learned; and the
+# same seed must give the same checkpoint twice.
 #
-# The learning criterion of issue 8 (each network's linear-probe top-1 beats the random initialisation's
-# by MARGIN, and for lambda 0 the paired 95% CI of the difference lies above 0) is checked only with
-# TESSL_DEMO_REQUIRE_LEARNING=1: the full demo learns (docs/ANALYSES.md "The demo"), but the quick one
-# (20 steps of 8 pairs, against 248 of 16) does not, so by default the check would always
-# fail. Turn it on once --quick learns.
+# The learning criterion (issue 8): each network's linear-probe top-1 beats the random initialisation's
+# by more than MARGIN, and for lambda 0 the paired 95% interval of the difference lies above 0. On
+# seeds 1 to 3 the quick demo's margins were +0.053 to +0.079 (lambda 0) and +0.043 to +0.050 (lambda
+# 0.2) on 1000 held-out images (docs/ANALYSES.md "The demo"); MARGIN is below all of them, so a
+# regression that stops learning fails while a change of rounding (another summation order in a
+# kernel) does not.
 set -euo pipefail
 TESSL=$1
 OUT=$2
-MARGIN=${MARGIN:-0.05}
-VAL_IMAGES=200 # tessl demo --quick: 10 classes x 20 held-out images
+MARGIN=${MARGIN:-0.03}
+VAL_IMAGES=1000 # tessl demo --quick: 10 classes x 100 held-out images
 fail() { echo "FAIL: $*"; exit 1; }
 
 rm -rf "$OUT"
@@ -56,14 +57,12 @@ for v in "$random" "$lambda0" "$lambda2"; do
 done
 echo "ok   results.json scores the random initialisation and both networks on every held-out image"
 
-if [ "${TESSL_DEMO_REQUIRE_LEARNING:-0}" = 1 ]; then
-    above "$lambda0" "$(awk -v r="$random" -v m="$MARGIN" 'BEGIN { print r + m }')" ||
-        fail "lambda 0 did not learn: probe $lambda0 vs random $random"
-    above "$delta_lo" 0 || fail "lambda 0 minus random: 95% CI reaches 0 (lower end $delta_lo)"
-    above "$lambda2" "$(awk -v r="$random" -v m="$MARGIN" 'BEGIN { print r + m }')" ||
-        fail "lambda 0.2 did not learn: probe $lambda2 vs random $random"
-    echo "ok   both networks beat the random initialisation on the linear probe by more than $MARGIN"
-fi
+above "$lambda0" "$(awk -v r="$random" -v m="$MARGIN" 'BEGIN { print r + m }')" ||
+    fail "lambda 0 did not learn: probe $lambda0 vs random $random"
+above "$delta_lo" 0 || fail "lambda 0 minus random: 95% CI reaches 0 (lower end $delta_lo)"
+above "$lambda2" "$(awk -v r="$random" -v m="$MARGIN" 'BEGIN { print r + m }')" ||
+    fail "lambda 0.2 did not learn: probe $lambda2 vs random $random"
+echo "ok   both networks beat the random initialisation on the linear probe by more than $MARGIN"
 
 # One seed, one result: the lambda 0 training and its analysis, rerun by the commands the demo printed,
 # give the same checkpoint byte for byte and the same numbers.
