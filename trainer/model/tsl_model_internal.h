@@ -72,7 +72,10 @@ struct tsl_model {
     tsl_vk_range logits, dlogits;
     tsl_vk_range accum; /* a gradient that must be added to one already written is formed here */
 
-    tsl_vk_buffer activations; /* every range above is carved from it */
+    /* Every range above is carved from these allocations, each within the device's allocation limit
+     * (tsl_model_layout.c). */
+    tsl_vk_buffer *activation_chunks;
+    int n_activation_chunks;
     uint64_t activation_bytes;
     tsl_vk_buffer scratch; /* shared by the kernels that need scratch (used one at a time) */
     tsl_vk_buffer loss_host;

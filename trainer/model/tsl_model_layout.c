@@ -194,31 +194,57 @@ static tsl_status allocate_params(tsl_model *m) {
     return TSL_OK;
 }
 
-/* ---- activations: carved in two passes (measure, then assign) by the same code ---- */
+/* ---- activations: carved in two passes (measure, then assign) by the same code ----
+ *
+ * The activations are split into chunks, each its own allocation of at most `limit` bytes (the device's
+ * maxMemoryAllocationSize and maxBufferSize): a tensor that would cross the limit starts the next chunk.
+ * Tensors never span chunks, and no kernel binds two tensors as one range, so where a tensor lies does
+ * not change what is computed. */
 
 typedef struct {
-    const tsl_vk_buffer *buffer; /* NULL while measuring */
-    uint64_t at;
+    const tsl_vk_buffer *chunks; /* NULL while measuring */
+    uint64_t limit;
+    int chunk;   /* the chunk being filled */
+    uint64_t at; /* bytes of it already carved */
+    /* Measuring: the bytes of each chunk (malloc'd; failed is set when growing it fails). */
+    uint64_t *sizes;
+    int cap;
+    bool failed;
 } carver;
+
+static void record_chunk_size(carver *c) {
+    if (c->chunks || c->failed)
+        return;
+    if (c->chunk >= c->cap) {
+        int cap = c->cap ? 2 * c->cap : 8;
+        uint64_t *grown = realloc(c->sizes, sizeof *grown * (size_t)cap);
+        if (!grown) {
+            c->failed = true;
+            return;
+        }
+        c->sizes = grown;
+        c->cap = cap;
+    }
+    c->sizes[c->chunk] = c->at;
+}
 
 static tsl_vk_range carve(carver *c, uint64_t floats) {
     uint64_t bytes = 4 * floats;
+    if (c->at > 0 && c->at + align_up(bytes) > c->limit) {
+        c->chunk++;
+        c->at = 0;
+    }
     tsl_vk_range r = {VK_NULL_HANDLE, c->at, bytes};
-    if (c->buffer)
-        r = tsl_vk_subrange(c->buffer, c->at, bytes);
+    if (c->chunks)
+        r = tsl_vk_subrange(&c->chunks[c->chunk], c->at, bytes);
     c->at += align_up(bytes);
+    record_chunk_size(c);
     return r;
 }
 
 static void carve_quarters(carver *c, tsl_vk_range *r, uint64_t floats) {
     for (int q = 0; q < 4; q++)
         r[q] = carve(c, floats);
-}
-
-/* A range at byte `at` of the carver's buffer (an offset only, while measuring). */
-static tsl_vk_range range_at(const carver *c, uint64_t at, uint64_t bytes) {
-    tsl_vk_range r = {VK_NULL_HANDLE, at, bytes};
-    return c->buffer ? tsl_vk_subrange(c->buffer, at, bytes) : r;
 }
 
 static uint64_t largest_gradient_floats(const tsl_model *m) {
@@ -229,15 +255,17 @@ static uint64_t largest_gradient_floats(const tsl_model *m) {
     return most;
 }
 
-/* The trunk's output gradients in the shared slots of m->grad_slot, each as large as the largest. */
+/* The trunk's output gradients in the shared slots of m->grad_slot, each as large as the largest; a
+ * layer's gradient is the start of its slot. */
 static void carve_trunk_gradients(tsl_model *m, carver *c) {
     uint64_t largest = largest_gradient_floats(m);
-    uint64_t first = c->at, stride = align_up(4 * largest);
+    tsl_vk_range slots[TSL_MODEL_MAX_TRUNK_LAYERS];
     for (int s = 0; s < m->n_grad_slots; s++)
-        carve(c, largest);
+        slots[s] = carve(c, largest);
     for (int i = 0; i < m->net.n_layers; i++) {
-        uint64_t bytes = 4 * m->rows * m->layers[i].per_image;
-        m->layers[i].grad = range_at(c, first + (uint64_t)m->grad_slot[i] * stride, bytes);
+        tsl_vk_range r = slots[m->grad_slot[i]];
+        r.size = 4 * m->rows * m->layers[i].per_image;
+        m->layers[i].grad = r;
     }
 }
 
@@ -312,6 +340,28 @@ static void carve_all(tsl_model *m, carver *c) {
         m->accum = carve(c, largest_gradient_floats(m));
 }
 
+/* The most bytes one allocation may hold on this device, in whole TSL_MODEL_ALIGN units. */
+static uint64_t allocation_limit(const tsl_model *m) {
+    const tsl_vk_features *f = tsl_vk_device_features(m->device);
+    uint64_t limit =
+        f->max_allocation_size < f->max_buffer_size ? f->max_allocation_size : f->max_buffer_size;
+    return limit / TSL_MODEL_ALIGN * TSL_MODEL_ALIGN;
+}
+
+static tsl_status allocate_activation_chunks(tsl_model *m, const uint64_t *sizes, int n) {
+    m->activation_chunks = calloc((size_t)n, sizeof *m->activation_chunks);
+    if (!m->activation_chunks)
+        return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
+    m->n_activation_chunks = n;
+    char name[64];
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "model activations (part %d of %d)", i + 1, n);
+        TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, sizes[i] ? sizes[i] : 4,
+                             n > 1 ? name : "model activations", &m->activation_chunks[i]));
+    }
+    return TSL_OK;
+}
+
 static tsl_status allocate_activations(tsl_model *m) {
     if (!m->config.trunk_only) {
         m->grad_slot = malloc(sizeof(int) * (size_t)m->net.n_layers);
@@ -319,12 +369,20 @@ static tsl_status allocate_activations(tsl_model *m) {
             return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
         m->n_grad_slots = tsl_model_gradient_slots(&m->net, m->grad_slot);
     }
-    carver measure = {NULL, 0};
+    carver measure = {.limit = allocation_limit(m)};
+    record_chunk_size(&measure); /* chunk 0 exists even when nothing is carved */
     carve_all(m, &measure);
-    m->activation_bytes = measure.at;
-    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, measure.at, "model activations", &m->activations));
-    carver assign = {&m->activations, 0};
+    tsl_status s = measure.failed ? tsl_error(TSL_ERR_NOMEM, "model: out of memory") : TSL_OK;
+    m->activation_bytes = 0;
+    for (int i = 0; s == TSL_OK && i <= measure.chunk; i++)
+        m->activation_bytes += measure.sizes[i];
+    if (s == TSL_OK)
+        s = allocate_activation_chunks(m, measure.sizes, measure.chunk + 1);
+    free(measure.sizes);
+    TSL_TRY(s);
+    carver assign = {.chunks = m->activation_chunks, .limit = measure.limit};
     carve_all(m, &assign);
+    tsl_assert(assign.chunk == m->n_activation_chunks - 1);
     return TSL_OK;
 }
 
