@@ -150,4 +150,8 @@ enum { TSL_MODEL_MAX_TRUNK_LAYERS = 512 }; /* ResNet-50 has 173 */
  * the number of slots. */
 int tsl_model_gradient_slots(const tsl_resnet *net, int *slot_of);
 
+/* The layer whose output memory trunk layer i writes its output into (in place), or -1 when it needs
+ * its own (tsl_model_inplace.c). */
+int tsl_model_inplace_source(const tsl_resnet *net, int i);
+
 #endif

@@ -279,7 +279,8 @@ static void carve_trunk(tsl_model *m, carver *c) {
     for (int i = 0; i < m->net.n_layers; i++) {
         const tsl_layer *l = &m->net.layers[i];
         tsl_trunk_layer *L = &m->layers[i];
-        L->out = carve(c, m->rows * L->per_image);
+        int in_place = tsl_model_inplace_source(&m->net, i);
+        L->out = in_place >= 0 ? m->layers[in_place].out : carve(c, m->rows * L->per_image);
         if (l->kind == TSL_LAYER_BN) {
             carve_quarters(c, L->save_mean, l->c_out);
             carve_quarters(c, L->save_invstd, l->c_out);
@@ -311,7 +312,10 @@ static void carve_projector(tsl_model *m, tsl_projector *p, carver *c) {
     }
 }
 
-static void carve_bt(tsl_bt_term *t, carver *c) {
+/* A term's dim x dim C and dC: the invariant and equivariant terms run one after the other (the recorder
+ * orders the second's writes after the first's reads), so the second takes the first's when it is as
+ * large: at 8192-wide projectors that is 512 MiB less. */
+static void carve_bt(tsl_bt_term *t, carver *c, const tsl_bt_term *earlier) {
     uint64_t rd = (uint64_t)t->rows * t->dim, dd = (uint64_t)t->dim * t->dim;
     tsl_vk_range *rows_x_dim[] = {&t->a, &t->b, &t->an, &t->bn, &t->dan, &t->dbn, &t->da, &t->db};
     for (size_t i = 0; i < sizeof rows_x_dim / sizeof *rows_x_dim; i++)
@@ -320,6 +324,11 @@ static void carve_bt(tsl_bt_term *t, carver *c) {
                                &t->invstd_b, &t->running_mean, &t->running_var};
     for (size_t i = 0; i < sizeof per_dim / sizeof *per_dim; i++)
         *per_dim[i] = carve(c, t->dim);
+    if (earlier && earlier->dim == t->dim) {
+        t->c = earlier->c;
+        t->dc = earlier->dc;
+        return;
+    }
     t->c = carve(c, dd);
     t->dc = carve(c, dd);
 }
@@ -331,7 +340,7 @@ static void carve_all(tsl_model *m, carver *c) {
             carve_projector(m, &m->proj[h], c);
     for (int h = 0; h < 2; h++)
         if (m->bt[h].weight > 0)
-            carve_bt(&m->bt[h], c);
+            carve_bt(&m->bt[h], c, h == 1 && m->bt[0].weight > 0 ? &m->bt[0] : NULL);
     if (m->config.classes) {
         m->logits = carve(c, (uint64_t)m->rows * m->config.classes);
         m->dlogits = carve(c, (uint64_t)m->rows * m->config.classes);
