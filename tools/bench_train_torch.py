@@ -138,14 +138,14 @@ def main():
         t0 = time.perf_counter()
         loss = step(model, opt, x, a.batch, a.lam)
         print(f"warm-up step {i}: {time.perf_counter() - t0:.3f} s (loss {loss:.4f})", flush=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(a.steps):
         t1 = time.perf_counter()
         loss = step(model, opt, x, a.batch, a.lam)
         print(f"step {i}: {time.perf_counter() - t1:.3f} s (loss {loss:.4f})", flush=True)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"torch: {4 * a.batch * a.steps / elapsed:.2f} img/s ({elapsed / a.steps:.3f} s per step, "
-          f"{a.steps} steps after {a.warmup} warm-up)")
+          f"{a.steps} steps after {a.warmup} warm-up); {4 * a.batch * a.steps / cpu:.2f} images per CPU second")
     if a.memory:
         peak, live, high, (net, grown) = peak_memory(model, opt, x, a.batch, a.lam)
         mib = 1 << 20

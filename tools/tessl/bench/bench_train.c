@@ -2,6 +2,7 @@
  * trunk and both projectors, the loss, the optimiser step) on random inputs, after warm-up steps; with
  * --profile, the device time of each kernel from timestamp queries. tools/bench_train_torch.py times the
  * same step in PyTorch. */
+#include "bench_clock.h"
 #include "tsl_bench.h"
 #include "tsl_model.h"
 
@@ -82,6 +83,7 @@ static tsl_status run_steps(tsl_vk_device *d, tsl_model *m, tsl_vk_range images,
     if (o->profile)
         tsl_vk_profile_reset(d);
     double start = now_seconds();
+    tsl_bench_clock clock_start = tsl_bench_clock_now();
     for (int i = 0; i < o->steps; i++) {
         double t0 = now_seconds();
         TSL_TRY(one_step(m, images, o->warmup + i, o->batch, norms, &loss));
@@ -89,8 +91,11 @@ static tsl_status run_steps(tsl_vk_device *d, tsl_model *m, tsl_vk_range images,
         fflush(stdout);
     }
     double wall = now_seconds() - start;
-    printf("tessl: %.2f img/s (%.3f s per step, %d steps after %d warm-up)\n",
-           4.0 * o->batch * o->steps / wall, wall / o->steps, o->steps, o->warmup);
+    double cpu = tsl_bench_clock_since(clock_start).cpu;
+    printf("tessl: %.2f img/s (%.3f s per step, %d steps after %d warm-up); %.2f images per CPU second (all "
+           "threads, lavapipe's included)\n",
+           4.0 * o->batch * o->steps / wall, wall / o->steps, o->steps, o->warmup,
+           4.0 * o->batch * o->steps / cpu);
     if (o->profile)
         printf("(profiling on: timestamps after every command add their own cost)\n");
     *wall_seconds = wall;
