@@ -312,9 +312,10 @@ static void carve_projector(tsl_model *m, tsl_projector *p, carver *c) {
     }
 }
 
-/* A term's dim x dim C and dC: the invariant and equivariant terms run one after the other (the recorder
- * orders the second's writes after the first's reads), so the second takes the first's when it is as
- * large: at 8192-wide projectors that is 512 MiB less. */
+/* A term's dim x dim C and dC in one buffer: dC is written over C once the loss has been read from it
+ * (tsl_barlow_loss_grad_c works in place), and the invariant and equivariant terms run one after the
+ * other (the recorder orders the second's writes after the first's reads), so the second takes the
+ * first's when it is as large: at 8192-wide projectors, 256 MiB instead of 1 GiB. */
 static void carve_bt(tsl_bt_term *t, carver *c, const tsl_bt_term *earlier) {
     uint64_t rd = (uint64_t)t->rows * t->dim, dd = (uint64_t)t->dim * t->dim;
     tsl_vk_range *rows_x_dim[] = {&t->a, &t->b, &t->an, &t->bn, &t->dan, &t->dbn, &t->da, &t->db};
@@ -329,8 +330,7 @@ static void carve_bt(tsl_bt_term *t, carver *c, const tsl_bt_term *earlier) {
         t->dc = earlier->dc;
         return;
     }
-    t->c = carve(c, dd);
-    t->dc = carve(c, dd);
+    t->c = t->dc = carve(c, dd);
 }
 
 static void carve_all(tsl_model *m, carver *c) {
