@@ -192,6 +192,19 @@ START_TEST(in_place_outputs_overwrite_nothing_needed_later) {
             }
         }
         ck_assert_int_eq(in_place, want[a]);
+        /* Outputs no backward reads: exactly the downsample BatchNorms (one per stage after the first;
+         * ResNet-50's first stage has one too), read only by their block's sum. */
+        int forward_only = 0;
+        for (int j = 0; j < net.n_layers; j++) {
+            int until = tsl_model_forward_only_until(&net, j);
+            if (until < 0)
+                continue;
+            forward_only++;
+            ck_assert_msg(strstr(net.layers[j].name, "downsample.1") &&
+                              net.layers[until].kind == TSL_LAYER_ADD && net.layers[until].skip == j,
+                          "%s is forward-only until %s", net.layers[j].name, net.layers[until].name);
+        }
+        ck_assert_int_eq(forward_only, a == 2 ? 4 : 3);
         tsl_resnet_free(&net);
     }
 }

@@ -29,3 +29,23 @@ int tsl_model_inplace_source(const tsl_resnet *net, int i) {
         return -1; /* x + x: both operands are the memory written */
     return consumers(net, src) == 1 ? src : -1;
 }
+
+/* Layer j's output is needed after the forward when a backward reads it: its own (a ReLU's reads its
+ * output), a consumer's that reads its input (convolution, BatchNorm), the projectors' (the last layer),
+ * or it is the memory a consumer writes in place. */
+int tsl_model_forward_only_until(const tsl_resnet *net, int j) {
+    const tsl_layer *l = &net->layers[j];
+    if (l->kind == TSL_LAYER_RELU || j == net->n_layers - 1)
+        return -1;
+    int last = -1;
+    for (int i = j + 1; i < net->n_layers; i++) {
+        const tsl_layer *r = &net->layers[i];
+        bool reads = tsl_layer_source(net->layers, i) == j || (r->kind == TSL_LAYER_ADD && r->skip == j);
+        if (!reads)
+            continue;
+        if (r->kind == TSL_LAYER_CONV || r->kind == TSL_LAYER_BN || tsl_model_inplace_source(net, i) == j)
+            return -1;
+        last = i;
+    }
+    return last;
+}

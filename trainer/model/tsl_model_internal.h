@@ -154,4 +154,9 @@ int tsl_model_gradient_slots(const tsl_resnet *net, int *slot_of);
  * its own (tsl_model_inplace.c). */
 int tsl_model_inplace_source(const tsl_resnet *net, int i);
 
+/* When no backward reads trunk layer j's output (it is needed only until its last reader's forward):
+ * that last reader's index, else -1 (tsl_model_inplace.c). ResNet's downsample BatchNorms, read only
+ * by the residual sum, are such outputs; they live in the backward-only `accum` buffer. */
+int tsl_model_forward_only_until(const tsl_resnet *net, int j);
+
 #endif

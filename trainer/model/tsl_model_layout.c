@@ -255,13 +255,16 @@ static uint64_t largest_gradient_floats(const tsl_model *m) {
     return most;
 }
 
-/* The trunk's output gradients in the shared slots of m->grad_slot, each as large as the largest; a
- * layer's gradient is the start of its slot. */
+/* The trunk's output gradients in the shared slots of m->grad_slot, each as large as the largest
+ * gradient it holds; a layer's gradient is the start of its slot. */
 static void carve_trunk_gradients(tsl_model *m, carver *c) {
-    uint64_t largest = largest_gradient_floats(m);
+    uint64_t floats[TSL_MODEL_MAX_TRUNK_LAYERS] = {0}; /* per slot: its largest gradient */
+    for (int i = 0; i < m->net.n_layers; i++)
+        if (m->rows * m->layers[i].per_image > floats[m->grad_slot[i]])
+            floats[m->grad_slot[i]] = m->rows * m->layers[i].per_image;
     tsl_vk_range slots[TSL_MODEL_MAX_TRUNK_LAYERS];
     for (int s = 0; s < m->n_grad_slots; s++)
-        slots[s] = carve(c, largest);
+        slots[s] = carve(c, floats[s]);
     for (int i = 0; i < m->net.n_layers; i++) {
         tsl_vk_range r = slots[m->grad_slot[i]];
         r.size = 4 * m->rows * m->layers[i].per_image;
@@ -274,13 +277,23 @@ static void carve_trunk(tsl_model *m, carver *c) {
         const tsl_layer *l = &m->net.layers[i];
         m->layers[i].per_image = (uint64_t)l->c_out * l->h_out * l->w_out;
     }
-    if (!m->config.trunk_only) /* evaluation-mode features need no gradients */
+    int accum_busy_until = -1;   /* the last reader of the forward-only output now in accum */
+    if (!m->config.trunk_only) { /* evaluation-mode features need no gradients */
         carve_trunk_gradients(m, c);
+        m->accum = carve(c, largest_gradient_floats(m));
+    }
     for (int i = 0; i < m->net.n_layers; i++) {
         const tsl_layer *l = &m->net.layers[i];
         tsl_trunk_layer *L = &m->layers[i];
-        int in_place = tsl_model_inplace_source(&m->net, i);
-        L->out = in_place >= 0 ? m->layers[in_place].out : carve(c, m->rows * L->per_image);
+        int in_place = tsl_model_inplace_source(&m->net, i), until = tsl_model_forward_only_until(&m->net, i);
+        if (in_place >= 0) {
+            L->out = m->layers[in_place].out;
+        } else if (!m->config.trunk_only && until >= 0 && i > accum_busy_until) {
+            L->out = tsl_rows(m->accum, L->per_image, 0, m->rows); /* accum is used in backward only */
+            accum_busy_until = until;
+        } else {
+            L->out = carve(c, m->rows * L->per_image);
+        }
         if (l->kind == TSL_LAYER_BN) {
             carve_quarters(c, L->save_mean, l->c_out);
             carve_quarters(c, L->save_invstd, l->c_out);
@@ -345,8 +358,6 @@ static void carve_all(tsl_model *m, carver *c) {
         m->logits = carve(c, (uint64_t)m->rows * m->config.classes);
         m->dlogits = carve(c, (uint64_t)m->rows * m->config.classes);
     }
-    if (!m->config.trunk_only)
-        m->accum = carve(c, largest_gradient_floats(m));
 }
 
 /* The most bytes one allocation may hold on this device, in whole TSL_MODEL_ALIGN units. */

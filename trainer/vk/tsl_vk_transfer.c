@@ -3,9 +3,11 @@
 
 #include <string.h>
 
-enum { MAX_STAGING_BYTES = 32u << 20 };
+enum { MAX_STAGING_BYTES = 8u << 20 };
 
-/* The staging buffers' size: 32 MiB, or less where one allocation may not be that large. */
+/* The staging buffers' size: 8 MiB (large enough that a chunk's submission costs little beside its copy,
+ * small beside the model: both buffers stay allocated), or less where one allocation may not be that
+ * large. */
 static VkDeviceSize staging_bytes(const tsl_vk_device *d) {
     VkDeviceSize limit = d->features.max_allocation_size / 256 * 256;
     return limit < MAX_STAGING_BYTES ? limit : MAX_STAGING_BYTES;
