@@ -160,6 +160,56 @@ START_TEST(gradient_slots_never_hold_two_live_gradients) {
 }
 END_TEST
 
+/* A layer written in place over its source's output (tsl_model_inplace_source) must be elementwise (ReLU
+ * or addition) of the same shape, and the memory it overwrites must be needed by nobody else: the source
+ * is a BatchNorm or an addition (whose backward reads no output) and no other layer reads it. Every
+ * block's ReLUs and sum qualify: the stem's ReLU plus 3 per basic block, 4 per bottleneck. */
+START_TEST(in_place_outputs_overwrite_nothing_needed_later) {
+    const tsl_resnet_arch archs[] = {TSL_RESNET18, TSL_RESNET34, TSL_RESNET50};
+    const int want[] = {1 + 8 * 3, 1 + 16 * 3, 1 + 16 * 4};
+    for (size_t a = 0; a < 3; a++) {
+        tsl_resnet net;
+        TSL_TEST_OK(tsl_resnet_describe(archs[a], TSL_RESNET_BASE_WIDTH, 224, 224, &net));
+        int in_place = 0;
+        for (int i = 0; i < net.n_layers; i++) {
+            int src = tsl_model_inplace_source(&net, i);
+            if (src < 0)
+                continue;
+            in_place++;
+            const tsl_layer *l = &net.layers[i], *s = &net.layers[src];
+            ck_assert_msg(l->kind == TSL_LAYER_RELU || l->kind == TSL_LAYER_ADD, "%s is not elementwise",
+                          l->name);
+            ck_assert_msg(s->kind == TSL_LAYER_BN || s->kind == TSL_LAYER_ADD, "%s over %s", l->name,
+                          s->name);
+            ck_assert(src == (l->input == -1 ? i - 1 : l->input));
+            ck_assert(l->c_out == s->c_out && l->h_out == s->h_out && l->w_out == s->w_out);
+            for (int k = 0; k < net.n_layers; k++) {
+                const tsl_layer *r = &net.layers[k];
+                bool reads = (r->input == -1 ? k - 1 : r->input) == src ||
+                             (r->kind == TSL_LAYER_ADD && r->skip == src);
+                ck_assert_msg(k == i || !reads, "%s overwrites %s, which %s reads", l->name, s->name,
+                              r->name);
+            }
+        }
+        ck_assert_int_eq(in_place, want[a]);
+        /* Outputs no backward reads: exactly the downsample BatchNorms (one per stage after the first;
+         * ResNet-50's first stage has one too), read only by their block's sum. */
+        int forward_only = 0;
+        for (int j = 0; j < net.n_layers; j++) {
+            int until = tsl_model_forward_only_until(&net, j);
+            if (until < 0)
+                continue;
+            forward_only++;
+            ck_assert_msg(strstr(net.layers[j].name, "downsample.1") &&
+                              net.layers[until].kind == TSL_LAYER_ADD && net.layers[until].skip == j,
+                          "%s is forward-only until %s", net.layers[j].name, net.layers[until].name);
+        }
+        ck_assert_int_eq(forward_only, a == 2 ? 4 : 3);
+        tsl_resnet_free(&net);
+    }
+}
+END_TEST
+
 START_TEST(base_width_scales_every_stage) {
     tsl_resnet net;
     TSL_TEST_OK(tsl_resnet_describe(TSL_RESNET18, 8, 32, 32, &net));
@@ -181,6 +231,7 @@ int main(void) {
     tcase_add_test(tc, graph_links_and_init_flags);
     tcase_add_test(tc, base_width_scales_every_stage);
     tcase_add_test(tc, gradient_slots_never_hold_two_live_gradients);
+    tcase_add_test(tc, in_place_outputs_overwrite_nothing_needed_later);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);
 }

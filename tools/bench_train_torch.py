@@ -12,8 +12,16 @@ parameter groups. Inputs are random (the augmentations are not timed; tessl benc
 them either). --lambda 0 drops g_equi, as tessl does.
 
 Usage: tools/bench_train_torch.py [--arch resnet50] [--res 224] [--batch 8] [--steps 3] [--warmup 1]
-                                  [--threads N] [--projector 8192-8192-8192] [--lambda 0.2]
+                                  [--threads N] [--projector 8192-8192-8192] [--lambda 0.2] [--memory]
 Prints warm-up and timed step times and img/s (4 x batch images per step).
+
+--memory adds one more step, untimed, under torch.profiler with profile_memory=True, and prints the peak
+of all tensor memory during it: the bytes of every tensor alive when the step begins (weights, gradients,
+LARS momentum, BatchNorm buffers, the input) plus the highest running sum of the CPU allocator's
+allocations and frees that the profiler records during the step (activations saved for backward,
+temporaries, gradients). That is the counterpart of tessl's peak device memory in use (`tessl bench
+train`), which also holds weights, gradients, optimizer state, activations, scratch and the input.
+Memory the allocator does not see (OpenBLAS and oneDNN work buffers, the interpreter) is not counted.
 """
 import argparse
 import os
@@ -21,6 +29,7 @@ import time
 
 import torch
 import torch.nn as nn
+from torch.profiler import ProfilerActivity, profile
 import torchvision
 
 from make_train_fixture import LARS, barlow, projector
@@ -53,6 +62,43 @@ def step(model, opt, x, n, lam):
     return loss.item()
 
 
+def tensor_bytes(tensors):
+    """Bytes of distinct tensor storages among `tensors`."""
+    seen = {}
+    for t in tensors:
+        if t is not None:
+            seen[t.storage().data_ptr()] = t.storage().nbytes()
+    return sum(seen.values())
+
+
+def live_bytes(model, opt, x):
+    """Bytes of the tensors a step keeps between steps, by kind."""
+    params = list(model.parameters())
+    return {"weights": tensor_bytes(params), "gradients": tensor_bytes(p.grad for p in params),
+            "optimizer state": tensor_bytes(v for st in opt.state.values() for v in st.values()
+                                            if torch.is_tensor(v)),
+            "BatchNorm buffers": tensor_bytes(model.buffers()), "input": tensor_bytes([x])}
+
+
+def peak_memory(model, opt, x, n, lam):
+    """Peak tensor bytes during one step; the bytes alive when it begins, by kind; the rise to the peak;
+    and the profiler's net change against the change in live tensors (equal when no free was missed).
+    The gradients are freed (set to None, as the step's own zero_grad does) before the profiler starts:
+    it cannot see frees of blocks allocated before it started."""
+    opt.zero_grad(set_to_none=True)
+    before = live_bytes(model, opt, x)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step(model, opt, x, n, lam)
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    events.sort(key=lambda e: e.start_us())  # stable: equal times keep the recorded order
+    now = high = 0
+    for e in events:
+        now += e.nbytes()
+        high = max(high, now)
+    after = sum(live_bytes(model, opt, x).values())
+    return sum(before.values()) + high, before, high, (now, after - sum(before.values()))
+
+
 def blas_library():
     """The BLAS shared object this process has mapped (after a matrix product)."""
     torch.randn(64, 64) @ torch.randn(64, 64)
@@ -71,6 +117,7 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--projector", default="8192-8192-8192")
     ap.add_argument("--lambda", dest="lam", type=float, default=0.2)
+    ap.add_argument("--memory", action="store_true", help="one more step under the memory profiler")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -91,14 +138,21 @@ def main():
         t0 = time.perf_counter()
         loss = step(model, opt, x, a.batch, a.lam)
         print(f"warm-up step {i}: {time.perf_counter() - t0:.3f} s (loss {loss:.4f})", flush=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(a.steps):
         t1 = time.perf_counter()
         loss = step(model, opt, x, a.batch, a.lam)
         print(f"step {i}: {time.perf_counter() - t1:.3f} s (loss {loss:.4f})", flush=True)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"torch: {4 * a.batch * a.steps / elapsed:.2f} img/s ({elapsed / a.steps:.3f} s per step, "
-          f"{a.steps} steps after {a.warmup} warm-up)")
+          f"{a.steps} steps after {a.warmup} warm-up); {4 * a.batch * a.steps / cpu:.2f} images per CPU second")
+    if a.memory:
+        peak, live, high, (net, grown) = peak_memory(model, opt, x, a.batch, a.lam)
+        mib = 1 << 20
+        print(f"torch peak tensor memory: {peak / mib:.1f} MiB ({peak / mib / (4 * a.batch):.1f} MiB per image): "
+              + ", ".join(f"{k} {v / mib:.1f}" for k, v in live.items())
+              + f" alive at the start, {high / mib:.1f} more at the step's peak (allocations minus frees over "
+              f"the step {net / mib:.1f} MiB, live tensors grew by {grown / mib:.1f} MiB)")
 
 
 if __name__ == "__main__":

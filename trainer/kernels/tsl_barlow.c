@@ -139,8 +139,9 @@ tsl_status tsl_barlow_loss_grad_c(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_b
     uint64_t bytes = 4ull * p->dim * p->dim, align = offset_alignment(d);
     TSL_TRY(check_size(what, "C", c, bytes));
     TSL_TRY(check_size(what, "dC", dc, bytes));
-    if (c.vk == dc.vk && c.offset < dc.offset + bytes && dc.offset < c.offset + bytes)
-        return tsl_error(TSL_ERR_INVALID_ARG, "%s: dC overlaps C", what);
+    if (c.vk == dc.vk && c.offset != dc.offset && c.offset < dc.offset + bytes &&
+        dc.offset < c.offset + bytes)
+        return tsl_error(TSL_ERR_INVALID_ARG, "%s: dC partly overlaps C", what);
     uint64_t chunk = binding_limit(d, p) / align * align / 4; /* elements; keeps chunk starts aligned */
     if (!chunk)
         return tsl_error(TSL_ERR_INVALID_ARG, "%s: binding limit %llu bytes is too small", what,

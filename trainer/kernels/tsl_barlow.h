@@ -42,7 +42,8 @@ VkDeviceSize tsl_barlow_loss_scratch_bytes(const tsl_vk_device *device, const ts
 tsl_status tsl_barlow_loss(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_barlow_params *params,
                            tsl_vk_range c, tsl_vk_range scratch, tsl_vk_range loss);
 
-/* Records dc = dL/dC (dc may not overlap c). Errors as tsl_barlow_loss. */
+/* Records dc = dL/dC. dc may be c itself (in place: the kernel is elementwise, each element read before
+ * it is written), but may not partly overlap it. Errors as tsl_barlow_loss. */
 tsl_status tsl_barlow_loss_grad_c(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_barlow_params *params,
                                   tsl_vk_range c, tsl_vk_range dc);
 

@@ -1,7 +1,8 @@
 /* Pointwise ops of a ResNet block over fp32 tensors of any shape (flat arrays of equal size, a multiple
  * of 4 bytes; work beyond one binding is split into chunks). All record into `cmd`. Output ranges must
- * not overlap the inputs (except as stated). Errors: TSL_ERR_INVALID_ARG naming the op when sizes
- * differ or are not multiples of 4 bytes.
+ * not overlap the inputs, except that an output may be exactly an input (y == x: in place; each element
+ * is read before it is written, by the same invocation). Errors: TSL_ERR_INVALID_ARG naming the op when
+ * sizes differ or are not multiples of 4 bytes.
  *
  * Each op has an _f16 twin over fp16 storage: every tensor of the call (inputs, mask and output) holds
  * IEEE half values (sizes and offsets multiples of 2 bytes); values are converted to fp32, computed on,

@@ -123,11 +123,13 @@ void tsl_model_destroy(tsl_model *m) {
     if (!m)
         return;
     tsl_vk_cmd_destroy(m->cmd);
-    tsl_vk_buffer *buffers[] = {&m->params,     &m->grads,       &m->momentum, &m->second,
-                                &m->stats,      &m->activations, &m->scratch,  &m->loss_host,
-                                &m->grad_norms, &m->sync_in,     &m->sync_out};
+    tsl_vk_buffer *buffers[] = {&m->params,  &m->grads,     &m->momentum,   &m->second,  &m->stats,
+                                &m->scratch, &m->loss_host, &m->grad_norms, &m->sync_in, &m->sync_out};
     for (size_t i = 0; i < sizeof buffers / sizeof *buffers; i++)
         tsl_vk_free(m->device, buffers[i]);
+    for (int i = 0; i < m->n_activation_chunks; i++)
+        tsl_vk_free(m->device, &m->activation_chunks[i]);
+    free(m->activation_chunks);
     free(m->tensors);
     free(m->layers);
     free(m->grad_slot);
@@ -147,6 +149,10 @@ int tsl_model_feature_dim(const tsl_model *m) {
 
 uint64_t tsl_model_activation_bytes(const tsl_model *m) {
     return m->activation_bytes;
+}
+
+int tsl_model_activation_allocations(const tsl_model *m) {
+    return m->n_activation_chunks;
 }
 
 uint64_t tsl_model_parameter_count(const tsl_model *m) {

@@ -23,9 +23,9 @@
  *
  * Memory (llm.c style): all trainable parameters live in one device allocation carved into tensors at
  * aligned offsets, with gradients and momentum (and, for AdamW, second moments) in allocations of the
- * same layout; BN running statistics in another; activations for the configured batch in one more, sized
- * once at creation (tsl_model_activation_bytes; a trunk-only model carves no gradients). Nothing is
- * allocated per step.
+ * same layout; BN running statistics in another; activations for the configured batch in as few more as
+ * the device's allocation limit allows (maxMemoryAllocationSize, maxBufferSize), sized once at creation
+ * (tsl_model_activation_bytes; a trunk-only model carves no gradients). Nothing is allocated per step.
  *
  * Threading: one model, one thread. Every function returns TSL_OK or an error with a message. */
 #ifndef TSL_MODEL_H
@@ -79,8 +79,9 @@ void tsl_model_destroy(tsl_model *model); /* accepts NULL */
 
 const tsl_resnet *tsl_model_resnet(const tsl_model *model);
 int tsl_model_feature_dim(const tsl_model *model);
-uint64_t tsl_model_activation_bytes(const tsl_model *model); /* bytes sized for the configured batch */
-uint64_t tsl_model_parameter_count(const tsl_model *model);  /* trainable floats */
+uint64_t tsl_model_activation_bytes(const tsl_model *model);  /* bytes sized for the configured batch */
+int tsl_model_activation_allocations(const tsl_model *model); /* how many allocations hold them */
+uint64_t tsl_model_parameter_count(const tsl_model *model);   /* trainable floats */
 
 /* ---- named tensors --------------------------------------------------------------------------------- */
 

@@ -72,7 +72,10 @@ struct tsl_model {
     tsl_vk_range logits, dlogits;
     tsl_vk_range accum; /* a gradient that must be added to one already written is formed here */
 
-    tsl_vk_buffer activations; /* every range above is carved from it */
+    /* Every range above is carved from these allocations, each within the device's allocation limit
+     * (tsl_model_layout.c). */
+    tsl_vk_buffer *activation_chunks;
+    int n_activation_chunks;
     uint64_t activation_bytes;
     tsl_vk_buffer scratch; /* shared by the kernels that need scratch (used one at a time) */
     tsl_vk_buffer loss_host;
@@ -146,5 +149,14 @@ enum { TSL_MODEL_MAX_TRUNK_LAYERS = 512 }; /* ResNet-50 has 173 */
  * gradients alive at the same time during backward never share one (tsl_model_grad_slots.c). Returns
  * the number of slots. */
 int tsl_model_gradient_slots(const tsl_resnet *net, int *slot_of);
+
+/* The layer whose output memory trunk layer i writes its output into (in place), or -1 when it needs
+ * its own (tsl_model_inplace.c). */
+int tsl_model_inplace_source(const tsl_resnet *net, int i);
+
+/* When no backward reads trunk layer j's output (it is needed only until its last reader's forward):
+ * that last reader's index, else -1 (tsl_model_inplace.c). ResNet's downsample BatchNorms, read only
+ * by the residual sum, are such outputs; they live in the backward-only `accum` buffer. */
+int tsl_model_forward_only_until(const tsl_resnet *net, int j);
 
 #endif

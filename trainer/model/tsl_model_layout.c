@@ -194,31 +194,57 @@ static tsl_status allocate_params(tsl_model *m) {
     return TSL_OK;
 }
 
-/* ---- activations: carved in two passes (measure, then assign) by the same code ---- */
+/* ---- activations: carved in two passes (measure, then assign) by the same code ----
+ *
+ * The activations are split into chunks, each its own allocation of at most `limit` bytes (the device's
+ * maxMemoryAllocationSize and maxBufferSize): a tensor that would cross the limit starts the next chunk.
+ * Tensors never span chunks, and no kernel binds two tensors as one range, so where a tensor lies does
+ * not change what is computed. */
 
 typedef struct {
-    const tsl_vk_buffer *buffer; /* NULL while measuring */
-    uint64_t at;
+    const tsl_vk_buffer *chunks; /* NULL while measuring */
+    uint64_t limit;
+    int chunk;   /* the chunk being filled */
+    uint64_t at; /* bytes of it already carved */
+    /* Measuring: the bytes of each chunk (malloc'd; failed is set when growing it fails). */
+    uint64_t *sizes;
+    int cap;
+    bool failed;
 } carver;
+
+static void record_chunk_size(carver *c) {
+    if (c->chunks || c->failed)
+        return;
+    if (c->chunk >= c->cap) {
+        int cap = c->cap ? 2 * c->cap : 8;
+        uint64_t *grown = realloc(c->sizes, sizeof *grown * (size_t)cap);
+        if (!grown) {
+            c->failed = true;
+            return;
+        }
+        c->sizes = grown;
+        c->cap = cap;
+    }
+    c->sizes[c->chunk] = c->at;
+}
 
 static tsl_vk_range carve(carver *c, uint64_t floats) {
     uint64_t bytes = 4 * floats;
+    if (c->at > 0 && c->at + align_up(bytes) > c->limit) {
+        c->chunk++;
+        c->at = 0;
+    }
     tsl_vk_range r = {VK_NULL_HANDLE, c->at, bytes};
-    if (c->buffer)
-        r = tsl_vk_subrange(c->buffer, c->at, bytes);
+    if (c->chunks)
+        r = tsl_vk_subrange(&c->chunks[c->chunk], c->at, bytes);
     c->at += align_up(bytes);
+    record_chunk_size(c);
     return r;
 }
 
 static void carve_quarters(carver *c, tsl_vk_range *r, uint64_t floats) {
     for (int q = 0; q < 4; q++)
         r[q] = carve(c, floats);
-}
-
-/* A range at byte `at` of the carver's buffer (an offset only, while measuring). */
-static tsl_vk_range range_at(const carver *c, uint64_t at, uint64_t bytes) {
-    tsl_vk_range r = {VK_NULL_HANDLE, at, bytes};
-    return c->buffer ? tsl_vk_subrange(c->buffer, at, bytes) : r;
 }
 
 static uint64_t largest_gradient_floats(const tsl_model *m) {
@@ -229,15 +255,20 @@ static uint64_t largest_gradient_floats(const tsl_model *m) {
     return most;
 }
 
-/* The trunk's output gradients in the shared slots of m->grad_slot, each as large as the largest. */
+/* The trunk's output gradients in the shared slots of m->grad_slot, each as large as the largest
+ * gradient it holds; a layer's gradient is the start of its slot. */
 static void carve_trunk_gradients(tsl_model *m, carver *c) {
-    uint64_t largest = largest_gradient_floats(m);
-    uint64_t first = c->at, stride = align_up(4 * largest);
+    uint64_t floats[TSL_MODEL_MAX_TRUNK_LAYERS] = {0}; /* per slot: its largest gradient */
+    for (int i = 0; i < m->net.n_layers; i++)
+        if (m->rows * m->layers[i].per_image > floats[m->grad_slot[i]])
+            floats[m->grad_slot[i]] = m->rows * m->layers[i].per_image;
+    tsl_vk_range slots[TSL_MODEL_MAX_TRUNK_LAYERS];
     for (int s = 0; s < m->n_grad_slots; s++)
-        carve(c, largest);
+        slots[s] = carve(c, floats[s]);
     for (int i = 0; i < m->net.n_layers; i++) {
-        uint64_t bytes = 4 * m->rows * m->layers[i].per_image;
-        m->layers[i].grad = range_at(c, first + (uint64_t)m->grad_slot[i] * stride, bytes);
+        tsl_vk_range r = slots[m->grad_slot[i]];
+        r.size = 4 * m->rows * m->layers[i].per_image;
+        m->layers[i].grad = r;
     }
 }
 
@@ -246,12 +277,23 @@ static void carve_trunk(tsl_model *m, carver *c) {
         const tsl_layer *l = &m->net.layers[i];
         m->layers[i].per_image = (uint64_t)l->c_out * l->h_out * l->w_out;
     }
-    if (!m->config.trunk_only) /* evaluation-mode features need no gradients */
+    int accum_busy_until = -1;   /* the last reader of the forward-only output now in accum */
+    if (!m->config.trunk_only) { /* evaluation-mode features need no gradients */
         carve_trunk_gradients(m, c);
+        m->accum = carve(c, largest_gradient_floats(m));
+    }
     for (int i = 0; i < m->net.n_layers; i++) {
         const tsl_layer *l = &m->net.layers[i];
         tsl_trunk_layer *L = &m->layers[i];
-        L->out = carve(c, m->rows * L->per_image);
+        int in_place = tsl_model_inplace_source(&m->net, i), until = tsl_model_forward_only_until(&m->net, i);
+        if (in_place >= 0) {
+            L->out = m->layers[in_place].out;
+        } else if (!m->config.trunk_only && until >= 0 && i > accum_busy_until) {
+            L->out = tsl_rows(m->accum, L->per_image, 0, m->rows); /* accum is used in backward only */
+            accum_busy_until = until;
+        } else {
+            L->out = carve(c, m->rows * L->per_image);
+        }
         if (l->kind == TSL_LAYER_BN) {
             carve_quarters(c, L->save_mean, l->c_out);
             carve_quarters(c, L->save_invstd, l->c_out);
@@ -283,7 +325,11 @@ static void carve_projector(tsl_model *m, tsl_projector *p, carver *c) {
     }
 }
 
-static void carve_bt(tsl_bt_term *t, carver *c) {
+/* A term's dim x dim C and dC in one buffer: dC is written over C once the loss has been read from it
+ * (tsl_barlow_loss_grad_c works in place), and the invariant and equivariant terms run one after the
+ * other (the recorder orders the second's writes after the first's reads), so the second takes the
+ * first's when it is as large: at 8192-wide projectors, 256 MiB instead of 1 GiB. */
+static void carve_bt(tsl_bt_term *t, carver *c, const tsl_bt_term *earlier) {
     uint64_t rd = (uint64_t)t->rows * t->dim, dd = (uint64_t)t->dim * t->dim;
     tsl_vk_range *rows_x_dim[] = {&t->a, &t->b, &t->an, &t->bn, &t->dan, &t->dbn, &t->da, &t->db};
     for (size_t i = 0; i < sizeof rows_x_dim / sizeof *rows_x_dim; i++)
@@ -292,8 +338,12 @@ static void carve_bt(tsl_bt_term *t, carver *c) {
                                &t->invstd_b, &t->running_mean, &t->running_var};
     for (size_t i = 0; i < sizeof per_dim / sizeof *per_dim; i++)
         *per_dim[i] = carve(c, t->dim);
-    t->c = carve(c, dd);
-    t->dc = carve(c, dd);
+    if (earlier && earlier->dim == t->dim) {
+        t->c = earlier->c;
+        t->dc = earlier->dc;
+        return;
+    }
+    t->c = t->dc = carve(c, dd);
 }
 
 static void carve_all(tsl_model *m, carver *c) {
@@ -303,13 +353,33 @@ static void carve_all(tsl_model *m, carver *c) {
             carve_projector(m, &m->proj[h], c);
     for (int h = 0; h < 2; h++)
         if (m->bt[h].weight > 0)
-            carve_bt(&m->bt[h], c);
+            carve_bt(&m->bt[h], c, h == 1 && m->bt[0].weight > 0 ? &m->bt[0] : NULL);
     if (m->config.classes) {
         m->logits = carve(c, (uint64_t)m->rows * m->config.classes);
         m->dlogits = carve(c, (uint64_t)m->rows * m->config.classes);
     }
-    if (!m->config.trunk_only)
-        m->accum = carve(c, largest_gradient_floats(m));
+}
+
+/* The most bytes one allocation may hold on this device, in whole TSL_MODEL_ALIGN units. */
+static uint64_t allocation_limit(const tsl_model *m) {
+    const tsl_vk_features *f = tsl_vk_device_features(m->device);
+    uint64_t limit =
+        f->max_allocation_size < f->max_buffer_size ? f->max_allocation_size : f->max_buffer_size;
+    return limit / TSL_MODEL_ALIGN * TSL_MODEL_ALIGN;
+}
+
+static tsl_status allocate_activation_chunks(tsl_model *m, const uint64_t *sizes, int n) {
+    m->activation_chunks = calloc((size_t)n, sizeof *m->activation_chunks);
+    if (!m->activation_chunks)
+        return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
+    m->n_activation_chunks = n;
+    char name[64];
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "model activations (part %d of %d)", i + 1, n);
+        TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, sizes[i] ? sizes[i] : 4,
+                             n > 1 ? name : "model activations", &m->activation_chunks[i]));
+    }
+    return TSL_OK;
 }
 
 static tsl_status allocate_activations(tsl_model *m) {
@@ -319,12 +389,20 @@ static tsl_status allocate_activations(tsl_model *m) {
             return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
         m->n_grad_slots = tsl_model_gradient_slots(&m->net, m->grad_slot);
     }
-    carver measure = {NULL, 0};
+    carver measure = {.limit = allocation_limit(m)};
+    record_chunk_size(&measure); /* chunk 0 exists even when nothing is carved */
     carve_all(m, &measure);
-    m->activation_bytes = measure.at;
-    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, measure.at, "model activations", &m->activations));
-    carver assign = {&m->activations, 0};
+    tsl_status s = measure.failed ? tsl_error(TSL_ERR_NOMEM, "model: out of memory") : TSL_OK;
+    m->activation_bytes = 0;
+    for (int i = 0; s == TSL_OK && i <= measure.chunk; i++)
+        m->activation_bytes += measure.sizes[i];
+    if (s == TSL_OK)
+        s = allocate_activation_chunks(m, measure.sizes, measure.chunk + 1);
+    free(measure.sizes);
+    TSL_TRY(s);
+    carver assign = {.chunks = m->activation_chunks, .limit = measure.limit};
     carve_all(m, &assign);
+    tsl_assert(assign.chunk == m->n_activation_chunks - 1);
     return TSL_OK;
 }
 

@@ -81,6 +81,10 @@ typedef struct {
     const char *cache_dir;
     /* Bytes per memory block of the suballocator (0: 256 MiB). Larger requests get a block of their own. */
     uint64_t block_size;
+    /* When nonzero and below the device's maxMemoryAllocationSize, tessl treats it as that limit
+     * (tsl_vk_features.max_allocation_size): tests use it to exercise, at small shapes, the code that
+     * splits memory over several allocations. */
+    uint64_t max_allocation_size;
 } tsl_vk_options;
 
 void tsl_vk_options_default(tsl_vk_options *options);

@@ -282,6 +282,8 @@ static tsl_status open_device(tsl_vk_device *d) {
     tsl_status st = select_device(d, phys, n);
     free(phys);
     TSL_TRY(st);
+    if (d->options.max_allocation_size && d->options.max_allocation_size < d->features.max_allocation_size)
+        d->features.max_allocation_size = d->options.max_allocation_size;
     TSL_TRY(create_logical_device(d));
     TSL_TRY(tsl_vk_memory_init(d));
     if (d->options.pipeline_cache)

@@ -3,22 +3,31 @@
 
 #include <string.h>
 
-enum { STAGING_BYTES = 32u << 20 };
+enum { MAX_STAGING_BYTES = 8u << 20 };
+
+/* The staging buffers' size: 8 MiB (large enough that a chunk's submission costs little beside its copy,
+ * small beside the model: both buffers stay allocated), or less where one allocation may not be that
+ * large. */
+static VkDeviceSize staging_bytes(const tsl_vk_device *d) {
+    VkDeviceSize limit = d->features.max_allocation_size / 256 * 256;
+    return limit < MAX_STAGING_BYTES ? limit : MAX_STAGING_BYTES;
+}
 
 static tsl_status ensure_staging(tsl_vk_device *d) {
     if (!d->transfer_cmd)
         TSL_TRY(tsl_vk_cmd_create(d, &d->transfer_cmd));
     if (!d->staging_up.block)
-        TSL_TRY(tsl_vk_alloc(d, TSL_MEM_UPLOAD, STAGING_BYTES, "upload staging", &d->staging_up));
+        TSL_TRY(tsl_vk_alloc(d, TSL_MEM_UPLOAD, staging_bytes(d), "upload staging", &d->staging_up));
     if (!d->staging_down.block)
-        TSL_TRY(tsl_vk_alloc(d, TSL_MEM_DOWNLOAD, STAGING_BYTES, "download staging", &d->staging_down));
+        TSL_TRY(tsl_vk_alloc(d, TSL_MEM_DOWNLOAD, staging_bytes(d), "download staging", &d->staging_down));
     return TSL_OK;
 }
 
 static tsl_status upload_locked(tsl_vk_device *d, tsl_vk_range dst, const uint8_t *src) {
     TSL_TRY(ensure_staging(d));
-    for (VkDeviceSize done = 0; done < dst.size; done += STAGING_BYTES) {
-        VkDeviceSize n = dst.size - done < STAGING_BYTES ? dst.size - done : STAGING_BYTES;
+    VkDeviceSize chunk = d->staging_up.range.size;
+    for (VkDeviceSize done = 0; done < dst.size; done += chunk) {
+        VkDeviceSize n = dst.size - done < chunk ? dst.size - done : chunk;
         memcpy(d->staging_up.host, src + done, n);
         TSL_TRY(tsl_vk_cmd_begin(d->transfer_cmd));
         tsl_status st = tsl_vk_cmd_copy(d->transfer_cmd, tsl_vk_subrange(&d->staging_up, 0, n),
@@ -31,8 +40,9 @@ static tsl_status upload_locked(tsl_vk_device *d, tsl_vk_range dst, const uint8_
 
 static tsl_status download_locked(tsl_vk_device *d, tsl_vk_range src, uint8_t *dst) {
     TSL_TRY(ensure_staging(d));
-    for (VkDeviceSize done = 0; done < src.size; done += STAGING_BYTES) {
-        VkDeviceSize n = src.size - done < STAGING_BYTES ? src.size - done : STAGING_BYTES;
+    VkDeviceSize chunk = d->staging_down.range.size;
+    for (VkDeviceSize done = 0; done < src.size; done += chunk) {
+        VkDeviceSize n = src.size - done < chunk ? src.size - done : chunk;
         TSL_TRY(tsl_vk_cmd_begin(d->transfer_cmd));
         tsl_status st = tsl_vk_cmd_copy(d->transfer_cmd, (tsl_vk_range){src.vk, src.offset + done, n},
                                         tsl_vk_subrange(&d->staging_down, 0, n));

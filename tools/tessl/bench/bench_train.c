@@ -2,6 +2,7 @@
  * trunk and both projectors, the loss, the optimiser step) on random inputs, after warm-up steps; with
  * --profile, the device time of each kernel from timestamp queries. tools/bench_train_torch.py times the
  * same step in PyTorch. */
+#include "bench_clock.h"
 #include "tsl_bench.h"
 #include "tsl_model.h"
 
@@ -82,6 +83,7 @@ static tsl_status run_steps(tsl_vk_device *d, tsl_model *m, tsl_vk_range images,
     if (o->profile)
         tsl_vk_profile_reset(d);
     double start = now_seconds();
+    tsl_bench_clock clock_start = tsl_bench_clock_now();
     for (int i = 0; i < o->steps; i++) {
         double t0 = now_seconds();
         TSL_TRY(one_step(m, images, o->warmup + i, o->batch, norms, &loss));
@@ -89,12 +91,33 @@ static tsl_status run_steps(tsl_vk_device *d, tsl_model *m, tsl_vk_range images,
         fflush(stdout);
     }
     double wall = now_seconds() - start;
-    printf("tessl: %.2f img/s (%.3f s per step, %d steps after %d warm-up)\n",
-           4.0 * o->batch * o->steps / wall, wall / o->steps, o->steps, o->warmup);
+    double cpu = tsl_bench_clock_since(clock_start).cpu;
+    printf("tessl: %.2f img/s (%.3f s per step, %d steps after %d warm-up); %.2f images per CPU second (all "
+           "threads, lavapipe's included)\n",
+           4.0 * o->batch * o->steps / wall, wall / o->steps, o->steps, o->warmup,
+           4.0 * o->batch * o->steps / cpu);
     if (o->profile)
         printf("(profiling on: timestamps after every command add their own cost)\n");
     *wall_seconds = wall;
     return TSL_OK;
+}
+
+/* The peak of tessl's device memory over the run (every pool: on a CPU driver all are host memory), in
+ * all and per image: the figure docs/PERFORMANCE.md compares with PyTorch's peak tensor memory. */
+static void print_memory(tsl_vk_device *d, const tsl_model *m, int batch) {
+    tsl_vk_memory_stats s;
+    tsl_vk_memory_stats_get(d, &s);
+    uint64_t peak = 0, reserved = 0;
+    for (int k = 0; k < TSL_MEM_KIND_COUNT; k++) {
+        peak += s.peak_bytes_in_use[k];
+        reserved += s.bytes_reserved[k];
+    }
+    printf("peak memory in use: %.1f MiB (%.1f MiB per image; device pool %.1f MiB, upload %.1f, download "
+           "%.1f); activations %.1f MiB in %d allocation(s); %.1f MiB reserved from the driver at the end\n",
+           peak / 1048576.0, peak / 1048576.0 / (4.0 * batch),
+           s.peak_bytes_in_use[TSL_MEM_DEVICE] / 1048576.0, s.peak_bytes_in_use[TSL_MEM_UPLOAD] / 1048576.0,
+           s.peak_bytes_in_use[TSL_MEM_DOWNLOAD] / 1048576.0, tsl_model_activation_bytes(m) / 1048576.0,
+           tsl_model_activation_allocations(m), reserved / 1048576.0);
 }
 
 tsl_status tsl_bench_train(tsl_vk_device *d, const tsl_bench_train_options *o) {
@@ -125,6 +148,8 @@ tsl_status tsl_bench_train(tsl_vk_device *d, const tsl_bench_train_options *o) {
                                      &images);
     if (st == TSL_OK)
         st = run_steps(d, m, images.range, o, norms, &wall);
+    if (st == TSL_OK)
+        print_memory(d, m, o->batch);
     tsl_vk_free(d, &images);
     tsl_model_destroy(m); /* its recorder's last submission is collected into the profile here */
     free(norms);
