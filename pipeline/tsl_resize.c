@@ -141,20 +141,50 @@ static void round_row(const float *acc, size_t n, uint8_t *dst) {
         dst[i] = round_u8(acc[i]);
 }
 
-/* Vertical pass first (from the bytes, into one row of floats), then the horizontal pass of that row,
- * one output row at a time: nothing image-sized is kept, the horizontal pass runs on dh rows rather than
- * sh, and the float sums are rounded once. `vrow` holds sw * 3 + 1 floats, `hrow` dw * 3 + 1. */
+/* resize_row on four rows at once (rows and outputs `stride` floats apart): each tap's weight is loaded
+ * once for the four, which halves the horizontal pass's instructions. Same sums, same order. */
+static void resize_4_rows(const float *rows, size_t in_stride, const filter_taps *tx, int dw, float *out,
+                          size_t out_stride) {
+    for (int x = 0; x < dw; x++) {
+        const float *w = tx->weights + (size_t)x * tx->max_taps;
+        const float *p = rows + (size_t)tx->first[x] * 3;
+        tsl_float4 acc[4] = {{0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}};
+        for (int k = 0; k < tx->count[x]; k++)
+            for (int r = 0; r < 4; r++) {
+                tsl_float4 v;
+                memcpy(&v, p + r * in_stride + 3 * k, sizeof v);
+                acc[r] += w[k] * v;
+            }
+        for (int r = 0; r < 4; r++) /* lane 3 is overwritten by the next pixel */
+            memcpy(out + r * out_stride + (size_t)x * 3, &acc[r], sizeof acc[r]);
+    }
+}
+
+/* Vertical pass first (from the bytes, into rows of floats), then the horizontal pass of those rows,
+ * four output rows at a time: nothing image-sized is kept, the horizontal pass runs on dh rows rather
+ * than sh, and the float sums are rounded once. `vrows` holds 4 * (sw * 3 + 1) floats, `hrows`
+ * 4 * (dw * 3 + 1). */
 static void resize_passes(const uint8_t *src, int sw, uint8_t *dst, int dw, int dh, const filter_taps *tx,
-                          const filter_taps *ty, float *vrow, float *hrow) {
-    size_t in_row = (size_t)sw * 3, out_row = (size_t)dw * 3;
-    vrow[in_row] = 0;
-    for (int y = 0; y < dh; y++) {
-        const float *w = ty->weights + (size_t)y * ty->max_taps;
-        memset(vrow, 0, in_row * sizeof *vrow);
-        for (int k = 0; k < ty->count[y]; k++)
-            axpy_bytes(vrow, w[k], src + (size_t)(ty->first[y] + k) * in_row, in_row);
-        resize_row(vrow, tx, dw, hrow);
-        round_row(hrow, out_row, dst + (size_t)y * out_row);
+                          const filter_taps *ty, float *vrows, float *hrows) {
+    size_t in_row = (size_t)sw * 3, out_row = (size_t)dw * 3, in_stride = in_row + 1,
+           out_stride = out_row + 1;
+    for (int y0 = 0; y0 < dh; y0 += 4) {
+        int m = dh - y0 < 4 ? dh - y0 : 4;
+        for (int r = 0; r < m; r++) {
+            int y = y0 + r;
+            const float *w = ty->weights + (size_t)y * ty->max_taps;
+            float *vrow = vrows + r * in_stride;
+            memset(vrow, 0, in_stride * sizeof *vrow);
+            for (int k = 0; k < ty->count[y]; k++)
+                axpy_bytes(vrow, w[k], src + (size_t)(ty->first[y] + k) * in_row, in_row);
+        }
+        if (m == 4)
+            resize_4_rows(vrows, in_stride, tx, dw, hrows, out_stride);
+        else
+            for (int r = 0; r < m; r++)
+                resize_row(vrows + r * in_stride, tx, dw, hrows + r * out_stride);
+        for (int r = 0; r < m; r++)
+            round_row(hrows + r * out_stride, out_row, dst + (size_t)(y0 + r) * out_row);
     }
 }
 
@@ -168,14 +198,14 @@ tsl_status tsl_resize_rgb8(const uint8_t *src, int sw, int sh, uint8_t *dst, int
     filter_taps tx = {0}, ty = {0};
     TSL_TRY(taps_build(sw, dw, &tx));
     tsl_status st = taps_build(sh, dh, &ty);
-    float *vrow = st == TSL_OK ? malloc(sizeof(float) * ((size_t)sw * 3 + 1)) : NULL;
-    float *hrow = st == TSL_OK ? malloc(sizeof(float) * ((size_t)dw * 3 + 1)) : NULL;
-    if (st == TSL_OK && (!vrow || !hrow))
+    float *vrows = st == TSL_OK ? malloc(sizeof(float) * 4 * ((size_t)sw * 3 + 1)) : NULL;
+    float *hrows = st == TSL_OK ? malloc(sizeof(float) * 4 * ((size_t)dw * 3 + 1)) : NULL;
+    if (st == TSL_OK && (!vrows || !hrows))
         st = tsl_error(TSL_ERR_NOMEM, "resize: out of memory for a %d-pixel row", sw > dw ? sw : dw);
     if (st == TSL_OK)
-        resize_passes(src, sw, dst, dw, dh, &tx, &ty, vrow, hrow);
-    free(vrow);
-    free(hrow);
+        resize_passes(src, sw, dst, dw, dh, &tx, &ty, vrows, hrows);
+    free(vrows);
+    free(hrows);
     taps_free(&tx);
     taps_free(&ty);
     return st;
