@@ -18,7 +18,7 @@
 
 void tsl_shard_options_default(tsl_shard_options *o) {
     *o = (tsl_shard_options){
-        .target = {.short_side = 256}, .level = 1, .filter = true, .threads = 0, .shard_size = 1024};
+        .target = {.short_side = 256}, .level = 0, .filter = true, .threads = 0, .shard_size = 1024};
 }
 
 /* ---- the skip report ---------------------------------------------------------------------------- */
@@ -66,9 +66,16 @@ static void process_input(const char *path, const tsl_shard_options *o, tsl_shar
     if (st == TSL_OK)
         st = tsl_image_decode(data, size, &o->target, &img);
     free(data);
-    if (st == TSL_OK) {
+    if (st == TSL_OK && shard_compression(o) == TSL_SHARD_RAW) {
+        /* Stored as they are: the decoded buffer itself becomes the record, no copy. */
+        res->stored = img.rgb;
+        res->stored_size = (size_t)img.width * img.height * 3;
+        img.rgb = NULL;
+    } else if (st == TSL_OK) {
         st = tsl_shard_compress(c, img.rgb, (uint32_t)img.width, (uint32_t)img.height, &res->stored,
                                 &res->stored_size);
+    }
+    if (st == TSL_OK) {
         res->width = (uint32_t)img.width;
         res->height = (uint32_t)img.height;
     }

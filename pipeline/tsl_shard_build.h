@@ -35,7 +35,9 @@ typedef struct {
     uint64_t raw_bytes, stored_bytes; /* pixels before / after compression, this run */
 } tsl_shard_summary;
 
-/* Defaults: short side 256, filter on, level 1, threads = CPUs, 1024 inputs per shard. */
+/* Defaults: short side 256, level 0 (uncompressed: the only form that meets the loader's per-core goal,
+ * docs/SHARD_FORMAT.md "Choosing a level"), filter on (for zstd levels), threads = CPUs, 1024 inputs
+ * per shard. */
 void tsl_shard_options_default(tsl_shard_options *o);
 
 /* Runs the whole job. A skipped input is not an error (see summary->skipped); errors are bad options

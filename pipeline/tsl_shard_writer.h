@@ -14,7 +14,9 @@ typedef struct tsl_shard_writer tsl_shard_writer;
 /* Compresses records for one thread: a zstd context and a filter buffer reused from image to image. */
 typedef struct tsl_shard_compressor tsl_shard_compressor;
 
-/* `compression` is TSL_SHARD_ZSTD or TSL_SHARD_ZSTD_UP; `level` 1..19. */
+/* `compression` is TSL_SHARD_ZSTD or TSL_SHARD_ZSTD_UP with `level` -7..-1 or 1..19, or TSL_SHARD_RAW.
+ * Negative levels are zstd's fast levels with the literals still Huffman-coded and a minimum match of 7
+ * (made for filtered pixels); TSL_ERR_UNSUPPORTED if this libzstd refuses those parameters. */
 tsl_status tsl_shard_compressor_create(uint32_t compression, int level, tsl_shard_compressor **out);
 void tsl_shard_compressor_destroy(tsl_shard_compressor *c);
 

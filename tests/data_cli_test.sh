@@ -20,7 +20,9 @@ grep -q "loader: .* img/s, .* MB/s into device memory" "$DIR/bench.txt"
 "$TESSL" bench shard "$DIR/src" --threads 2 > "$DIR/bench.txt"
 grep -q "turbojpeg decode .* img/s, .* img per CPU second" "$DIR/bench.txt"
 grep -q "shard writing .* img/s per thread, .* img per CPU second" "$DIR/bench.txt"
-grep -q "shard writing costs .*x the CPU time of decoding alone.*level 1, up filter, compression" "$DIR/bench.txt"
+grep -q "shard writing costs .*x the CPU time of decoding alone.*level 0, uncompressed, compression 1.00:1" "$DIR/bench.txt"
+"$TESSL" bench shard "$DIR/src" --threads 2 --level -3 > "$DIR/bench.txt"
+grep -q "shard writing costs .*x the CPU time of decoding alone.*level -3, up filter, compression" "$DIR/bench.txt"
 
 # The preview draws a batch of pairs through loader, sampler and GPU augmentation into a PNG.
 "$TESSL" preview --data "$DIR/out/train" --rows 2 --size 16 -o "$DIR/preview.png" > "$DIR/preview.txt"

@@ -39,6 +39,7 @@ static fixture make_fixture(void) {
     o.src_dir = f.src;
     o.out_dir = f.out;
     o.target = (tsl_resize_target){.short_side = 12};
+    o.level = -3; /* zstd (the default stores pixels uncompressed): the loader's decompressing path */
     o.threads = 2;
     o.shard_size = SHARD_SIZE;
     tsl_shard_summary s;

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <turbojpeg.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* ---- helpers ------------------------------------------------------------------------------------- */
 
@@ -151,8 +152,9 @@ START_TEST(resize_matches_double_reference) {
     uint64_t seed = tsl_test_seed("resize_matches_double_reference");
     tsl_test_rng rng = tsl_test_rng_new(seed);
     /* Shrinks by odd and large factors, an enlargement, a single row and a 1x1 output. */
-    const int cases[][4] = {{13, 7, 5, 3}, {37, 29, 8, 6}, {7, 13, 20, 11},
-                            {31, 1, 4, 1}, {9, 9, 1, 1},   {16, 12, 16, 5}};
+    /* 40x30 -> 17x13: rows long enough for the 16-byte SIMD loops, with remainders. */
+    const int cases[][4] = {{13, 7, 5, 3}, {37, 29, 8, 6},  {7, 13, 20, 11}, {31, 1, 4, 1},
+                            {9, 9, 1, 1},  {16, 12, 16, 5}, {40, 30, 17, 13}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         int sw = cases[t][0], sh = cases[t][1], dw = cases[t][2], dh = cases[t][3];
         uint8_t *src = random_rgb(&rng, sw, sh), *got = malloc((size_t)dw * dh * 3);
@@ -248,13 +250,18 @@ START_TEST(round_trip_gives_the_decoded_resized_pixels) {
     char *src = tsl_test_temp_dir("rt_src"), *out = tsl_test_temp_dir("rt_out");
     /* Sources 64..96 px shrunk to a short side of 16: exercises the 1/4 DCT scale plus the filter. */
     write_synth(src, 3, 5, 2, 64);
-    /* Every stored form: zstd of differences from the row above (the default), zstd of the pixels, and
-     * the pixels uncompressed (level 0). */
+    /* Every stored form: zstd of differences from the row above, zstd of the pixels, both also at a
+     * negative level (fast matching, Huffman-coded literals: the default level), and the pixels
+     * uncompressed (level 0). */
     const struct {
         int level;
         bool filter;
         uint32_t compression;
-    } forms[] = {{1, true, TSL_SHARD_ZSTD_UP}, {1, false, TSL_SHARD_ZSTD}, {0, true, TSL_SHARD_RAW}};
+    } forms[] = {{1, true, TSL_SHARD_ZSTD_UP},
+                 {1, false, TSL_SHARD_ZSTD},
+                 {-3, true, TSL_SHARD_ZSTD_UP},
+                 {-7, false, TSL_SHARD_ZSTD},
+                 {0, true, TSL_SHARD_RAW}};
     for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
         tsl_test_remove_tree(out);
         tsl_shard_summary s = run_shard_stored(src, out, 16, 4, forms[k].level, forms[k].filter);
@@ -269,6 +276,29 @@ START_TEST(round_trip_gives_the_decoded_resized_pixels) {
     tsl_test_remove_tree(out);
     free(src);
     free(out);
+}
+END_TEST
+
+/* tsl_crc32 (folded with PCLMULQDQ where the CPU has it) equals zlib's crc32 on every length from 0 to
+ * 600 bytes, at every alignment mod 16, and when continued across two calls. */
+START_TEST(crc32_matches_zlib) {
+    uint64_t seed = tsl_test_seed("crc32_matches_zlib");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    enum { MAX = 600, SLACK = 16 };
+    uint8_t *buf = malloc(MAX + SLACK);
+    ck_assert(buf);
+    for (size_t i = 0; i < MAX + SLACK; i++)
+        buf[i] = (uint8_t)tsl_test_rng_u64(&rng);
+    for (size_t n = 0; n <= MAX; n++)
+        for (size_t a = 0; a < SLACK; a += n < 128 ? 1 : 5) {
+            uint32_t want = (uint32_t)crc32_z(0, buf + a, n), cut = (uint32_t)(n * 7 / 11);
+            ck_assert_msg(tsl_crc32(0, buf + a, n) == want, "seed %llu: %zu bytes at offset %zu",
+                          (unsigned long long)seed, n, a);
+            ck_assert_msg(tsl_crc32(tsl_crc32(0, buf + a, cut), buf + a + cut, n - cut) == want,
+                          "seed %llu: %zu bytes at offset %zu, split at %u", (unsigned long long)seed, n, a,
+                          cut);
+        }
+    free(buf);
 }
 END_TEST
 
@@ -740,6 +770,7 @@ int main(void) {
     tcase_add_test(tc, output_size_keeps_aspect_and_never_enlarges);
     tcase_add_test(tc, round_trip_gives_the_decoded_resized_pixels);
     tcase_add_test(tc, up_filter_is_documented_and_lossless);
+    tcase_add_test(tc, crc32_matches_zlib);
     tcase_add_test(tc, uncompressed_records_must_hold_their_pixels);
     tcase_add_test(tc, bad_inputs_convert_or_are_reported);
     tcase_add_test(tc, corruption_is_detected_and_named);
