@@ -132,8 +132,78 @@ void general(uint img, uint ci0, uint iy, uint r, uint q0) {
         acc[t] = a[t];
 }
 
+#if TSL_CONV_FLAT
+// CPU variant, stride 1 (not 1x1): TILE_N consecutive pixels of the chunk's flattened dx (n * h * w, a
+// tile may span images, so small planes leave no lane idle), from pix0, like the forward's general_flat.
+// The sum runs over (co, ky, kx); pixel (iy, ix) takes dy at (iy + pad - ky, ix + pad - kx) where that
+// lies inside dy. Accumulators are vec4s of 4 pixels (the compiler counts a vec4 op as one when it decides
+// what to unroll; a loop left rolled would index the tile dynamically, which puts it in memory).
+void general_flat(uint ci0, uint pix0) {
+    uint plane = pc.h * pc.w, dyplane = pc.oh * pc.ow, khw = pc.kh * pc.kw, last = pc.n * plane - 1;
+    uint yb[TILE_N];                // image start in dy of each pixel
+    int ty0[TILE_N], tx0[TILE_N];   // iy + pad, ix + pad: dy row/column of tap (0, 0)
+    for (uint j = 0; j < TILE_N; j++) {
+        uint g = min(pix0 + j, last), p = g % plane; // the tail repeats the last pixel
+        yb[j] = pc.y_base + (g / plane) * pc.c_out * dyplane;
+        ty0[j] = int(p / pc.w + pc.pad);
+        tx0[j] = int(p % pc.w + pc.pad);
+    }
+    uint wcol[TILE_M];
+    for (uint i = 0; i < TILE_M; i++)
+        wcol[i] = pc.w_base + min(ci0 + i, pc.c_in - 1) * khw;
+    const uint TQ = (TILE_N + 3) / 4; // vec4s per row of the tile
+    vec4 acc4[TILE_M * TQ];
+    for (uint t = 0; t < TILE_M * TQ; t++)
+        acc4[t] = vec4(0.0);
+    uint co_dy = 0, co_w = 0; // channel co's offset in a dy image and in w
+    for (uint co = 0; co < pc.c_out; co++, co_dy += dyplane, co_w += pc.c_in * khw) {
+        for (uint ky = 0; ky < pc.kh; ky++) {
+            for (uint kx = 0; kx < pc.kw; kx++) {
+                vec4 gv[TQ];
+                for (uint j = 0; j < 4 * TQ; j++) {
+                    uint jj = min(j, TILE_N - 1);
+                    int oy = ty0[jj] - int(ky), ox = tx0[jj] - int(kx);
+                    bool hit = uint(oy) < pc.oh && uint(ox) < pc.ow;
+                    float v = float(dy[hit ? yb[jj] + co_dy + uint(oy) * pc.ow + uint(ox) : yb[jj]]);
+                    gv[j / 4][j % 4] = hit ? v : 0.0;
+                }
+                uint k = co_w + ky * pc.kw + kx;
+                for (uint i = 0; i < TILE_M; i++) {
+                    float wv = float(wt[wcol[i] + k]);
+                    for (uint q = 0; q < TQ; q++)
+                        acc4[i * TQ + q] = fma(vec4(wv), gv[q], acc4[i * TQ + q]);
+                }
+            }
+        }
+    }
+    for (uint i = 0; i < TILE_M; i++)
+        for (uint j = 0; j < TILE_N; j++)
+            acc[i * TILE_N + j] = acc4[i * TQ + j / 4][j % 4];
+}
+
+// Stores a general_flat tile: pixel pix0 + j of the chunk's flattened dx, those before the end.
+void store_flat(uint ci0, uint pix0) {
+    uint plane = pc.h * pc.w;
+    for (uint j = 0; j < TILE_N && pix0 + j < pc.n * plane; j++) {
+        uint g = pix0 + j, xb = pc.x_base + (g / plane) * pc.c_in * plane + g % plane;
+        for (uint i = 0; i < TILE_M && ci0 + i < pc.c_in; i++)
+            dx[xb + (ci0 + i) * plane] = acc[i * TILE_N + j];
+    }
+}
+#endif
+
 void main() {
     uint plane = pc.h * pc.w;
+#if TSL_CONV_FLAT
+    if (STRIDE == 1 && !conv_is_1x1()) { // tiles of the chunk's flattened dx (the host agrees)
+        conv_cell f = conv_cell_of((pc.n * plane + TILE_N - 1) / TILE_N, (pc.c_in + TILE_M - 1) / TILE_M, 1);
+        if (!f.valid)
+            return;
+        general_flat(f.row_tile * TILE_M, f.tile * TILE_N);
+        store_flat(f.row_tile * TILE_M, f.tile * TILE_N);
+        return;
+    }
+#endif
     // Tiles of one row: STRIDE phases, each of ceil(ceil(w / s) / TILE_N) tiles.
     uint per_phase = ((pc.w + STRIDE - 1) / STRIDE + TILE_N - 1) / TILE_N;
     uint tiles_per_row = STRIDE * per_phase;
