@@ -381,9 +381,9 @@ END_TEST
 /* The CPU variant's own paths at their tile edges (both variants run, as everywhere): dw's tapwise tiles
  * (8 output x 16 input channels at one tap; 19 = 8 + 8 + 3 and 20 = 16 + 4 channels), dy planes that are
  * and are not a multiple of 4 pixels (vec4 or scalar dy loads), strides 1 and 2, 7x7 stride 2, strided
- * and odd-plane 1x1s; dx's stride-1 general_flat (16 x 8 tiles of the flattened dx, spanning images),
- * with padding 2 (dy larger than dx). Each shape runs aligned, with x, w, dy one element into their
- * buffers (scalar loads), and with fp16 storage. */
+ * and odd-plane 1x1s; dx's general_flat (16 x 8 tiles of one stride phase of the flattened dx, spanning
+ * images; phases of odd extent with repeats at the edge), with padding 2 (dy larger than dx). Each shape runs
+ * aligned, with x, w, dy one element into their buffers (scalar loads), and with fp16 storage. */
 START_TEST(gpu_cpu_paths_match_reference) {
     uint64_t seed = tsl_test_seed("gpu_cpu_paths_match_reference");
     tsl_vk_device *d = tsl_test_device_open();
@@ -395,6 +395,7 @@ START_TEST(gpu_cpu_paths_match_reference) {
         SHAPE(3, 9, 2, 2, 33, 3, 1, 1),  /* 4-pixel planes, 3 images in one dx tile */
         SHAPE(2, 24, 7, 7, 16, 1, 2, 0), /* strided 1x1: one tap */
         SHAPE(2, 12, 7, 7, 10, 1, 1, 0), /* 1x1 over 49-pixel planes: tapwise, not the vec4 GEMM */
+        SHAPE(2, 9, 11, 12, 4, 5, 3, 2), /* stride 3: 9 dx phases, rows of 11 = 4 + 4 + 3 */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         check_gpu_case(d, &shapes[i], seed + i, 0, STORE_FP32);
@@ -406,6 +407,8 @@ START_TEST(gpu_cpu_paths_match_reference) {
     tsl_conv2d_set_max_binding_bytes_for_testing(5300);
     const tsl_conv2d_shape batch = SHAPE(5, 8, 9, 9, 8, 3, 1, 1);
     ck_assert_uint_eq(check_gpu_case(d, &batch, seed + 300, 4, STORE_FP32), 3 * 3);
+    const tsl_conv2d_shape strided = SHAPE(5, 8, 9, 9, 8, 3, 2, 1); /* the same chunks; 4 dx phases */
+    ck_assert_uint_eq(check_gpu_case(d, &strided, seed + 301, 4, STORE_FP32), 3 * 3);
     tsl_conv2d_set_max_binding_bytes_for_testing(0);
     tsl_test_device_close(d);
 }

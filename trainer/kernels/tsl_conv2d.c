@@ -36,9 +36,10 @@ static conv_tile forward_tile(const tsl_conv2d_shape *s, bool cpu) {
     return is_1x1(s) ? (conv_tile){8, 8} : (conv_tile){8, 4};
 }
 
-/* The CPU dx's general_flat path: stride 1, not an unpadded 1x1 (the shader makes the same test). */
+/* The CPU dx's general_flat path: not an unpadded 1x1, at least 8 input channels (the stem's 3 would
+ * leave 13 of 16 tile rows idle; it takes the row-phase path). The shader makes the same test. */
 static bool cpu_dx_flat(const tsl_conv2d_shape *s, bool cpu) {
-    return cpu && s->stride == 1 && !is_1x1(s);
+    return cpu && !is_1x1(s) && s->c_in >= 8;
 }
 
 static conv_tile backward_data_tile(const tsl_conv2d_shape *s, bool cpu) {
@@ -174,11 +175,13 @@ typedef struct {
     uint32_t base_slot[3];    /* which of x_base (0), w_base (1), y_base (2) each operand's base fills */
     uint32_t column_tiles;    /* tiles of tile.n GEMM columns, WORKGROUP of them per group along gx (0:
                                  per chunk, its images' outputs flattened: CPU general_flat) */
-    uint64_t flat_plane;      /* with column_tiles 0: output pixels per image (oh*ow forward, h*w dx) */
-    uint32_t rows;            /* GEMM rows (tile.m of them per group along gy) */
-    bool images_in_grid;      /* gz = images of the chunk (forward, dx); else 1 and the shader loops */
-    bool accumulate_chunks;   /* operand 2 sums over chunks (dw) */
-    uint64_t loop_per_image;  /* iterations an invocation spends per image of its chunk (dw), or 0 */
+    uint64_t flat_plane;      /* with column_tiles 0: output pixels per image and phase (forward oh*ow;
+                                 dx ceil(h/s) * ceil(w/s), over flat_phases = s*s phases) */
+    uint32_t flat_phases;
+    uint32_t rows;           /* GEMM rows (tile.m of them per group along gy) */
+    bool images_in_grid;     /* gz = images of the chunk (forward, dx); else 1 and the shader loops */
+    bool accumulate_chunks;  /* operand 2 sums over chunks (dw) */
+    uint64_t loop_per_image; /* iterations an invocation spends per image of its chunk (dw), or 0 */
     conv_tile tile;
     bool specialize_stride; /* the shader reads STRIDE (constant_id 3) */
     bool tapwise;           /* CPU dw: TAPWISE (constant_id 3) set, tiles of channels at one tap */
@@ -243,7 +246,7 @@ static tsl_status record_chunk(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_vk_p
     if (op->flat) { /* every (image, row tile, column tile), WORKGROUP per group, over a 2-D grid */
         uint64_t columns = op->column_tiles;
         if (!columns) { /* tiles of the chunk's flattened outputs, images included */
-            columns = ((uint64_t)count * op->flat_plane + op->tile.n - 1) / op->tile.n;
+            columns = op->flat_phases * (((uint64_t)count * op->flat_plane + op->tile.n - 1) / op->tile.n);
             gz = 1;
         }
         uint64_t cells = columns * ((op->rows + op->tile.m - 1) / op->tile.m) * gz;
@@ -362,6 +365,7 @@ static tsl_status forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_sh
     if (cpu_general_flat(s, cpu)) {
         op.column_tiles = 0; /* per chunk: its images' outputs flattened (general_flat) */
         op.flat_plane = (uint64_t)tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s);
+        op.flat_phases = 1;
     }
     return record_conv(d, cmd, s, &op);
 }
@@ -394,8 +398,9 @@ static tsl_status backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_con
                   .images_in_grid = true,
                   .specialize_stride = true};
     if (cpu_dx_flat(s, cpu)) {
-        op.column_tiles = 0; /* per chunk: its images' dx pixels flattened (general_flat) */
-        op.flat_plane = (uint64_t)s->h * s->w;
+        op.column_tiles = 0; /* per chunk: its images' dx pixels flattened per phase (general_flat) */
+        op.flat_plane = (uint64_t)((s->h + s->stride - 1) / s->stride) * ((s->w + s->stride - 1) / s->stride);
+        op.flat_phases = s->stride * s->stride;
     }
     return record_conv(d, cmd, s, &op);
 }
