@@ -26,7 +26,7 @@ static bool cpu_general_flat(const tsl_conv2d_shape *s, bool cpu) {
 /* For 1x1 stride-1 convolutions (plain GEMMs over flattened planes, vec4 loads where aligned) 8x8
  * tiles were ~1.6x faster than 4x4 in forward and dx; elsewhere (scalar gathers with bounds checks)
  * 8 channels x 4 pixels was best for forward and 3x3 dx, while 7x7 dx prefers 4x4. dw (a long
- * reduction per output) liked 8x4 throughout. */
+ * reduction per output) liked 8x4 throughout. The CPU variant's own paths have their own tiles (below). */
 static conv_tile forward_tile(const tsl_conv2d_shape *s, bool cpu) {
     /* CPU variant (lavapipe, process CPU time): general_flat 8x16 ran 5.0 to 5.6 GFLOP/s per CPU-second
      * at ResNet-50's shapes, 16x8 and 8x12 within 10% of it; tiles of more than 128 accumulators fell
@@ -45,7 +45,7 @@ static bool cpu_dx_flat(const tsl_conv2d_shape *s, bool cpu) {
 static conv_tile backward_data_tile(const tsl_conv2d_shape *s, bool cpu) {
     if (is_1x1(s))
         return (conv_tile){8, 8};
-    /* CPU general_flat (stride 1), measured at 112 px (process CPU time): 16x8 ran 3x3 dx at 5.1 to 5.7
+    /* CPU general_flat, measured at 112 px, stride 1 (process CPU time): 16x8 ran 3x3 dx at 5.1 to 5.7
      * GFLOP/s per CPU-second, 8x16 4.4 to 5.0, 8x8 4.0 to 4.4 (the row-phase path: 2.5 to 2.8). */
     if (cpu_dx_flat(s, cpu))
         return (conv_tile){16, 8};
