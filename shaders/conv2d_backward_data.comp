@@ -132,8 +132,114 @@ void general(uint img, uint ci0, uint iy, uint r, uint q0) {
         acc[t] = a[t];
 }
 
+#if TSL_CONV_FLAT
+// CPU variant (not 1x1, at least 8 input channels; the host makes the same test, cpu_dx_flat): tiles of
+// TILE_N consecutive pixels of one stride phase (iy % s, ix % s) of the chunk, flattened over (image, iy /
+// s, ix / s) so a tile may span images and small planes leave no lane idle; all pixels of a phase take
+// the same taps (ky = (iy + pad) mod s, step s; likewise kx). Every phase is numbered over the same
+// ceil(h / s) x ceil(w / s) grid; positions past dx's edge compute a repeat and are not stored. The
+// sum runs over (co, ky, kx); pixel (iy, ix) takes dy at ((iy + pad - ky) / s, (ix + pad - kx) / s)
+// where that lies inside dy. Accumulators are vec4s of 4 pixels, like the forward's general_flat.
+uint flat_hq() {
+    return (pc.h + STRIDE - 1) / STRIDE;
+}
+
+uint flat_wq() {
+    return (pc.w + STRIDE - 1) / STRIDE;
+}
+
+uint flat_tiles_per_phase() {
+    return (pc.n * flat_hq() * flat_wq() + TILE_N - 1) / TILE_N;
+}
+
+// Pixel j of column tile `tile`: its image, row and column in dx, and whether it is inside dx.
+struct flat_pixel {
+    uint img, iy, ix;
+    bool valid;
+};
+
+flat_pixel flat_pixel_of(uint tile, uint j) {
+    uint per_phase = flat_tiles_per_phase(), phase = tile / per_phase, grid = flat_hq() * flat_wq();
+    uint g = (tile % per_phase) * TILE_N + j, gc = min(g, pc.n * grid - 1), r = gc % grid;
+    flat_pixel f;
+    f.img = gc / grid;
+    f.iy = phase / STRIDE + STRIDE * (r / flat_wq());
+    f.ix = phase % STRIDE + STRIDE * (r % flat_wq());
+    f.valid = g < pc.n * grid && f.iy < pc.h && f.ix < pc.w;
+    return f;
+}
+
+void general_flat(uint ci0, uint tile) {
+    uint dyplane = pc.oh * pc.ow, khw = pc.kh * pc.kw, phase = tile / flat_tiles_per_phase();
+    uint ky0 = (phase / STRIDE + pc.pad) % STRIDE, kx0 = (phase % STRIDE + pc.pad) % STRIDE;
+    uint yb[TILE_N];              // image start in dy of each pixel
+    int ty0[TILE_N], tx0[TILE_N]; // iy + pad, ix + pad
+    for (uint j = 0; j < TILE_N; j++) {
+        flat_pixel f = flat_pixel_of(tile, j);
+        yb[j] = pc.y_base + f.img * pc.c_out * dyplane;
+        ty0[j] = int(min(f.iy, pc.h - 1) + pc.pad); // edge repeats stay in range (not stored)
+        tx0[j] = int(min(f.ix, pc.w - 1) + pc.pad);
+    }
+    uint wcol[TILE_M];
+    for (uint i = 0; i < TILE_M; i++)
+        wcol[i] = pc.w_base + min(ci0 + i, pc.c_in - 1) * khw;
+    const uint TQ = (TILE_N + 3) / 4; // vec4s per row of the tile
+    vec4 acc4[TILE_M * TQ];
+    for (uint t = 0; t < TILE_M * TQ; t++)
+        acc4[t] = vec4(0.0);
+    uint co_dy = 0, co_w = 0; // channel co's offset in a dy image and in w
+    for (uint co = 0; co < pc.c_out; co++, co_dy += dyplane, co_w += pc.c_in * khw) {
+        for (uint ky = ky0; ky < pc.kh; ky += STRIDE) {
+            for (uint kx = kx0; kx < pc.kw; kx += STRIDE) {
+                vec4 gv[TQ];
+                for (uint j = 0; j < 4 * TQ; j++) {
+                    uint jj = min(j, TILE_N - 1);
+                    // Negative differences wrap to huge values, past oh and ow after the division.
+                    uint oy = uint(ty0[jj] - int(ky)) / STRIDE, ox = uint(tx0[jj] - int(kx)) / STRIDE;
+                    bool hit = oy < pc.oh && ox < pc.ow;
+                    float v = float(dy[hit ? yb[jj] + co_dy + oy * pc.ow + ox : yb[jj]]);
+                    gv[j / 4][j % 4] = hit ? v : 0.0;
+                }
+                uint k = co_w + ky * pc.kw + kx;
+                for (uint i = 0; i < TILE_M; i++) {
+                    float wv = float(wt[wcol[i] + k]);
+                    for (uint q = 0; q < TQ; q++)
+                        acc4[i * TQ + q] = fma(vec4(wv), gv[q], acc4[i * TQ + q]);
+                }
+            }
+        }
+    }
+    for (uint i = 0; i < TILE_M; i++)
+        for (uint j = 0; j < TILE_N; j++)
+            acc[i * TILE_N + j] = acc4[i * TQ + j / 4][j % 4];
+}
+
+// Stores a general_flat tile: its pixels inside dx.
+void store_flat(uint ci0, uint tile) {
+    uint plane = pc.h * pc.w;
+    for (uint j = 0; j < TILE_N; j++) {
+        flat_pixel f = flat_pixel_of(tile, j);
+        if (!f.valid)
+            continue;
+        uint xb = pc.x_base + f.img * pc.c_in * plane + f.iy * pc.w + f.ix;
+        for (uint i = 0; i < TILE_M && ci0 + i < pc.c_in; i++)
+            dx[xb + (ci0 + i) * plane] = acc[i * TILE_N + j];
+    }
+}
+#endif
+
 void main() {
     uint plane = pc.h * pc.w;
+#if TSL_CONV_FLAT
+    if (!conv_is_1x1() && pc.c_in >= 8) { // tiles of the chunk's phases, flattened (the host agrees)
+        conv_cell f = conv_cell_of(STRIDE * STRIDE * flat_tiles_per_phase(), (pc.c_in + TILE_M - 1) / TILE_M, 1);
+        if (!f.valid)
+            return;
+        general_flat(f.row_tile * TILE_M, f.tile);
+        store_flat(f.row_tile * TILE_M, f.tile);
+        return;
+    }
+#endif
     // Tiles of one row: STRIDE phases, each of ceil(ceil(w / s) / TILE_N) tiles.
     uint per_phase = ((pc.w + STRIDE - 1) / STRIDE + TILE_N - 1) / TILE_N;
     uint tiles_per_row = STRIDE * per_phase;

@@ -49,8 +49,100 @@ void pointwise(uint k0, uint co0) {
             store(co0, k0, i, j, dot(acc[i * TILE_N + j], vec4(1.0)));
 }
 
+#if TSL_CONV_FLAT
+// CPU variant: 1 where the host chose tapwise (every shape but the aligned 1x1 GEMM and inputs of fewer
+// than 8 channels, see cpu_tapwise in tsl_conv2d.c); the grid's columns then follow tapwise's numbering.
+layout(constant_id = 3) const uint TAPWISE = 0;
+
+vec4 tile_out[TILE_M * ((TILE_N + 3) / 4)]; // tapwise's finished tile (module scope: memory, stored once)
+
+// Pixel p + e of a tapwise step, e a literal, so g[i][e] is a constant component whatever the compiler
+// decides to unroll: local arrays indexed dynamically live in per-lane memory on lavapipe.
+#define TAPWISE_PIXEL(e)                                                                                   \
+    {                                                                                                      \
+        int iy = int(oy * pc.stride) + ky_p, ix = int(ox * pc.stride) + kx_p;                              \
+        bool inside = p + e < plane && uint(iy) < pc.h && uint(ix) < pc.w;                                 \
+        uint at = inside ? xb + uint(iy) * pc.w + uint(ix) : xb;                                           \
+        vec4 xv[TQ];                                                                                       \
+        for (uint j = 0; j < 4 * TQ; j++) {                                                                \
+            float v = float(x[at + xoff[min(j, TILE_N - 1)]]);                                             \
+            xv[j / 4][j % 4] = inside ? v : 0.0;                                                           \
+        }                                                                                                  \
+        for (uint i = 0; i < TILE_M; i++)                                                                  \
+            for (uint q = 0; q < TQ; q++)                                                                  \
+                acc[i * TQ + q] = fma(vec4(g[i][e]), xv[q], acc[i * TQ + q]);                              \
+        bool wrap = ox + 1 == pc.ow; /* selects, not a branch */                                           \
+        ox = wrap ? 0 : ox + 1;                                                                            \
+        oy += wrap ? 1 : 0;                                                                                \
+    }
+
+// CPU variant, tile column `col`: TILE_M output channels x TILE_N input channels at one kernel tap
+// (columns numbered tap fastest, so neighbouring lanes read the same channels of x). Per pixel the window
+// bounds check is made once for the whole tile, and the x values of the TILE_N channels sit one plane
+// apart. The sum over pixels runs 4 at a time over the flattened dy plane, dy read as vec4s where the
+// plane and dy's base allow (a CPU driver loads per lane in a loop, so one vec4 costs far less than four
+// scalars). Accumulators are vec4s of 4 input channels, each summed in pixel order: the same bits run to
+// run, and no sum is split across invocations.
+void tapwise(uint col, uint co0) {
+    uint khw = pc.kh * pc.kw, hw = pc.h * pc.w, plane = pc.oh * pc.ow;
+    uint tap = col % khw, ci0 = (col / khw) * TILE_N;
+    int ky_p = int(tap / pc.kw) - int(pc.pad), kx_p = int(tap % pc.kw) - int(pc.pad);
+    uint xoff[TILE_N]; // channel offset of each column in an image of x (the tail repeats the last)
+    for (uint j = 0; j < TILE_N; j++)
+        xoff[j] = min(ci0 + j, pc.c_in - 1) * hw;
+    uint dyoff[TILE_M];
+    for (uint i = 0; i < TILE_M; i++)
+        dyoff[i] = min(co0 + i, pc.c_out - 1) * plane;
+    bool dy_vec4 = plane % 4 == 0 && pc.y_base % 4 == 0;
+    const uint TQ = (TILE_N + 3) / 4; // vec4s of channels per row of the tile
+    vec4 acc[TILE_M * TQ]; // vec4 ops count as one in the compiler's unrolling budget
+    for (uint t = 0; t < TILE_M * TQ; t++)
+        acc[t] = vec4(0.0);
+    for (uint img = 0; img < pc.n; img++) {
+        uint xb = pc.x_base + img * pc.c_in * hw;
+        uint dyb = pc.y_base + img * pc.c_out * plane;
+        uint oy = 0, ox = 0; // output position of pixel p + e
+        for (uint p = 0; p < plane; p += 4) {
+            vec4 g[TILE_M];
+            for (uint i = 0; i < TILE_M; i++) {
+                if (dy_vec4) {
+                    g[i] = vec4(dy4[(dyb + dyoff[i] + p) / 4]);
+                } else {
+                    for (uint e = 0; e < 4; e++) // past the plane: 0, load kept in range
+                        g[i][e] = p + e < plane ? float(dy[dyb + dyoff[i] + min(p + e, plane - 1)]) : 0.0;
+                }
+            }
+            TAPWISE_PIXEL(0)
+            TAPWISE_PIXEL(1)
+            TAPWISE_PIXEL(2)
+            TAPWISE_PIXEL(3)
+        }
+    }
+    // Copied out in a loop small enough for the compiler to unroll: a loop it leaves rolled indexes acc
+    // dynamically, and a dynamically indexed local array lives in per-lane memory (the stores below, with
+    // their edge tests, doubled the whole kernel's time when they read acc directly at 8x8).
+    for (uint t = 0; t < TILE_M * TQ; t++)
+        tile_out[t] = acc[t];
+    for (uint i = 0; i < TILE_M && co0 + i < pc.c_out; i++) {
+        for (uint j = 0; j < TILE_N && ci0 + j < pc.c_in; j++) {
+            uint o = pc.w_base + ((co0 + i) * pc.c_in + ci0 + j) * khw + tap;
+            float v = tile_out[i * TQ + j / 4][j % 4];
+            dw[o] = pc.accumulate != 0 ? dw[o] + v : v;
+        }
+    }
+}
+#endif
+
 void main() {
     uint khw = pc.kh * pc.kw, K = pc.c_in * khw;
+#if TSL_CONV_FLAT
+    if (TAPWISE != 0) {
+        conv_cell t = conv_cell_of(khw * ((pc.c_in + TILE_N - 1) / TILE_N), (pc.c_out + TILE_M - 1) / TILE_M, 1);
+        if (t.valid)
+            tapwise(t.tile, t.row_tile * TILE_M);
+        return;
+    }
+#endif
     conv_cell c = conv_cell_of((K + TILE_N - 1) / TILE_N, (pc.c_out + TILE_M - 1) / TILE_M, 1);
     if (!c.valid)
         return;

@@ -378,6 +378,42 @@ START_TEST(gpu_unaligned_ranges_match_reference) {
 }
 END_TEST
 
+/* The CPU variant's own paths at their tile edges (both variants run, as everywhere): dw's tapwise tiles
+ * (8 output x 16 input channels at one tap; 19 = 8 + 8 + 3 and 20 = 16 + 4 channels), dy planes that are
+ * and are not a multiple of 4 pixels (vec4 or scalar dy loads), strides 1 and 2, 7x7 stride 2, strided
+ * and odd-plane 1x1s; dx's general_flat (16 x 8 tiles of one stride phase of the flattened dx, spanning
+ * images; phases of odd extent with repeats at the edge), with padding 2 (dy larger than dx). Each shape runs
+ * aligned, with x, w, dy one element into their buffers (scalar loads), and with fp16 storage. */
+START_TEST(gpu_cpu_paths_match_reference) {
+    uint64_t seed = tsl_test_seed("gpu_cpu_paths_match_reference");
+    tsl_vk_device *d = tsl_test_device_open();
+    const tsl_conv2d_shape shapes[] = {
+        SHAPE(2, 20, 9, 9, 19, 3, 1, 1), /* 81-pixel planes: scalar dy; dx tiles span the 2 images */
+        SHAPE(1, 17, 8, 8, 9, 3, 2, 1),  /* stride 2, 16-pixel dy planes: vec4 dy */
+        SHAPE(2, 8, 11, 11, 8, 7, 2, 3), /* 7x7 stride 2 with the fewest channels tapwise takes */
+        SHAPE(1, 16, 6, 6, 5, 3, 1, 2),  /* padding 2: dy 8x8 over dx 6x6 */
+        SHAPE(3, 9, 2, 2, 33, 3, 1, 1),  /* 4-pixel planes, 3 images in one dx tile */
+        SHAPE(2, 24, 7, 7, 16, 1, 2, 0), /* strided 1x1: one tap */
+        SHAPE(2, 12, 7, 7, 10, 1, 1, 0), /* 1x1 over 49-pixel planes: tapwise, not the vec4 GEMM */
+        SHAPE(2, 9, 11, 12, 4, 5, 3, 2), /* stride 3: 9 dx phases, rows of 11 = 4 + 4 + 3 */
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        check_gpu_case(d, &shapes[i], seed + i, 0, STORE_FP32);
+        check_gpu_case(d, &shapes[i], seed + 100 + i, 4, STORE_FP32);
+        check_gpu_case(d, &shapes[i], seed + 200 + i, 2, STORE_FP16);
+    }
+    /* Batch chunks: x and dy images of 2592 bytes (w 2304), (5300 - 16) / 2592 = 2 images per chunk, so 3
+     * chunks per op: tapwise adds the later chunks to dw, dx's flattened tiles restart per chunk. */
+    tsl_conv2d_set_max_binding_bytes_for_testing(5300);
+    const tsl_conv2d_shape batch = SHAPE(5, 8, 9, 9, 8, 3, 1, 1);
+    ck_assert_uint_eq(check_gpu_case(d, &batch, seed + 300, 4, STORE_FP32), 3 * 3);
+    const tsl_conv2d_shape strided = SHAPE(5, 8, 9, 9, 8, 3, 2, 1); /* the same chunks; 4 dx phases */
+    ck_assert_uint_eq(check_gpu_case(d, &strided, seed + 301, 4, STORE_FP32), 3 * 3);
+    tsl_conv2d_set_max_binding_bytes_for_testing(0);
+    tsl_test_device_close(d);
+}
+END_TEST
+
 /* ---- bad arguments ------------------------------------------------------------------------------------ */
 
 static void expect_invalid(tsl_status st, const char *fragment) {
@@ -487,6 +523,7 @@ int main(void) {
     tcase_add_test(tc, gpu_batch_split_matches_reference);
     tcase_add_test(tc, gpu_fp16_storage_matches_reference);
     tcase_add_test(tc, gpu_unaligned_ranges_match_reference);
+    tcase_add_test(tc, gpu_cpu_paths_match_reference);
     tcase_add_test(tc, bad_arguments_are_rejected);
     tcase_add_test(tc, long_weight_gradient_sums_are_complete);
     suite_add_tcase(s, tc);

@@ -26,7 +26,7 @@ static bool cpu_general_flat(const tsl_conv2d_shape *s, bool cpu) {
 /* For 1x1 stride-1 convolutions (plain GEMMs over flattened planes, vec4 loads where aligned) 8x8
  * tiles were ~1.6x faster than 4x4 in forward and dx; elsewhere (scalar gathers with bounds checks)
  * 8 channels x 4 pixels was best for forward and 3x3 dx, while 7x7 dx prefers 4x4. dw (a long
- * reduction per output) liked 8x4 throughout. */
+ * reduction per output) liked 8x4 throughout. The CPU variant's own paths have their own tiles (below). */
 static conv_tile forward_tile(const tsl_conv2d_shape *s, bool cpu) {
     /* CPU variant (lavapipe, process CPU time): general_flat 8x16 ran 5.0 to 5.6 GFLOP/s per CPU-second
      * at ResNet-50's shapes, 16x8 and 8x12 within 10% of it; tiles of more than 128 accumulators fell
@@ -36,9 +36,19 @@ static conv_tile forward_tile(const tsl_conv2d_shape *s, bool cpu) {
     return is_1x1(s) ? (conv_tile){8, 8} : (conv_tile){8, 4};
 }
 
+/* The CPU dx's general_flat path: not an unpadded 1x1, at least 8 input channels (the stem's 3 would
+ * leave 13 of 16 tile rows idle; it takes the row-phase path). The shader makes the same test. */
+static bool cpu_dx_flat(const tsl_conv2d_shape *s, bool cpu) {
+    return cpu && !is_1x1(s) && s->c_in >= 8;
+}
+
 static conv_tile backward_data_tile(const tsl_conv2d_shape *s, bool cpu) {
     if (is_1x1(s))
         return (conv_tile){8, 8};
+    /* CPU general_flat, measured at 112 px, stride 1 (process CPU time): 16x8 ran 3x3 dx at 5.1 to 5.7
+     * GFLOP/s per CPU-second, 8x16 4.4 to 5.0, 8x8 4.0 to 4.4 (the row-phase path: 2.5 to 2.8). */
+    if (cpu_dx_flat(s, cpu))
+        return (conv_tile){16, 8};
     /* CPU variant: rows of at most 2 pixels per stride phase (ResNet's last stage) leave half of a
      * 4-pixel tile empty; 16x2 was 1.5x faster there than 8x4. */
     if (cpu && (s->w + s->stride - 1) / s->stride <= 2)
@@ -46,9 +56,20 @@ static conv_tile backward_data_tile(const tsl_conv2d_shape *s, bool cpu) {
     return s->kh * s->kw <= 9 ? (conv_tile){8, 4} : (conv_tile){4, 4};
 }
 
+/* The CPU dw's tapwise path (TAPWISE in the shader): every shape but 1x1 stride-1 GEMMs over planes of a
+ * multiple of 4 pixels (the vec4 pointwise path) and inputs of fewer than 8 channels (the stem's 3,
+ * where 13 of the tile's 16 columns would idle; the general path takes those). */
+static bool cpu_tapwise(const tsl_conv2d_shape *s, bool cpu) {
+    uint64_t plane = (uint64_t)tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s);
+    bool aligned_pointwise = is_1x1(s) && s->stride == 1 && plane % 4 == 0;
+    return cpu && !aligned_pointwise && s->c_in >= 8;
+}
+
 static conv_tile backward_weights_tile(const tsl_conv2d_shape *s, bool cpu) {
-    (void)s, (void)cpu;
-    return (conv_tile){8, 4};
+    /* tapwise: TILE_M output x TILE_N input channels at one tap (see the shader). Measured at 112 px
+     * (process CPU time): 8x16 ran 3x3 dw at 5.1 to 7.0 GFLOP/s per CPU-second, 16x8 4.8 to 6.5, 8x8 4.4
+     * to 5.8 (the general path's 8x4: 2.3 to 3.7); else 8x4. */
+    return cpu_tapwise(s, cpu) ? (conv_tile){8, 16} : (conv_tile){8, 4};
 }
 
 static VkDeviceSize max_binding_override;
@@ -153,13 +174,17 @@ typedef struct {
     conv_operand operands[3]; /* bound at bindings 0, 1, 2; the push bases follow their roles */
     uint32_t base_slot[3];    /* which of x_base (0), w_base (1), y_base (2) each operand's base fills */
     uint32_t column_tiles;    /* tiles of tile.n GEMM columns, WORKGROUP of them per group along gx (0:
-                                 per chunk, its images' outputs flattened: CPU forward, general_flat) */
-    uint32_t rows;            /* GEMM rows (tile.m of them per group along gy) */
-    bool images_in_grid;      /* gz = images of the chunk (forward, dx); else 1 and the shader loops */
-    bool accumulate_chunks;   /* operand 2 sums over chunks (dw) */
-    uint64_t loop_per_image;  /* iterations an invocation spends per image of its chunk (dw), or 0 */
+                                 per chunk, its images' outputs flattened: CPU general_flat) */
+    uint64_t flat_plane;      /* with column_tiles 0: output pixels per image and phase (forward oh*ow;
+                                 dx ceil(h/s) * ceil(w/s), over flat_phases = s*s phases) */
+    uint32_t flat_phases;
+    uint32_t rows;           /* GEMM rows (tile.m of them per group along gy) */
+    bool images_in_grid;     /* gz = images of the chunk (forward, dx); else 1 and the shader loops */
+    bool accumulate_chunks;  /* operand 2 sums over chunks (dw) */
+    uint64_t loop_per_image; /* iterations an invocation spends per image of its chunk (dw), or 0 */
     conv_tile tile;
     bool specialize_stride; /* the shader reads STRIDE (constant_id 3) */
+    bool tapwise;           /* CPU dw: TAPWISE (constant_id 3) set, tiles of channels at one tap */
     bool flat;              /* CPU variant: one flat index over (image, row tile, column tile) */
 } conv_op;
 
@@ -221,7 +246,7 @@ static tsl_status record_chunk(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_vk_p
     if (op->flat) { /* every (image, row tile, column tile), WORKGROUP per group, over a 2-D grid */
         uint64_t columns = op->column_tiles;
         if (!columns) { /* tiles of the chunk's flattened outputs, images included */
-            columns = ((uint64_t)count * push->oh * push->ow + op->tile.n - 1) / op->tile.n;
+            columns = op->flat_phases * (((uint64_t)count * op->flat_plane + op->tile.n - 1) / op->tile.n);
             gz = 1;
         }
         uint64_t cells = columns * ((op->rows + op->tile.m - 1) / op->tile.m) * gz;
@@ -248,9 +273,9 @@ static tsl_status record_conv(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2
             (unsigned long long)(too_big->image_bytes ? too_big->image_bytes : too_big->range.size),
             too_big->image_bytes ? " per image" : "");
     tsl_vk_pipeline *p;
-    /* dx bakes the stride in (constant_id 3); the others share one pipeline across strides. */
-    uint32_t spec[] = {WORKGROUP, op->tile.m, op->tile.n, s->stride};
-    TSL_TRY(tsl_vk_pipeline_get(d, op->shader, spec, op->specialize_stride ? 4 : 3, &p));
+    /* dx bakes the stride in (constant_id 3), the CPU dw its path; forward shares one pipeline. */
+    uint32_t spec[] = {WORKGROUP, op->tile.m, op->tile.n, op->specialize_stride ? s->stride : op->tapwise};
+    TSL_TRY(tsl_vk_pipeline_get(d, op->shader, spec, op->specialize_stride || op->tapwise ? 4 : 3, &p));
     conv_push push = {.c_in = s->c_in,
                       .h = s->h,
                       .w = s->w,
@@ -337,8 +362,11 @@ static tsl_status forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_sh
                                       : tsl_conv2d_out_h(s) * tiles(tsl_conv2d_out_w(s), tile), /* per row */
                   .rows = s->c_out,
                   .images_in_grid = true};
-    if (cpu_general_flat(s, cpu))
+    if (cpu_general_flat(s, cpu)) {
         op.column_tiles = 0; /* per chunk: its images' outputs flattened (general_flat) */
+        op.flat_plane = (uint64_t)tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s);
+        op.flat_phases = 1;
+    }
     return record_conv(d, cmd, s, &op);
 }
 
@@ -369,6 +397,11 @@ static tsl_status backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_con
                   .rows = s->c_in,
                   .images_in_grid = true,
                   .specialize_stride = true};
+    if (cpu_dx_flat(s, cpu)) {
+        op.column_tiles = 0; /* per chunk: its images' dx pixels flattened per phase (general_flat) */
+        op.flat_plane = (uint64_t)((s->h + s->stride - 1) / s->stride) * ((s->w + s->stride - 1) / s->stride);
+        op.flat_phases = s->stride * s->stride;
+    }
     return record_conv(d, cmd, s, &op);
 }
 
@@ -393,9 +426,11 @@ static tsl_status backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_
                                {"dy", dy, y_image_bytes(s, in), TSL_READ, in},
                                {"dw", dw, 0, TSL_WRITE, 4}},
                   .base_slot = {0, 2, 1},
-                  .column_tiles = tiles(s->c_in * s->kh * s->kw, tile),
+                  .column_tiles = cpu_tapwise(s, cpu) ? s->kh * s->kw * tiles(s->c_in, tile) /* per tap */
+                                                      : tiles(s->c_in * s->kh * s->kw, tile),
                   .rows = s->c_out,
                   .accumulate_chunks = true,
+                  .tapwise = cpu_tapwise(s, cpu),
                   /* The general path loops over every output pixel of every image in the chunk. */
                   .loop_per_image = (uint64_t)tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s)};
     return record_conv(d, cmd, s, &op);
