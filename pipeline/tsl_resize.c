@@ -217,14 +217,21 @@ AVX2_TARGET static void vertical_row_avx2(const uint8_t *const *tap_rows, const 
 
 /* resize_4_rows with two output pixels per 256-bit register: pixel x in the low half, x + 1 in the high.
  * Both run max(count[x], count[x + 1]) taps; the extra ones have weight 0 (the tables are zero-filled
- * to max_taps), which adds an exact +0, and stay inside the row because first[] never decreases. */
-AVX2_TARGET static void resize_4_rows_avx2(const float *rows, size_t in_stride, const filter_taps *tx, int dw,
-                                           float *out, size_t out_stride) {
+ * to max_taps), which adds an exact +0. They stay inside the row: for x because first[] never
+ * decreases (first[x] + count[x + 1] <= first[x + 1] + count[x + 1] <= sw), for x + 1 by the check. */
+AVX2_TARGET static void resize_4_rows_avx2(const float *rows, int sw, size_t in_stride, const filter_taps *tx,
+                                           int dw, float *out, size_t out_stride) {
     int x = 0;
     for (; x + 2 <= dw; x += 2) {
         const float *w0 = tx->weights + (size_t)x * tx->max_taps, *w1 = w0 + tx->max_taps;
         const float *p0 = rows + (size_t)tx->first[x] * 3, *p1 = rows + (size_t)tx->first[x + 1] * 3;
         int taps = tx->count[x] > tx->count[x + 1] ? tx->count[x] : tx->count[x + 1];
+        if (tx->first[x + 1] + taps > sw) { /* x + 1 at the right edge: fewer taps than x, each alone */
+            filter_taps pair = {tx->first + x, tx->count + x, tx->weights + (size_t)x * tx->max_taps,
+                                tx->max_taps};
+            resize_4_rows(rows, in_stride, &pair, 2, out + (size_t)x * 3, out_stride);
+            continue;
+        }
         /* Four named accumulators rather than an array, which gcc keeps on the stack. */
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         const float *q0 = p0, *q1 = p1;
@@ -317,7 +324,7 @@ static void resize_passes(const uint8_t *src, int sw, uint8_t *dst, int dw, int 
         if (m == 4) {
 #ifdef TSL_RESIZE_AVX2
             if (path == TSL_RESIZE_PATH_AVX2)
-                resize_4_rows_avx2(vrows, in_stride, tx, dw, hrows, out_stride);
+                resize_4_rows_avx2(vrows, sw, in_stride, tx, dw, hrows, out_stride);
             else
 #endif
                 resize_4_rows(vrows, in_stride, tx, dw, hrows, out_stride);
