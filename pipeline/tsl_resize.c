@@ -82,7 +82,8 @@ static tsl_status taps_build(int in_size, int out_size, filter_taps *t) {
 
 /* The resize is the largest cost of writing shards from ImageNet-sized JPEGs, and the compilers do not
  * vectorise its loops at -O2 on their own (nor well from 8-lane vector types without AVX): the hot loops
- * use SSE2, which every x86-64 CPU has, with a plain C form elsewhere. Both give the same bytes. */
+ * use SSE2, which every x86-64 CPU has, or AVX2 where the CPU has it (chosen at run time, further
+ * down), with a plain C form elsewhere. All give the same bytes. */
 typedef float tsl_float4 __attribute__((vector_size(16)));
 
 /* Horizontal pass of one row of floats: dw pixels into `out` (dw * 3 floats). `row` must have one
