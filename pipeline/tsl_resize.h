@@ -24,4 +24,21 @@ void tsl_resize_output_size(const tsl_resize_target *t, int w, int h, int *out_w
  * Returns TSL_ERR_NOMEM if the scratch buffers cannot be allocated, TSL_ERR_INVALID_ARG for sizes < 1. */
 tsl_status tsl_resize_rgb8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
 
+/* The resize's code paths. All give the same bytes; tsl_resize_rgb8 uses the fastest the CPU has. */
+typedef enum {
+    TSL_RESIZE_PATH_C,    /* plain C (its generic vector types compile to whatever the target has) */
+    TSL_RESIZE_PATH_SSE2, /* SSE2 intrinsics: every x86-64 CPU */
+    TSL_RESIZE_PATH_AVX2, /* AVX2, where the CPU has it (checked at run time) */
+} tsl_resize_path;
+
+/* 1 if `path` was compiled in and the CPU can run it. */
+int tsl_resize_path_available(tsl_resize_path path);
+
+/* The fastest available path: AVX2, else SSE2, else C. */
+tsl_resize_path tsl_resize_best_path(void);
+
+/* tsl_resize_rgb8 on a given path (for tests and benchmarks); TSL_ERR_INVALID_ARG if it is unavailable. */
+tsl_status tsl_resize_rgb8_with(tsl_resize_path path, const uint8_t *src, int sw, int sh, uint8_t *dst,
+                                int dw, int dh);
+
 #endif

@@ -159,19 +159,55 @@ START_TEST(resize_matches_double_reference) {
         int sw = cases[t][0], sh = cases[t][1], dw = cases[t][2], dh = cases[t][3];
         uint8_t *src = random_rgb(&rng, sw, sh), *got = malloc((size_t)dw * dh * 3);
         double *want = malloc(sizeof(double) * dw * dh * 3);
-        memset(got, 0xAB, (size_t)dw * dh * 3);
-        TSL_TEST_OK(tsl_resize_rgb8(src, sw, sh, got, dw, dh));
         resize_reference(src, sw, sh, want, dw, dh);
-        /* The float filter accumulates at most a few hundred products of values <= 255 with weights
-         * summing to 1 (error < 1e-3), then rounds once: every output is within 0.5 + 1e-3 of the exact
-         * value, i.e. it is the exactly rounded result except at near-ties. */
-        for (int i = 0; i < dw * dh * 3; i++)
-            ck_assert_msg(fabs(got[i] - want[i]) <= 0.5 + 1e-3,
-                          "seed %llu, %dx%d -> %dx%d: element %d is %u, reference %.4f",
-                          (unsigned long long)seed, sw, sh, dw, dh, i, got[i], want[i]);
+        for (int path = TSL_RESIZE_PATH_C; path <= TSL_RESIZE_PATH_AVX2; path++) {
+            if (!tsl_resize_path_available((tsl_resize_path)path))
+                continue;
+            memset(got, 0xAB, (size_t)dw * dh * 3);
+            TSL_TEST_OK(tsl_resize_rgb8_with((tsl_resize_path)path, src, sw, sh, got, dw, dh));
+            /* The float filter accumulates at most a few hundred products of values <= 255 with weights
+             * summing to 1 (error < 1e-3), then rounds once: every output is within 0.5 + 1e-3 of the
+             * exact value, i.e. it is the exactly rounded result except at near-ties. */
+            for (int i = 0; i < dw * dh * 3; i++)
+                ck_assert_msg(fabs(got[i] - want[i]) <= 0.5 + 1e-3,
+                              "seed %llu, path %d, %dx%d -> %dx%d: element %d is %u, reference %.4f",
+                              (unsigned long long)seed, path, sw, sh, dw, dh, i, got[i], want[i]);
+        }
         free(src);
         free(got);
         free(want);
+    }
+}
+END_TEST
+
+/* Every code path the CPU has gives the same bytes as plain C: they add the same products in the same
+ * order (tsl_resize.c), so this is exact. Sizes too large for the double reference: ImageNet's usual
+ * 500x375 to a short side of 256, odd widths (the AVX2 path's last single pixel), enlargement. */
+START_TEST(resize_paths_give_the_same_bytes) {
+    uint64_t seed = tsl_test_seed("resize_paths_give_the_same_bytes");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    const int cases[][4] = {{500, 375, 341, 256}, {375, 500, 256, 341}, {123, 77, 61, 39},
+                            {31, 17, 64, 41},     {2000, 9, 7, 3},      {6, 40, 3, 5}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        int sw = cases[t][0], sh = cases[t][1], dw = cases[t][2], dh = cases[t][3];
+        size_t n = (size_t)dw * dh * 3;
+        uint8_t *src = random_rgb(&rng, sw, sh), *want = malloc(n), *got = malloc(n);
+        TSL_TEST_OK(tsl_resize_rgb8_with(TSL_RESIZE_PATH_C, src, sw, sh, want, dw, dh));
+        for (int path = TSL_RESIZE_PATH_SSE2; path <= TSL_RESIZE_PATH_AVX2; path++) {
+            if (!tsl_resize_path_available((tsl_resize_path)path)) {
+                fprintf(stderr, "resize path %d not available on this CPU: not compared\n", path);
+                continue;
+            }
+            memset(got, 0xAB, n);
+            TSL_TEST_OK(tsl_resize_rgb8_with((tsl_resize_path)path, src, sw, sh, got, dw, dh));
+            for (size_t i = 0; i < n; i++)
+                ck_assert_msg(got[i] == want[i],
+                              "seed %llu, path %d, %dx%d -> %dx%d: byte %zu is %u, C gives %u",
+                              (unsigned long long)seed, path, sw, sh, dw, dh, i, got[i], want[i]);
+        }
+        free(src);
+        free(want);
+        free(got);
     }
 }
 END_TEST
@@ -767,6 +803,7 @@ int main(void) {
     TCase *tc = tcase_create("shard");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, resize_matches_double_reference);
+    tcase_add_test(tc, resize_paths_give_the_same_bytes);
     tcase_add_test(tc, output_size_keeps_aspect_and_never_enlarges);
     tcase_add_test(tc, round_trip_gives_the_decoded_resized_pixels);
     tcase_add_test(tc, up_filter_is_documented_and_lossless);
