@@ -20,19 +20,20 @@ void tsl_gemm_set_variant_for_testing(tsl_gemm_variant variant) {
  *
  * CPU class (lavapipe): every lane loads its operand values one by one, so the cost is the values
  * loaded and the tile is as large as still runs fast: 32 x 16 (512 accumulators, spilled but in L1) ran
- * the 1024^3 GEMM at ~16 GFLOP/s per CPU-second against ~11 for 16 x 8, ~4 for 8 x 8 and ~4 for the GPU
- * variant (2 cores, process CPU time, a loaded machine: see docs/PERFORMANCE.md). Products of 16 rows or
- * fewer (the projector at 8 pairs) take 16 rows so no lane computes clamped duplicates. The scalar-load
- * build (odd shapes, off the model's hot path) keeps 16 x 8: at 32 x 16 lavapipe took ~30 s of CPU to
- * compile it (1.5 s at 16 x 8). A workgroup is a row of 64 invocations sharing A's rows. TM and TN stay
- * multiples of 4 (gemm_cpu.comp). */
+ * the 1024^3 GEMM at ~16 GFLOP/s per CPU-second against ~11 for 16 x 8, ~7.5 for 8 x 8 and ~4 for the
+ * GPU variant (2 cores, process CPU time, a loaded machine: see docs/PERFORMANCE.md). Products of 16
+ * rows or fewer (the projector at 8 pairs) take 16 rows so fewer lanes compute clamped duplicates. The
+ * scalar-load build (odd shapes, off the model's hot path) keeps 8 x 8: lavapipe's compile time grows
+ * steeply with the tile there (~30 CPU-s at 32 x 16, ~1.7 at 16 x 8, ~0.5 at 8 x 8), and every process
+ * compiles it afresh. A workgroup is a row of 64 invocations sharing A's rows. TM and TN stay multiples
+ * of 4 (gemm_cpu.comp). */
 static gemm_config gemm_config_for(const tsl_vk_device *d, const tsl_gemm_params *p, bool vec4) {
     bool cpu = variant_override != TSL_GEMM_VARIANT_AUTO ? variant_override == TSL_GEMM_VARIANT_CPU
                                                          : tsl_vk_device_features(d)->cpu_kernels;
     if (!cpu)
         return (gemm_config){8, 8, 4, 4, false};
     if (!vec4)
-        return (gemm_config){64, 1, 16, 8, true};
+        return (gemm_config){64, 1, 8, 8, true};
     return (gemm_config){64, 1, p->m <= 16 ? 16 : 32, 16, true};
 }
 
