@@ -26,14 +26,16 @@ void tsl_gemm_set_variant_for_testing(tsl_gemm_variant variant) {
  * scalar-load build (odd shapes, off the model's hot path) keeps 8 x 8: lavapipe's compile time grows
  * steeply with the tile there (~30 CPU-s at 32 x 16, ~1.7 at 16 x 8, ~0.5 at 8 x 8), and every process
  * compiles it afresh. So does the vec4 build with both operands transposed (~25 CPU-s at 32 x 16; no
- * layer of the model uses that form). A workgroup is a row of 64 invocations sharing A's rows. TM and TN stay
- * multiples of 4 (gemm_cpu.comp). */
+ * layer of the model uses that form), and the fp16-storage builds, not tuned (their test spent over
+ * 70 CPU-s, mostly compiling them, at 32 x 16). A workgroup is a row of 64 invocations sharing A's rows. TM
+ * and TN stay multiples of 4 (gemm_cpu.comp). */
 static gemm_config gemm_config_for(const tsl_vk_device *d, const tsl_gemm_params *p, bool vec4) {
     bool cpu = variant_override != TSL_GEMM_VARIANT_AUTO ? variant_override == TSL_GEMM_VARIANT_CPU
                                                          : tsl_vk_device_features(d)->cpu_kernels;
     if (!cpu)
         return (gemm_config){8, 8, 4, 4, false};
-    if (!vec4 || (p->trans_a && p->trans_b))
+    bool half = p->a_dtype == TSL_DTYPE_F16 || p->b_dtype == TSL_DTYPE_F16 || p->c_dtype == TSL_DTYPE_F16;
+    if (!vec4 || (p->trans_a && p->trans_b) || half)
         return (gemm_config){64, 1, 8, 8, true};
     return (gemm_config){64, 1, p->m <= 16 ? 16 : 32, 16, true};
 }

@@ -22,8 +22,8 @@
  * aligned (8 for fp16), m % 4 == 0 if trans_a and n % 4 == 0 if !trans_b; any other shape takes the scalar
  * variant. Each comes in two device classes (tsl_vk_features.cpu_kernels picks, see tsl_gemm_variant):
  * the GPU one keeps a 4 x 4 block of C per invocation (lavapipe, 1024^3: ~4 GFLOP/s per CPU-second), the
- * CPU one a 32 x 16 block (16 x 16 when m <= 16; 8 x 8 for scalar loads): ~12-16 GFLOP/s per
- * CPU-second on lavapipe (docs/PERFORMANCE.md).
+ * CPU one a 32 x 16 block (16 x 16 when m <= 16; 8 x 8 for scalar loads, both operands transposed or fp16
+ * storage): ~12-16 GFLOP/s per CPU-second on lavapipe (docs/PERFORMANCE.md).
  *
  * Long sums: on a driver whose shader loops stop after tsl_vk_features.max_loop_iterations, the sum over
  * k is chunked so that each dispatch's k loop stays under half that count. */
