@@ -56,9 +56,15 @@ static void check_c(const char *what, uint64_t seed, const float *got, const dou
     tsl_test_check_close(what, seed, got, want, n, rel, abs);
 }
 
-/* Runs one case on the device and compares every element of C (padding included: the kernel must
- * leave the padding columns as they were). Returns the number of dispatches recorded. */
-static uint32_t run_typed(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, gemm_case g, gemm_types t) {
+static const char *variant_name(tsl_gemm_variant v) {
+    return v == TSL_GEMM_VARIANT_CPU ? "cpu" : v == TSL_GEMM_VARIANT_GPU ? "gpu" : "auto";
+}
+
+/* Runs one case with one kernel variant and compares every element of C (padding included: the kernel
+ * must leave the padding columns as they were). Returns the number of dispatches recorded. */
+static uint32_t run_variant(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, gemm_case g, gemm_types t,
+                            tsl_gemm_variant variant) {
+    tsl_gemm_set_variant_for_testing(variant);
     tsl_gemm_params p = tsl_gemm_params_make(g.m, g.n, g.k, g.ta, g.tb);
     p.lda = (g.ta ? g.m : g.k) + g.pad;
     p.ldb = (g.tb ? g.k : g.n) + g.pad;
@@ -95,13 +101,16 @@ static uint32_t run_typed(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, ge
     uint32_t dispatches = tsl_vk_cmd_stats_get(cmd).dispatches;
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_vk_cmd_destroy(cmd);
+    tsl_gemm_set_variant_for_testing(TSL_GEMM_VARIANT_AUTO);
     free(c);
     c = tsl_test_tensor_download(d, &tc);
 
     char what[200];
-    snprintf(what, sizeof what, "gemm m=%u n=%u k=%u ta=%d tb=%d pad=%u alpha=%g beta=%g limit=%llu %s/%s/%s",
-             g.m, g.n, g.k, g.ta, g.tb, g.pad, g.alpha, g.beta, (unsigned long long)g.max_binding_bytes,
-             tsl_dtype_name(t.a), tsl_dtype_name(t.b), tsl_dtype_name(t.c));
+    snprintf(what, sizeof what,
+             "gemm (%s variant) m=%u n=%u k=%u ta=%d tb=%d pad=%u alpha=%g beta=%g limit=%llu %s/%s/%s",
+             variant_name(variant), g.m, g.n, g.k, g.ta, g.tb, g.pad, g.alpha, g.beta,
+             (unsigned long long)g.max_binding_bytes, tsl_dtype_name(t.a), tsl_dtype_name(t.b),
+             tsl_dtype_name(t.c));
     if (g.beta == 0) { /* compare the m x n block; the padding stays NaN */
         for (size_t i = 0; i < g.m; i++)
             check_c(what, seed, c + i * p.ldc, want + i * p.ldc, g.n, g, t, dispatches);
@@ -116,6 +125,16 @@ static uint32_t run_typed(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, ge
     tsl_test_tensor_free(d, &tc);
     free(a), free(b), free(c), free(want), free(ad), free(bd);
     return dispatches;
+}
+
+/* Runs one case with both kernel variants (forced through the test hook, so one device checks both; the
+ * CPU variant's 16- and 32-row tiles leave every shape here with partial tiles), each on fresh data.
+ * Both split alike, so the dispatch counts must agree; returns that count. */
+static uint32_t run_typed(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, gemm_case g, gemm_types t) {
+    uint32_t gpu = run_variant(d, seed, rng, g, t, TSL_GEMM_VARIANT_GPU);
+    uint32_t cpu = run_variant(d, seed, rng, g, t, TSL_GEMM_VARIANT_CPU);
+    ck_assert_uint_eq(gpu, cpu);
+    return cpu;
 }
 
 static uint32_t run_case(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, gemm_case g) {
@@ -275,6 +294,44 @@ START_TEST(operands_packed_at_unaligned_offsets) {
 }
 END_TEST
 
+/* Sums over k longer than lavapipe's 65535 loop iterations per shader loop (tsl_vk_features.
+ * max_loop_iterations): the host chunks k, so nothing is silently cut short. All-ones operands make every
+ * element of C exactly k (an integer below 2^24, exact in fp32), so a partial sum cannot hide inside a
+ * tolerance. Scalar loads (k odd, B transposed) and vec4 loads (k % 4 == 0), both variants. */
+START_TEST(long_sums_are_complete) {
+    tsl_vk_device *d = tsl_test_device_open();
+    const uint32_t cases[][3] = {{2, 5, 140001}, {4, 4, 280000}};
+    const tsl_gemm_variant variants[] = {TSL_GEMM_VARIANT_GPU, TSL_GEMM_VARIANT_CPU};
+    for (size_t c = 0; c < 2; c++)
+        for (size_t v = 0; v < 2; v++) {
+            uint32_t m = cases[c][0], n = cases[c][1], k = cases[c][2];
+            float *ones = malloc((size_t)k * (m > n ? m : n) * sizeof *ones);
+            ck_assert_ptr_nonnull(ones);
+            for (size_t i = 0; i < (size_t)k * (m > n ? m : n); i++)
+                ones[i] = 1.0f;
+            tsl_vk_buffer a = mt_upload(d, ones, (size_t)m * k, "A"),
+                          b = mt_upload(d, ones, (size_t)k * n, "B");
+            tsl_vk_buffer out = mt_poisoned(d, (size_t)m * n, "C");
+            tsl_gemm_params p = tsl_gemm_params_make(m, n, k, false, c == 0);
+            tsl_gemm_set_variant_for_testing(variants[v]);
+            tsl_vk_cmd *cmd = mt_begin(d);
+            TSL_TEST_OK(tsl_gemm_f32(d, cmd, &p, a.range, b.range, out.range));
+            ck_assert_uint_gt(tsl_vk_cmd_stats_get(cmd).dispatches, 1);
+            mt_submit(cmd);
+            tsl_gemm_set_variant_for_testing(TSL_GEMM_VARIANT_AUTO);
+            float *got = mt_download(d, &out, (size_t)m * n);
+            for (size_t i = 0; i < (size_t)m * n; i++)
+                ck_assert_msg(got[i] == (float)k, "gemm (%s variant) m=%u n=%u k=%u: C[%zu] = %.9g, want %u",
+                              variant_name(variants[v]), m, n, k, i, got[i], k);
+            tsl_vk_free(d, &a);
+            tsl_vk_free(d, &b);
+            tsl_vk_free(d, &out);
+            free(ones), free(got);
+        }
+    tsl_test_device_close(d);
+}
+END_TEST
+
 /* ---- fp16 storage -------------------------------------------------------------------------------- */
 
 static const tsl_dtype F32 = TSL_DTYPE_F32, F16 = TSL_DTYPE_F16;
@@ -411,6 +468,7 @@ int main(void) {
     tcase_add_test(tc, split_blocks_under_forced_binding_limit);
     tcase_add_test(tc, operands_packed_at_unaligned_offsets);
     tcase_add_test(tc, output_larger_than_one_binding);
+    tcase_add_test(tc, long_sums_are_complete);
     tcase_add_test(tc, fp16_storage_odd_shapes);
     tcase_add_test(tc, fp16_storage_vec4_shapes);
     tcase_add_test(tc, fp16_storage_split_counts_element_bytes);

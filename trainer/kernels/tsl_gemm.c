@@ -1,9 +1,51 @@
 #include "tsl_gemm.h"
 
-/* Register tile per invocation and workgroup shape. 4 x 4 accumulators per invocation keep 16 FMAs per
- * 8 loads in the inner loop (8 vec4 loads per 64 FMAs in the vec4 variant); 8 x 8 invocations give 64-wide
- * workgroups, a multiple of any subgroup. */
-enum { WG_X = 8, WG_Y = 8, TILE_M = 4, TILE_N = 4, BLOCK_M = WG_Y * TILE_M, BLOCK_N = WG_X * TILE_N };
+/* Workgroup shape and register tile per invocation, per device class (gemm_config_for, the one place
+ * that picks). */
+typedef struct {
+    uint32_t wg_x, wg_y; /* invocations along N and M */
+    uint32_t tm, tn;     /* rows and columns of C per invocation */
+    bool cpu;            /* gemm_cpu.comp (CPU class) instead of gemm.comp */
+} gemm_config;
+
+static tsl_gemm_variant variant_override;
+
+void tsl_gemm_set_variant_for_testing(tsl_gemm_variant variant) {
+    variant_override = variant;
+}
+
+/* GPU class: 4 x 4 accumulators per invocation keep 16 FMAs per 8 loads in the inner loop (8 vec4 loads
+ * per 64 FMAs in the vec4 variant); 8 x 8 invocations give 64-wide workgroups, a multiple of any
+ * subgroup.
+ *
+ * CPU class (lavapipe): every lane loads its operand values one by one, so the cost is the values
+ * loaded and the tile is as large as still runs fast: 32 x 16 (512 accumulators, spilled but in L1) ran
+ * the 1024^3 GEMM at ~16 GFLOP/s per CPU-second against ~11 for 16 x 8, ~7.5 for 8 x 8 and ~4 for the
+ * GPU variant (2 cores, process CPU time, a loaded machine: see docs/PERFORMANCE.md). Products of 16
+ * rows or fewer (the projector at 8 pairs) take 16 rows so fewer lanes compute clamped duplicates. The
+ * scalar-load build (odd shapes, off the model's hot path) keeps 8 x 8: lavapipe's compile time grows
+ * steeply with the tile there (~30 CPU-s at 32 x 16, ~1.7 at 16 x 8, ~0.5 at 8 x 8), and every process
+ * compiles it afresh. So does the vec4 build with both operands transposed (~25 CPU-s at 32 x 16; no
+ * layer of the model uses that form), and the fp16-storage builds, not tuned (their test spent over
+ * 70 CPU-s, mostly compiling them, at 32 x 16). A workgroup is a row of 64 invocations sharing A's rows. TM
+ * and TN stay multiples of 4 (gemm_cpu.comp). */
+static gemm_config gemm_config_for(const tsl_vk_device *d, const tsl_gemm_params *p, bool vec4) {
+    bool cpu = variant_override != TSL_GEMM_VARIANT_AUTO ? variant_override == TSL_GEMM_VARIANT_CPU
+                                                         : tsl_vk_device_features(d)->cpu_kernels;
+    if (!cpu)
+        return (gemm_config){8, 8, 4, 4, false};
+    bool half = p->a_dtype == TSL_DTYPE_F16 || p->b_dtype == TSL_DTYPE_F16 || p->c_dtype == TSL_DTYPE_F16;
+    if (!vec4 || (p->trans_a && p->trans_b) || half)
+        return (gemm_config){64, 1, 8, 8, true};
+    return (gemm_config){64, 1, p->m <= 16 ? 16 : 32, 16, true};
+}
+
+static uint64_t block_m(gemm_config g) {
+    return (uint64_t)g.wg_y * g.tm;
+}
+static uint64_t block_n(gemm_config g) {
+    return (uint64_t)g.wg_x * g.tn;
+}
 
 typedef struct {
     uint32_t m, n, k, lda, ldb, ldc, a_off, b_off, c_off;
@@ -13,6 +55,10 @@ typedef struct {
 
 tsl_gemm_params tsl_gemm_params_make(uint32_t m, uint32_t n, uint32_t k, bool trans_a, bool trans_b) {
     return (tsl_gemm_params){.m = m, .n = n, .k = k, .trans_a = trans_a, .trans_b = trans_b, .alpha = 1.0f};
+}
+
+static uint64_t min_u64(uint64_t x, uint64_t y) {
+    return x < y ? x : y;
 }
 
 /* A matrix as stored: `rows` rows of `cols` elements, `ld` elements apart. */
@@ -120,12 +166,21 @@ static bool block_fits(uint64_t bytes, uint32_t elem, uint64_t limit, uint64_t a
     return bytes + (align - elem) <= limit;
 }
 
+/* Limits on one dispatch besides the binding size. */
+typedef struct {
+    uint64_t align;      /* binding offset alignment */
+    uint64_t max_groups; /* workgroups per grid dimension */
+    uint64_t max_k;      /* sum over k per dispatch (the shader's k loop under the loop-iteration cap) */
+    gemm_config cfg;
+} dispatch_limits;
+
 /* Block sizes of the split: the largest (halving from the whole problem, in multiples of `g` elements)
  * for which every operand's block, plus the slack of aligning its binding's start down, fits in `limit`
- * bytes (each operand counted at its own element size), and the workgroup grid stays within the device's
- * limits. False when no blocks fit. */
-static bool choose_blocks(const tsl_gemm_params *p, uint64_t limit, uint64_t align, uint64_t max_groups,
-                          uint64_t g, block_dims *out) {
+ * bytes (each operand counted at its own element size), the workgroup grid stays within the device's
+ * limits and the k loop within max_k. False when no blocks fit. */
+static bool choose_blocks(const tsl_gemm_params *p, uint64_t limit, dispatch_limits dl, uint64_t g,
+                          block_dims *out) {
+    uint64_t align = dl.align;
     uint32_t ea = (uint32_t)tsl_dtype_size(p->a_dtype), eb = (uint32_t)tsl_dtype_size(p->b_dtype),
              ec = (uint32_t)tsl_dtype_size(p->c_dtype);
     block_dims b = {p->m, p->n, p->k};
@@ -138,10 +193,12 @@ static bool choose_blocks(const tsl_gemm_params *p, uint64_t limit, uint64_t ali
             ok = p->trans_b ? (halve(&b.n, g) || halve(&b.k, g)) : (halve(&b.k, g) || halve(&b.n, g));
         else if (!block_fits(stored_bytes(shape_c(p, b.m, b.n), ec), ec, limit, align))
             ok = halve(&b.m, g) || halve(&b.n, g);
-        else if ((b.m + BLOCK_M - 1) / BLOCK_M > max_groups)
+        else if ((b.m + block_m(dl.cfg) - 1) / block_m(dl.cfg) > dl.max_groups)
             ok = halve(&b.m, g);
-        else if ((b.n + BLOCK_N - 1) / BLOCK_N > max_groups)
+        else if ((b.n + block_n(dl.cfg) - 1) / block_n(dl.cfg) > dl.max_groups)
             ok = halve(&b.n, g);
+        else if (b.k > dl.max_k)
+            ok = halve(&b.k, g);
         else
             break;
         if (!ok)
@@ -172,8 +229,9 @@ static tsl_vk_range block_range(tsl_vk_range r, uint64_t first, uint64_t element
 }
 
 static tsl_status record_block(tsl_vk_cmd *cmd, const tsl_vk_pipeline *pl, const tsl_gemm_params *p,
-                               tsl_vk_range a, tsl_vk_range b, tsl_vk_range c, uint64_t align, uint64_t m0,
-                               uint64_t n0, uint64_t k0, block_dims bd) {
+                               tsl_vk_range a, tsl_vk_range b, tsl_vk_range c, dispatch_limits dl,
+                               uint64_t m0, uint64_t n0, uint64_t k0, block_dims bd) {
+    uint64_t align = dl.align;
     gemm_push push = {.m = (uint32_t)bd.m,
                       .n = (uint32_t)bd.n,
                       .k = (uint32_t)bd.k,
@@ -195,23 +253,32 @@ static tsl_status record_block(tsl_vk_cmd *cmd, const tsl_vk_pipeline *pl, const
         {block_range(c, c_first, stored_elements(shape_c(p, bd.m, bd.n)), ec, align, &push.c_off),
          push.beta_zero ? TSL_WRITE : TSL_READ_WRITE},
     };
-    uint32_t gx = (uint32_t)((bd.n + BLOCK_N - 1) / BLOCK_N), gy = (uint32_t)((bd.m + BLOCK_M - 1) / BLOCK_M);
+    uint32_t gx = (uint32_t)((bd.n + block_n(dl.cfg) - 1) / block_n(dl.cfg)),
+             gy = (uint32_t)((bd.m + block_m(dl.cfg) - 1) / block_m(dl.cfg));
     return tsl_vk_cmd_dispatch(cmd, pl, args, 3, &push, sizeof push, gx, gy, 1);
 }
 
-static uint64_t min_u64(uint64_t x, uint64_t y) {
-    return x < y ? x : y;
-}
-
-/* The build of gemm.comp for the operands' storage types, indexed [a][b][c][vec4] by dtype. */
-static tsl_shader_id gemm_shader(const tsl_gemm_params *p, bool vec4) {
+/* The build of gemm.comp (or gemm_cpu.comp) for the operands' storage types, indexed [a][b][c][vec4] by
+ * dtype. */
+static tsl_shader_id gemm_shader(const tsl_gemm_params *p, bool vec4, bool cpu) {
+    static const tsl_shader_id cpu_ids[2][2][2][2] = {
+        {{{TSL_SHADER_GEMM_CPU_FFF, TSL_SHADER_GEMM_CPU_FFF_VEC4},
+          {TSL_SHADER_GEMM_CPU_FFH, TSL_SHADER_GEMM_CPU_FFH_VEC4}},
+         {{TSL_SHADER_GEMM_CPU_FHF, TSL_SHADER_GEMM_CPU_FHF_VEC4},
+          {TSL_SHADER_GEMM_CPU_FHH, TSL_SHADER_GEMM_CPU_FHH_VEC4}}},
+        {{{TSL_SHADER_GEMM_CPU_HFF, TSL_SHADER_GEMM_CPU_HFF_VEC4},
+          {TSL_SHADER_GEMM_CPU_HFH, TSL_SHADER_GEMM_CPU_HFH_VEC4}},
+         {{TSL_SHADER_GEMM_CPU_HHF, TSL_SHADER_GEMM_CPU_HHF_VEC4},
+          {TSL_SHADER_GEMM_CPU_HHH, TSL_SHADER_GEMM_CPU_HHH_VEC4}}},
+    };
     static const tsl_shader_id ids[2][2][2][2] = {
         {{{TSL_SHADER_GEMM_FFF, TSL_SHADER_GEMM_FFF_VEC4}, {TSL_SHADER_GEMM_FFH, TSL_SHADER_GEMM_FFH_VEC4}},
          {{TSL_SHADER_GEMM_FHF, TSL_SHADER_GEMM_FHF_VEC4}, {TSL_SHADER_GEMM_FHH, TSL_SHADER_GEMM_FHH_VEC4}}},
         {{{TSL_SHADER_GEMM_HFF, TSL_SHADER_GEMM_HFF_VEC4}, {TSL_SHADER_GEMM_HFH, TSL_SHADER_GEMM_HFH_VEC4}},
          {{TSL_SHADER_GEMM_HHF, TSL_SHADER_GEMM_HHF_VEC4}, {TSL_SHADER_GEMM_HHH, TSL_SHADER_GEMM_HHH_VEC4}}},
     };
-    return ids[p->a_dtype == TSL_DTYPE_F16][p->b_dtype == TSL_DTYPE_F16][p->c_dtype == TSL_DTYPE_F16][vec4];
+    bool ha = p->a_dtype == TSL_DTYPE_F16, hb = p->b_dtype == TSL_DTYPE_F16, hc = p->c_dtype == TSL_DTYPE_F16;
+    return cpu ? cpu_ids[ha][hb][hc][vec4] : ids[ha][hb][hc][vec4];
 }
 
 tsl_status tsl_gemm_f32(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params *params, tsl_vk_range a,
@@ -219,29 +286,42 @@ tsl_status tsl_gemm_f32(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params
     tsl_gemm_params p = *params;
     TSL_TRY(check_params(d, &p, a, b, c));
     const tsl_vk_features *f = tsl_vk_device_features(d);
-    uint64_t align = f->min_storage_buffer_offset_alignment < 4 ? 4 : f->min_storage_buffer_offset_alignment;
+    dispatch_limits dl = {
+        .align = f->min_storage_buffer_offset_alignment < 4 ? 4 : f->min_storage_buffer_offset_alignment,
+        .max_groups = min_u64(f->max_workgroup_count[0], f->max_workgroup_count[1]),
+    };
     uint64_t limit = f->max_storage_buffer_range;
     if (p.max_binding_bytes && p.max_binding_bytes < limit)
         limit = p.max_binding_bytes;
-    uint64_t max_groups = f->max_workgroup_count[0] < f->max_workgroup_count[1] ? f->max_workgroup_count[0]
-                                                                                : f->max_workgroup_count[1];
+    /* The k loop steps by 4 (vec4) or 1; half the loop-iteration cap leaves room for the shader's
+     * other loops should the driver not unroll them. */
+    uint64_t max_iter = f->max_loop_iterations ? f->max_loop_iterations / 2 : UINT64_MAX / 8;
     block_dims blk = {0, 0, 0};
-    bool vec4 = vec4_applies(&p, a, b) && choose_blocks(&p, limit, align, max_groups, 4, &blk);
-    if (!vec4 && !choose_blocks(&p, limit, align, max_groups, 1, &blk))
+    dl.max_k = 4 * max_iter;
+    dl.cfg = gemm_config_for(d, &p, true);
+    bool vec4 = vec4_applies(&p, a, b) && choose_blocks(&p, limit, dl, 4, &blk);
+    if (!vec4) {
+        dl.max_k = max_iter;
+        dl.cfg = gemm_config_for(d, &p, false);
+    }
+    if (!vec4 && !choose_blocks(&p, limit, dl, 1, &blk))
         return tsl_error(TSL_ERR_INVALID_ARG,
                          "gemm: a binding limit of %llu bytes cannot hold even one "
                          "element with the %llu-byte offset alignment",
-                         (unsigned long long)limit, (unsigned long long)align);
+                         (unsigned long long)limit, (unsigned long long)dl.align);
 
-    uint32_t spec[] = {WG_X, WG_Y, TILE_M, TILE_N, p.trans_a, p.trans_b};
+    gemm_config g = dl.cfg;
+    uint32_t gpu_spec[] = {g.wg_x, g.wg_y, g.tm, g.tn, p.trans_a, p.trans_b};
+    uint32_t cpu_spec[] = {g.wg_x, g.tm, g.tn, p.trans_a, p.trans_b};
     tsl_vk_pipeline *pl;
-    TSL_TRY(tsl_vk_pipeline_get(d, gemm_shader(&p, vec4), spec, 6, &pl));
+    TSL_TRY(tsl_vk_pipeline_get(d, gemm_shader(&p, vec4, g.cpu), g.cpu ? cpu_spec : gpu_spec, g.cpu ? 5 : 6,
+                                &pl));
     for (uint64_t m0 = 0; m0 < p.m; m0 += blk.m)
         for (uint64_t n0 = 0; n0 < p.n; n0 += blk.n)
             for (uint64_t k0 = 0; k0 < p.k; k0 += blk.k) {
                 block_dims bd = {min_u64(blk.m, p.m - m0), min_u64(blk.n, p.n - n0),
                                  min_u64(blk.k, p.k - k0)};
-                TSL_TRY(record_block(cmd, pl, &p, a, b, c, align, m0, n0, k0, bd));
+                TSL_TRY(record_block(cmd, pl, &p, a, b, c, dl, m0, n0, k0, bd));
             }
     return TSL_OK;
 }

@@ -20,8 +20,13 @@
  *
  * Speed: a vec4 variant runs when k % 4 == 0, lda and ldb are multiples of 4, A and B start 16-byte
  * aligned (8 for fp16), m % 4 == 0 if trans_a and n % 4 == 0 if !trans_b; any other shape takes the scalar
- * variant (on lavapipe, 2 shared cores, 1024^3: ~8-12 GFLOP/s for vec4 against 2-6 for scalar, noisy). Both
- * keep a 4 x 4 block of C per invocation in registers. */
+ * variant. Each comes in two device classes (tsl_vk_features.cpu_kernels picks, see tsl_gemm_variant):
+ * the GPU one keeps a 4 x 4 block of C per invocation (lavapipe, 1024^3: ~4 GFLOP/s per CPU-second), the
+ * CPU one a 32 x 16 block (16 x 16 when m <= 16; 8 x 8 for scalar loads, both operands transposed or fp16
+ * storage): ~12-16 GFLOP/s per CPU-second on lavapipe (docs/PERFORMANCE.md).
+ *
+ * Long sums: on a driver whose shader loops stop after tsl_vk_features.max_loop_iterations, the sum over
+ * k is chunked so that each dispatch's k loop stays under half that count. */
 #ifndef TSL_GEMM_H
 #define TSL_GEMM_H
 
@@ -44,6 +49,15 @@ typedef struct {
 
 /* Parameters for C = op(A) * op(B) with tight leading dimensions (alpha 1, beta 0). */
 tsl_gemm_params tsl_gemm_params_make(uint32_t m, uint32_t n, uint32_t k, bool trans_a, bool trans_b);
+
+/* Kernel variants: the GPU one (gemm.comp: 8 x 8 workgroups of 4 x 4 tiles) and the CPU-class one
+ * (gemm_cpu.comp: large register tiles), chosen from tsl_vk_features.cpu_kernels; both compute the same
+ * results. */
+typedef enum { TSL_GEMM_VARIANT_AUTO, TSL_GEMM_VARIANT_GPU, TSL_GEMM_VARIANT_CPU } tsl_gemm_variant;
+
+/* Test hook: forces a variant for every GEMM of this process (AUTO restores the device's choice), so one
+ * device checks both. */
+void tsl_gemm_set_variant_for_testing(tsl_gemm_variant variant);
 
 /* Records C = alpha * op(A) * op(B) + beta * C into `cmd`. `a`, `b`, `c` hold the stored matrices from
  * their first byte (offsets multiples of the element size). Errors (TSL_ERR_INVALID_ARG, naming the
