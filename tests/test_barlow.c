@@ -318,7 +318,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("barlow");
     TCase *tc = tcase_create("barlow");
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 150);
     tcase_add_test(tc, reference_gradients_match_finite_differences);
     tcase_add_test(tc, device_matches_reference_at_odd_shapes);
     tcase_add_test(tc, split_under_forced_binding_limit);

@@ -26,13 +26,19 @@ static tsl_vk_device *open_device(uint64_t limit) {
     return device;
 }
 
-static tsl_model *small_model(tsl_vk_device *dev) {
+/* A narrow ResNet-18 at RES px over ROWS images with small projectors. */
+static tsl_model_config small_config(void) {
     tsl_model_config c;
     tsl_model_config_default(&c, TSL_RESNET18);
     c.base_width = 4;
     c.image_h = c.image_w = RES;
     c.batch = ROWS / 4;
     c.projector = "32-32-16";
+    return c;
+}
+
+static tsl_model *small_model(tsl_vk_device *dev) {
+    tsl_model_config c = small_config();
     c.classes = 5;
     tsl_model *m;
     TSL_TEST_OK(tsl_model_create(dev, &c, &m));
@@ -164,12 +170,7 @@ END_TEST
 START_TEST(a_tensor_above_the_limit_is_refused) {
     tsl_vk_device *dev = open_device(4096);
     tsl_model *m = NULL;
-    tsl_model_config c;
-    tsl_model_config_default(&c, TSL_RESNET18);
-    c.base_width = 4;
-    c.image_h = c.image_w = RES;
-    c.batch = ROWS / 4;
-    c.projector = "32-32-16";
+    tsl_model_config c = small_config();
     ck_assert_int_eq(tsl_model_create(dev, &c, &m), TSL_ERR_DEVICE_OOM);
     ck_assert_msg(strstr(tsl_error_message(), "larger than one allocation"), "message: %s",
                   tsl_error_message());
