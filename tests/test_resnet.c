@@ -138,7 +138,7 @@ START_TEST(gradient_slots_never_hold_two_live_gradients) {
             last_reader[j] = j == n - 1 ? n : -1;
         for (int i = 0; i < n; i++) {
             const tsl_layer *l = &net.layers[i];
-            int src = l->input == -1 ? i - 1 : l->input;
+            int src = tsl_layer_source(net.layers, i);
             if (src >= 0)
                 last_reader[src] = i > last_reader[src] ? i : last_reader[src];
             if (l->kind == TSL_LAYER_ADD)
@@ -181,12 +181,12 @@ START_TEST(in_place_outputs_overwrite_nothing_needed_later) {
                           l->name);
             ck_assert_msg(s->kind == TSL_LAYER_BN || s->kind == TSL_LAYER_ADD, "%s over %s", l->name,
                           s->name);
-            ck_assert(src == (l->input == -1 ? i - 1 : l->input));
+            ck_assert(src == tsl_layer_source(net.layers, i));
             ck_assert(l->c_out == s->c_out && l->h_out == s->h_out && l->w_out == s->w_out);
             for (int k = 0; k < net.n_layers; k++) {
                 const tsl_layer *r = &net.layers[k];
-                bool reads = (r->input == -1 ? k - 1 : r->input) == src ||
-                             (r->kind == TSL_LAYER_ADD && r->skip == src);
+                bool reads =
+                    tsl_layer_source(net.layers, k) == src || (r->kind == TSL_LAYER_ADD && r->skip == src);
                 ck_assert_msg(k == i || !reads, "%s overwrites %s, which %s reads", l->name, s->name,
                               r->name);
             }

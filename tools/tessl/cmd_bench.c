@@ -34,6 +34,12 @@ typedef struct {
     bool json, paired, no_filter, profile;
 } bench_args;
 
+/* Closes `device` (when one was opened) after a benchmark that ended with `st`; the first failure wins. */
+static tsl_status close_device_after(tsl_vk_device *device, tsl_status st) {
+    tsl_status closed = device ? tsl_cli_close_device(device) : TSL_OK;
+    return st != TSL_OK ? st : closed;
+}
+
 /* Runs a device benchmark (`ops`, `augment`) whose --batch defaults to `default_batch`. */
 static tsl_status run_device_bench(const bench_args *a, tsl_status (*bench)(tsl_bench_run *),
                                    int default_batch) {
@@ -48,8 +54,7 @@ static tsl_status run_device_bench(const bench_args *a, tsl_status (*bench)(tsl_
     if (st == TSL_OK)
         st = bench(&run);
     tsl_vk_cmd_destroy(run.cmd);
-    tsl_status closed = run.device ? tsl_cli_close_device(run.device) : TSL_OK;
-    return st != TSL_OK ? st : closed;
+    return close_device_after(run.device, st);
 }
 
 static tsl_bench_data_options data_options(const bench_args *a, const char *data) {
@@ -70,8 +75,7 @@ static tsl_status run_loader(const bench_args *a) {
     tsl_status st = tsl_cli_open_device(a->device, &device);
     if (st == TSL_OK)
         st = tsl_bench_loader(device, &o);
-    tsl_status closed = device ? tsl_cli_close_device(device) : TSL_OK;
-    return st != TSL_OK ? st : closed;
+    return close_device_after(device, st);
 }
 
 static tsl_status run_train(const bench_args *a) {
@@ -89,8 +93,7 @@ static tsl_status run_train(const bench_args *a) {
     tsl_status st = tsl_cli_open_device(a->device, &device);
     if (st == TSL_OK)
         st = tsl_bench_train(device, &o);
-    tsl_status closed = device ? tsl_cli_close_device(device) : TSL_OK;
-    return st != TSL_OK ? st : closed;
+    return close_device_after(device, st);
 }
 
 static tsl_status run_shard(const bench_args *a, const char *src) {

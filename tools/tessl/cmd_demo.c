@@ -131,8 +131,7 @@ static tsl_status train(const demo_args *a, const char *data, double lambda) {
 }
 
 /* `tessl analyze` of run `lambda` against `baseline` (a run folder or random:SEED). */
-static tsl_status analyze(const demo_args *a, const char *data, double lambda, const char *baseline,
-                          bool quick) {
+static tsl_status analyze(const demo_args *a, const char *data, double lambda, const char *baseline) {
     stage_cmd c = {0};
     arg(&c, "tessl");
     arg(&c, "analyze");
@@ -148,7 +147,7 @@ static tsl_status analyze(const demo_args *a, const char *data, double lambda, c
     arg(&c, "%lld", (long long)a->seed);
     /* Sized to the demo's 10-minute budget on 2 CPU cores (the defaults of tessl analyze are for GPUs). */
     arg(&c, "--images");
-    arg(&c, quick ? "16" : "32");
+    arg(&c, a->quick ? "16" : "32");
     arg(&c, "--augmentations");
     arg(&c, "8");
     /* The probe fits on every training image and scores every validation image: a forward pass each,
@@ -364,9 +363,9 @@ int tsl_cmd_demo(int argc, char **argv) {
     snprintf(random_init, sizeof random_init, "random:%lld", (long long)a.seed);
     snprintf(lambda0, sizeof lambda0, "%s/run-lambda0/checkpoint.safetensors", a.out);
     if (st == TSL_OK)
-        st = analyze(&a, data, 0.0, random_init, a.quick);
+        st = analyze(&a, data, 0.0, random_init);
     if (st == TSL_OK)
-        st = analyze(&a, data, 0.2, lambda0, a.quick);
+        st = analyze(&a, data, 0.2, lambda0);
     if (st == TSL_OK)
         st = summarise(&a);
     if (st == TSL_OK)

@@ -7,14 +7,17 @@
  * writes over it. */
 #include "tsl_model_internal.h"
 
-/* How many layers read layer j's output (as input or as skip). */
+/* Does layer i read layer j's output (as its input or as its skip)? */
+static bool reads_output(const tsl_resnet *net, int i, int j) {
+    const tsl_layer *l = &net->layers[i];
+    return tsl_layer_source(net->layers, i) == j || (l->kind == TSL_LAYER_ADD && l->skip == j);
+}
+
+/* How many layers read layer j's output. */
 static int consumers(const tsl_resnet *net, int j) {
     int n = 0;
-    for (int i = j + 1; i < net->n_layers; i++) {
-        const tsl_layer *l = &net->layers[i];
-        n += tsl_layer_source(net->layers, i) == j;
-        n += l->kind == TSL_LAYER_ADD && l->skip == j;
-    }
+    for (int i = j + 1; i < net->n_layers; i++)
+        n += reads_output(net, i, j);
     return n;
 }
 
@@ -39,10 +42,9 @@ int tsl_model_forward_only_until(const tsl_resnet *net, int j) {
         return -1;
     int last = -1;
     for (int i = j + 1; i < net->n_layers; i++) {
-        const tsl_layer *r = &net->layers[i];
-        bool reads = tsl_layer_source(net->layers, i) == j || (r->kind == TSL_LAYER_ADD && r->skip == j);
-        if (!reads)
+        if (!reads_output(net, i, j))
             continue;
+        const tsl_layer *r = &net->layers[i];
         if (r->kind == TSL_LAYER_CONV || r->kind == TSL_LAYER_BN || tsl_model_inplace_source(net, i) == j)
             return -1;
         last = i;
