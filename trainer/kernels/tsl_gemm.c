@@ -286,11 +286,16 @@ tsl_status tsl_gemm_f32(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params
     tsl_gemm_params p = *params;
     TSL_TRY(check_params(d, &p, a, b, c));
     const tsl_vk_features *f = tsl_vk_device_features(d);
+    /* gemm_cpu.comp reads A and B as texel buffers: their alignment and element count bound it too
+     * (counted in 2-byte elements, the smallest). */
+    uint64_t align = f->min_storage_buffer_offset_alignment;
+    if (align < f->min_texel_buffer_offset_alignment)
+        align = f->min_texel_buffer_offset_alignment;
     dispatch_limits dl = {
-        .align = f->min_storage_buffer_offset_alignment < 4 ? 4 : f->min_storage_buffer_offset_alignment,
+        .align = align < 4 ? 4 : align,
         .max_groups = min_u64(f->max_workgroup_count[0], f->max_workgroup_count[1]),
     };
-    uint64_t limit = f->max_storage_buffer_range;
+    uint64_t limit = min_u64(f->max_storage_buffer_range, 2 * (uint64_t)f->max_texel_buffer_elements);
     if (p.max_binding_bytes && p.max_binding_bytes < limit)
         limit = p.max_binding_bytes;
     /* The k loop steps by 4 (vec4) or 1; half the loop-iteration cap leaves room for the shader's

@@ -43,6 +43,7 @@ typedef struct {
 
     uint64_t max_storage_buffer_range, max_buffer_size, max_allocation_size;
     uint32_t min_storage_buffer_offset_alignment;
+    uint32_t min_texel_buffer_offset_alignment, max_texel_buffer_elements;
     uint32_t max_shared_memory, max_workgroup_invocations, max_workgroup_size[3], max_workgroup_count[3];
     uint32_t max_push_constants_size;
 

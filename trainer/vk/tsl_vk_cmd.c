@@ -21,6 +21,8 @@ struct tsl_vk_cmd {
     uint64_t last_submit; /* timeline value of this recorder's last submission, 0 if none */
     VkDescriptorPool *descriptor_pools;
     uint32_t n_descriptor_pools, used_descriptor_pools, cap_descriptor_pools;
+    VkBufferView *views; /* texel-buffer views of this recording, destroyed once it has run */
+    uint32_t n_views, cap_views;
     tsl_vk_pending *pending;
     uint32_t n_pending, cap_pending;
     VkPipelineStageFlags pending_stages;
@@ -55,6 +57,13 @@ tsl_status tsl_vk_cmd_create(tsl_vk_device *d, tsl_vk_cmd **out) {
     return TSL_OK;
 }
 
+/* Only once the recording's submission has completed (or it was never submitted). */
+static void destroy_views(tsl_vk_cmd *c) {
+    for (uint32_t i = 0; i < c->n_views; i++)
+        vkDestroyBufferView(c->device->vk, c->views[i], NULL);
+    c->n_views = 0;
+}
+
 void tsl_vk_cmd_destroy(tsl_vk_cmd *c) {
     if (!c)
         return;
@@ -64,6 +73,8 @@ void tsl_vk_cmd_destroy(tsl_vk_cmd *c) {
     tsl_vk_cmd_profile_destroy(d, &c->profile);
     for (uint32_t i = 0; i < c->n_descriptor_pools; i++)
         vkDestroyDescriptorPool(d->vk, c->descriptor_pools[i], NULL);
+    destroy_views(c);
+    free(c->views);
     if (c->pool)
         vkDestroyCommandPool(d->vk, c->pool, NULL);
     free(c->descriptor_pools);
@@ -80,6 +91,7 @@ tsl_status tsl_vk_cmd_begin(tsl_vk_cmd *c) {
         TSL_TRY(tsl_vk_check(vkResetDescriptorPool(c->device->vk, c->descriptor_pools[i], 0),
                              "resetting a descriptor pool"));
     c->used_descriptor_pools = 0;
+    destroy_views(c);
     c->n_pending = 0;
     c->pending_stages = 0;
     c->pending_writes = 0;
@@ -160,11 +172,13 @@ static tsl_status add_descriptor_pool(tsl_vk_cmd *c) {
         c->descriptor_pools = grown;
         c->cap_descriptor_pools = cap;
     }
-    VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, SETS_PER_POOL * TSL_VK_MAX_BINDINGS};
+    VkDescriptorPoolSize sizes[2] = {
+        {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, SETS_PER_POOL * TSL_VK_MAX_BINDINGS},
+        {VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER, SETS_PER_POOL * TSL_VK_MAX_BINDINGS}};
     VkDescriptorPoolCreateInfo info = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
                                        .maxSets = SETS_PER_POOL,
-                                       .poolSizeCount = 1,
-                                       .pPoolSizes = &size};
+                                       .poolSizeCount = 2,
+                                       .pPoolSizes = sizes};
     TSL_TRY(tsl_vk_check(
         vkCreateDescriptorPool(c->device->vk, &info, NULL, &c->descriptor_pools[c->n_descriptor_pools]),
         "creating a descriptor pool"));
@@ -194,6 +208,55 @@ static tsl_status allocate_set(tsl_vk_cmd *c, VkDescriptorSetLayout layout, VkDe
     }
 }
 
+/* Bytes per texel of the formats tsl_vk_pipeline.c maps from SPIR-V. */
+static uint32_t texel_bytes(VkFormat format) {
+    switch (format) {
+    case VK_FORMAT_R32G32B32A32_SFLOAT:
+        return 16;
+    case VK_FORMAT_R16G16B16A16_SFLOAT:
+    case VK_FORMAT_R32G32_SFLOAT:
+        return 8;
+    case VK_FORMAT_R16_SFLOAT:
+        return 2;
+    default:
+        return 4;
+    }
+}
+
+static tsl_status check_texel_range(const tsl_vk_features *f, const char *name, uint32_t binding,
+                                    VkFormat format, VkDeviceSize size) {
+    uint64_t texels = size / texel_bytes(format);
+    if (texels == 0 || texels > f->max_texel_buffer_elements)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "dispatch of %s: texel-buffer binding %u covers %llu texels of %u bytes; a view "
+                         "holds 1 to %u (maxTexelBufferElements): split the work",
+                         name, binding, (unsigned long long)texels, texel_bytes(format),
+                         f->max_texel_buffer_elements);
+    return TSL_OK;
+}
+
+/* A view of `range` as `format` texels (whole texels only), kept until the recording has run. */
+static tsl_status make_view(tsl_vk_cmd *c, tsl_vk_range range, VkFormat format, VkBufferView *view) {
+    if (c->n_views == c->cap_views) {
+        uint32_t cap = c->cap_views ? 2 * c->cap_views : 64;
+        VkBufferView *grown = realloc(c->views, cap * sizeof *grown);
+        if (!grown)
+            return tsl_error(TSL_ERR_NOMEM, "out of memory");
+        c->views = grown;
+        c->cap_views = cap;
+    }
+    uint32_t bytes = texel_bytes(format);
+    VkBufferViewCreateInfo info = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
+                                   .buffer = range.vk,
+                                   .format = format,
+                                   .offset = range.offset,
+                                   .range = range.size / bytes * bytes};
+    TSL_TRY(
+        tsl_vk_check(vkCreateBufferView(c->device->vk, &info, NULL, view), "creating a texel-buffer view"));
+    c->views[c->n_views++] = *view;
+    return TSL_OK;
+}
+
 static tsl_status check_args(const tsl_vk_cmd *c, const tsl_vk_pipeline *p, const tsl_vk_arg *args,
                              uint32_t n) {
     const tsl_vk_features *f = &c->device->features;
@@ -209,12 +272,16 @@ static tsl_status check_args(const tsl_vk_cmd *c, const tsl_vk_pipeline *p, cons
                 "(maxStorageBufferRange): split the work",
                 name, i, (unsigned long long)args[i].range.size,
                 (unsigned long long)f->max_storage_buffer_range);
-        if (args[i].range.offset % f->min_storage_buffer_offset_alignment)
+        bool texel = p->texel_format[i] != VK_FORMAT_UNDEFINED;
+        uint32_t align =
+            texel ? f->min_texel_buffer_offset_alignment : f->min_storage_buffer_offset_alignment;
+        if (args[i].range.offset % align)
             return tsl_error(TSL_ERR_INVALID_ARG,
                              "dispatch of %s: binding %u starts at offset %llu, not a "
                              "multiple of %u",
-                             name, i, (unsigned long long)args[i].range.offset,
-                             f->min_storage_buffer_offset_alignment);
+                             name, i, (unsigned long long)args[i].range.offset, align);
+        if (texel)
+            TSL_TRY(check_texel_range(f, name, i, p->texel_format[i], args[i].range.size));
     }
     return TSL_OK;
 }
@@ -234,6 +301,7 @@ tsl_status tsl_vk_cmd_dispatch(tsl_vk_cmd *c, const tsl_vk_pipeline *p, const ts
     VkDescriptorSet set;
     TSL_TRY(allocate_set(c, p->set_layout, &set));
     VkDescriptorBufferInfo infos[TSL_VK_MAX_BINDINGS];
+    VkBufferView views[TSL_VK_MAX_BINDINGS];
     VkWriteDescriptorSet writes[TSL_VK_MAX_BINDINGS];
     tsl_vk_range ranges[TSL_VK_MAX_BINDINGS];
     bool is_write[TSL_VK_MAX_BINDINGS];
@@ -245,6 +313,12 @@ tsl_status tsl_vk_cmd_dispatch(tsl_vk_cmd *c, const tsl_vk_pipeline *p, const ts
                                            .descriptorCount = 1,
                                            .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                            .pBufferInfo = &infos[i]};
+        if (p->texel_format[i] != VK_FORMAT_UNDEFINED) {
+            TSL_TRY(make_view(c, args[i].range, p->texel_format[i], &views[i]));
+            writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER;
+            writes[i].pBufferInfo = NULL;
+            writes[i].pTexelBufferView = &views[i];
+        }
         ranges[i] = args[i].range;
         is_write[i] = args[i].access & TSL_WRITE;
     }

@@ -123,6 +123,8 @@ static void probe_properties(VkPhysicalDevice physical, tsl_vk_features *f) {
         f->max_buffer_size = f->max_allocation_size;
     f->max_storage_buffer_range = lim->maxStorageBufferRange;
     f->min_storage_buffer_offset_alignment = (uint32_t)lim->minStorageBufferOffsetAlignment;
+    f->min_texel_buffer_offset_alignment = (uint32_t)lim->minTexelBufferOffsetAlignment;
+    f->max_texel_buffer_elements = lim->maxTexelBufferElements;
     f->max_shared_memory = lim->maxComputeSharedMemorySize;
     f->max_workgroup_invocations = lim->maxComputeWorkGroupInvocations;
     for (int i = 0; i < 3; i++) {

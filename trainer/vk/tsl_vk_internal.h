@@ -34,8 +34,12 @@ struct tsl_vk_pipeline {
     uint32_t n_spec;
     uint32_t spec[TSL_VK_MAX_SPEC_CONSTANTS];
     uint32_t n_bindings;
+    /* Per binding: VK_FORMAT_UNDEFINED for a storage buffer, else the format of a storage texel buffer
+     * (an imageBuffer), whose view the recorder makes per dispatch. */
+    VkFormat texel_format[TSL_VK_MAX_BINDINGS];
+    bool has_texel_bindings;
     VkPipeline vk;
-    VkPipelineLayout layout; /* owned by the device, per binding count */
+    VkPipelineLayout layout; /* owned by the device, per binding count; by the pipeline with texel bindings */
     VkDescriptorSetLayout set_layout;
     struct tsl_vk_pipeline *next;
 };

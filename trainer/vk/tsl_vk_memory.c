@@ -9,7 +9,8 @@
 enum { DEFAULT_BLOCK_BYTES = 256u << 20 };
 
 static const VkBufferUsageFlags block_usage =
-    VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_STORAGE_TEXEL_BUFFER_BIT |
+    VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
 
 static const char *const kind_names[TSL_MEM_KIND_COUNT] = {"device", "upload", "download"};
 
@@ -65,10 +66,13 @@ tsl_status tsl_vk_memory_init(tsl_vk_device *d) {
         d->pools[k].host_visible = mp.memoryTypes[t[k]].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
     }
     /* 64 bytes keeps every tensor start aligned for vec4 loads and cache lines, and satisfies every
-     * minStorageBufferOffsetAlignment seen in practice; a larger device limit wins. */
-    d->alignment = d->features.min_storage_buffer_offset_alignment > 64
-                       ? d->features.min_storage_buffer_offset_alignment
-                       : 64;
+     * minStorageBufferOffsetAlignment and minTexelBufferOffsetAlignment seen in practice; a larger
+     * device limit wins. */
+    VkDeviceSize storage = d->features.min_storage_buffer_offset_alignment,
+                 texel = d->features.min_texel_buffer_offset_alignment;
+    d->alignment = storage > texel ? storage : texel;
+    if (d->alignment < 64)
+        d->alignment = 64;
     return TSL_OK;
 }
 

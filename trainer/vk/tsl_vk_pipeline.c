@@ -8,64 +8,171 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SPIRV_OP_DECORATE = 71, SPIRV_DECORATION_BINDING = 33, SPIRV_HEADER_WORDS = 5 };
+enum {
+    SPIRV_OP_TYPE_IMAGE = 25,
+    SPIRV_OP_TYPE_POINTER = 32,
+    SPIRV_OP_VARIABLE = 59,
+    SPIRV_OP_DECORATE = 71,
+    SPIRV_DECORATION_BINDING = 33,
+    SPIRV_DIM_BUFFER = 5,
+    SPIRV_HEADER_WORDS = 5
+};
 enum { MAX_CACHE_FILE_BYTES = 256u << 20 };
 
-/* Storage-buffer bindings of a module: one more than the highest Binding decoration (tessl shaders
- * use set 0, bindings 0..n-1, all storage buffers). */
-static tsl_status count_bindings(const tsl_shader_module *m, uint32_t *n) {
-    const uint32_t *w = m->words;
-    size_t n_words = m->size / 4;
-    uint32_t highest = 0;
-    bool any = false;
-    for (size_t i = SPIRV_HEADER_WORDS; i < n_words;) {
-        uint32_t count = w[i] >> 16, opcode = w[i] & 0xffff;
-        if (count == 0 || i + count > n_words)
-            return tsl_error(TSL_ERR_FORMAT, "shader %s: malformed SPIR-V at word %zu", m->name, i);
-        if (opcode == SPIRV_OP_DECORATE && count >= 4 && w[i + 2] == SPIRV_DECORATION_BINDING) {
-            any = true;
-            highest = w[i + 3] > highest ? w[i + 3] : highest;
-        }
-        i += count;
+/* The Vulkan format of a SPIR-V image format qualifier tessl's storage texel buffers use (0: none). */
+static VkFormat vk_format_of_spirv(uint32_t image_format) {
+    switch (image_format) {
+    case 1:
+        return VK_FORMAT_R32G32B32A32_SFLOAT; /* Rgba32f */
+    case 2:
+        return VK_FORMAT_R16G16B16A16_SFLOAT; /* Rgba16f */
+    case 3:
+        return VK_FORMAT_R32_SFLOAT; /* R32f */
+    case 6:
+        return VK_FORMAT_R32G32_SFLOAT; /* Rg32f */
+    case 9:
+        return VK_FORMAT_R16_SFLOAT; /* R16f */
+    case 33:
+        return VK_FORMAT_R32_UINT; /* R32ui */
+    default:
+        return VK_FORMAT_UNDEFINED;
     }
-    *n = any ? highest + 1 : 0;
-    if (*n > TSL_VK_MAX_BINDINGS)
-        return tsl_error(TSL_ERR_FORMAT, "shader %s binds %u buffers, more than %d", m->name, *n,
-                         TSL_VK_MAX_BINDINGS);
+}
+
+/* Per result id of a module, what binding reflection needs. */
+typedef struct {
+    uint32_t binding_plus_1; /* OpDecorate Binding, + 1 (0: none) */
+    uint32_t pointee;        /* OpTypePointer: the pointed-to type; OpVariable: its pointer type */
+    uint32_t image_format;   /* OpTypeImage of Dim Buffer: its format, + 1 (0: not a buffer image) */
+} spirv_id_info;
+
+static tsl_status reflect_instruction(const tsl_shader_module *m, const uint32_t *w, uint32_t count,
+                                      spirv_id_info *ids, uint32_t bound) {
+    uint32_t opcode = w[0] & 0xffff;
+    uint32_t id = opcode == SPIRV_OP_VARIABLE ? (count >= 3 ? w[2] : 0) : (count >= 2 ? w[1] : 0);
+    if ((opcode == SPIRV_OP_DECORATE || opcode == SPIRV_OP_TYPE_IMAGE || opcode == SPIRV_OP_TYPE_POINTER ||
+         opcode == SPIRV_OP_VARIABLE) &&
+        id >= bound)
+        return tsl_error(TSL_ERR_FORMAT, "shader %s: SPIR-V id %u beyond the module's bound %u", m->name, id,
+                         bound);
+    if (opcode == SPIRV_OP_DECORATE && count >= 4 && w[2] == SPIRV_DECORATION_BINDING)
+        ids[id].binding_plus_1 = w[3] + 1;
+    else if (opcode == SPIRV_OP_TYPE_IMAGE && count >= 9 && w[3] == SPIRV_DIM_BUFFER)
+        ids[id].image_format = w[8] + 1;
+    else if (opcode == SPIRV_OP_TYPE_POINTER && count >= 4)
+        ids[id].pointee = w[3];
+    else if (opcode == SPIRV_OP_VARIABLE && count >= 4)
+        ids[id].pointee = w[1];
     return TSL_OK;
 }
 
-static tsl_status layouts_for(tsl_vk_device *d, uint32_t n) {
-    if (d->pipeline_layouts[n])
-        return TSL_OK;
+/* Fills the pipeline's bindings from its module: one more than the highest Binding decoration (tessl
+ * shaders use set 0, bindings 0..n-1), each a storage buffer, or a storage texel buffer (an imageBuffer
+ * with a format qualifier) whose view format is read here. */
+static tsl_status reflect_bindings(const tsl_shader_module *m, tsl_vk_pipeline *p) {
+    const uint32_t *w = m->words;
+    size_t n_words = m->size / 4;
+    if (n_words < SPIRV_HEADER_WORDS)
+        return tsl_error(TSL_ERR_FORMAT, "shader %s: SPIR-V shorter than its header", m->name);
+    uint32_t bound = w[3];
+    spirv_id_info *ids = calloc(bound ? bound : 1, sizeof *ids);
+    if (!ids)
+        return tsl_error(TSL_ERR_NOMEM, "out of memory");
+    tsl_status st = TSL_OK;
+    for (size_t i = SPIRV_HEADER_WORDS; i < n_words && st == TSL_OK;) {
+        uint32_t count = w[i] >> 16;
+        if (count == 0 || i + count > n_words)
+            st = tsl_error(TSL_ERR_FORMAT, "shader %s: malformed SPIR-V at word %zu", m->name, i);
+        else
+            st = reflect_instruction(m, w + i, count, ids, bound);
+        i += count ? count : 1;
+    }
+    p->n_bindings = 0;
+    for (uint32_t id = 0; id < bound && st == TSL_OK; id++) {
+        uint32_t b = ids[id].binding_plus_1;
+        if (!b)
+            continue;
+        if (b > TSL_VK_MAX_BINDINGS) {
+            st = tsl_error(TSL_ERR_FORMAT, "shader %s uses binding %u; at most %d bindings", m->name, b - 1,
+                           TSL_VK_MAX_BINDINGS);
+            break;
+        }
+        p->n_bindings = b > p->n_bindings ? b : p->n_bindings;
+        uint32_t pointer = ids[id].pointee, type = pointer < bound ? ids[pointer].pointee : 0;
+        uint32_t image = type < bound ? ids[type].image_format : 0;
+        p->texel_format[b - 1] = image ? vk_format_of_spirv(image - 1) : VK_FORMAT_UNDEFINED;
+        if (image && p->texel_format[b - 1] == VK_FORMAT_UNDEFINED)
+            st = tsl_error(TSL_ERR_FORMAT,
+                           "shader %s: binding %u is a texel buffer of SPIR-V image format %u, "
+                           "which tessl does not map to a Vulkan format",
+                           m->name, b - 1, image - 1);
+        if (image)
+            p->has_texel_bindings = true;
+    }
+    free(ids);
+    return st;
+}
+
+static VkDescriptorType descriptor_type_of(VkFormat texel_format) {
+    return texel_format == VK_FORMAT_UNDEFINED ? VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+                                               : VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER;
+}
+
+static tsl_status create_layouts(tsl_vk_device *d, const tsl_vk_pipeline *p,
+                                 VkDescriptorSetLayout *set_layout, VkPipelineLayout *layout) {
     VkDescriptorSetLayoutBinding bindings[TSL_VK_MAX_BINDINGS];
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < p->n_bindings; i++)
         bindings[i] = (VkDescriptorSetLayoutBinding){.binding = i,
-                                                     .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                                     .descriptorType = descriptor_type_of(p->texel_format[i]),
                                                      .descriptorCount = 1,
                                                      .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
     VkDescriptorSetLayoutCreateInfo set_info = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-                                                .bindingCount = n,
+                                                .bindingCount = p->n_bindings,
                                                 .pBindings = bindings};
-    TSL_TRY(tsl_vk_check(vkCreateDescriptorSetLayout(d->vk, &set_info, NULL, &d->set_layouts[n]),
+    TSL_TRY(tsl_vk_check(vkCreateDescriptorSetLayout(d->vk, &set_info, NULL, set_layout),
                          "creating a descriptor set layout"));
     VkPushConstantRange push = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
                                 .size = TSL_VK_PUSH_CONSTANT_BYTES};
     VkPipelineLayoutCreateInfo info = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
                                        .setLayoutCount = 1,
-                                       .pSetLayouts = &d->set_layouts[n],
+                                       .pSetLayouts = set_layout,
                                        .pushConstantRangeCount = 1,
                                        .pPushConstantRanges = &push};
-    return tsl_vk_check(vkCreatePipelineLayout(d->vk, &info, NULL, &d->pipeline_layouts[n]),
-                        "creating a pipeline layout");
+    tsl_status st =
+        tsl_vk_check(vkCreatePipelineLayout(d->vk, &info, NULL, layout), "creating a pipeline layout");
+    if (st != TSL_OK) {
+        vkDestroyDescriptorSetLayout(d->vk, *set_layout, NULL);
+        *set_layout = VK_NULL_HANDLE;
+    }
+    return st;
+}
+
+/* Pipelines binding only storage buffers share one layout per binding count; one with texel buffers
+ * gets layouts of its own. */
+static tsl_status layouts_for(tsl_vk_device *d, tsl_vk_pipeline *p) {
+    if (p->has_texel_bindings)
+        return create_layouts(d, p, &p->set_layout, &p->layout);
+    uint32_t n = p->n_bindings;
+    if (!d->pipeline_layouts[n])
+        TSL_TRY(create_layouts(d, p, &d->set_layouts[n], &d->pipeline_layouts[n]));
+    p->layout = d->pipeline_layouts[n];
+    p->set_layout = d->set_layouts[n];
+    return TSL_OK;
+}
+
+static void destroy_own_layouts(tsl_vk_device *d, tsl_vk_pipeline *p) {
+    if (!p->has_texel_bindings)
+        return;
+    if (p->layout)
+        vkDestroyPipelineLayout(d->vk, p->layout, NULL);
+    if (p->set_layout)
+        vkDestroyDescriptorSetLayout(d->vk, p->set_layout, NULL);
 }
 
 static tsl_status build_pipeline(tsl_vk_device *d, tsl_vk_pipeline *p) {
     const tsl_shader_module *m = &tsl_shader_modules[p->shader];
-    TSL_TRY(count_bindings(m, &p->n_bindings));
-    TSL_TRY(layouts_for(d, p->n_bindings));
-    p->layout = d->pipeline_layouts[p->n_bindings];
-    p->set_layout = d->set_layouts[p->n_bindings];
+    TSL_TRY(reflect_bindings(m, p));
+    TSL_TRY(layouts_for(d, p));
     VkShaderModuleCreateInfo module_info = {
         .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = m->size, .pCode = m->words};
     VkShaderModule module;
@@ -112,6 +219,7 @@ tsl_status tsl_vk_pipeline_get(tsl_vk_device *d, tsl_shader_id shader, const uin
                 p->next = d->pipelines;
                 d->pipelines = p;
             } else {
+                destroy_own_layouts(d, p);
                 free(p);
                 p = NULL;
             }
@@ -217,6 +325,7 @@ void tsl_vk_pipelines_destroy(tsl_vk_device *d) {
     while (d->pipelines) {
         tsl_vk_pipeline *next = d->pipelines->next;
         vkDestroyPipeline(d->vk, d->pipelines->vk, NULL);
+        destroy_own_layouts(d, d->pipelines);
         free(d->pipelines);
         d->pipelines = next;
     }
