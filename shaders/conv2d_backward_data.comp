@@ -13,9 +13,20 @@
 
 layout(constant_id = 3) const uint STRIDE = 1;
 
+#if TSL_CONV_FLAT
+CONV_INPUT(0, dy_texels)
+#define LOAD_DY(i) CONV_LOAD(dy_texels, i)
+#define LOAD_DY4(i) CONV_LOAD4(dy_texels, i)
+CONV_INPUT(1, wt_texels)
+#define LOAD_W(i) CONV_LOAD(wt_texels, i)
+#else
 layout(std430, set = 0, binding = 0) readonly buffer DY { conv_in_t dy[]; };
 layout(std430, set = 0, binding = 0) readonly buffer DY4 { conv_in4_t dy4[]; }; // the same bytes, as vec4s
+#define LOAD_DY(i) float(dy[i])
+#define LOAD_DY4(i) vec4(dy4[i])
 layout(std430, set = 0, binding = 1) readonly buffer W { conv_in_t wt[]; };
+#define LOAD_W(i) float(wt[i])
+#endif
 layout(std430, set = 0, binding = 2) writeonly buffer DX { float dx[]; };
 
 float acc[TILE_M * TILE_N];
@@ -39,14 +50,14 @@ void pointwise(uint img, uint ci0, uint pix0) {
         for (uint q = 0; q < TQ; q++) {
             uint p = pix0 + 4 * q;
             if (vec4_loads) {
-                gv[q] = vec4(dy4[(dyc + min(p, plane - 4)) / 4]);
+                gv[q] = LOAD_DY4((dyc + min(p, plane - 4)) / 4);
             } else {
                 for (uint e = 0; e < 4; e++)
-                    gv[q][e] = float(dy[dyc + min(p + e, plane - 1)]);
+                    gv[q][e] = LOAD_DY(dyc + min(p + e, plane - 1));
             }
         }
         for (uint i = 0; i < TILE_M; i++) {
-            float wv = float(wt[wcol[i] + co * pc.c_in]);
+            float wv = LOAD_W(wcol[i] + co * pc.c_in);
             for (uint q = 0; q < TQ; q++)
                 acc4[i * TQ + q] = fma(vec4(wv), gv[q], acc4[i * TQ + q]);
         }
@@ -116,12 +127,12 @@ void general(uint img, uint ci0, uint iy, uint r, uint q0) {
                 for (uint j = 0; j < TILE_N; j++) {
                     int ox = ox0 + int(j);
                     bool hit = uint(ox) < pc.ow;
-                    float v = float(dy[hit ? row + uint(ox) : row]);
+                    float v = LOAD_DY(hit ? row + uint(ox) : row);
                     gv[j] = hit ? v : 0.0;
                 }
                 uint k = co * K + ky * pc.kw + kx;
                 for (uint i = 0; i < TILE_M; i++) {
-                    float wv = float(wt[wcol[i] + k]);
+                    float wv = LOAD_W(wcol[i] + k);
                     for (uint j = 0; j < TILE_N; j++)
                         a[i * TILE_N + j] = fma(wv, gv[j], a[i * TILE_N + j]);
                 }
@@ -197,12 +208,12 @@ void general_flat(uint ci0, uint tile) {
                     // Negative differences wrap to huge values, past oh and ow after the division.
                     uint oy = uint(ty0[jj] - int(ky)) / STRIDE, ox = uint(tx0[jj] - int(kx)) / STRIDE;
                     bool hit = oy < pc.oh && ox < pc.ow;
-                    float v = float(dy[hit ? yb[jj] + co_dy + oy * pc.ow + ox : yb[jj]]);
+                    float v = LOAD_DY(hit ? yb[jj] + co_dy + oy * pc.ow + ox : yb[jj]);
                     gv[j / 4][j % 4] = hit ? v : 0.0;
                 }
                 uint k = co_w + ky * pc.kw + kx;
                 for (uint i = 0; i < TILE_M; i++) {
-                    float wv = float(wt[wcol[i] + k]);
+                    float wv = LOAD_W(wcol[i] + k);
                     for (uint q = 0; q < TQ; q++)
                         acc4[i * TQ + q] = fma(vec4(wv), gv[q], acc4[i * TQ + q]);
                 }

@@ -6,10 +6,23 @@
 #extension GL_GOOGLE_include_directive : require
 #include "conv2d_common.glsl"
 
+#if TSL_CONV_FLAT
+CONV_INPUT(0, x_texels)
+#define LOAD_X(i) CONV_LOAD(x_texels, i)
+#define LOAD_X4(i) CONV_LOAD4(x_texels, i)
+CONV_INPUT(1, dy_texels)
+#define LOAD_DY(i) CONV_LOAD(dy_texels, i)
+#define LOAD_DY4(i) CONV_LOAD4(dy_texels, i)
+#else
 layout(std430, set = 0, binding = 0) readonly buffer X { conv_in_t x[]; };
 layout(std430, set = 0, binding = 0) readonly buffer X4 { conv_in4_t x4[]; }; // the same bytes, as vec4s
+#define LOAD_X(i) float(x[i])
+#define LOAD_X4(i) vec4(x4[i])
 layout(std430, set = 0, binding = 1) readonly buffer DY { conv_in_t dy[]; };
-layout(std430, set = 0, binding = 1) readonly buffer DY4 { conv_in4_t dy4[]; };
+layout(std430, set = 0, binding = 1) readonly buffer DY4 { conv_in4_t dy4[]; }; // the same bytes, as vec4s
+#define LOAD_DY(i) float(dy[i])
+#define LOAD_DY4(i) vec4(dy4[i])
+#endif
 layout(std430, set = 0, binding = 2) buffer DW { float dw[]; };
 
 void store(uint co0, uint k0, uint i, uint j, float value) {
@@ -36,9 +49,9 @@ void pointwise(uint k0, uint co0) {
         for (uint q = 0; q < hq; q++) {
             vec4 xv[TILE_N];
             for (uint j = 0; j < TILE_N; j++)
-                xv[j] = vec4(x4[xq[j] + q]);
+                xv[j] = LOAD_X4(xq[j] + q);
             for (uint i = 0; i < TILE_M; i++) {
-                vec4 g = vec4(dy4[dyq[i] + q]);
+                vec4 g = LOAD_DY4(dyq[i] + q);
                 for (uint j = 0; j < TILE_N; j++)
                     acc[i * TILE_N + j] = fma(g, xv[j], acc[i * TILE_N + j]);
             }
@@ -65,7 +78,7 @@ vec4 tile_out[TILE_M * ((TILE_N + 3) / 4)]; // tapwise's finished tile (module s
         uint at = inside ? xb + uint(iy) * pc.w + uint(ix) : xb;                                           \
         vec4 xv[TQ];                                                                                       \
         for (uint j = 0; j < 4 * TQ; j++) {                                                                \
-            float v = float(x[at + xoff[min(j, TILE_N - 1)]]);                                             \
+            float v = LOAD_X(at + xoff[min(j, TILE_N - 1)]);                                             \
             xv[j / 4][j % 4] = inside ? v : 0.0;                                                           \
         }                                                                                                  \
         for (uint i = 0; i < TILE_M; i++)                                                                  \
@@ -106,10 +119,10 @@ void tapwise(uint col, uint co0) {
             vec4 g[TILE_M];
             for (uint i = 0; i < TILE_M; i++) {
                 if (dy_vec4) {
-                    g[i] = vec4(dy4[(dyb + dyoff[i] + p) / 4]);
+                    g[i] = LOAD_DY4((dyb + dyoff[i] + p) / 4);
                 } else {
                     for (uint e = 0; e < 4; e++) // past the plane: 0, load kept in range
-                        g[i][e] = p + e < plane ? float(dy[dyb + dyoff[i] + min(p + e, plane - 1)]) : 0.0;
+                        g[i][e] = p + e < plane ? LOAD_DY(dyb + dyoff[i] + min(p + e, plane - 1)) : 0.0;
                 }
             }
             TAPWISE_PIXEL(0)
@@ -182,12 +195,12 @@ void main() {
                 for (uint j = 0; j < TILE_N; j++) {
                     int iy = sy + ky_p[j], ix = sx + kx_p[j];
                     bool inside = uint(iy) < pc.h && uint(ix) < pc.w;
-                    float v = float(x[inside ? xb + xoff[j] + uint(iy) * pc.w + uint(ix) : xb]);
+                    float v = LOAD_X(inside ? xb + xoff[j] + uint(iy) * pc.w + uint(ix) : xb);
                     xv[j] = inside ? v : 0.0;
                 }
                 uint pix = oy * pc.ow + ox;
                 for (uint i = 0; i < TILE_M; i++) {
-                    float g = float(dy[dyb + dyrow[i] + pix]);
+                    float g = LOAD_DY(dyb + dyrow[i] + pix);
                     for (uint j = 0; j < TILE_N; j++)
                         acc[i * TILE_N + j] = fma(g, xv[j], acc[i * TILE_N + j]);
                 }

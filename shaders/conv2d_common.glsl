@@ -27,6 +27,23 @@
 #define conv_in4_t vec4
 #endif
 
+// Inputs of the CPU variant (TSL_CONV_FLAT) are storage texel buffers (imageBuffer): lavapipe turns an
+// SSBO load into a loop over the SIMD lanes with a branch per lane and component, and a texel load into
+// one straight-line gather (docs/PERFORMANCE.md). One r32f (or r16f) view per input, so a vec4 is four
+// texel loads, which a CPU driver gathers about as fast as one vec4 texel. CONV_INPUT declares binding
+// `b` as `name`; CONV_LOAD(name, i) is element i, CONV_LOAD4(name, i) elements 4i .. 4i + 3, as fp32.
+#if TSL_CONV_FLAT
+#if TSL_FP16
+#define CONV_INPUT(b, name) layout(set = 0, binding = b, r16f) uniform readonly imageBuffer name;
+#else
+#define CONV_INPUT(b, name) layout(set = 0, binding = b, r32f) uniform readonly imageBuffer name;
+#endif
+#define CONV_LOAD(name, i) imageLoad(name, int(i)).x
+#define CONV_LOAD4(name, i)                                                                                \
+    vec4(CONV_LOAD(name, 4u * (i)), CONV_LOAD(name, 4u * (i) + 1u), CONV_LOAD(name, 4u * (i) + 2u),          \
+         CONV_LOAD(name, 4u * (i) + 3u))
+#endif
+
 layout(constant_id = 1) const uint TILE_M = 4;
 layout(constant_id = 2) const uint TILE_N = 4;
 

@@ -6,10 +6,23 @@
 #extension GL_GOOGLE_include_directive : require
 #include "conv2d_common.glsl"
 
+#if TSL_CONV_FLAT
+CONV_INPUT(0, x_texels)
+#define LOAD_X(i) CONV_LOAD(x_texels, i)
+#define LOAD_X4(i) CONV_LOAD4(x_texels, i)
+CONV_INPUT(1, wt_texels)
+#define LOAD_W(i) CONV_LOAD(wt_texels, i)
+#define LOAD_W4(i) CONV_LOAD4(wt_texels, i)
+#else
 layout(std430, set = 0, binding = 0) readonly buffer X { conv_in_t x[]; };
 layout(std430, set = 0, binding = 0) readonly buffer X4 { conv_in4_t x4[]; }; // the same bytes, as vec4s
+#define LOAD_X(i) float(x[i])
+#define LOAD_X4(i) vec4(x4[i])
 layout(std430, set = 0, binding = 1) readonly buffer W { conv_in_t wt[]; };
 layout(std430, set = 0, binding = 1) readonly buffer W4 { conv_in4_t wt4[]; }; // the same bytes, as vec4s
+#define LOAD_W(i) float(wt[i])
+#define LOAD_W4(i) vec4(wt4[i])
+#endif
 layout(std430, set = 0, binding = 2) writeonly buffer Y { float y[]; };
 
 float acc[TILE_M * TILE_N];
@@ -47,14 +60,14 @@ void pointwise(uint img, uint co0, uint pix0) {
         vec4 xv[TQ];
         for (uint q = 0; q < TQ; q++) {
             if (vec4_loads) {
-                xv[q] = vec4(x4[(xc + min(pix0 + 4 * q, plane - 4)) / 4]);
+                xv[q] = LOAD_X4((xc + min(pix0 + 4 * q, plane - 4)) / 4);
             } else {
                 for (uint e = 0; e < 4; e++)
-                    xv[q][e] = float(x[xc + xoff[4 * q + e]]);
+                    xv[q][e] = LOAD_X(xc + xoff[4 * q + e]);
             }
         }
         for (uint i = 0; i < TILE_M; i++) {
-            float wv = float(wt[wrow[i] + ci]);
+            float wv = LOAD_W(wrow[i] + ci);
             for (uint q = 0; q < TQ; q++)
                 acc4[i * TQ + q] = fma(vec4(wv), xv[q], acc4[i * TQ + q]);
         }
@@ -89,11 +102,11 @@ void general(uint img, uint co0, uint oy, uint ox0) {
                 for (uint j = 0; j < TILE_N; j++) {
                     int ix = ix0[j] + int(kx);
                     bool inside = uint(ix) < pc.w;
-                    float v = float(x[inside ? row + uint(ix) : row]);
+                    float v = LOAD_X(inside ? row + uint(ix) : row);
                     xv[j] = inside ? v : 0.0;
                 }
                 for (uint i = 0; i < TILE_M; i++) {
-                    float wv = float(wt[wrow[i] + k]);
+                    float wv = LOAD_W(wrow[i] + k);
                     for (uint j = 0; j < TILE_N; j++)
                         acc[i * TILE_N + j] = fma(wv, xv[j], acc[i * TILE_N + j]);
                 }
@@ -135,10 +148,10 @@ void general_flat(uint co0, uint pix0) {
         vec4 wv[TILE_M];
         for (uint i = 0; i < TILE_M; i++) {
             if (w_vec4) {
-                wv[i] = vec4(wt4[(wrow[i] + k) / 4]);
+                wv[i] = LOAD_W4((wrow[i] + k) / 4);
             } else {
                 for (uint e = 0; e < 4; e++) // past K: weight 0, load kept in range
-                    wv[i][e] = k + e < K ? float(wt[wrow[i] + min(k + e, K - 1)]) : 0.0;
+                    wv[i][e] = k + e < K ? LOAD_W(wrow[i] + min(k + e, K - 1)) : 0.0;
             }
         }
         for (uint e = 0; e < 4; e++) {
@@ -148,7 +161,7 @@ void general_flat(uint co0, uint pix0) {
                 uint jj = min(j, TILE_N - 1);
                 int iy = iy0[jj] + int(ky), ix = ix0[jj] + int(kx);
                 bool inside = tap && uint(iy) < pc.h && uint(ix) < pc.w;
-                float v = float(x[inside ? xb[jj] + ci_off + uint(iy) * pc.w + uint(ix) : xb[jj]]);
+                float v = LOAD_X(inside ? xb[jj] + ci_off + uint(iy) * pc.w + uint(ix) : xb[jj]);
                 xv[j / 4][j % 4] = inside ? v : 0.0;
             }
             for (uint i = 0; i < TILE_M; i++)
