@@ -1,5 +1,7 @@
 #include "tsl_conv2d.h"
 
+#include "tsl_conv2d_pointwise.h"
+
 #include <stdio.h>
 
 /* Workgroups are 64 invocations (8 lavapipe subgroups of 8 lanes). Each invocation computes a register
@@ -348,6 +350,8 @@ static tsl_status forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_sh
     TSL_TRY(check_range(name, "w", w, tsl_conv2d_w_count(s), in));
     TSL_TRY(check_range(name, "y", y, tsl_conv2d_y_count(s), 4));
     bool cpu = cpu_variant(d);
+    if (cpu && pr->in_bytes == 4 && tsl_conv2d_pointwise_applies(s, false))
+        return tsl_conv2d_pointwise_forward(d, cmd, s, x, w, y);
     conv_tile tile = forward_tile(s, cpu);
     conv_op op = {.op = name,
                   .shader = pr->forward[cpu],
@@ -381,6 +385,8 @@ static tsl_status backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_con
     TSL_TRY(check_range(name, "w", w, tsl_conv2d_w_count(s), in));
     TSL_TRY(check_range(name, "dx", dx, tsl_conv2d_x_count(s), 4));
     bool cpu = cpu_variant(d);
+    if (cpu && pr->in_bytes == 4 && tsl_conv2d_pointwise_applies(s, false))
+        return tsl_conv2d_pointwise_backward_data(d, cmd, s, dy, w, dx);
     conv_tile tile = backward_data_tile(s, cpu);
     conv_op op = {.op = name,
                   .shader = pr->backward_data[cpu],
@@ -417,6 +423,8 @@ static tsl_status backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_
     TSL_TRY(check_range(name, "dy", dy, tsl_conv2d_y_count(s), in));
     TSL_TRY(check_range(name, "dw", dw, tsl_conv2d_w_count(s), 4));
     bool cpu = cpu_variant(d);
+    if (cpu && pr->in_bytes == 4 && tsl_conv2d_pointwise_applies(s, true))
+        return tsl_conv2d_pointwise_backward_weights(d, cmd, s, x, dy, dw);
     conv_tile tile = backward_weights_tile(s, cpu);
     conv_op op = {.op = name,
                   .shader = pr->backward_weights[cpu],

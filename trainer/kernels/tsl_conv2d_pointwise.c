@@ -1,0 +1,58 @@
+/* 1x1, stride-1, unpadded convolutions of the CPU variant as GEMMs per image (tsl_gemm_f32, whose CPU
+ * variant keeps a 32 x 16 register tile and reads through texel buffers). Such a convolution is exactly
+ * a matrix product over the flattened plane of P = h * w pixels: per image, y (c_out x P) = w (c_out x
+ * c_in) x (c_in x P). The conv shaders' own 1x1 paths keep 8 x 16 tiles and ran these shapes at about
+ * half the GEMM's rate (docs/PERFORMANCE.md). */
+#include "tsl_conv2d_pointwise.h"
+
+#include "tsl_gemm.h"
+
+/* Image `image` of an fp32 batch of `floats_per_image` floats each. */
+static tsl_vk_range image_slice(tsl_vk_range r, uint64_t image, uint64_t floats_per_image) {
+    return (tsl_vk_range){r.vk, r.offset + 4 * image * floats_per_image, 4 * floats_per_image};
+}
+
+/* The GEMM's columns are the plane's pixels in forward and dx, 1024 per workgroup of 64 lanes: planes of
+ * 14 x 14 and 7 x 7 leave most lanes idle, and the conv shaders (tiles spanning images) were faster
+ * there; from 28 x 28 on the GEMM was. dw's columns are the input channels, so its planes are the sum:
+ * the GEMM won from 14 x 14, while 7 x 7 (k = 49 per dispatch) was slower (lavapipe, docs/PERFORMANCE.md). */
+bool tsl_conv2d_pointwise_applies(const tsl_conv2d_shape *s, bool weights) {
+    uint64_t plane = (uint64_t)s->h * s->w;
+    return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0 && plane >= (weights ? 196 : 784);
+}
+
+static uint32_t plane(const tsl_conv2d_shape *s) {
+    return s->h * s->w;
+}
+
+tsl_status tsl_conv2d_pointwise_forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                                        tsl_vk_range x, tsl_vk_range w, tsl_vk_range y) {
+    uint32_t p = plane(s);
+    tsl_gemm_params g = tsl_gemm_params_make(s->c_out, p, s->c_in, false, false);
+    for (uint32_t i = 0; i < s->n; i++)
+        TSL_TRY(tsl_gemm_f32(d, cmd, &g, w, image_slice(x, i, (uint64_t)s->c_in * p),
+                             image_slice(y, i, (uint64_t)s->c_out * p)));
+    return TSL_OK;
+}
+
+tsl_status tsl_conv2d_pointwise_backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                                              tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx) {
+    uint32_t p = plane(s);
+    tsl_gemm_params g = tsl_gemm_params_make(s->c_in, p, s->c_out, true, false); /* dx = w^T dy */
+    for (uint32_t i = 0; i < s->n; i++)
+        TSL_TRY(tsl_gemm_f32(d, cmd, &g, w, image_slice(dy, i, (uint64_t)s->c_out * p),
+                             image_slice(dx, i, (uint64_t)s->c_in * p)));
+    return TSL_OK;
+}
+
+tsl_status tsl_conv2d_pointwise_backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                                                 tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw) {
+    uint32_t p = plane(s);
+    tsl_gemm_params g = tsl_gemm_params_make(s->c_out, s->c_in, p, false, true); /* dw = sum dy x^T */
+    for (uint32_t i = 0; i < s->n; i++) {
+        g.beta = i ? 1.0f : 0.0f; /* the first image writes dw, later ones add to it */
+        TSL_TRY(tsl_gemm_f32(d, cmd, &g, image_slice(dy, i, (uint64_t)s->c_out * p),
+                             image_slice(x, i, (uint64_t)s->c_in * p), dw));
+    }
+    return TSL_OK;
+}
