@@ -30,9 +30,17 @@
 // staggers rows across banks. Total: 64*40*2 + 32*72*2 + 64*68*4 = 27136 bytes (the host checks
 // maxComputeSharedMemorySize).
 //
+// TSL_COOPMAT_EMULATE = 1 builds the same kernel with the three fragment operations emulated, for tests
+// on devices without cooperative matrices (lavapipe): each accumulator lives in c_tile at its fragment's
+// place from the start, and the invocations of the owning subgroup share its 256 elements (fp32 fma over
+// the staged halves, k ascending). Everything else (staging, edges, fragment ownership, barriers, the
+// epilogue, the host's split) is the code the tensor cores run.
+//
 // Device quirk: gl_WorkGroupSize is never read (see common.glsl); the named constant WG_SIZE is used.
+#if !TSL_COOPMAT_EMULATE
 #extension GL_NV_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
+#endif
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #if TSL_A_F16 || TSL_B_F16 || TSL_C_F16
@@ -85,8 +93,13 @@ shared float16_t a_tile[BM * A_STRIDE];
 shared float16_t b_tile[BK * B_STRIDE];
 shared float c_tile[BM * C_STRIDE];
 
+#if !TSL_COOPMAT_EMULATE
 #define ACC_T fcoopmatNV<32, gl_ScopeSubgroup, FRAG, FRAG>
 #define IN_T fcoopmatNV<16, gl_ScopeSubgroup, FRAG, FRAG>
+#define ACC_ZERO(acc) ACC_T acc = ACC_T(0.0);
+#else
+#define ACC_ZERO(acc)
+#endif
 
 // op(A)(row0 + r, k0 + kk) for r < BM, kk < BK into a_tile, zero outside the matrix. Consecutive
 // invocations read consecutive stored elements.
@@ -117,6 +130,7 @@ void stage_b(uint k0, uint col0) {
 
 // acc += the staged A rows of fragment f times the staged B columns of fragment f, over BK. Called in
 // subgroup-uniform control flow only (f depends on gl_SubgroupID and gl_NumSubgroups).
+#if !TSL_COOPMAT_EMULATE
 #define MULTIPLY_FRAGMENT(f, acc)                                                                     \
     {                                                                                                 \
         uint fr = (f) / FRAG_COLS, fc = (f) % FRAG_COLS;                                              \
@@ -134,15 +148,34 @@ void stage_b(uint k0, uint col0) {
         uint fr = (f) / FRAG_COLS, fc = (f) % FRAG_COLS;                                              \
         coopMatStoreNV(acc, c_tile, fr * FRAG * C_STRIDE + fc * FRAG, C_STRIDE, false);               \
     }
+#else
+// Emulation: the owning subgroup's invocations update the fragment's elements of c_tile in place.
+#define MULTIPLY_FRAGMENT(f, acc)                                                                     \
+    {                                                                                                 \
+        uint fr = (f) / FRAG_COLS, fc = (f) % FRAG_COLS;                                              \
+        for (uint e = gl_SubgroupInvocationID; e < FRAG * FRAG; e += gl_SubgroupSize) {               \
+            uint r = fr * FRAG + e / FRAG, cn = fc * FRAG + e % FRAG;                                 \
+            float s = c_tile[r * C_STRIDE + cn];                                                      \
+            for (uint kk = 0; kk < BK; kk++)                                                          \
+                s = fma(float(a_tile[r * A_STRIDE + kk]), float(b_tile[kk * B_STRIDE + cn]), s);      \
+            c_tile[r * C_STRIDE + cn] = s;                                                            \
+        }                                                                                             \
+    }
+#define STORE_FRAGMENT(f, acc) {} // already in c_tile
+#endif
 
 void main() {
     uint row0 = gl_WorkGroupID.y * BM;
     uint col0 = gl_WorkGroupID.x * BN;
     uint sg = gl_SubgroupID, nsg = gl_NumSubgroups;
-    ACC_T acc0 = ACC_T(0.0);
-    ACC_T acc1 = ACC_T(0.0);
-    ACC_T acc2 = ACC_T(0.0);
-    ACC_T acc3 = ACC_T(0.0);
+    ACC_ZERO(acc0)
+    ACC_ZERO(acc1)
+    ACC_ZERO(acc2)
+    ACC_ZERO(acc3)
+#if TSL_COOPMAT_EMULATE
+    for (uint i = gl_LocalInvocationID.x; i < BM * C_STRIDE; i += WG_SIZE)
+        c_tile[i] = 0.0; // the emulated accumulators; the k loop's first barrier orders this
+#endif
 
     for (uint k0 = 0; k0 < pc.k; k0 += BK) {
         barrier(); // every subgroup has finished reading the previous step's tiles

@@ -466,7 +466,7 @@ END_TEST
  * On synthetic features: KHR preferred when enabled, NV otherwise, never without the caller's opt-in or
  * beyond the shader's limits (maxSubgroupSize 64, 27136 bytes of shared memory, 256 invocations). The
  * kernels themselves are compared with the fp32 path by tests/test_gemm_coopmat.c on a device that has
- * one of the extensions (SKIP here). */
+ * one of the extensions (SKIP here); its emulated build (suite gemm_coopmat_emulated) runs here. */
 START_TEST(tensor_core_selection) {
     tsl_vk_options options;
     tsl_vk_options_default(&options);

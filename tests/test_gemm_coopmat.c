@@ -20,7 +20,13 @@
  * So |got - want| <= |alpha| S (2u + u^2 + k 2^-23) + 1e-6 (|alpha| S + |beta c|) [+ stores 2^-11
  * (|alpha| S + |beta c|)]: about 2e-3 of S for fp32 inputs. Against the fp32 variant (gemm.comp) on the
  * same inputs the bound adds that path's own k 2^-23 |alpha| S; with fp16-stored inputs both compute on
- * the same values and differ by summation order only, so there the comparison is at fp32 precision. */
+ * the same values and differ by summation order only, so there the comparison is at fp32 precision.
+ *
+ * Built a second time with TSL_COOPMAT_EMULATED_RUN = 1 as the suite gemm_coopmat_emulated: the same
+ * cases on TSL_GEMM_VARIANT_COOPMAT_EMULATED (gemm_coopmat.comp with its fragment operations emulated),
+ * which runs on any device with shaderFloat16, lavapipe included. That checks everything of the kernel
+ * but the cooperative-matrix instructions themselves: staging, ragged edges, transposes, storage types,
+ * which subgroup owns which fragment, barriers, the epilogue and the host's binding split. */
 #include "tsl_gemm.h"
 #include "tsl_ref_matrix.h"
 #include "tsl_test.h"
@@ -45,6 +51,7 @@ typedef struct {
 /* The extension under test: set by main before each run of the suite (forked test cases inherit it). */
 static tsl_vk_tensor_cores opened_with;
 
+#if !TSL_COOPMAT_EMULATED_RUN
 /* Whether the installed validation layer is new enough to know VK_KHR_cooperative_matrix (1.3.255). */
 static bool layer_knows_khr_coopmat(void) {
     uint32_t n = 0;
@@ -59,6 +66,7 @@ static bool layer_knows_khr_coopmat(void) {
     free(layers);
     return known;
 }
+#endif
 
 static bool validate_run;
 
@@ -74,8 +82,12 @@ static tsl_vk_device *open_coopmat_device(void) {
 }
 
 static tsl_gemm_variant variant_under_test(void) {
+#if TSL_COOPMAT_EMULATED_RUN
+    return TSL_GEMM_VARIANT_COOPMAT_EMULATED;
+#else
     return opened_with == TSL_VK_TENSOR_CORES_KHR_ONLY ? TSL_GEMM_VARIANT_COOPMAT_KHR
                                                        : TSL_GEMM_VARIANT_COOPMAT_NV;
+#endif
 }
 
 static double *to_double(const float *x, size_t n, bool absolute) {
@@ -133,7 +145,12 @@ static void run_case(tsl_vk_device *d, uint64_t seed, tsl_test_rng *rng, coop_ca
     p.max_binding_bytes = g.max_binding_bytes;
     p.a_dtype = g.a, p.b_dtype = g.b, p.c_dtype = g.c;
     p.allow_tensor_cores = true;
-    ck_assert_int_eq(tsl_gemm_variant_for(tsl_vk_device_features(d), &p), variant_under_test());
+    tsl_gemm_variant chosen = tsl_gemm_variant_for(tsl_vk_device_features(d), &p);
+#if TSL_COOPMAT_EMULATED_RUN /* never chosen by itself: the device's choice is its fp32 class here */
+    ck_assert(chosen == TSL_GEMM_VARIANT_CPU || chosen == TSL_GEMM_VARIANT_GPU);
+#else
+    ck_assert_int_eq(chosen, variant_under_test());
+#endif
 
     size_t na = (size_t)(g.ta ? g.k : g.m) * p.lda, nb = (size_t)(g.tb ? g.n : g.k) * p.ldb;
     size_t nc = (size_t)g.m * p.ldc;
@@ -275,6 +292,23 @@ static tsl_status probe_default_device(tsl_vk_features *out) {
     return TSL_OK;
 }
 
+#if TSL_COOPMAT_EMULATED_RUN
+int main(void) {
+    tsl_vk_features f;
+    if (probe_default_device(&f) != TSL_OK) {
+        fprintf(stderr, "gemm_coopmat_emulated: cannot open a device: %s\n", tsl_error_message());
+        return EXIT_FAILURE;
+    }
+    if (!f.fp16_arithmetic) {
+        printf("SKIP gemm_coopmat_emulated: %s lacks shaderFloat16. Nothing was tested.\n", f.name);
+        return 77;
+    }
+    opened_with = TSL_VK_TENSOR_CORES_OFF;
+    validate_run = true;
+    printf("gemm_coopmat_emulated: the tensor-core kernel with emulated fragment operations on %s\n", f.name);
+    return tsl_test_main(coopmat_suite());
+}
+#else
 int main(void) {
     tsl_vk_features f;
     if (probe_default_device(&f) != TSL_OK) {
@@ -313,3 +347,4 @@ int main(void) {
     }
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+#endif

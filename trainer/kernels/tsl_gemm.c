@@ -24,6 +24,8 @@ const char *tsl_gemm_variant_name(tsl_gemm_variant v) {
         return "coopmat-nv";
     case TSL_GEMM_VARIANT_COOPMAT_KHR:
         return "coopmat-khr";
+    case TSL_GEMM_VARIANT_COOPMAT_EMULATED:
+        return "coopmat-emulated";
     default:
         return "auto";
     }
@@ -40,7 +42,8 @@ enum {
 };
 
 static bool is_coopmat(tsl_gemm_variant v) {
-    return v == TSL_GEMM_VARIANT_COOPMAT_NV || v == TSL_GEMM_VARIANT_COOPMAT_KHR;
+    return v == TSL_GEMM_VARIANT_COOPMAT_NV || v == TSL_GEMM_VARIANT_COOPMAT_KHR ||
+           v == TSL_GEMM_VARIANT_COOPMAT_EMULATED;
 }
 
 static bool coopmat_fits(const tsl_vk_features *f) {
@@ -58,10 +61,40 @@ tsl_gemm_variant tsl_gemm_variant_for(const tsl_vk_features *f, const tsl_gemm_p
     return f->cpu_kernels ? TSL_GEMM_VARIANT_CPU : TSL_GEMM_VARIANT_GPU;
 }
 
+/* Invocations per workgroup of gemm_coopmat.comp: 256; the emulated build takes 4 subgroups of the
+ * largest size, so that each subgroup owns 4 of the 16 fragments and all four accumulators are used
+ * (with 256 invocations of 8 lanes, lavapipe's, each subgroup would own one). */
+static uint32_t coopmat_invocations(const tsl_vk_features *f, tsl_gemm_variant v) {
+    if (v != TSL_GEMM_VARIANT_COOPMAT_EMULATED)
+        return COOPMAT_INVOCATIONS;
+    uint32_t sg = f->max_subgroup_size ? f->max_subgroup_size : 1;
+    return 4 * sg < COOPMAT_INVOCATIONS ? 4 * sg : COOPMAT_INVOCATIONS;
+}
+
+/* k per dispatch that keeps gemm_coopmat.comp's loop iterations per invocation under `max_iter`. Per
+ * 32-deep k step an invocation runs 1 + 2 * (64 * 32 / invocations) staging iterations plus, per
+ * fragment it helps with (at most 4), 2 (tensor cores) or (256 / subgroup size) * 33 (emulated). */
+static uint64_t coopmat_max_k(const tsl_vk_features *f, tsl_gemm_variant v, uint64_t max_iter) {
+    uint64_t per_fragment = 2;
+    if (v == TSL_GEMM_VARIANT_COOPMAT_EMULATED) {
+        uint64_t sg = f->min_subgroup_size ? f->min_subgroup_size : 1;
+        per_fragment = (16 * 16 + sg - 1) / sg * 33;
+    }
+    uint64_t staging = 2 * ((COOPMAT_BLOCK * 32 + coopmat_invocations(f, v) - 1) / coopmat_invocations(f, v));
+    uint64_t per_step = 1 + staging + 4 * per_fragment;
+    uint64_t steps = max_iter / per_step;
+    return (steps ? steps : 1) * 32;
+}
+
 /* A forced cooperative-matrix variant on a device that cannot run it is the caller's error, reported. */
 static tsl_status check_coopmat(const tsl_vk_features *f, tsl_gemm_variant v) {
     tsl_vk_coopmat need = v == TSL_GEMM_VARIANT_COOPMAT_KHR ? TSL_VK_COOPMAT_KHR : TSL_VK_COOPMAT_NV;
-    if (f->coopmat_enabled != need)
+    if (v == TSL_GEMM_VARIANT_COOPMAT_EMULATED && !f->fp16_arithmetic)
+        return tsl_error(TSL_ERR_UNSUPPORTED,
+                         "gemm: coopmat-emulated stages halves in shared memory, which needs "
+                         "shaderFloat16; %s lacks it",
+                         f->name);
+    if (v != TSL_GEMM_VARIANT_COOPMAT_EMULATED && f->coopmat_enabled != need)
         return tsl_error(TSL_ERR_UNSUPPORTED,
                          "gemm: the %s variant needs the device opened with VK_%s_cooperative_matrix enabled "
                          "(tsl_vk_options.tensor_cores; 'tessl devices' shows what %s offers)",
@@ -343,9 +376,9 @@ static tsl_shader_id gemm_shader(const tsl_gemm_params *p, bool vec4, bool cpu) 
     return cpu ? cpu_ids[ha][hb][hc][vec4] : ids[ha][hb][hc][vec4];
 }
 
-/* The build of gemm_coopmat.comp, indexed [khr][a][b][c] by dtype. */
+/* The build of gemm_coopmat.comp, indexed [NV, KHR, emulated][a][b][c] by dtype. */
 static tsl_shader_id coopmat_shader(const tsl_gemm_params *p, tsl_gemm_variant v) {
-    static const tsl_shader_id ids[2][2][2][2] = {
+    static const tsl_shader_id ids[3][2][2][2] = {
         {{{TSL_SHADER_GEMM_COOPMAT_NV_FFF, TSL_SHADER_GEMM_COOPMAT_NV_FFH},
           {TSL_SHADER_GEMM_COOPMAT_NV_FHF, TSL_SHADER_GEMM_COOPMAT_NV_FHH}},
          {{TSL_SHADER_GEMM_COOPMAT_NV_HFF, TSL_SHADER_GEMM_COOPMAT_NV_HFH},
@@ -354,16 +387,21 @@ static tsl_shader_id coopmat_shader(const tsl_gemm_params *p, tsl_gemm_variant v
           {TSL_SHADER_GEMM_COOPMAT_KHR_FHF, TSL_SHADER_GEMM_COOPMAT_KHR_FHH}},
          {{TSL_SHADER_GEMM_COOPMAT_KHR_HFF, TSL_SHADER_GEMM_COOPMAT_KHR_HFH},
           {TSL_SHADER_GEMM_COOPMAT_KHR_HHF, TSL_SHADER_GEMM_COOPMAT_KHR_HHH}}},
+        {{{TSL_SHADER_GEMM_COOPMAT_EMU_FFF, TSL_SHADER_GEMM_COOPMAT_EMU_FFH},
+          {TSL_SHADER_GEMM_COOPMAT_EMU_FHF, TSL_SHADER_GEMM_COOPMAT_EMU_FHH}},
+         {{TSL_SHADER_GEMM_COOPMAT_EMU_HFF, TSL_SHADER_GEMM_COOPMAT_EMU_HFH},
+          {TSL_SHADER_GEMM_COOPMAT_EMU_HHF, TSL_SHADER_GEMM_COOPMAT_EMU_HHH}}},
     };
     bool ha = p->a_dtype == TSL_DTYPE_F16, hb = p->b_dtype == TSL_DTYPE_F16, hc = p->c_dtype == TSL_DTYPE_F16;
-    return ids[v == TSL_GEMM_VARIANT_COOPMAT_KHR][ha][hb][hc];
+    int which = v == TSL_GEMM_VARIANT_COOPMAT_NV ? 0 : v == TSL_GEMM_VARIANT_COOPMAT_KHR ? 1 : 2;
+    return ids[which][ha][hb][hc];
 }
 
 /* The pipeline of a configuration, with its specialization constants. */
 static tsl_status gemm_pipeline(tsl_vk_device *d, const tsl_gemm_params *p, gemm_config g, bool vec4,
                                 tsl_vk_pipeline **pl) {
     if (is_coopmat(g.variant)) {
-        uint32_t spec[] = {COOPMAT_INVOCATIONS, p->trans_a, p->trans_b};
+        uint32_t spec[] = {coopmat_invocations(tsl_vk_device_features(d), g.variant), p->trans_a, p->trans_b};
         return tsl_vk_pipeline_get(d, coopmat_shader(p, g.variant), spec, 3, pl);
     }
     bool cpu = g.variant == TSL_GEMM_VARIANT_CPU;
@@ -391,13 +429,11 @@ tsl_status tsl_gemm_f32(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params
     tsl_gemm_variant variant = tsl_gemm_variant_for(f, &p);
     if (is_coopmat(variant))
         TSL_TRY(check_coopmat(f, variant));
-    /* The coopmat shader's loops run ~25 iterations per 32 values of k: k per dispatch <= max_iter keeps
-     * them under the cap too. It loads scalars only (any alignment). */
     dl.max_k = 4 * max_iter;
     dl.cfg = gemm_config_for(variant, &p, true);
     bool vec4 = !is_coopmat(variant) && vec4_applies(&p, a, b) && choose_blocks(&p, limit, dl, 4, &blk);
     if (!vec4) {
-        dl.max_k = max_iter;
+        dl.max_k = is_coopmat(variant) ? coopmat_max_k(f, variant, max_iter) : max_iter;
         dl.cfg = gemm_config_for(variant, &p, false);
     }
     if (!vec4 && !choose_blocks(&p, limit, dl, 1, &blk))

@@ -71,10 +71,15 @@ typedef enum {
     TSL_GEMM_VARIANT_GPU,
     TSL_GEMM_VARIANT_CPU,
     TSL_GEMM_VARIANT_COOPMAT_NV,
-    TSL_GEMM_VARIANT_COOPMAT_KHR
+    TSL_GEMM_VARIANT_COOPMAT_KHR,
+    /* gemm_coopmat.comp with its three fragment operations emulated in shared memory: the tensor-core
+     * kernel's staging, edges, fragment ownership and epilogue on any device with shaderFloat16 (tests
+     * on lavapipe), in workgroups of 4 subgroups so that every accumulator is used. Never chosen
+     * automatically; slow. */
+    TSL_GEMM_VARIANT_COOPMAT_EMULATED
 } tsl_gemm_variant;
 
-/* "gpu", "cpu", "coopmat-nv", "coopmat-khr" ("auto" for AUTO). */
+/* "gpu", "cpu", "coopmat-nv", "coopmat-khr", "coopmat-emulated" ("auto" for AUTO). */
 const char *tsl_gemm_variant_name(tsl_gemm_variant variant);
 
 /* Test hook: forces a variant for every GEMM of this process (AUTO restores the device's choice), so one
