@@ -197,6 +197,7 @@ static void check_types(module khr) {
         ck_assert(constant_value(khr, in[4], &rows) && rows == 16);
         ck_assert(constant_value(khr, in[5], &cols) && cols == 16);
         uint32_t use = use_of_type(khr, in[1]);
+        ck_assert_msg(def_of(khr, in[6]) < i, "type %%%u: its Use constant is defined after it", in[1]);
         uint32_t width = khr.w[comp + 2];
         ck_assert_msg(width == (use == SPV_COOPMAT_USE_ACCUMULATOR ? 32u : 16u),
                       "type %%%u: Use %u with %u-bit floats", in[1], use, width);
@@ -417,10 +418,38 @@ START_TEST(rejects_unknown_shapes_and_uses) {
 }
 END_TEST
 
+/* When the integer constants 0, 1, 2 the KHR operands need are missing before the first matrix type, the
+ * translator creates them there: here the module's uint 1 defined before the types is changed to 7, so
+ * MatrixB's Use (and ColumnMajor, unused here) needs a new constant. */
+START_TEST(creates_missing_constants) {
+    module nv = load_module("gemm_coopmat_nv_fff.spv");
+    size_t first = first_op(nv.w, nv.n, SPV_OP_TYPE_COOPMAT_NV);
+    uint32_t int_type = nv.w[def_of(nv, nv.w[first + 4]) + 1]; /* the rows constant's type */
+    int changed = 0;
+    for (size_t i = 5; i < first; i += wc(nv.w + i))
+        if (op(nv.w + i) == OP_CONSTANT && wc(nv.w + i) == 4 && nv.w[i + 1] == int_type && nv.w[i + 3] == 1) {
+            nv.w[i + 3] = 7;
+            changed++;
+        }
+    ck_assert_int_ge(changed, 1);
+    module khr = translate_ok(nv);
+    ck_assert_uint_gt(khr.w[3], nv.w[3]); /* new ids: the constant (and the split B type) */
+    check_header_and_ids(nv, khr);
+    check_no_nv_left(khr);
+    check_types(khr); /* each Use constant holds its value and precedes its type */
+    check_muladds(khr);
+    check_memory_ops(nv, khr, true);
+    check_memory_ops(nv, khr, false);
+    check_variable_types(khr);
+    free(nv.w), free(khr.w);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("spirv_coopmat");
     TCase *tc = tcase_create("spirv_coopmat");
     tcase_add_test(tc, translates_every_built_module);
+    tcase_add_test(tc, creates_missing_constants);
     tcase_add_test(tc, rejects_malformed_modules);
     tcase_add_test(tc, rejects_unknown_shapes_and_uses);
     suite_add_tcase(s, tc);
