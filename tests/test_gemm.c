@@ -57,7 +57,7 @@ static void check_c(const char *what, uint64_t seed, const float *got, const dou
 }
 
 static const char *variant_name(tsl_gemm_variant v) {
-    return v == TSL_GEMM_VARIANT_CPU ? "cpu" : v == TSL_GEMM_VARIANT_GPU ? "gpu" : "auto";
+    return tsl_gemm_variant_name(v);
 }
 
 /* Runs one case with one kernel variant and compares every element of C (padding included: the kernel
@@ -458,6 +458,73 @@ START_TEST(bad_arguments_are_rejected) {
 }
 END_TEST
 
+/* ---- tensor-core selection ------------------------------------------------------------------------ */
+
+/* tsl_gemm_variant_for, the one place that picks: on this device (lavapipe: no cooperative-matrix
+ * extension) asking for tensor cores, even with the device opened to enable them, falls back to the
+ * device's fp32 class; a forced cooperative-matrix variant is refused with a message, nothing recorded.
+ * On synthetic features: KHR preferred when enabled, NV otherwise, never without the caller's opt-in or
+ * beyond the shader's limits (maxSubgroupSize 64, 27136 bytes of shared memory, 256 invocations). The
+ * kernels themselves are compared with the fp32 path by tests/test_gemm_coopmat.c on a device that has
+ * one of the extensions (SKIP here); its emulated build (suite gemm_coopmat_emulated) runs here. */
+START_TEST(tensor_core_selection) {
+    tsl_vk_options options;
+    tsl_vk_options_default(&options);
+    options.validation = true;
+    options.tensor_cores = TSL_VK_TENSOR_CORES_PREFER_KHR;
+    tsl_vk_device *d = NULL;
+    TSL_TEST_OK(tsl_vk_device_open(&options, &d));
+    const tsl_vk_features *real = tsl_vk_device_features(d);
+    tsl_gemm_params p = tsl_gemm_params_make(64, 64, 64, false, false);
+    p.allow_tensor_cores = true;
+    tsl_gemm_variant fp32 = real->cpu_kernels ? TSL_GEMM_VARIANT_CPU : TSL_GEMM_VARIANT_GPU;
+    if (!real->coopmat_khr_f16 && !real->coopmat_nv_f16) {
+        ck_assert_int_eq(real->coopmat_enabled, TSL_VK_COOPMAT_NONE);
+        ck_assert_int_eq(tsl_gemm_variant_for(real, &p), fp32);
+        tsl_vk_buffer buf = tsl_test_alloc(d, TSL_MEM_DEVICE, 3 * 4 * 64 * 64, "operands");
+        tsl_vk_cmd *cmd;
+        TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+        TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+        tsl_gemm_set_variant_for_testing(TSL_GEMM_VARIANT_COOPMAT_KHR);
+        tsl_status st =
+            tsl_gemm_f32(d, cmd, &p, tsl_vk_subrange(&buf, 0, 16384), tsl_vk_subrange(&buf, 16384, 16384),
+                         tsl_vk_subrange(&buf, 32768, 16384));
+        tsl_gemm_set_variant_for_testing(TSL_GEMM_VARIANT_AUTO);
+        ck_assert_int_eq(st, TSL_ERR_UNSUPPORTED);
+        ck_assert_msg(strstr(tsl_error_message(), "VK_KHR_cooperative_matrix enabled") != NULL, "message: %s",
+                      tsl_error_message());
+        ck_assert_uint_eq(tsl_vk_cmd_stats_get(cmd).dispatches, 0);
+        tsl_vk_cmd_destroy(cmd);
+        tsl_vk_free(d, &buf);
+    }
+    tsl_vk_features f = *real;
+    f.coopmat_enabled = TSL_VK_COOPMAT_KHR;
+    f.max_subgroup_size = 32, f.max_shared_memory = 49152;
+    f.max_workgroup_invocations = 1024, f.max_workgroup_size[0] = 1024;
+    ck_assert_int_eq(tsl_gemm_variant_for(&f, &p), TSL_GEMM_VARIANT_COOPMAT_KHR);
+    f.coopmat_enabled = TSL_VK_COOPMAT_NV;
+    ck_assert_int_eq(tsl_gemm_variant_for(&f, &p), TSL_GEMM_VARIANT_COOPMAT_NV);
+    p.allow_tensor_cores = false; /* the default: fp32 stays the reference path */
+    ck_assert_int_eq(tsl_gemm_variant_for(&f, &p), fp32);
+    p.allow_tensor_cores = true;
+    f.max_subgroup_size = 128; /* fewer than 4 subgroups per workgroup: more fragments than accumulators */
+    ck_assert_int_eq(tsl_gemm_variant_for(&f, &p), fp32);
+    f.max_subgroup_size = 64, f.max_shared_memory = 16384;
+    ck_assert_int_eq(tsl_gemm_variant_for(&f, &p), fp32);
+    f.max_shared_memory = 27136, f.max_workgroup_invocations = 128;
+    ck_assert_int_eq(tsl_gemm_variant_for(&f, &p), fp32);
+    f.max_workgroup_invocations = 256, f.cpu_kernels = !real->cpu_kernels;
+    ck_assert_int_eq(tsl_gemm_variant_for(&f, &p), TSL_GEMM_VARIANT_COOPMAT_NV);
+    f.coopmat_enabled = TSL_VK_COOPMAT_NONE;
+    ck_assert_int_eq(tsl_gemm_variant_for(&f, &p),
+                     f.cpu_kernels ? TSL_GEMM_VARIANT_CPU : TSL_GEMM_VARIANT_GPU);
+    tsl_gemm_set_variant_for_testing(TSL_GEMM_VARIANT_GPU); /* a forced variant wins */
+    ck_assert_int_eq(tsl_gemm_variant_for(&f, &p), TSL_GEMM_VARIANT_GPU);
+    tsl_gemm_set_variant_for_testing(TSL_GEMM_VARIANT_AUTO);
+    tsl_test_device_close(d);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("gemm");
     TCase *tc = tcase_create("gemm");
@@ -473,6 +540,7 @@ int main(void) {
     tcase_add_test(tc, fp16_storage_vec4_shapes);
     tcase_add_test(tc, fp16_storage_split_counts_element_bytes);
     tcase_add_test(tc, bad_arguments_are_rejected);
+    tcase_add_test(tc, tensor_core_selection);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);
 }

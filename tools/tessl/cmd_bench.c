@@ -31,7 +31,7 @@ typedef struct {
     int64_t device, batch, res, threads, level, steps, warmup, width;
     double min_time, lambda;
     const char *filter, *data, *arch, *projector, *optimizer;
-    bool json, paired, no_filter, profile;
+    bool json, paired, no_filter, profile, tensor_cores;
 } bench_args;
 
 /* Closes `device` (when one was opened) after a benchmark that ended with `st`; the first failure wins. */
@@ -47,8 +47,16 @@ static tsl_status run_device_bench(const bench_args *a, tsl_status (*bench)(tsl_
                          .res = (int)a->res,
                          .min_seconds = a->min_time,
                          .filter = a->filter,
-                         .json = a->json};
-    tsl_status st = tsl_cli_open_device(a->device, &run.device);
+                         .json = a->json,
+                         .tensor_cores = a->tensor_cores};
+    tsl_status st = tsl_cli_open_device_with(
+        a->device, a->tensor_cores ? TSL_VK_TENSOR_CORES_PREFER_KHR : TSL_VK_TENSOR_CORES_OFF, &run.device);
+    if (st == TSL_OK && a->tensor_cores &&
+        tsl_vk_device_features(run.device)->coopmat_enabled == TSL_VK_COOPMAT_NONE)
+        st = tsl_error(TSL_ERR_UNSUPPORTED,
+                       "tessl bench --tensor-cores: %s offers no tensor-core GEMM (VK_KHR_ or "
+                       "VK_NV_cooperative_matrix with fp16 16x16x16; see tessl devices)",
+                       tsl_vk_device_features(run.device)->name);
     if (st == TSL_OK)
         st = tsl_vk_cmd_create(run.device, &run.cmd);
     if (st == TSL_OK)
@@ -143,6 +151,9 @@ int tsl_cmd_bench(int argc, char **argv) {
         {"--optimizer", TSL_OPT_STRING, &a.optimizer, "NAME", "train: lars, sgd or adamw", 0, 0},
         {"--profile", TSL_OPT_FLAG, &a.profile, NULL, "train: per-kernel device times from timestamp queries",
          0, 0},
+        {"--tensor-cores", TSL_OPT_FLAG, &a.tensor_cores, NULL,
+         "ops: add GEMM rows on tensor cores (cooperative matrices, KHR else NV; inputs rounded to fp16)", 0,
+         0},
     };
     tsl_command_spec spec = {
         .name = "tessl bench",

@@ -30,6 +30,11 @@ static void print_device(const tsl_vk_features *f) {
            yes_no(f->int8_storage));
     printf("  cooperative matrix:  NV %s, KHR %s\n", yes_no(f->cooperative_matrix_nv),
            yes_no(f->cooperative_matrix_khr));
+    printf("  tensor-core GEMM:    %s (fp16 x fp16 + fp32 16x16x16, subgroup scope: NV %s, KHR %s)\n",
+           f->coopmat_khr_f16  ? "KHR"
+           : f->coopmat_nv_f16 ? "NV"
+                               : "no",
+           yes_no(f->coopmat_nv_f16), yes_no(f->coopmat_khr_f16));
     printf("  max storage binding: %.1f MiB\n", f->max_storage_buffer_range / 1048576.0);
     printf("  max buffer / alloc:  %.1f / %.1f GiB\n", f->max_buffer_size / 1073741824.0,
            f->max_allocation_size / 1073741824.0);

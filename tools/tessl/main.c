@@ -59,9 +59,15 @@ int tsl_cli_parse(const tsl_command_spec *spec, int argc, char **argv, tsl_args_
 }
 
 tsl_status tsl_cli_open_device(int64_t device_index, tsl_vk_device **device) {
+    return tsl_cli_open_device_with(device_index, TSL_VK_TENSOR_CORES_OFF, device);
+}
+
+tsl_status tsl_cli_open_device_with(int64_t device_index, tsl_vk_tensor_cores tensor_cores,
+                                    tsl_vk_device **device) {
     tsl_vk_options options;
     tsl_vk_options_default(&options);
     options.device_index = (int)device_index;
+    options.tensor_cores = tensor_cores;
     const char *validation = getenv("TESSL_VALIDATION");
     options.validation = validation && strcmp(validation, "0") != 0 && *validation;
     return tsl_vk_device_open(&options, device);

@@ -32,6 +32,10 @@ int tsl_cli_fail(tsl_status status);
 /* Opens the device chosen by --device / TESSL_DEVICE; TESSL_VALIDATION=1 turns on the validation layer. */
 tsl_status tsl_cli_open_device(int64_t device_index, tsl_vk_device **device);
 
+/* The same, enabling a cooperative-matrix extension as `tensor_cores` asks (tsl_vk_options). */
+tsl_status tsl_cli_open_device_with(int64_t device_index, tsl_vk_tensor_cores tensor_cores,
+                                    tsl_vk_device **device);
+
 /* Closes the device; when validation was on and reported anything, returns TSL_ERR_VULKAN saying so. */
 tsl_status tsl_cli_close_device(tsl_vk_device *device);
 

@@ -3,15 +3,110 @@
 /* Workgroup shape and register tile per invocation, per device class (gemm_config_for, the one place
  * that picks). */
 typedef struct {
-    uint32_t wg_x, wg_y; /* invocations along N and M */
-    uint32_t tm, tn;     /* rows and columns of C per invocation */
-    bool cpu;            /* gemm_cpu.comp (CPU class) instead of gemm.comp */
+    uint32_t wg_x, wg_y; /* invocations along N and M (coopmat: 1 x 1, see coopmat_config) */
+    uint32_t tm, tn;     /* rows and columns of C per invocation (coopmat: per workgroup) */
+    tsl_gemm_variant variant;
 } gemm_config;
 
 static tsl_gemm_variant variant_override;
 
 void tsl_gemm_set_variant_for_testing(tsl_gemm_variant variant) {
     variant_override = variant;
+}
+
+const char *tsl_gemm_variant_name(tsl_gemm_variant v) {
+    switch (v) {
+    case TSL_GEMM_VARIANT_GPU:
+        return "gpu";
+    case TSL_GEMM_VARIANT_CPU:
+        return "cpu";
+    case TSL_GEMM_VARIANT_COOPMAT_NV:
+        return "coopmat-nv";
+    case TSL_GEMM_VARIANT_COOPMAT_KHR:
+        return "coopmat-khr";
+    case TSL_GEMM_VARIANT_COOPMAT_EMULATED:
+        return "coopmat-emulated";
+    default:
+        return "auto";
+    }
+}
+
+/* gemm_coopmat.comp's fixed shape: 256 invocations computing a 64 x 64 block of C, and its shared memory
+ * (a_tile + b_tile + c_tile, see the shader). With maxSubgroupSize <= 64 a workgroup has >= 4 subgroups,
+ * so each owns at most 4 of the 16 fragments: the shader's four accumulators. */
+enum {
+    COOPMAT_INVOCATIONS = 256,
+    COOPMAT_BLOCK = 64,
+    COOPMAT_SHARED_BYTES = 64 * 40 * 2 + 32 * 72 * 2 + 64 * 68 * 4,
+    COOPMAT_MAX_SUBGROUP = COOPMAT_INVOCATIONS / 4
+};
+
+static bool is_coopmat(tsl_gemm_variant v) {
+    return v == TSL_GEMM_VARIANT_COOPMAT_NV || v == TSL_GEMM_VARIANT_COOPMAT_KHR ||
+           v == TSL_GEMM_VARIANT_COOPMAT_EMULATED;
+}
+
+static bool coopmat_fits(const tsl_vk_features *f) {
+    return f->max_subgroup_size <= COOPMAT_MAX_SUBGROUP && f->max_shared_memory >= COOPMAT_SHARED_BYTES &&
+           f->max_workgroup_invocations >= COOPMAT_INVOCATIONS &&
+           f->max_workgroup_size[0] >= COOPMAT_INVOCATIONS;
+}
+
+tsl_gemm_variant tsl_gemm_variant_for(const tsl_vk_features *f, const tsl_gemm_params *p) {
+    if (variant_override != TSL_GEMM_VARIANT_AUTO)
+        return variant_override;
+    if (p->allow_tensor_cores && f->coopmat_enabled != TSL_VK_COOPMAT_NONE && coopmat_fits(f))
+        return f->coopmat_enabled == TSL_VK_COOPMAT_KHR ? TSL_GEMM_VARIANT_COOPMAT_KHR
+                                                        : TSL_GEMM_VARIANT_COOPMAT_NV;
+    return f->cpu_kernels ? TSL_GEMM_VARIANT_CPU : TSL_GEMM_VARIANT_GPU;
+}
+
+/* Invocations per workgroup of gemm_coopmat.comp: 256; the emulated build takes 4 subgroups of the
+ * largest size, so that each subgroup owns 4 of the 16 fragments and all four accumulators are used
+ * (with 256 invocations of 8 lanes, lavapipe's, each subgroup would own one). */
+static uint32_t coopmat_invocations(const tsl_vk_features *f, tsl_gemm_variant v) {
+    if (v != TSL_GEMM_VARIANT_COOPMAT_EMULATED)
+        return COOPMAT_INVOCATIONS;
+    uint32_t sg = f->max_subgroup_size ? f->max_subgroup_size : 1;
+    return 4 * sg < COOPMAT_INVOCATIONS ? 4 * sg : COOPMAT_INVOCATIONS;
+}
+
+/* k per dispatch that keeps gemm_coopmat.comp's loop iterations per invocation under `max_iter`. Per
+ * 32-deep k step an invocation runs 1 + 2 * (64 * 32 / invocations) staging iterations plus, per
+ * fragment it helps with (at most 4), 2 (tensor cores) or (256 / subgroup size) * 33 (emulated). */
+static uint64_t coopmat_max_k(const tsl_vk_features *f, tsl_gemm_variant v, uint64_t max_iter) {
+    uint64_t per_fragment = 2;
+    if (v == TSL_GEMM_VARIANT_COOPMAT_EMULATED) {
+        uint64_t sg = f->min_subgroup_size ? f->min_subgroup_size : 1;
+        per_fragment = (16 * 16 + sg - 1) / sg * 33;
+    }
+    uint64_t staging = 2 * ((COOPMAT_BLOCK * 32 + coopmat_invocations(f, v) - 1) / coopmat_invocations(f, v));
+    uint64_t per_step = 1 + staging + 4 * per_fragment;
+    uint64_t steps = max_iter / per_step;
+    return (steps ? steps : 1) * 32;
+}
+
+/* A forced cooperative-matrix variant on a device that cannot run it is the caller's error, reported. */
+static tsl_status check_coopmat(const tsl_vk_features *f, tsl_gemm_variant v) {
+    tsl_vk_coopmat need = v == TSL_GEMM_VARIANT_COOPMAT_KHR ? TSL_VK_COOPMAT_KHR : TSL_VK_COOPMAT_NV;
+    if (v == TSL_GEMM_VARIANT_COOPMAT_EMULATED && !f->fp16_arithmetic)
+        return tsl_error(TSL_ERR_UNSUPPORTED,
+                         "gemm: coopmat-emulated stages halves in shared memory, which needs "
+                         "shaderFloat16; %s lacks it",
+                         f->name);
+    if (v != TSL_GEMM_VARIANT_COOPMAT_EMULATED && f->coopmat_enabled != need)
+        return tsl_error(TSL_ERR_UNSUPPORTED,
+                         "gemm: the %s variant needs the device opened with VK_%s_cooperative_matrix enabled "
+                         "(tsl_vk_options.tensor_cores; 'tessl devices' shows what %s offers)",
+                         tsl_gemm_variant_name(v), need == TSL_VK_COOPMAT_KHR ? "KHR" : "NV", f->name);
+    if (!coopmat_fits(f))
+        return tsl_error(TSL_ERR_UNSUPPORTED,
+                         "gemm: %s needs maxSubgroupSize <= %d, %d bytes of shared memory and %d invocations "
+                         "per workgroup; %s has %u, %u, %u",
+                         tsl_gemm_variant_name(v), COOPMAT_MAX_SUBGROUP, COOPMAT_SHARED_BYTES,
+                         COOPMAT_INVOCATIONS, f->name, f->max_subgroup_size, f->max_shared_memory,
+                         f->max_workgroup_invocations);
+    return TSL_OK;
 }
 
 /* GPU class: 4 x 4 accumulators per invocation keep 16 FMAs per 8 loads in the inner loop (8 vec4 loads
@@ -29,15 +124,15 @@ void tsl_gemm_set_variant_for_testing(tsl_gemm_variant variant) {
  * layer of the model uses that form), and the fp16-storage builds, not tuned (their test spent over
  * 70 CPU-s, mostly compiling them, at 32 x 16). A workgroup is a row of 64 invocations sharing A's rows. TM
  * and TN stay multiples of 4 (gemm_cpu.comp). */
-static gemm_config gemm_config_for(const tsl_vk_device *d, const tsl_gemm_params *p, bool vec4) {
-    bool cpu = variant_override != TSL_GEMM_VARIANT_AUTO ? variant_override == TSL_GEMM_VARIANT_CPU
-                                                         : tsl_vk_device_features(d)->cpu_kernels;
-    if (!cpu)
-        return (gemm_config){8, 8, 4, 4, false};
+static gemm_config gemm_config_for(tsl_gemm_variant v, const tsl_gemm_params *p, bool vec4) {
+    if (is_coopmat(v)) /* one 64 x 64 block per workgroup: the block arithmetic below sees a 1 x 1 grid */
+        return (gemm_config){1, 1, COOPMAT_BLOCK, COOPMAT_BLOCK, v};
+    if (v != TSL_GEMM_VARIANT_CPU)
+        return (gemm_config){8, 8, 4, 4, TSL_GEMM_VARIANT_GPU};
     bool half = p->a_dtype == TSL_DTYPE_F16 || p->b_dtype == TSL_DTYPE_F16 || p->c_dtype == TSL_DTYPE_F16;
     if (!vec4 || (p->trans_a && p->trans_b) || half)
-        return (gemm_config){64, 1, 8, 8, true};
-    return (gemm_config){64, 1, p->m <= 16 ? 16 : 32, 16, true};
+        return (gemm_config){64, 1, 8, 8, v};
+    return (gemm_config){64, 1, p->m <= 16 ? 16 : 32, 16, v};
 }
 
 static uint64_t block_m(gemm_config g) {
@@ -281,6 +376,40 @@ static tsl_shader_id gemm_shader(const tsl_gemm_params *p, bool vec4, bool cpu) 
     return cpu ? cpu_ids[ha][hb][hc][vec4] : ids[ha][hb][hc][vec4];
 }
 
+/* The build of gemm_coopmat.comp, indexed [NV, KHR, emulated][a][b][c] by dtype. */
+static tsl_shader_id coopmat_shader(const tsl_gemm_params *p, tsl_gemm_variant v) {
+    static const tsl_shader_id ids[3][2][2][2] = {
+        {{{TSL_SHADER_GEMM_COOPMAT_NV_FFF, TSL_SHADER_GEMM_COOPMAT_NV_FFH},
+          {TSL_SHADER_GEMM_COOPMAT_NV_FHF, TSL_SHADER_GEMM_COOPMAT_NV_FHH}},
+         {{TSL_SHADER_GEMM_COOPMAT_NV_HFF, TSL_SHADER_GEMM_COOPMAT_NV_HFH},
+          {TSL_SHADER_GEMM_COOPMAT_NV_HHF, TSL_SHADER_GEMM_COOPMAT_NV_HHH}}},
+        {{{TSL_SHADER_GEMM_COOPMAT_KHR_FFF, TSL_SHADER_GEMM_COOPMAT_KHR_FFH},
+          {TSL_SHADER_GEMM_COOPMAT_KHR_FHF, TSL_SHADER_GEMM_COOPMAT_KHR_FHH}},
+         {{TSL_SHADER_GEMM_COOPMAT_KHR_HFF, TSL_SHADER_GEMM_COOPMAT_KHR_HFH},
+          {TSL_SHADER_GEMM_COOPMAT_KHR_HHF, TSL_SHADER_GEMM_COOPMAT_KHR_HHH}}},
+        {{{TSL_SHADER_GEMM_COOPMAT_EMU_FFF, TSL_SHADER_GEMM_COOPMAT_EMU_FFH},
+          {TSL_SHADER_GEMM_COOPMAT_EMU_FHF, TSL_SHADER_GEMM_COOPMAT_EMU_FHH}},
+         {{TSL_SHADER_GEMM_COOPMAT_EMU_HFF, TSL_SHADER_GEMM_COOPMAT_EMU_HFH},
+          {TSL_SHADER_GEMM_COOPMAT_EMU_HHF, TSL_SHADER_GEMM_COOPMAT_EMU_HHH}}},
+    };
+    bool ha = p->a_dtype == TSL_DTYPE_F16, hb = p->b_dtype == TSL_DTYPE_F16, hc = p->c_dtype == TSL_DTYPE_F16;
+    int which = v == TSL_GEMM_VARIANT_COOPMAT_NV ? 0 : v == TSL_GEMM_VARIANT_COOPMAT_KHR ? 1 : 2;
+    return ids[which][ha][hb][hc];
+}
+
+/* The pipeline of a configuration, with its specialization constants. */
+static tsl_status gemm_pipeline(tsl_vk_device *d, const tsl_gemm_params *p, gemm_config g, bool vec4,
+                                tsl_vk_pipeline **pl) {
+    if (is_coopmat(g.variant)) {
+        uint32_t spec[] = {coopmat_invocations(tsl_vk_device_features(d), g.variant), p->trans_a, p->trans_b};
+        return tsl_vk_pipeline_get(d, coopmat_shader(p, g.variant), spec, 3, pl);
+    }
+    bool cpu = g.variant == TSL_GEMM_VARIANT_CPU;
+    uint32_t gpu_spec[] = {g.wg_x, g.wg_y, g.tm, g.tn, p->trans_a, p->trans_b};
+    uint32_t cpu_spec[] = {g.wg_x, g.tm, g.tn, p->trans_a, p->trans_b};
+    return tsl_vk_pipeline_get(d, gemm_shader(p, vec4, cpu), cpu ? cpu_spec : gpu_spec, cpu ? 5 : 6, pl);
+}
+
 tsl_status tsl_gemm_f32(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params *params, tsl_vk_range a,
                         tsl_vk_range b, tsl_vk_range c) {
     tsl_gemm_params p = *params;
@@ -302,12 +431,15 @@ tsl_status tsl_gemm_f32(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params
      * other loops should the driver not unroll them. */
     uint64_t max_iter = f->max_loop_iterations ? f->max_loop_iterations / 2 : UINT64_MAX / 8;
     block_dims blk = {0, 0, 0};
+    tsl_gemm_variant variant = tsl_gemm_variant_for(f, &p);
+    if (is_coopmat(variant))
+        TSL_TRY(check_coopmat(f, variant));
     dl.max_k = 4 * max_iter;
-    dl.cfg = gemm_config_for(d, &p, true);
-    bool vec4 = vec4_applies(&p, a, b) && choose_blocks(&p, limit, dl, 4, &blk);
+    dl.cfg = gemm_config_for(variant, &p, true);
+    bool vec4 = !is_coopmat(variant) && vec4_applies(&p, a, b) && choose_blocks(&p, limit, dl, 4, &blk);
     if (!vec4) {
-        dl.max_k = max_iter;
-        dl.cfg = gemm_config_for(d, &p, false);
+        dl.max_k = is_coopmat(variant) ? coopmat_max_k(f, variant, max_iter) : max_iter;
+        dl.cfg = gemm_config_for(variant, &p, false);
     }
     if (!vec4 && !choose_blocks(&p, limit, dl, 1, &blk))
         return tsl_error(TSL_ERR_INVALID_ARG,
@@ -315,12 +447,8 @@ tsl_status tsl_gemm_f32(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params
                          "element with the %llu-byte offset alignment",
                          (unsigned long long)limit, (unsigned long long)dl.align);
 
-    gemm_config g = dl.cfg;
-    uint32_t gpu_spec[] = {g.wg_x, g.wg_y, g.tm, g.tn, p.trans_a, p.trans_b};
-    uint32_t cpu_spec[] = {g.wg_x, g.tm, g.tn, p.trans_a, p.trans_b};
     tsl_vk_pipeline *pl;
-    TSL_TRY(tsl_vk_pipeline_get(d, gemm_shader(&p, vec4, g.cpu), g.cpu ? cpu_spec : gpu_spec, g.cpu ? 5 : 6,
-                                &pl));
+    TSL_TRY(gemm_pipeline(d, &p, dl.cfg, vec4, &pl));
     for (uint64_t m0 = 0; m0 < p.m; m0 += blk.m)
         for (uint64_t n0 = 0; n0 < p.n; n0 += blk.n)
             for (uint64_t k0 = 0; k0 < p.k; k0 += blk.k) {

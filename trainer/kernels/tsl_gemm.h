@@ -25,6 +25,15 @@
  * CPU one a 32 x 16 block (16 x 16 when m <= 16; 8 x 8 for scalar loads, both operands transposed or fp16
  * storage): ~12-16 GFLOP/s per CPU-second on lavapipe (docs/PERFORMANCE.md).
  *
+ * Tensor cores (opt-in): with tsl_gemm_params.allow_tensor_cores set, on a device opened with a
+ * cooperative-matrix extension enabled (tsl_vk_options.tensor_cores; tsl_vk_features.coopmat_enabled)
+ * the product runs on gemm_coopmat.comp: op(A) and op(B) rounded to fp16 (exact for fp16 operands),
+ * 16 x 16 x 16 fp16 fragments with fp32 accumulation, alpha, beta and the store as above. Relative to
+ * the fp32 path each product a*b gains at most (2u + u^2)|a||b| with u = 2^-10 (one rounding of each
+ * fp32 input to half, either rounding mode), and the fp32 sums differ in order. The KHR build (the
+ * build-time translation of the NV module) is preferred to the NV one. Without the flag nothing changes:
+ * fp32 stays the reference path.
+ *
  * Long sums: on a driver whose shader loops stop after tsl_vk_features.max_loop_iterations, the sum over
  * k is chunked so that each dispatch's k loop stays under half that count. */
 #ifndef TSL_GEMM_H
@@ -45,19 +54,45 @@ typedef struct {
     /* Test hook: when nonzero, the largest binding the split may use, in bytes (otherwise the device's
      * maxStorageBufferRange). Lets tests exercise the block-splitting path with small matrices. */
     uint64_t max_binding_bytes;
+    /* Opt-in to tensor cores: op(A) and op(B) may be rounded to fp16 (see the top of this file). Default
+     * false; honoured only on a device with a cooperative-matrix extension enabled. */
+    bool allow_tensor_cores;
 } tsl_gemm_params;
 
 /* Parameters for C = op(A) * op(B) with tight leading dimensions (alpha 1, beta 0). */
 tsl_gemm_params tsl_gemm_params_make(uint32_t m, uint32_t n, uint32_t k, bool trans_a, bool trans_b);
 
 /* Kernel variants: the GPU one (gemm.comp: 8 x 8 workgroups of 4 x 4 tiles) and the CPU-class one
- * (gemm_cpu.comp: large register tiles), chosen from tsl_vk_features.cpu_kernels; both compute the same
- * results. */
-typedef enum { TSL_GEMM_VARIANT_AUTO, TSL_GEMM_VARIANT_GPU, TSL_GEMM_VARIANT_CPU } tsl_gemm_variant;
+ * (gemm_cpu.comp: large register tiles), chosen from tsl_vk_features.cpu_kernels, compute the same
+ * results; the tensor-core ones (gemm_coopmat.comp as SPV_NV_ or SPV_KHR_cooperative_matrix) round the
+ * inputs to fp16 and run only when the caller allows it. */
+typedef enum {
+    TSL_GEMM_VARIANT_AUTO,
+    TSL_GEMM_VARIANT_GPU,
+    TSL_GEMM_VARIANT_CPU,
+    TSL_GEMM_VARIANT_COOPMAT_NV,
+    TSL_GEMM_VARIANT_COOPMAT_KHR,
+    /* gemm_coopmat.comp with its three fragment operations emulated in shared memory: the tensor-core
+     * kernel's staging, edges, fragment ownership and epilogue on any device with shaderFloat16 (tests
+     * on lavapipe), in workgroups of 4 subgroups so that every accumulator is used. Never chosen
+     * automatically; slow. */
+    TSL_GEMM_VARIANT_COOPMAT_EMULATED
+} tsl_gemm_variant;
+
+/* "gpu", "cpu", "coopmat-nv", "coopmat-khr", "coopmat-emulated" ("auto" for AUTO). */
+const char *tsl_gemm_variant_name(tsl_gemm_variant variant);
 
 /* Test hook: forces a variant for every GEMM of this process (AUTO restores the device's choice), so one
- * device checks both. */
+ * device checks several. A forced cooperative-matrix variant needs the device to have that extension
+ * enabled (tsl_gemm_f32 returns TSL_ERR_UNSUPPORTED otherwise) and ignores allow_tensor_cores. */
 void tsl_gemm_set_variant_for_testing(tsl_gemm_variant variant);
+
+/* The variant tsl_gemm_f32 runs for these parameters on a device with these features (never AUTO): the
+ * forced one if any; else a cooperative-matrix one when params->allow_tensor_cores and
+ * features->coopmat_enabled say so and the device meets the shader's limits (maxSubgroupSize <= 64,
+ * 27136 bytes of shared memory, 256 invocations per workgroup), KHR when that is the one enabled; else
+ * CPU or GPU by features->cpu_kernels. The one place that decides. */
+tsl_gemm_variant tsl_gemm_variant_for(const tsl_vk_features *features, const tsl_gemm_params *params);
 
 /* Records C = alpha * op(A) * op(B) + beta * C into `cmd`. `a`, `b`, `c` hold the stored matrices from
  * their first byte (offsets multiples of the element size). Errors (TSL_ERR_INVALID_ARG, naming the

@@ -17,6 +17,17 @@
 
 /* ---- devices and features ------------------------------------------------------------------------- */
 
+/* A cooperative-matrix extension (tensor cores). */
+typedef enum { TSL_VK_COOPMAT_NONE, TSL_VK_COOPMAT_NV, TSL_VK_COOPMAT_KHR } tsl_vk_coopmat;
+
+/* What tsl_vk_device_open enables: nothing, the best qualifying extension (KHR, else NV), or only one. */
+typedef enum {
+    TSL_VK_TENSOR_CORES_OFF,
+    TSL_VK_TENSOR_CORES_PREFER_KHR,
+    TSL_VK_TENSOR_CORES_NV_ONLY,
+    TSL_VK_TENSOR_CORES_KHR_ONLY
+} tsl_vk_tensor_cores;
+
 typedef struct {
     char name[VK_MAX_PHYSICAL_DEVICE_NAME_SIZE];
     char driver_name[VK_MAX_DRIVER_NAME_SIZE];
@@ -40,6 +51,13 @@ typedef struct {
     bool int8_arithmetic, int8_storage; /* shaderInt8; storageBuffer8BitAccess */
     bool int64;
     bool cooperative_matrix_nv, cooperative_matrix_khr; /* extension advertised */
+    /* Tensor cores for gemm_coopmat.comp, per extension: advertised, its cooperativeMatrix feature on,
+     * compute shaders among its supported stages, the fp16 x fp16 + fp32 -> fp32 16 x 16 x 16
+     * subgroup-scope configuration listed, and the vulkanMemoryModel and shaderFloat16 features the shader
+     * needs. The device is opened with one of them enabled, KHR when both qualify (coopmat_enabled). */
+    bool coopmat_khr_f16, coopmat_nv_f16;
+    bool vulkan_memory_model;
+    tsl_vk_coopmat coopmat_enabled; /* which extension tsl_vk_device_open enabled (NONE in listings) */
 
     uint64_t max_storage_buffer_range, max_buffer_size, max_allocation_size;
     uint32_t min_storage_buffer_offset_alignment;
@@ -86,6 +104,11 @@ typedef struct {
      * (tsl_vk_features.max_allocation_size): tests use it to exercise, at small shapes, the code that
      * splits memory over several allocations. */
     uint64_t max_allocation_size;
+    /* Tensor cores: which cooperative-matrix extension to enable when the device qualifies
+     * (tsl_vk_features.coopmat_*_f16); the result is tsl_vk_features.coopmat_enabled. Off by default, so
+     * a device opened for fp32 work carries no extension a validation layer older than the extension
+     * (Debian 12's 1.3.239 predates VK_KHR_cooperative_matrix) would flag. */
+    tsl_vk_tensor_cores tensor_cores;
 } tsl_vk_options;
 
 void tsl_vk_options_default(tsl_vk_options *options);

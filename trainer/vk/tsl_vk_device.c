@@ -1,4 +1,5 @@
 /* Instance creation, device selection and logical-device creation. */
+#include "tsl_vk_coopmat_khr.h"
 #include "tsl_vk_internal.h"
 
 #include <stdio.h>
@@ -151,7 +152,7 @@ tsl_status tsl_vk_list_devices(tsl_vk_features **devices, uint32_t *count) {
         if (!*devices)
             st = tsl_error(TSL_ERR_NOMEM, "out of memory");
         for (uint32_t i = 0; st == TSL_OK && i < n; i++)
-            tsl_vk_probe_features(phys[i], i, &(*devices)[i]);
+            tsl_vk_probe_features(instance, phys[i], i, &(*devices)[i]);
         if (st == TSL_OK)
             *count = n;
     }
@@ -199,7 +200,7 @@ static tsl_status select_device(tsl_vk_device *d, VkPhysicalDevice *phys, uint32
                              "device %d requested but only %u Vulkan device%s found (see "
                              "'tessl devices')",
                              want, n, n == 1 ? "" : "s");
-        tsl_vk_probe_features(phys[want], (uint32_t)want, &f);
+        tsl_vk_probe_features(d->instance, phys[want], (uint32_t)want, &f);
         if (!f.usable)
             return tsl_error(TSL_ERR_UNSUPPORTED, "device %d (%s) cannot run tessl: %s", want, f.name,
                              f.unusable_reason);
@@ -209,7 +210,7 @@ static tsl_status select_device(tsl_vk_device *d, VkPhysicalDevice *phys, uint32
     }
     int best_rank = 99;
     for (uint32_t i = 0; i < n; i++) {
-        tsl_vk_probe_features(phys[i], i, &f);
+        tsl_vk_probe_features(d->instance, phys[i], i, &f);
         if (f.usable && tsl_vk_device_type_preference(f.type) < best_rank) {
             best_rank = tsl_vk_device_type_preference(f.type);
             d->physical = phys[i];
@@ -224,8 +225,19 @@ static tsl_status select_device(tsl_vk_device *d, VkPhysicalDevice *phys, uint32
     return TSL_OK;
 }
 
+/* The cooperative-matrix extension to enable: the one asked for, when the device qualifies for it. */
+static tsl_vk_coopmat coopmat_to_enable(const tsl_vk_features *f, tsl_vk_tensor_cores want) {
+    bool khr = f->coopmat_khr_f16 &&
+               (want == TSL_VK_TENSOR_CORES_PREFER_KHR || want == TSL_VK_TENSOR_CORES_KHR_ONLY);
+    bool nv =
+        f->coopmat_nv_f16 && (want == TSL_VK_TENSOR_CORES_PREFER_KHR || want == TSL_VK_TENSOR_CORES_NV_ONLY);
+    return khr ? TSL_VK_COOPMAT_KHR : nv ? TSL_VK_COOPMAT_NV : TSL_VK_COOPMAT_NONE;
+}
+
 static tsl_status create_logical_device(tsl_vk_device *d) {
-    const tsl_vk_features *f = &d->features;
+    tsl_vk_features *f = &d->features;
+    f->coopmat_enabled = coopmat_to_enable(f, d->options.tensor_cores);
+    bool coopmat = f->coopmat_enabled != TSL_VK_COOPMAT_NONE;
     float priority = 1.0f;
     VkDeviceQueueCreateInfo queue = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
                                      .queueFamilyIndex = f->compute_queue_family,
@@ -238,18 +250,35 @@ static tsl_status create_logical_device(tsl_vk_device *d) {
                                             .timelineSemaphore = VK_TRUE,
                                             .shaderFloat16 = f->fp16_arithmetic,
                                             .shaderInt8 = f->int8_arithmetic,
-                                            .storageBuffer8BitAccess = f->int8_storage};
+                                            .storageBuffer8BitAccess = f->int8_storage,
+                                            .vulkanMemoryModel = coopmat};
     VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                             .pNext = &f12,
                                             .storageBuffer16BitAccess = f->fp16_storage};
     if (f->api_version >= VK_API_VERSION_1_3)
         f12.pNext = &f13;
-    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
+    VkPhysicalDeviceCooperativeMatrixFeaturesKHR coop_khr = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR,
+        .pNext = &f11,
+        .cooperativeMatrix = VK_TRUE};
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV coop_nv = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+        .pNext = &f11,
+        .cooperativeMatrix = VK_TRUE};
+    const char *extension = f->coopmat_enabled == TSL_VK_COOPMAT_KHR
+                                ? VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME
+                                : VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    void *features = f->coopmat_enabled == TSL_VK_COOPMAT_KHR  ? (void *)&coop_khr
+                     : f->coopmat_enabled == TSL_VK_COOPMAT_NV ? (void *)&coop_nv
+                                                               : (void *)&f11;
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = features};
     f2.features.shaderInt64 = f->int64;
     VkDeviceCreateInfo info = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
                                .pNext = &f2,
                                .queueCreateInfoCount = 1,
-                               .pQueueCreateInfos = &queue};
+                               .pQueueCreateInfos = &queue,
+                               .enabledExtensionCount = coopmat ? 1 : 0,
+                               .ppEnabledExtensionNames = coopmat ? &extension : NULL};
     TSL_TRY_CTX(tsl_vk_check(vkCreateDevice(d->physical, &info, NULL, &d->vk), "vkCreateDevice"),
                 "opening %s", f->name);
     vkGetDeviceQueue(d->vk, f->compute_queue_family, 0, &d->queue);

@@ -1,4 +1,5 @@
 /* Device-feature probing: the one place that reads properties, limits and features of a device. */
+#include "tsl_vk_coopmat_khr.h"
 #include "tsl_vk_internal.h"
 
 #include <stdio.h>
@@ -35,9 +36,9 @@ static void probe_extensions(VkPhysicalDevice physical, tsl_vk_features *f) {
     if (!exts)
         return;
     if (vkEnumerateDeviceExtensionProperties(physical, NULL, &n, exts) == VK_SUCCESS) {
-        f->cooperative_matrix_nv = has_extension(exts, n, "VK_NV_cooperative_matrix");
-        /* The KHR extension postdates the 1.3.239 headers Debian 12 ships; probed by name. */
-        f->cooperative_matrix_khr = has_extension(exts, n, "VK_KHR_cooperative_matrix");
+        f->cooperative_matrix_nv = has_extension(exts, n, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+        /* The KHR extension postdates the 1.3.239 headers Debian 12 ships: tsl_vk_coopmat_khr.h. */
+        f->cooperative_matrix_khr = has_extension(exts, n, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
     }
     free(exts);
 }
@@ -136,15 +137,40 @@ static void probe_properties(VkPhysicalDevice physical, tsl_vk_features *f) {
     f->timestamps = f->timestamps && lim->timestampComputeAndGraphics;
 }
 
-static void probe_feature_bits(VkPhysicalDevice physical, tsl_vk_features *f) {
+/* The cooperativeMatrix feature bits of the advertised extensions (chained only when advertised: an
+ * unknown structure in pNext is invalid usage). */
+typedef struct {
+    VkPhysicalDeviceCooperativeMatrixFeaturesKHR khr;
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV nv;
+} coopmat_feature_bits;
+
+static void *chain_coopmat_features(const tsl_vk_features *f, coopmat_feature_bits *c, void *next) {
+    c->khr = (VkPhysicalDeviceCooperativeMatrixFeaturesKHR){
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+    c->nv = (VkPhysicalDeviceCooperativeMatrixFeaturesNV){
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    if (f->cooperative_matrix_khr) {
+        c->khr.pNext = next;
+        next = &c->khr;
+    }
+    if (f->cooperative_matrix_nv) {
+        c->nv.pNext = next;
+        next = &c->nv;
+    }
+    return next;
+}
+
+static void probe_feature_bits(VkPhysicalDevice physical, tsl_vk_features *f, coopmat_feature_bits *coop) {
     VkPhysicalDeviceVulkan13Features f13 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES};
     VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
     VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                             .pNext = &f12};
     if (f->api_version >= VK_API_VERSION_1_3)
         f12.pNext = &f13;
-    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+                                    .pNext = chain_coopmat_features(f, coop, &f11)};
     vkGetPhysicalDeviceFeatures2(physical, &f2);
+    f->vulkan_memory_model = f12.vulkanMemoryModel;
     f->fp16_arithmetic = f12.shaderFloat16;
     f->fp16_storage = f11.storageBuffer16BitAccess;
     f->int8_arithmetic = f12.shaderInt8;
@@ -156,7 +182,88 @@ static void probe_feature_bits(VkPhysicalDevice physical, tsl_vk_features *f) {
         snprintf(f->unusable_reason, sizeof f->unusable_reason, "no timeline semaphores");
 }
 
-void tsl_vk_probe_features(VkPhysicalDevice physical, uint32_t index, tsl_vk_features *f) {
+/* Whether the fp16 x fp16 + fp32 -> fp32, 16 x 16 x 16, subgroup-scope configuration gemm_coopmat.comp
+ * uses is listed (component types and scopes have the same values in NV and KHR). */
+static bool lists_f16_16x16x16(uint32_t m, uint32_t n, uint32_t k, uint32_t a, uint32_t b, uint32_t c,
+                               uint32_t result, uint32_t scope) {
+    return m == 16 && n == 16 && k == 16 && a == VK_COMPONENT_TYPE_FLOAT16_KHR &&
+           b == VK_COMPONENT_TYPE_FLOAT16_KHR && c == VK_COMPONENT_TYPE_FLOAT32_KHR &&
+           result == VK_COMPONENT_TYPE_FLOAT32_KHR && scope == VK_SCOPE_SUBGROUP_KHR;
+}
+
+static bool khr_lists_config(VkInstance instance, VkPhysicalDevice physical) {
+    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR get =
+        (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)vkGetInstanceProcAddr(
+            instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
+    uint32_t n = 0;
+    if (!get || get(physical, &n, NULL) != VK_SUCCESS || n == 0)
+        return false;
+    VkCooperativeMatrixPropertiesKHR *p = calloc(n, sizeof *p);
+    bool found = false;
+    if (!p)
+        return false;
+    for (uint32_t i = 0; i < n; i++)
+        p[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
+    if (get(physical, &n, p) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; i++)
+            found = lists_f16_16x16x16(p[i].MSize, p[i].NSize, p[i].KSize, p[i].AType, p[i].BType, p[i].CType,
+                                       p[i].ResultType, p[i].scope) &&
+                    !p[i].saturatingAccumulation;
+    free(p);
+    return found;
+}
+
+static bool nv_lists_config(VkInstance instance, VkPhysicalDevice physical) {
+    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get =
+        (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)vkGetInstanceProcAddr(
+            instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+    uint32_t n = 0;
+    if (!get || get(physical, &n, NULL) != VK_SUCCESS || n == 0)
+        return false;
+    VkCooperativeMatrixPropertiesNV *p = calloc(n, sizeof *p);
+    bool found = false;
+    if (!p)
+        return false;
+    for (uint32_t i = 0; i < n; i++)
+        p[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+    if (get(physical, &n, p) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; i++)
+            found = lists_f16_16x16x16(p[i].MSize, p[i].NSize, p[i].KSize, p[i].AType, p[i].BType, p[i].CType,
+                                       p[i].DType, p[i].scope);
+    free(p);
+    return found;
+}
+
+/* Stages that may use cooperative matrices (a property of either extension). */
+static VkShaderStageFlags coopmat_stages(VkPhysicalDevice physical, const tsl_vk_features *f, bool khr) {
+    VkPhysicalDeviceCooperativeMatrixPropertiesKHR pk = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR};
+    VkPhysicalDeviceCooperativeMatrixPropertiesNV pn = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_NV};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    if (khr && f->cooperative_matrix_khr)
+        p2.pNext = &pk;
+    else if (!khr && f->cooperative_matrix_nv)
+        p2.pNext = &pn;
+    else
+        return 0;
+    vkGetPhysicalDeviceProperties2(physical, &p2);
+    return khr ? pk.cooperativeMatrixSupportedStages : pn.cooperativeMatrixSupportedStages;
+}
+
+static void probe_coopmat(VkInstance instance, VkPhysicalDevice physical, tsl_vk_features *f,
+                          const coopmat_feature_bits *bits) {
+    bool shader_needs = f->vulkan_memory_model && f->fp16_arithmetic;
+    f->coopmat_khr_f16 = shader_needs && f->cooperative_matrix_khr && bits->khr.cooperativeMatrix &&
+                         (coopmat_stages(physical, f, true) & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                         khr_lists_config(instance, physical);
+    f->coopmat_nv_f16 = shader_needs && f->cooperative_matrix_nv && bits->nv.cooperativeMatrix &&
+                        (coopmat_stages(physical, f, false) & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                        nv_lists_config(instance, physical);
+}
+
+void tsl_vk_probe_features(VkInstance instance, VkPhysicalDevice physical, uint32_t index,
+                           tsl_vk_features *f) {
     memset(f, 0, sizeof *f);
     VkPhysicalDeviceProperties p;
     vkGetPhysicalDeviceProperties(physical, &p);
@@ -175,8 +282,10 @@ void tsl_vk_probe_features(VkPhysicalDevice physical, uint32_t index, tsl_vk_fea
         return;
     }
     probe_properties(physical, f);
-    probe_feature_bits(physical, f);
     probe_extensions(physical, f);
+    coopmat_feature_bits coop;
+    probe_feature_bits(physical, f, &coop);
+    probe_coopmat(instance, physical, f, &coop);
     probe_memory(physical, f);
     probe_queues(physical, f);
     if (f->compute_queue_family == UINT32_MAX && !f->unusable_reason[0])

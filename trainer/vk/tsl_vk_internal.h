@@ -81,8 +81,9 @@ struct tsl_vk_device {
     tsl_vk_profile *profile;      /* per-kernel timestamps when on (tsl_vk_profile.c); NULL: off */
 };
 
-/* Fills `f` from a physical device (properties, limits, features, queues, memory). */
-void tsl_vk_probe_features(VkPhysicalDevice physical, uint32_t index, tsl_vk_features *f);
+/* Fills `f` from a physical device (properties, limits, features, queues, memory, cooperative-matrix
+ * configurations: the instance gives the extension's query functions). */
+void tsl_vk_probe_features(VkInstance instance, VkPhysicalDevice physical, uint32_t index, tsl_vk_features *f);
 
 /* Picks the memory types of the three pools. */
 tsl_status tsl_vk_memory_init(tsl_vk_device *device);

@@ -47,12 +47,15 @@ static tsl_status random_halves(tsl_bench_run *run, uint64_t n, uint32_t seed, c
 }
 
 /* A square 1024^3 GEMM with A, B, C all fp32 (gemm_f32) or all fp16 storage (gemm_f16, fp32
- * arithmetic; skipped without 16-bit storage). */
-static tsl_status gemm_case(tsl_bench_run *run, bool half) {
-    const char *name = half ? "gemm_f16" : "gemm_f32";
+ * arithmetic; skipped without 16-bit storage); with `tensor_cores`, the same allowed to run on tensor
+ * cores (gemm_f32_tensor_cores: inputs rounded to fp16; gemm_f16_tensor_cores). */
+static tsl_status gemm_case(tsl_bench_run *run, bool half, bool tensor_cores) {
+    const char *name = half ? (tensor_cores ? "gemm_f16_tensor_cores" : "gemm_f16")
+                            : (tensor_cores ? "gemm_f32_tensor_cores" : "gemm_f32");
     if (!tsl_bench_selected(run, name) || (half && !tsl_vk_device_features(run->device)->fp16_storage))
         return TSL_OK;
     matrix_ctx m = {.gemm = tsl_gemm_params_make(1024, 1024, 1024, false, false)};
+    m.gemm.allow_tensor_cores = tensor_cores;
     uint64_t n = 1024 * 1024;
     tsl_vk_buffer *bufs[] = {&m.a, &m.b, &m.c};
     const char *names[] = {"bench gemm a", "bench gemm b", "bench gemm c"};
@@ -70,8 +73,11 @@ static tsl_status gemm_case(tsl_bench_run *run, bool half) {
 }
 
 static tsl_status gemm_cases(tsl_bench_run *run) {
-    TSL_TRY(gemm_case(run, false));
-    return gemm_case(run, true);
+    for (int tc = 0; tc <= (int)run->tensor_cores; tc++) {
+        TSL_TRY(gemm_case(run, false, tc));
+        TSL_TRY(gemm_case(run, true, tc));
+    }
+    return TSL_OK;
 }
 
 static tsl_status record_linear_forward(tsl_bench_run *run, void *ctx) {

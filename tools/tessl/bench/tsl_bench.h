@@ -15,6 +15,7 @@ typedef struct {
     double min_seconds; /* per trial */
     const char *filter; /* run only ops whose name contains this (NULL: all) */
     bool json;
+    bool tensor_cores; /* the device has a cooperative-matrix extension enabled: add the tensor-core rows */
     int rows;
 } tsl_bench_run;
 
