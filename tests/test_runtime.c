@@ -432,6 +432,41 @@ START_TEST(oversized_binding_is_refused) {
 }
 END_TEST
 
+/* Texel-buffer bindings (gemm_cpu.comp's A and B, r32f in its scalar build): reflected from the SPIR-V,
+ * their views checked for whole texels and the texel offset alignment before anything is recorded. */
+START_TEST(texel_binding_is_checked) {
+    tsl_vk_device *d = tsl_test_device_open();
+    const tsl_vk_features *f = tsl_vk_device_features(d);
+    tsl_vk_buffer a = tsl_test_alloc(d, TSL_MEM_DEVICE, 4096, "texel operand");
+    tsl_vk_pipeline *p;
+    uint32_t spec[] = {64, 8, 8, 0, 0};
+    TSL_TEST_OK(tsl_vk_pipeline_get(d, TSL_SHADER_GEMM_CPU_FFF, spec, 5, &p));
+    ck_assert_uint_eq(tsl_vk_pipeline_binding_count(p), 3);
+    tsl_vk_cmd *cmd;
+    TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
+    TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
+    uint32_t push[12] = {0};
+    tsl_vk_range whole = a.range, tiny = {a.range.vk, a.range.offset, 2};
+    tsl_vk_range odd = {a.range.vk, a.range.offset + 4, 64};
+    tsl_vk_arg args[3] = {{tiny, TSL_READ}, {whole, TSL_READ}, {whole, TSL_WRITE}};
+    ck_assert_int_eq(tsl_vk_cmd_dispatch(cmd, p, args, 3, push, sizeof push, 1, 1, 1), TSL_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(tsl_error_message(), "texel-buffer binding 0 covers 0 texels"), "message: %s",
+                  tsl_error_message());
+    if (f->min_texel_buffer_offset_alignment > 4) {
+        args[0].range = odd;
+        ck_assert_int_eq(tsl_vk_cmd_dispatch(cmd, p, args, 3, push, sizeof push, 1, 1, 1),
+                         TSL_ERR_INVALID_ARG);
+        ck_assert_msg(strstr(tsl_error_message(), "binding 0 starts at offset"), "message: %s",
+                      tsl_error_message());
+    }
+    ck_assert_uint_eq(tsl_vk_cmd_stats_get(cmd).dispatches, 0);
+    TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
+    tsl_vk_cmd_destroy(cmd);
+    tsl_vk_free(d, &a);
+    tsl_test_device_close(d);
+}
+END_TEST
+
 static tsl_vk_device *open_with_cache(const char *dir) {
     tsl_vk_options o;
     tsl_vk_options_default(&o);
@@ -506,6 +541,7 @@ int main(void) {
     tcase_add_test(tc, barrier_covers_later_transfers);
     tcase_add_test(tc, profile_counts_every_command_by_kernel);
     tcase_add_test(tc, oversized_binding_is_refused);
+    tcase_add_test(tc, texel_binding_is_checked);
     tcase_add_test(tc, pipeline_cache_persists_and_survives_corruption);
     tcase_add_test(tc, bad_device_index_is_reported);
     suite_add_tcase(s, tc);

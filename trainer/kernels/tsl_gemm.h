@@ -23,7 +23,8 @@
  * variant. Each comes in two device classes (tsl_vk_features.cpu_kernels picks, see tsl_gemm_variant):
  * the GPU one keeps a 4 x 4 block of C per invocation (lavapipe, 1024^3: ~4 GFLOP/s per CPU-second), the
  * CPU one a 32 x 16 block (16 x 16 when m <= 16; 8 x 8 for scalar loads, both operands transposed or fp16
- * storage): ~12-16 GFLOP/s per CPU-second on lavapipe (docs/PERFORMANCE.md).
+ * storage), reading A and B through storage texel buffers (lavapipe gathers those; see docs/ARCHITECTURE.md,
+ * device quirks): ~34 GFLOP/s per CPU-second on lavapipe at 1024^3 (docs/PERFORMANCE.md).
  *
  * Tensor cores (opt-in): with tsl_gemm_params.allow_tensor_cores set, on a device opened with a
  * cooperative-matrix extension enabled (tsl_vk_options.tensor_cores; tsl_vk_features.coopmat_enabled)

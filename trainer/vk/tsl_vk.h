@@ -184,11 +184,14 @@ enum { TSL_VK_MAX_SPEC_CONSTANTS = 16, TSL_VK_MAX_BINDINGS = 16, TSL_VK_PUSH_CON
 
 /* Returns the compute pipeline for `shader` with specialization constants 0..n_spec-1 set to `spec`
  * (32-bit values; floats bit-cast). Built on first use, then cached for the device's lifetime. The
- * storage-buffer bindings (set 0, bindings 0..n-1) are read from the SPIR-V. */
+ * bindings (set 0, bindings 0..n-1) are read from the SPIR-V: each a storage buffer, or a storage texel
+ * buffer (an imageBuffer with a format qualifier: r32f, rgba32f, r16f, rgba16f, rg32f, r32ui), for which
+ * tsl_vk_cmd_dispatch makes a view of the bound range in that format (whole texels; the offset a multiple
+ * of minTexelBufferOffsetAlignment, at most maxTexelBufferElements texels). */
 tsl_status tsl_vk_pipeline_get(tsl_vk_device *device, tsl_shader_id shader, const uint32_t *spec,
                                uint32_t n_spec, tsl_vk_pipeline **pipeline);
 
-/* Number of storage buffers the pipeline binds. */
+/* Number of buffers (storage or texel) the pipeline binds. */
 uint32_t tsl_vk_pipeline_binding_count(const tsl_vk_pipeline *pipeline);
 
 /* ---- command recording ------------------------------------------------------------------------------ */
@@ -214,7 +217,8 @@ tsl_status tsl_vk_cmd_begin(tsl_vk_cmd *cmd);
 
 /* Records a dispatch of `pipeline` with args[i] bound at binding i and `push_size` bytes of push
  * constants. Each range must be at most maxStorageBufferRange bytes and start at a multiple of
- * minStorageBufferOffsetAlignment; larger work is split by the caller (tsl_vk_split_range helps). */
+ * minStorageBufferOffsetAlignment (texel-buffer bindings: see tsl_vk_pipeline_get); larger work is split
+ * by the caller (tsl_vk_split_range helps). */
 tsl_status tsl_vk_cmd_dispatch(tsl_vk_cmd *cmd, const tsl_vk_pipeline *pipeline, const tsl_vk_arg *args,
                                uint32_t n_args, const void *push, uint32_t push_size, uint32_t groups_x,
                                uint32_t groups_y, uint32_t groups_z);
