@@ -62,6 +62,9 @@ typedef struct {
     /* Only the trunk (no projectors, classifier or loss; nothing trains): for evaluation-mode features.
      * tsl_model_forward_backward and tsl_model_optimizer_step refuse such a model. */
     bool trunk_only;
+    /* For tests: every trunk gradient in a buffer of its own, copied where it would otherwise be the
+     * buffer of the gradient it comes from (tsl_model_grad_slots.c). The same numbers, more memory. */
+    bool no_gradient_aliases;
 } tsl_model_config;
 
 /* The defaults of METHOD.md for `arch` at 224x224 (projector 8192-8192-8192, lambda 0.2, lambd 0.0051,
