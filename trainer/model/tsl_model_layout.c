@@ -248,10 +248,13 @@ static void carve_quarters(carver *c, tsl_vk_range *r, uint64_t floats) {
 }
 
 /* The trunk's output gradients and the backward's temporaries in their places in one shared area
- * (m->grad_plan). */
-static tsl_vk_range carve_trunk_gradients(tsl_model *m, carver *c) {
+ * (m->grad_plan): the start of `host` when it is large enough (memory nothing else uses during the
+ * trunk's forward and backward passes), else an area of its own. */
+static tsl_vk_range carve_trunk_gradients(tsl_model *m, carver *c, tsl_vk_range host) {
     const tsl_grad_plan *plan = m->grad_plan;
-    tsl_vk_range area = carve(c, m->rows * plan->area_floats);
+    uint64_t floats = m->rows * plan->area_floats;
+    tsl_vk_range area =
+        host.size >= 4 * floats ? (tsl_vk_range){host.vk, host.offset, 4 * floats} : carve(c, floats);
     for (int i = 0; i < m->net.n_layers; i++) {
         tsl_trunk_layer *L = &m->layers[i];
         L->grad =
@@ -265,7 +268,7 @@ static tsl_vk_range carve_trunk_gradients(tsl_model *m, carver *c) {
     return area;
 }
 
-static void carve_trunk(tsl_model *m, carver *c) {
+static void carve_trunk(tsl_model *m, carver *c, tsl_vk_range gradient_host) {
     for (int i = 0; i < m->net.n_layers; i++) {
         const tsl_layer *l = &m->net.layers[i];
         m->layers[i].per_image = (uint64_t)l->c_out * l->h_out * l->w_out;
@@ -275,7 +278,7 @@ static void carve_trunk(tsl_model *m, carver *c) {
     tsl_vk_range area = {0};
     int area_busy_until = -1;  /* the last reader of the forward-only output now in the area */
     if (!m->config.trunk_only) /* evaluation-mode features need no gradients */
-        area = carve_trunk_gradients(m, c);
+        area = carve_trunk_gradients(m, c, gradient_host);
     for (int i = 0; i < m->net.n_layers; i++) {
         const tsl_layer *l = &m->net.layers[i];
         tsl_trunk_layer *L = &m->layers[i];
@@ -343,13 +346,18 @@ static void carve_bt(tsl_bt_term *t, carver *c, const tsl_bt_term *earlier) {
 }
 
 static void carve_all(tsl_model *m, carver *c) {
-    carve_trunk(m, c);
-    for (int h = 0; h < 2; h++)
-        if (m->proj[h].present)
-            carve_projector(m, &m->proj[h], c);
     for (int h = 0; h < 2; h++)
         if (m->bt[h].weight > 0)
             carve_bt(&m->bt[h], c, h == 1 && m->bt[0].weight > 0 ? &m->bt[0] : NULL);
+    /* A Barlow term's C (and dC over it) is used by the loss alone, after the trunk's forward pass and
+     * before its backward, so the trunk's gradients can live in it. */
+    tsl_vk_range host = m->bt[0].weight > 0   ? m->bt[0].c
+                        : m->bt[1].weight > 0 ? m->bt[1].c
+                                              : (tsl_vk_range){0};
+    carve_trunk(m, c, m->config.plain_gradients ? (tsl_vk_range){0} : host);
+    for (int h = 0; h < 2; h++)
+        if (m->proj[h].present)
+            carve_projector(m, &m->proj[h], c);
     if (m->config.classes) {
         m->logits = carve(c, (uint64_t)m->rows * m->config.classes);
         m->dlogits = carve(c, (uint64_t)m->rows * m->config.classes);
@@ -383,7 +391,7 @@ static tsl_status allocate_activations(tsl_model *m) {
         m->grad_plan = malloc(sizeof *m->grad_plan);
         if (!m->grad_plan)
             return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
-        TSL_TRY(tsl_model_plan_gradients(&m->net, !m->config.no_gradient_aliases, m->grad_plan));
+        TSL_TRY(tsl_model_plan_gradients(&m->net, !m->config.plain_gradients, m->grad_plan));
     }
     carver measure = {.limit = allocation_limit(m)};
     record_chunk_size(&measure); /* chunk 0 exists even when nothing is carved */
