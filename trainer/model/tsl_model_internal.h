@@ -173,7 +173,7 @@ int tsl_model_inplace_source(const tsl_resnet *net, int i);
 
 /* When no backward reads trunk layer j's output (it is needed only until its last reader's forward):
  * that last reader's index, else -1 (tsl_model_inplace.c). ResNet's downsample BatchNorms, read only
- * by the residual sum, are such outputs; they live in a gradient slot, used in backward only. */
+ * by the residual sum, are such outputs; they live in the gradients' area, unused during the forward pass. */
 int tsl_model_forward_only_until(const tsl_resnet *net, int j);
 
 #endif
