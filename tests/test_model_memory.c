@@ -37,8 +37,7 @@ static tsl_model_config small_config(void) {
     return c;
 }
 
-static tsl_model *small_model(tsl_vk_device *dev) {
-    tsl_model_config c = small_config();
+static tsl_model *small_model(tsl_vk_device *dev, tsl_model_config c) {
     c.classes = 5;
     tsl_model *m;
     TSL_TEST_OK(tsl_model_create(dev, &c, &m));
@@ -77,9 +76,9 @@ static float *download_tensors(tsl_model *m, bool grads_only, uint64_t *total) {
 }
 
 /* One forward-backward and optimiser step of a fresh model (seeded init) on `dev`. */
-static void run_step(tsl_vk_device *dev, uint64_t seed, const float *images, const uint32_t *labels,
-                     step_result *out) {
-    tsl_model *m = small_model(dev);
+static void run_step(tsl_vk_device *dev, tsl_model_config c, uint64_t seed, const float *images,
+                     const uint32_t *labels, step_result *out) {
+    tsl_model *m = small_model(dev, c);
     TSL_TEST_OK(tsl_model_init_random(m, seed));
     out->allocations = tsl_model_activation_allocations(m);
     int n;
@@ -114,6 +113,27 @@ static void free_result(step_result *r) {
     free(r->grads);
 }
 
+/* Two runs of the same step computed the same loss, activations, gradients and state, bit for bit. */
+static void assert_same_step(uint64_t seed, const step_result *whole, const step_result *split) {
+    ck_assert_msg(whole->terms.total == split->terms.total && whole->terms.inv == split->terms.inv &&
+                      whole->terms.equi == split->terms.equi && whole->terms.ce == split->terms.ce,
+                  "seed %llu: loss %.9g (inv %.9g, equi %.9g, ce %.9g) whole, %.9g (%.9g, %.9g, %.9g) split",
+                  (unsigned long long)seed, whole->terms.total, whole->terms.inv, whole->terms.equi,
+                  whole->terms.ce, split->terms.total, split->terms.inv, split->terms.equi, split->terms.ce);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_uint_eq(whole->act_count[i], split->act_count[i]);
+        ck_assert_msg(memcmp(whole->acts[i], split->acts[i], 4 * whole->act_count[i]) == 0,
+                      "seed %llu: activation %s differs", (unsigned long long)seed, act_names[i]);
+    }
+    ck_assert_uint_eq(whole->grad_count, split->grad_count);
+    ck_assert_msg(memcmp(whole->grads, split->grads, 4 * whole->grad_count) == 0,
+                  "seed %llu: gradients differ", (unsigned long long)seed);
+    ck_assert_uint_eq(whole->state_count, split->state_count);
+    ck_assert_msg(memcmp(whole->state, split->state, 4 * whole->state_count) == 0,
+                  "seed %llu: weights, momentum or running statistics differ after the step",
+                  (unsigned long long)seed);
+}
+
 START_TEST(split_activations_give_the_same_step_bit_for_bit) {
     uint64_t seed = tsl_test_seed("split_activations");
     tsl_test_rng rng = tsl_test_rng_new(seed);
@@ -124,7 +144,7 @@ START_TEST(split_activations_give_the_same_step_bit_for_bit) {
 
     step_result whole, split;
     tsl_vk_device *dev = open_device(0);
-    run_step(dev, seed, images, labels, &whole);
+    run_step(dev, small_config(), seed, images, labels, &whole);
     tsl_test_device_close(dev);
     /* The limit: a third of the activations, but no less than the largest other allocation of this
      * small model (its parameters: their floats plus at most 256 bytes of alignment each). */
@@ -132,7 +152,7 @@ START_TEST(split_activations_give_the_same_step_bit_for_bit) {
     uint64_t limit = whole.activation_bytes / 3 > params ? whole.activation_bytes / 3 : params;
     limit = (limit + 255) / 256 * 256;
     dev = open_device(limit);
-    run_step(dev, seed, images, labels, &split);
+    run_step(dev, small_config(), seed, images, labels, &split);
     tsl_test_device_close(dev);
     printf("split_activations (seed %llu): %.2f MiB of activations in %d allocation(s) without a limit, in "
            "%d with a limit of %llu bytes\n",
@@ -142,25 +162,43 @@ START_TEST(split_activations_give_the_same_step_bit_for_bit) {
     ck_assert_int_eq(whole.allocations, 1);
     ck_assert_int_ge(split.allocations, 3);
     ck_assert_uint_eq(split.activation_bytes, whole.activation_bytes);
-    ck_assert_msg(whole.terms.total == split.terms.total && whole.terms.inv == split.terms.inv &&
-                      whole.terms.equi == split.terms.equi && whole.terms.ce == split.terms.ce,
-                  "seed %llu: loss %.9g (inv %.9g, equi %.9g, ce %.9g) whole, %.9g (%.9g, %.9g, %.9g) split",
-                  (unsigned long long)seed, whole.terms.total, whole.terms.inv, whole.terms.equi,
-                  whole.terms.ce, split.terms.total, split.terms.inv, split.terms.equi, split.terms.ce);
-    for (int i = 0; i < 3; i++) {
-        ck_assert_uint_eq(whole.act_count[i], split.act_count[i]);
-        ck_assert_msg(memcmp(whole.acts[i], split.acts[i], 4 * whole.act_count[i]) == 0,
-                      "seed %llu: activation %s differs", (unsigned long long)seed, act_names[i]);
-    }
-    ck_assert_uint_eq(whole.grad_count, split.grad_count);
-    ck_assert_msg(memcmp(whole.grads, split.grads, 4 * whole.grad_count) == 0, "seed %llu: gradients differ",
-                  (unsigned long long)seed);
-    ck_assert_uint_eq(whole.state_count, split.state_count);
-    ck_assert_msg(memcmp(whole.state, split.state, 4 * whole.state_count) == 0,
-                  "seed %llu: weights, momentum or running statistics differ after the step",
-                  (unsigned long long)seed);
+    assert_same_step(seed, &whole, &split);
     free_result(&whole);
     free_result(&split);
+    free(images);
+}
+END_TEST
+
+/* Gradients that are other gradients' memory (tsl_model_plan_gradients: a residual sum's summands, a
+ * ReLU's input written in place), the temporaries placed between them, and their area lying in the
+ * Barlow term's C (unused during the trunk's passes) change where numbers lie, not which are computed:
+ * the step equals, bit for bit, the same step in the reference layout (config.plain_gradients: every
+ * gradient in memory of its own, none in C), on a narrow ResNet-50: its ReLUs, identity blocks and
+ * downsampling blocks (whose sums pass their gradient to two summands at once) take every kind of
+ * alias. (tests/test_resnet.c checks the plans of ResNet-18 and -34 too.) */
+START_TEST(gradient_aliases_give_the_same_step_bit_for_bit) {
+    uint64_t seed = tsl_test_seed("gradient_aliases");
+    tsl_test_rng rng = tsl_test_rng_new(seed);
+    float *images = tsl_test_random_floats(&rng, PIXELS, -1, 1);
+    uint32_t labels[ROWS];
+    for (int i = 0; i < ROWS; i++)
+        labels[i] = (uint32_t)(tsl_test_rng_u64(&rng) % 5);
+    tsl_vk_device *dev = open_device(0);
+    tsl_model_config c = small_config();
+    c.arch = TSL_RESNET50;
+    c.projector = "32-32-256"; /* a C of 256 KiB, large enough to hold the gradients */
+    step_result aliased, plain;
+    run_step(dev, c, seed, images, labels, &aliased);
+    c.plain_gradients = true;
+    run_step(dev, c, seed, images, labels, &plain);
+    printf("gradient_aliases (seed %llu): %.3f MiB of activations with aliases, %.3f MiB without\n",
+           (unsigned long long)seed, aliased.activation_bytes / 1048576.0,
+           plain.activation_bytes / 1048576.0);
+    ck_assert_uint_lt(aliased.activation_bytes, plain.activation_bytes);
+    assert_same_step(seed, &aliased, &plain);
+    free_result(&aliased);
+    free_result(&plain);
+    tsl_test_device_close(dev);
     free(images);
 }
 END_TEST
@@ -188,6 +226,7 @@ int main(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, split_activations_give_the_same_step_bit_for_bit);
     tcase_add_test(tc, a_tensor_above_the_limit_is_refused);
+    tcase_add_test(tc, gradient_aliases_give_the_same_step_bit_for_bit);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);
 }

@@ -62,6 +62,11 @@ typedef struct {
     /* Only the trunk (no projectors, classifier or loss; nothing trains): for evaluation-mode features.
      * tsl_model_forward_backward and tsl_model_optimizer_step refuse such a model. */
     bool trunk_only;
+    /* For tests: the reference layout of the trunk's gradients. Each in memory of its own (no aliases:
+     * copied where it would otherwise be the memory of the gradient it comes from), in an area of their
+     * own rather than in the Barlow C (tsl_model_grad_slots.c, tsl_model_layout.c). The same numbers,
+     * more memory. */
+    bool plain_gradients;
 } tsl_model_config;
 
 /* The defaults of METHOD.md for `arch` at 224x224 (projector 8192-8192-8192, lambda 0.2, lambd 0.0051,

@@ -54,9 +54,7 @@ tsl_status tsl_projector_backward(tsl_model *m, tsl_projector *p, bool accumulat
     for (int k = p->n_linear - 1; k >= 0; k--) {
         tsl_linear_shape s = {m->rows, (uint32_t)p->dims[k], (uint32_t)p->dims[k + 1]};
         tsl_vk_range x = k ? p->relu[k - 1] : m->features;
-        tsl_vk_range dx = k                     ? p->d_relu[k - 1]
-                          : accumulate_features ? tsl_rows(m->accum, 1, 0, m->rows * s.in)
-                                                : m->d_features;
+        tsl_vk_range dx = k ? p->d_relu[k - 1] : accumulate_features ? m->features_accum : m->d_features;
         TSL_TRY_CTX(tsl_linear_backward(m->device, m->cmd, s, x, tsl_model_param(m, p->weight[k]),
                                         p->d_lin[k], &dx, tsl_model_grad(m, p->weight[k]), NULL),
                     "%s linear %d backward", p->name, k);
@@ -70,8 +68,7 @@ tsl_status tsl_projector_backward(tsl_model *m, tsl_projector *p, bool accumulat
                     "%s batch norm %d backward", p->name, j);
     }
     if (accumulate_features)
-        TSL_TRY(tsl_add_inplace(m->device, m->cmd, tsl_rows(m->accum, 1, 0, (uint64_t)m->rows * p->dims[0]),
-                                m->d_features));
+        TSL_TRY(tsl_add_inplace(m->device, m->cmd, m->features_accum, m->d_features));
     return TSL_OK;
 }
 
@@ -84,19 +81,18 @@ tsl_status tsl_classifier_backward(tsl_model *m) {
 
 /* ---- trunk ---- */
 
-/* Where a gradient for the output of layer j goes: straight into its gradient buffer when it is the
- * first to arrive, else into `accum`, to be added by finish_gradient (a block's input feeds two paths). */
+/* Where layer i's backward writes the gradient for the output of layer j: straight into j's gradient
+ * buffer when it is the first to arrive (for an alias, that is i's own: a ReLU's backward then works in
+ * place), else into i's temporary, to be added by finish_gradient (a block's input feeds two paths). */
 typedef struct {
     int layer;
     bool add;
     tsl_vk_range range;
 } grad_target;
 
-static grad_target target_for(tsl_model *m, bool *ready, int j) {
-    tsl_trunk_layer *L = &m->layers[j];
-    grad_target t = {j, ready[j], L->grad};
-    if (t.add)
-        t.range = tsl_rows(m->accum, L->per_image, 0, m->rows);
+static grad_target target_for(tsl_model *m, bool *ready, int i, int j) {
+    grad_target t = {j, ready[j], ready[j] ? m->layers[i].temp : m->layers[j].grad};
+    tsl_assert(!t.add || t.range.size == m->layers[j].grad.size);
     ready[j] = true;
     return t;
 }
@@ -105,10 +101,14 @@ static tsl_status finish_gradient(tsl_model *m, grad_target t) {
     return t.add ? tsl_add_inplace(m->device, m->cmd, t.range, m->layers[t.layer].grad) : TSL_OK;
 }
 
-static tsl_status add_backward(tsl_model *m, bool *ready, int j, tsl_vk_range dy) {
+/* A summand's gradient is the sum's: added to what reached the summand already, else copied, or
+ * nothing at all when the summand's gradient is the sum's very buffer (an alias). */
+static tsl_status add_backward(tsl_model *m, bool *ready, int sum, int j, tsl_vk_range dy) {
     if (ready[j])
         return tsl_add_inplace(m->device, m->cmd, dy, m->layers[j].grad);
     ready[j] = true;
+    if (m->grad_plan->alias_of[j] == sum)
+        return TSL_OK;
     return tsl_vk_cmd_copy(m->cmd, dy, m->layers[j].grad);
 }
 
@@ -118,8 +118,8 @@ static tsl_status trunk_layer_backward(tsl_model *m, bool *ready, int i) {
     int src = tsl_layer_source(m->net.layers, i);
     tsl_vk_range dy = L->grad;
     if (l->kind == TSL_LAYER_ADD) { /* dy flows unchanged to both summands */
-        TSL_TRY(add_backward(m, ready, l->input, dy));
-        return add_backward(m, ready, l->skip, dy);
+        TSL_TRY(add_backward(m, ready, i, l->input, dy));
+        return add_backward(m, ready, i, l->skip, dy);
     }
     if (l->kind == TSL_LAYER_CONV) {
         tsl_conv2d_shape s = tsl_model_conv_shape(l, m->rows);
@@ -128,7 +128,7 @@ static tsl_status trunk_layer_backward(tsl_model *m, bool *ready, int i) {
         if (src == -2)
             return TSL_OK; /* no gradient for the images */
     }
-    grad_target t = target_for(m, ready, src);
+    grad_target t = target_for(m, ready, i, src);
     const tsl_trunk_layer *S = &m->layers[src];
     switch (l->kind) {
     case TSL_LAYER_CONV: {

@@ -7,8 +7,7 @@
  * writes over it. */
 #include "tsl_model_internal.h"
 
-/* Does layer i read layer j's output (as its input or as its skip)? */
-static bool reads_output(const tsl_resnet *net, int i, int j) {
+bool tsl_model_reads_output(const tsl_resnet *net, int i, int j) {
     const tsl_layer *l = &net->layers[i];
     return tsl_layer_source(net->layers, i) == j || (l->kind == TSL_LAYER_ADD && l->skip == j);
 }
@@ -17,7 +16,7 @@ static bool reads_output(const tsl_resnet *net, int i, int j) {
 static int consumers(const tsl_resnet *net, int j) {
     int n = 0;
     for (int i = j + 1; i < net->n_layers; i++)
-        n += reads_output(net, i, j);
+        n += tsl_model_reads_output(net, i, j);
     return n;
 }
 
@@ -42,7 +41,7 @@ int tsl_model_forward_only_until(const tsl_resnet *net, int j) {
         return -1;
     int last = -1;
     for (int i = j + 1; i < net->n_layers; i++) {
-        if (!reads_output(net, i, j))
+        if (!tsl_model_reads_output(net, i, j))
             continue;
         const tsl_layer *r = &net->layers[i];
         if (r->kind == TSL_LAYER_CONV || r->kind == TSL_LAYER_BN || tsl_model_inplace_source(net, i) == j)

@@ -15,6 +15,9 @@ typedef struct {
      * statistics, and the per-quarter gamma and beta gradients that are summed into the gradient. */
     tsl_vk_range save_mean[4], save_invstd[4], dgamma_q[4], dbeta_q[4];
     tsl_vk_range indices; /* maxpool argmax, uint32 per output */
+    /* Where this layer's backward forms a gradient to be added into its source's, which another path
+     * wrote first (empty when it is the first: it writes the source's gradient directly). */
+    tsl_vk_range temp;
 } tsl_trunk_layer;
 
 /* A projector: linears dims[0] -> dims[1] -> ... -> dims[n_linear]; BN1d and ReLU after all but the last.
@@ -64,13 +67,13 @@ struct tsl_model {
     uint64_t grad_norms_done; /* timeline value of the step that wrote them; 0: none yet */
 
     tsl_trunk_layer *layers;
-    int *grad_slot, n_grad_slots;      /* trunk gradients sharing buffers (tsl_model_gradient_slots) */
+    struct tsl_grad_plan *grad_plan;   /* trunk gradients sharing buffers (tsl_model_plan_gradients) */
     tsl_vk_range features, d_features; /* h (avgpool output) and its gradient: aliases of the last layer */
     tsl_projector proj[2];             /* g_inv, g_equi */
     tsl_bt_term bt[2];                 /* inv, equi */
     int cls_weight, cls_bias;          /* -1 without a classifier */
     tsl_vk_range logits, dlogits;
-    tsl_vk_range accum; /* a gradient that must be added to one already written is formed here */
+    tsl_vk_range features_accum; /* a second projector's gradient of the features, added to the first's */
 
     /* Every range above is carved from these allocations, each within the device's allocation limit
      * (tsl_model_layout.c). */
@@ -145,10 +148,24 @@ tsl_status tsl_tessl_loss_forward_backward(tsl_model *m, tsl_vk_range labels);
 
 enum { TSL_MODEL_MAX_TRUNK_LAYERS = 512 }; /* ResNet-50 has 173 */
 
-/* Assigns each trunk layer's output gradient a shared buffer ("slot"): slot_of[j] for layer j, such that
- * gradients alive at the same time during backward never share one (tsl_model_grad_slots.c). Returns
- * the number of slots. */
-int tsl_model_gradient_slots(const tsl_resnet *net, int *slot_of);
+/* Where the trunk's output gradients live during backward (tsl_model_grad_slots.c): at offset[j] (floats
+ * per image: times the images for the position in the area) of one shared area of area_floats per
+ * image. Gradients alive at the same time never overlap, except aliases: alias_of[j] = i (else -1) when
+ * j's gradient is first written by layer i's backward (a ReLU's, in place, or a residual sum's, which
+ * passes its gradient on unchanged) and simply *is* i's gradient buffer, with nothing else still to be
+ * read in it while j's is alive. A layer whose backward adds into a gradient another path wrote first
+ * forms its own at temp_offset[t] (else UINT64_MAX), clear of everything alive at that time. Offsets
+ * are multiples of 64 floats. With `aliases` false there are none (every gradient written into memory
+ * of its own: the reference the tests compare with). Errors: TSL_ERR_NOMEM. */
+typedef struct tsl_grad_plan {
+    uint64_t area_floats;
+    uint64_t offset[TSL_MODEL_MAX_TRUNK_LAYERS], temp_offset[TSL_MODEL_MAX_TRUNK_LAYERS];
+    int alias_of[TSL_MODEL_MAX_TRUNK_LAYERS];
+} tsl_grad_plan;
+tsl_status tsl_model_plan_gradients(const tsl_resnet *net, bool aliases, tsl_grad_plan *plan);
+
+/* Does trunk layer i read layer j's output (as its input or as a residual sum's skip)? */
+bool tsl_model_reads_output(const tsl_resnet *net, int i, int j);
 
 /* The layer whose output memory trunk layer i writes its output into (in place), or -1 when it needs
  * its own (tsl_model_inplace.c). */
@@ -156,7 +173,7 @@ int tsl_model_inplace_source(const tsl_resnet *net, int i);
 
 /* When no backward reads trunk layer j's output (it is needed only until its last reader's forward):
  * that last reader's index, else -1 (tsl_model_inplace.c). ResNet's downsample BatchNorms, read only
- * by the residual sum, are such outputs; they live in the backward-only `accum` buffer. */
+ * by the residual sum, are such outputs; they live in the gradients' area, unused during the forward pass. */
 int tsl_model_forward_only_until(const tsl_resnet *net, int j);
 
 #endif

@@ -247,50 +247,49 @@ static void carve_quarters(carver *c, tsl_vk_range *r, uint64_t floats) {
         r[q] = carve(c, floats);
 }
 
-static uint64_t largest_gradient_floats(const tsl_model *m) {
-    uint64_t most = 0;
-    for (int i = 0; i < m->net.n_layers; i++)
-        if (m->rows * m->layers[i].per_image > most)
-            most = m->rows * m->layers[i].per_image;
-    return most;
-}
-
-/* The trunk's output gradients in the shared slots of m->grad_slot, each as large as the largest
- * gradient it holds; a layer's gradient is the start of its slot. */
-static void carve_trunk_gradients(tsl_model *m, carver *c) {
-    uint64_t floats[TSL_MODEL_MAX_TRUNK_LAYERS] = {0}; /* per slot: its largest gradient */
-    for (int i = 0; i < m->net.n_layers; i++)
-        if (m->rows * m->layers[i].per_image > floats[m->grad_slot[i]])
-            floats[m->grad_slot[i]] = m->rows * m->layers[i].per_image;
-    tsl_vk_range slots[TSL_MODEL_MAX_TRUNK_LAYERS];
-    for (int s = 0; s < m->n_grad_slots; s++)
-        slots[s] = carve(c, floats[s]);
+/* The trunk's output gradients and the backward's temporaries in their places in one shared area
+ * (m->grad_plan): the start of `host` when it is large enough (memory nothing else uses during the
+ * trunk's forward and backward passes), else an area of its own. */
+static tsl_vk_range carve_trunk_gradients(tsl_model *m, carver *c, tsl_vk_range host) {
+    const tsl_grad_plan *plan = m->grad_plan;
+    uint64_t floats = m->rows * plan->area_floats;
+    tsl_vk_range area =
+        host.size >= 4 * floats ? (tsl_vk_range){host.vk, host.offset, 4 * floats} : carve(c, floats);
     for (int i = 0; i < m->net.n_layers; i++) {
-        tsl_vk_range r = slots[m->grad_slot[i]];
-        r.size = 4 * m->rows * m->layers[i].per_image;
-        m->layers[i].grad = r;
+        tsl_trunk_layer *L = &m->layers[i];
+        L->grad =
+            (tsl_vk_range){area.vk, area.offset + 4 * m->rows * plan->offset[i], 4 * m->rows * L->per_image};
+        L->temp = (tsl_vk_range){0};
+        if (plan->temp_offset[i] != UINT64_MAX)
+            L->temp = (tsl_vk_range){area.vk, area.offset + 4 * m->rows * plan->temp_offset[i],
+                                     4 * m->rows * m->layers[tsl_layer_source(m->net.layers, i)].per_image};
     }
+    m->features_accum = carve(c, (uint64_t)m->rows * m->net.feature_dim);
+    return area;
 }
 
-static void carve_trunk(tsl_model *m, carver *c) {
+static void carve_trunk(tsl_model *m, carver *c, tsl_vk_range gradient_host) {
     for (int i = 0; i < m->net.n_layers; i++) {
         const tsl_layer *l = &m->net.layers[i];
         m->layers[i].per_image = (uint64_t)l->c_out * l->h_out * l->w_out;
     }
-    int accum_busy_until = -1;   /* the last reader of the forward-only output now in accum */
-    if (!m->config.trunk_only) { /* evaluation-mode features need no gradients */
-        carve_trunk_gradients(m, c);
-        m->accum = carve(c, largest_gradient_floats(m));
-    }
+    /* The gradients' area holds nothing during the forward pass, so an output only the forward reads
+     * can live there, one at a time. */
+    tsl_vk_range area = {0};
+    int area_busy_until = -1;  /* the last reader of the forward-only output now in the area */
+    if (!m->config.trunk_only) /* evaluation-mode features need no gradients */
+        area = carve_trunk_gradients(m, c, gradient_host);
     for (int i = 0; i < m->net.n_layers; i++) {
         const tsl_layer *l = &m->net.layers[i];
         tsl_trunk_layer *L = &m->layers[i];
         int in_place = tsl_model_inplace_source(&m->net, i), until = tsl_model_forward_only_until(&m->net, i);
+        bool in_area = !m->config.trunk_only && until >= 0 && i > area_busy_until &&
+                       4 * m->rows * L->per_image <= area.size;
         if (in_place >= 0) {
             L->out = m->layers[in_place].out;
-        } else if (!m->config.trunk_only && until >= 0 && i > accum_busy_until) {
-            L->out = tsl_rows(m->accum, L->per_image, 0, m->rows); /* accum is used in backward only */
-            accum_busy_until = until;
+        } else if (in_area) {
+            L->out = tsl_rows(area, L->per_image, 0, m->rows);
+            area_busy_until = until;
         } else {
             L->out = carve(c, m->rows * L->per_image);
         }
@@ -347,13 +346,18 @@ static void carve_bt(tsl_bt_term *t, carver *c, const tsl_bt_term *earlier) {
 }
 
 static void carve_all(tsl_model *m, carver *c) {
-    carve_trunk(m, c);
-    for (int h = 0; h < 2; h++)
-        if (m->proj[h].present)
-            carve_projector(m, &m->proj[h], c);
     for (int h = 0; h < 2; h++)
         if (m->bt[h].weight > 0)
             carve_bt(&m->bt[h], c, h == 1 && m->bt[0].weight > 0 ? &m->bt[0] : NULL);
+    /* A Barlow term's C (and dC over it) is used by the loss alone, after the trunk's forward pass and
+     * before its backward, so the trunk's gradients can live in it. */
+    tsl_vk_range host = m->bt[0].weight > 0   ? m->bt[0].c
+                        : m->bt[1].weight > 0 ? m->bt[1].c
+                                              : (tsl_vk_range){0};
+    carve_trunk(m, c, m->config.plain_gradients ? (tsl_vk_range){0} : host);
+    for (int h = 0; h < 2; h++)
+        if (m->proj[h].present)
+            carve_projector(m, &m->proj[h], c);
     if (m->config.classes) {
         m->logits = carve(c, (uint64_t)m->rows * m->config.classes);
         m->dlogits = carve(c, (uint64_t)m->rows * m->config.classes);
@@ -384,10 +388,10 @@ static tsl_status allocate_activation_chunks(tsl_model *m, const uint64_t *sizes
 
 static tsl_status allocate_activations(tsl_model *m) {
     if (!m->config.trunk_only) {
-        m->grad_slot = malloc(sizeof(int) * (size_t)m->net.n_layers);
-        if (!m->grad_slot)
+        m->grad_plan = malloc(sizeof *m->grad_plan);
+        if (!m->grad_plan)
             return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
-        m->n_grad_slots = tsl_model_gradient_slots(&m->net, m->grad_slot);
+        TSL_TRY(tsl_model_plan_gradients(&m->net, !m->config.plain_gradients, m->grad_plan));
     }
     carver measure = {.limit = allocation_limit(m)};
     record_chunk_size(&measure); /* chunk 0 exists even when nothing is carved */
