@@ -190,13 +190,24 @@ typedef struct {
     bool flat;              /* CPU variant: one flat index over (image, row tile, column tile) */
 } conv_op;
 
+/* The CPU variant (flat) reads its inputs through texel buffers, whose views have an alignment of their
+ * own. */
+static VkDeviceSize binding_alignment(const tsl_vk_features *f, const conv_op *op) {
+    VkDeviceSize align = f->min_storage_buffer_offset_alignment;
+    if (op->flat && align < f->min_texel_buffer_offset_alignment)
+        align = f->min_texel_buffer_offset_alignment;
+    return align;
+}
+
 /* Images per dispatch so every split operand's chunk, plus the alignment slack before it, fits a
  * binding; 0 if even one image (or the weights) does not fit. */
 static uint32_t images_per_chunk(const tsl_vk_device *d, const conv_op *op, uint32_t n,
                                  const conv_operand **too_big) {
     const tsl_vk_features *f = tsl_vk_device_features(d);
     VkDeviceSize limit = max_binding_override ? max_binding_override : f->max_storage_buffer_range;
-    VkDeviceSize slack = f->min_storage_buffer_offset_alignment;
+    VkDeviceSize slack = binding_alignment(f, op);
+    if (op->flat && limit / 2 > f->max_texel_buffer_elements) /* texel views of at least 2-byte texels */
+        limit = 2 * (VkDeviceSize)f->max_texel_buffer_elements;
     uint64_t images = n;
     for (int i = 0; i < 3; i++) {
         const conv_operand *o = &op->operands[i];
@@ -226,7 +237,7 @@ static uint32_t images_per_chunk(const tsl_vk_device *d, const conv_op *op, uint
 /* Records images [first, first + count) as one dispatch: each batched operand binds its slice. */
 static tsl_status record_chunk(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_vk_pipeline *p, const conv_op *op,
                                uint32_t first, uint32_t count, conv_push *push, uint32_t gx, uint32_t gy) {
-    VkDeviceSize align = tsl_vk_device_features(d)->min_storage_buffer_offset_alignment;
+    VkDeviceSize align = binding_alignment(tsl_vk_device_features(d), op);
     tsl_vk_arg args[3];
     uint32_t bases[3];
     for (int i = 0; i < 3; i++) {

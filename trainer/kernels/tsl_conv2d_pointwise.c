@@ -25,24 +25,28 @@ static uint32_t plane(const tsl_conv2d_shape *s) {
     return s->h * s->w;
 }
 
+/* out_i = op(w) in_i for every image i: `in` and `out` hold n images of in_floats and out_floats each. */
+static tsl_status weights_times_each_image(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params *g,
+                                           uint32_t n, tsl_vk_range w, tsl_vk_range in, uint64_t in_floats,
+                                           tsl_vk_range out, uint64_t out_floats) {
+    for (uint32_t i = 0; i < n; i++)
+        TSL_TRY(tsl_gemm_f32(d, cmd, g, w, image_slice(in, i, in_floats), image_slice(out, i, out_floats)));
+    return TSL_OK;
+}
+
 tsl_status tsl_conv2d_pointwise_forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
                                         tsl_vk_range x, tsl_vk_range w, tsl_vk_range y) {
     uint32_t p = plane(s);
-    tsl_gemm_params g = tsl_gemm_params_make(s->c_out, p, s->c_in, false, false);
-    for (uint32_t i = 0; i < s->n; i++)
-        TSL_TRY(tsl_gemm_f32(d, cmd, &g, w, image_slice(x, i, (uint64_t)s->c_in * p),
-                             image_slice(y, i, (uint64_t)s->c_out * p)));
-    return TSL_OK;
+    tsl_gemm_params g = tsl_gemm_params_make(s->c_out, p, s->c_in, false, false); /* y = w x */
+    return weights_times_each_image(d, cmd, &g, s->n, w, x, (uint64_t)s->c_in * p, y, (uint64_t)s->c_out * p);
 }
 
 tsl_status tsl_conv2d_pointwise_backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
                                               tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx) {
     uint32_t p = plane(s);
     tsl_gemm_params g = tsl_gemm_params_make(s->c_in, p, s->c_out, true, false); /* dx = w^T dy */
-    for (uint32_t i = 0; i < s->n; i++)
-        TSL_TRY(tsl_gemm_f32(d, cmd, &g, w, image_slice(dy, i, (uint64_t)s->c_out * p),
-                             image_slice(dx, i, (uint64_t)s->c_in * p)));
-    return TSL_OK;
+    return weights_times_each_image(d, cmd, &g, s->n, w, dy, (uint64_t)s->c_out * p, dx,
+                                    (uint64_t)s->c_in * p);
 }
 
 tsl_status tsl_conv2d_pointwise_backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,

@@ -415,23 +415,26 @@ tsl_status tsl_gemm_f32(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params
     tsl_gemm_params p = *params;
     TSL_TRY(check_params(d, &p, a, b, c));
     const tsl_vk_features *f = tsl_vk_device_features(d);
-    /* gemm_cpu.comp reads A and B as texel buffers: their alignment and element count bound it too
-     * (counted in 2-byte elements, the smallest). */
+    tsl_gemm_variant variant = tsl_gemm_variant_for(f, &p);
+    /* gemm_cpu.comp reads A and B as texel buffers: their offset alignment and element count bound its
+     * bindings too (counted in 2-byte elements, the smallest). */
+    bool texels = variant == TSL_GEMM_VARIANT_CPU;
     uint64_t align = f->min_storage_buffer_offset_alignment;
-    if (align < f->min_texel_buffer_offset_alignment)
+    if (texels && align < f->min_texel_buffer_offset_alignment)
         align = f->min_texel_buffer_offset_alignment;
     dispatch_limits dl = {
         .align = align < 4 ? 4 : align,
         .max_groups = min_u64(f->max_workgroup_count[0], f->max_workgroup_count[1]),
     };
-    uint64_t limit = min_u64(f->max_storage_buffer_range, 2 * (uint64_t)f->max_texel_buffer_elements);
+    uint64_t limit = f->max_storage_buffer_range;
+    if (texels)
+        limit = min_u64(limit, 2 * (uint64_t)f->max_texel_buffer_elements);
     if (p.max_binding_bytes && p.max_binding_bytes < limit)
         limit = p.max_binding_bytes;
     /* The k loop steps by 4 (vec4) or 1; half the loop-iteration cap leaves room for the shader's
      * other loops should the driver not unroll them. */
     uint64_t max_iter = f->max_loop_iterations ? f->max_loop_iterations / 2 : UINT64_MAX / 8;
     block_dims blk = {0, 0, 0};
-    tsl_gemm_variant variant = tsl_gemm_variant_for(f, &p);
     if (is_coopmat(variant))
         TSL_TRY(check_coopmat(f, variant));
     dl.max_k = 4 * max_iter;
