@@ -208,35 +208,21 @@ static tsl_status allocate_set(tsl_vk_cmd *c, VkDescriptorSetLayout layout, VkDe
     }
 }
 
-/* Bytes per texel of the formats tsl_vk_pipeline.c maps from SPIR-V. */
-static uint32_t texel_bytes(VkFormat format) {
-    switch (format) {
-    case VK_FORMAT_R32G32B32A32_SFLOAT:
-        return 16;
-    case VK_FORMAT_R16G16B16A16_SFLOAT:
-    case VK_FORMAT_R32G32_SFLOAT:
-        return 8;
-    case VK_FORMAT_R16_SFLOAT:
-        return 2;
-    default:
-        return 4;
-    }
-}
-
 static tsl_status check_texel_range(const tsl_vk_features *f, const char *name, uint32_t binding,
-                                    VkFormat format, VkDeviceSize size) {
-    uint64_t texels = size / texel_bytes(format);
+                                    uint32_t texel_bytes, VkDeviceSize size) {
+    uint64_t texels = size / texel_bytes;
     if (texels == 0 || texels > f->max_texel_buffer_elements)
         return tsl_error(TSL_ERR_INVALID_ARG,
                          "dispatch of %s: texel-buffer binding %u covers %llu texels of %u bytes; a view "
                          "holds 1 to %u (maxTexelBufferElements): split the work",
-                         name, binding, (unsigned long long)texels, texel_bytes(format),
+                         name, binding, (unsigned long long)texels, texel_bytes,
                          f->max_texel_buffer_elements);
     return TSL_OK;
 }
 
 /* A view of `range` as `format` texels (whole texels only), kept until the recording has run. */
-static tsl_status make_view(tsl_vk_cmd *c, tsl_vk_range range, VkFormat format, VkBufferView *view) {
+static tsl_status make_view(tsl_vk_cmd *c, tsl_vk_range range, VkFormat format, uint32_t bytes,
+                            VkBufferView *view) {
     if (c->n_views == c->cap_views) {
         uint32_t cap = c->cap_views ? 2 * c->cap_views : 64;
         VkBufferView *grown = realloc(c->views, cap * sizeof *grown);
@@ -245,7 +231,6 @@ static tsl_status make_view(tsl_vk_cmd *c, tsl_vk_range range, VkFormat format, 
         c->views = grown;
         c->cap_views = cap;
     }
-    uint32_t bytes = texel_bytes(format);
     VkBufferViewCreateInfo info = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
                                    .buffer = range.vk,
                                    .format = format,
@@ -281,7 +266,7 @@ static tsl_status check_args(const tsl_vk_cmd *c, const tsl_vk_pipeline *p, cons
                              "multiple of %u",
                              name, i, (unsigned long long)args[i].range.offset, align);
         if (texel)
-            TSL_TRY(check_texel_range(f, name, i, p->texel_format[i], args[i].range.size));
+            TSL_TRY(check_texel_range(f, name, i, p->texel_bytes[i], args[i].range.size));
     }
     return TSL_OK;
 }
@@ -314,7 +299,7 @@ tsl_status tsl_vk_cmd_dispatch(tsl_vk_cmd *c, const tsl_vk_pipeline *p, const ts
                                            .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                            .pBufferInfo = &infos[i]};
         if (p->texel_format[i] != VK_FORMAT_UNDEFINED) {
-            TSL_TRY(make_view(c, args[i].range, p->texel_format[i], &views[i]));
+            TSL_TRY(make_view(c, args[i].range, p->texel_format[i], p->texel_bytes[i], &views[i]));
             writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER;
             writes[i].pBufferInfo = NULL;
             writes[i].pTexelBufferView = &views[i];

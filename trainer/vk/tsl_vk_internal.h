@@ -37,6 +37,7 @@ struct tsl_vk_pipeline {
     /* Per binding: VK_FORMAT_UNDEFINED for a storage buffer, else the format of a storage texel buffer
      * (an imageBuffer), whose view the recorder makes per dispatch. */
     VkFormat texel_format[TSL_VK_MAX_BINDINGS];
+    uint32_t texel_bytes[TSL_VK_MAX_BINDINGS]; /* bytes per texel of texel_format (0: a storage buffer) */
     bool has_texel_bindings;
     VkPipeline vk;
     VkPipelineLayout layout; /* owned by the device, per binding count; by the pipeline with texel bindings */
@@ -83,7 +84,8 @@ struct tsl_vk_device {
 
 /* Fills `f` from a physical device (properties, limits, features, queues, memory, cooperative-matrix
  * configurations: the instance gives the extension's query functions). */
-void tsl_vk_probe_features(VkInstance instance, VkPhysicalDevice physical, uint32_t index, tsl_vk_features *f);
+void tsl_vk_probe_features(VkInstance instance, VkPhysicalDevice physical, uint32_t index,
+                           tsl_vk_features *f);
 
 /* Picks the memory types of the three pools. */
 tsl_status tsl_vk_memory_init(tsl_vk_device *device);

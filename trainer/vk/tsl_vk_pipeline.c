@@ -19,24 +19,28 @@ enum {
 };
 enum { MAX_CACHE_FILE_BYTES = 256u << 20 };
 
-/* The Vulkan format of a SPIR-V image format qualifier tessl's storage texel buffers use (0: none). */
-static VkFormat vk_format_of_spirv(uint32_t image_format) {
-    switch (image_format) {
-    case 1:
-        return VK_FORMAT_R32G32B32A32_SFLOAT; /* Rgba32f */
-    case 2:
-        return VK_FORMAT_R16G16B16A16_SFLOAT; /* Rgba16f */
-    case 3:
-        return VK_FORMAT_R32_SFLOAT; /* R32f */
-    case 6:
-        return VK_FORMAT_R32G32_SFLOAT; /* Rg32f */
-    case 9:
-        return VK_FORMAT_R16_SFLOAT; /* R16f */
-    case 33:
-        return VK_FORMAT_R32_UINT; /* R32ui */
-    default:
-        return VK_FORMAT_UNDEFINED;
-    }
+/* The SPIR-V image format qualifiers tessl's storage texel buffers use: the view's Vulkan format and its
+ * bytes per texel (the one table both reflection and the recorder's views read). */
+typedef struct {
+    uint32_t spirv;
+    VkFormat format;
+    uint32_t bytes;
+} texel_format_info;
+
+static const texel_format_info texel_formats[] = {
+    {1, VK_FORMAT_R32G32B32A32_SFLOAT, 16}, /* Rgba32f */
+    {2, VK_FORMAT_R16G16B16A16_SFLOAT, 8},  /* Rgba16f */
+    {3, VK_FORMAT_R32_SFLOAT, 4},           /* R32f */
+    {6, VK_FORMAT_R32G32_SFLOAT, 8},        /* Rg32f */
+    {9, VK_FORMAT_R16_SFLOAT, 2},           /* R16f */
+    {33, VK_FORMAT_R32_UINT, 4},            /* R32ui */
+};
+
+static const texel_format_info *texel_format_of_spirv(uint32_t image_format) {
+    for (size_t i = 0; i < sizeof texel_formats / sizeof texel_formats[0]; i++)
+        if (texel_formats[i].spirv == image_format)
+            return &texel_formats[i];
+    return NULL;
 }
 
 /* Per result id of a module, what binding reflection needs. */
@@ -100,8 +104,10 @@ static tsl_status reflect_bindings(const tsl_shader_module *m, tsl_vk_pipeline *
         p->n_bindings = b > p->n_bindings ? b : p->n_bindings;
         uint32_t pointer = ids[id].pointee, type = pointer < bound ? ids[pointer].pointee : 0;
         uint32_t image = type < bound ? ids[type].image_format : 0;
-        p->texel_format[b - 1] = image ? vk_format_of_spirv(image - 1) : VK_FORMAT_UNDEFINED;
-        if (image && p->texel_format[b - 1] == VK_FORMAT_UNDEFINED)
+        const texel_format_info *t = image ? texel_format_of_spirv(image - 1) : NULL;
+        p->texel_format[b - 1] = t ? t->format : VK_FORMAT_UNDEFINED;
+        p->texel_bytes[b - 1] = t ? t->bytes : 0;
+        if (image && !t)
             st = tsl_error(TSL_ERR_FORMAT,
                            "shader %s: binding %u is a texel buffer of SPIR-V image format %u, "
                            "which tessl does not map to a Vulkan format",
