@@ -167,9 +167,10 @@ static void upload_inputs(tsl_vk_device *d, const gpu_tensors *t, const tsl_conv
     free(xs), free(ws), free(gs);
 }
 
-/* Poisons the outputs, records the three kernels in one recording and runs it; returns the recorder's
- * dispatch count. */
-static uint32_t run_kernels(tsl_vk_device *d, const tsl_conv2d_shape *s, const gpu_tensors *t, storage st) {
+/* Poisons the outputs, records the three kernels in one recording (the fp32 ones given `workspace`) and
+ * runs it; returns the recorder's dispatch count. */
+static uint32_t run_kernels(tsl_vk_device *d, const tsl_conv2d_shape *s, const gpu_tensors *t, storage st,
+                            tsl_vk_range workspace) {
     tsl_test_poison(d, &t->y);
     tsl_test_poison(d, &t->dx);
     tsl_test_poison(d, &t->dw);
@@ -181,9 +182,9 @@ static uint32_t run_kernels(tsl_vk_device *d, const tsl_conv2d_shape *s, const g
         TSL_TEST_OK(tsl_conv2d_backward_data_f16(d, cmd, s, t->dyr, t->wr, t->dx.range));
         TSL_TEST_OK(tsl_conv2d_backward_weights_f16(d, cmd, s, t->xr, t->dyr, t->dw.range));
     } else {
-        TSL_TEST_OK(tsl_conv2d_forward(d, cmd, s, t->xr, t->wr, t->y.range));
-        TSL_TEST_OK(tsl_conv2d_backward_data(d, cmd, s, t->dyr, t->wr, t->dx.range));
-        TSL_TEST_OK(tsl_conv2d_backward_weights(d, cmd, s, t->xr, t->dyr, t->dw.range));
+        TSL_TEST_OK(tsl_conv2d_forward(d, cmd, s, t->xr, t->wr, t->y.range, workspace));
+        TSL_TEST_OK(tsl_conv2d_backward_data(d, cmd, s, t->dyr, t->wr, t->dx.range, workspace));
+        TSL_TEST_OK(tsl_conv2d_backward_weights(d, cmd, s, t->xr, t->dyr, t->dw.range, workspace));
     }
     uint32_t dispatches = tsl_vk_cmd_stats_get(cmd).dispatches;
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
@@ -205,12 +206,17 @@ static void check_output(tsl_vk_device *d, tsl_conv2d_variant v, const char *op,
     free(g);
 }
 
-/* Runs the three kernels of both variants (forced through the test hook, so one device checks both)
- * on random inputs and compares each output to the reference. Returns the recorder's dispatch count,
- * which both variants share (one dispatch per op and batch chunk) except where the CPU variant's 1x1
- * convolutions are GEMMs (tsl_conv2d_pointwise.h); then the GPU variant's. */
-static uint32_t check_gpu_case(tsl_vk_device *d, const tsl_conv2d_shape *s, uint64_t seed, VkDeviceSize lead,
-                               storage st) {
+static const tsl_vk_range no_workspace;
+
+/* Runs the three kernels of both variants (forced through the test hook, so one device checks both) on
+ * random inputs and compares each output to the reference; the CPU variant runs twice when the shape
+ * takes a workspace (tsl_conv2d_workspace_bytes), without one (the conv shaders) and with one (im2col
+ * and GEMMs). Returns the recorder's dispatch count, which both variants share (one dispatch per op and
+ * batch chunk) except where the CPU variant's convolutions are GEMMs (tsl_conv2d_pointwise.h,
+ * tsl_conv2d_im2col.h); then the GPU variant's. `*workspace_dispatches` (may be NULL) receives the
+ * workspace run's dispatch count, 0 when there was none. */
+static uint32_t check_cases(tsl_vk_device *d, const tsl_conv2d_shape *s, uint64_t seed, VkDeviceSize lead,
+                            storage st, uint32_t *workspace_dispatches) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t nx = tsl_conv2d_x_count(s), nw = tsl_conv2d_w_count(s), ny = tsl_conv2d_y_count(s);
     double *x = rand_inputs(&rng, nx, st), *w = rand_inputs(&rng, nw, st), *g = rand_inputs(&rng, ny, st);
@@ -222,18 +228,30 @@ static uint32_t check_gpu_case(tsl_vk_device *d, const tsl_conv2d_shape *s, uint
 
     gpu_tensors t = gpu_alloc(d, s, lead, st);
     upload_inputs(d, &t, s, x, w, g, st);
-    const tsl_conv2d_variant variants[] = {TSL_CONV2D_VARIANT_GPU, TSL_CONV2D_VARIANT_CPU};
-    uint32_t dispatches = 0;
-    for (size_t i = 0; i < 2; i++) {
-        tsl_conv2d_variant v = variants[i];
+    tsl_conv2d_set_variant_for_testing(TSL_CONV2D_VARIANT_CPU);
+    VkDeviceSize need = st == STORE_FP32 ? tsl_conv2d_workspace_bytes(d, s) : 0;
+    tsl_vk_buffer workspace = {0};
+    if (need)
+        workspace = tsl_test_alloc(d, TSL_MEM_DEVICE, need, "workspace");
+    const struct {
+        tsl_conv2d_variant variant;
+        tsl_vk_range workspace;
+    } runs[] = {{TSL_CONV2D_VARIANT_GPU, no_workspace},
+                {TSL_CONV2D_VARIANT_CPU, no_workspace},
+                {TSL_CONV2D_VARIANT_CPU, workspace.range}};
+    uint32_t dispatches = 0, with_workspace = 0;
+    for (size_t i = 0; i < (need ? 3u : 2u); i++) {
+        tsl_conv2d_variant v = runs[i].variant;
         tsl_conv2d_set_variant_for_testing(v);
-        uint32_t n = run_kernels(d, s, &t, st);
-        /* The CPU variant's large 1x1 convolutions are GEMMs, one (or more) dispatches per image. */
-        bool gemms = tsl_conv2d_pointwise_applies(s, false) || tsl_conv2d_pointwise_applies(s, true);
+        uint32_t n = run_kernels(d, s, &t, st, runs[i].workspace);
+        bool gemms =
+            tsl_conv2d_pointwise_applies(s, false) || tsl_conv2d_pointwise_applies(s, true) || i == 2;
         if (i == 0)
             dispatches = n;
         else
             ck_assert(gemms ? n >= dispatches : n == dispatches);
+        if (i == 2)
+            with_workspace = n;
         /* Accumulation lengths: forward c_in*kh*kw; dx at most c_out*kh*kw; dw n*oh*ow. */
         check_output(d, v, "forward", s, seed, &t.y, y, ny, (uint64_t)s->c_in * s->kh * s->kw);
         check_output(d, v, "backward_data", s, seed, &t.dx, dx, nx, (uint64_t)s->c_out * s->kh * s->kw);
@@ -241,10 +259,18 @@ static uint32_t check_gpu_case(tsl_vk_device *d, const tsl_conv2d_shape *s, uint
                      (uint64_t)s->n * tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s));
     }
     tsl_conv2d_set_variant_for_testing(TSL_CONV2D_VARIANT_AUTO);
+    if (workspace_dispatches)
+        *workspace_dispatches = with_workspace;
 
     free(x), free(w), free(g), free(y), free(dx), free(dw);
+    tsl_vk_free(d, &workspace);
     gpu_free(d, &t);
     return dispatches;
+}
+
+static uint32_t check_gpu_case(tsl_vk_device *d, const tsl_conv2d_shape *s, uint64_t seed, VkDeviceSize lead,
+                               storage st) {
+    return check_cases(d, s, seed, lead, st, NULL);
 }
 
 #define SHAPE(N, CI, H, W, CO, K, S, P)                                                                      \
@@ -272,6 +298,7 @@ START_TEST(gpu_1x1_matches_reference) {
         SHAPE(2, 6, 4, 4, 2048, 1, 1, 0), /* dx sums 2048 channels */
         SHAPE(2, 6, 28, 28, 10, 1, 1, 0), /* plane of 784: the CPU variant's forward, dx, dw are GEMMs */
         SHAPE(3, 5, 14, 15, 7, 1, 1, 0), /* plane of 210: CPU dw a GEMM (odd k: scalar loads), the rest not */
+        SHAPE(2, 6, 14, 14, 9, 1, 1, 0), /* plane of 196: all three GEMMs, 16-invocation rows */
     };
     run_gpu_cases("gpu_1x1_matches_reference", shapes, sizeof shapes / sizeof shapes[0]);
 }
@@ -295,6 +322,42 @@ START_TEST(gpu_3x3_matches_reference) {
         SHAPE(1, 9, 3, 3, 512, 3, 2, 1),   /* dx sums 512 * 9 taps; 512 channels: whole CPU tiles */
     };
     run_gpu_cases("gpu_3x3_matches_reference", shapes, sizeof shapes / sizeof shapes[0]);
+}
+END_TEST
+
+/* The CPU variant's im2col path (tsl_conv2d_im2col.h) at 3x3 stride 1 and 2, a strided 1x1, a 5x5 with
+ * pad 2 (c_out 128, so dx and dw take it as well as the forward) and a c_out of 8 (only the forward); odd
+ * cases with x and dy 4 bytes into their buffers, so bindings start before the image. */
+START_TEST(gpu_im2col_matches_reference) {
+    uint64_t seed = tsl_test_seed("gpu_im2col_matches_reference");
+    tsl_vk_device *d = tsl_test_device_open();
+    const struct {
+        tsl_conv2d_shape shape;
+        uint32_t dispatches; /* per image and op, im2col or col2im plus one GEMM; else one conv dispatch */
+    } cases[] = {
+        {SHAPE(2, 4, 14, 14, 128, 3, 1, 1), 2 * 2 * 3},     /* P = 196 pixels, K = 36 rows */
+        {SHAPE(2, 4, 28, 28, 128, 3, 2, 1), 2 * 2 * 3},     /* stride 2: 14 x 14 outputs */
+        {SHAPE(2, 8, 28, 28, 128, 1, 2, 0), 2 * 2 * 2 + 1}, /* strided 1x1: dx on the conv shader */
+        {SHAPE(1, 4, 16, 16, 128, 5, 1, 2), 2 * 3},         /* 5x5, pad 2 */
+        {SHAPE(2, 4, 16, 16, 8, 3, 1, 1), 2 * 2 + 1 + 1},   /* c_out 8: only the forward */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t dispatches;
+        check_cases(d, &cases[i].shape, seed + i, 4 * (i % 2), STORE_FP32, &dispatches);
+        ck_assert_msg(dispatches == cases[i].dispatches,
+                      "case %zu: %u dispatches with the workspace, want %u", i, dispatches,
+                      cases[i].dispatches);
+    }
+    tsl_conv2d_set_variant_for_testing(TSL_CONV2D_VARIANT_CPU);
+    ck_assert_uint_eq(tsl_conv2d_workspace_bytes(d, &cases[0].shape), 4 * 36 * 196);
+    const tsl_conv2d_shape small_plane = SHAPE(1, 4, 7, 7, 128, 3, 1, 1),
+                           odd_rows = SHAPE(1, 3, 14, 14, 128, 3, 1, 1);
+    ck_assert_uint_eq(tsl_conv2d_workspace_bytes(d, &small_plane), 0); /* P = 49 */
+    ck_assert_uint_eq(tsl_conv2d_workspace_bytes(d, &odd_rows), 0);    /* K = 27 */
+    tsl_conv2d_set_variant_for_testing(TSL_CONV2D_VARIANT_GPU);
+    ck_assert_uint_eq(tsl_conv2d_workspace_bytes(d, &cases[0].shape), 0);
+    tsl_conv2d_set_variant_for_testing(TSL_CONV2D_VARIANT_AUTO);
+    tsl_test_device_close(d);
 }
 END_TEST
 
@@ -334,7 +397,8 @@ START_TEST(gpu_batch_split_matches_reference) {
     tsl_vk_cmd *cmd;
     TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
     TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
-    ck_assert_int_eq(tsl_conv2d_forward(d, cmd, &s, t.xr, t.w.range, t.y.range), TSL_ERR_UNSUPPORTED);
+    ck_assert_int_eq(tsl_conv2d_forward(d, cmd, &s, t.xr, t.w.range, t.y.range, no_workspace),
+                     TSL_ERR_UNSUPPORTED);
     ck_assert_msg(strstr(tsl_error_message(), "conv2d_forward: x (588 bytes per image) does not fit"),
                   "message: %s", tsl_error_message());
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
@@ -440,26 +504,28 @@ START_TEST(bad_arguments_are_rejected) {
 
     tsl_conv2d_shape zero = s;
     zero.c_in = 0;
-    expect_invalid(tsl_conv2d_forward(d, cmd, &zero, t.xr, t.w.range, t.y.range),
+    expect_invalid(tsl_conv2d_forward(d, cmd, &zero, t.xr, t.w.range, t.y.range, no_workspace),
                    "conv2d_forward: every dimension must be non-zero");
     tsl_conv2d_shape no_stride = s;
     no_stride.stride = 0;
-    expect_invalid(tsl_conv2d_backward_data(d, cmd, &no_stride, t.dyr, t.w.range, t.dx.range),
+    expect_invalid(tsl_conv2d_backward_data(d, cmd, &no_stride, t.dyr, t.w.range, t.dx.range, no_workspace),
                    "conv2d_backward_data: every dimension must be non-zero");
     tsl_conv2d_shape big_kernel = SHAPE(1, 1, 2, 2, 1, 7, 1, 2); /* 2 + 2*2 = 6 < 7: empty output */
     ck_assert_uint_eq(tsl_conv2d_out_h(&big_kernel), 0);
-    expect_invalid(tsl_conv2d_backward_weights(d, cmd, &big_kernel, t.xr, t.dyr, t.dw.range),
+    expect_invalid(tsl_conv2d_backward_weights(d, cmd, &big_kernel, t.xr, t.dyr, t.dw.range, no_workspace),
                    "conv2d_backward_weights: 7x7 kernel is larger than the 2x2 input padded by 2");
 
     tsl_vk_range short_x = t.xr;
     short_x.size -= 4;
-    expect_invalid(tsl_conv2d_forward(d, cmd, &s, short_x, t.w.range, t.y.range), "conv2d_forward: x is");
-    expect_invalid(tsl_conv2d_forward(d, cmd, &s, t.xr, t.dx.range, t.y.range), "conv2d_forward: w is");
-    expect_invalid(tsl_conv2d_backward_data(d, cmd, &s, t.y.range, t.w.range, t.w.range),
+    expect_invalid(tsl_conv2d_forward(d, cmd, &s, short_x, t.w.range, t.y.range, no_workspace),
+                   "conv2d_forward: x is");
+    expect_invalid(tsl_conv2d_forward(d, cmd, &s, t.xr, t.dx.range, t.y.range, no_workspace),
+                   "conv2d_forward: w is");
+    expect_invalid(tsl_conv2d_backward_data(d, cmd, &s, t.y.range, t.w.range, t.w.range, no_workspace),
                    "conv2d_backward_data: dx is");
-    expect_invalid(tsl_conv2d_backward_weights(d, cmd, &s, t.xr, t.x.range, t.dw.range),
+    expect_invalid(tsl_conv2d_backward_weights(d, cmd, &s, t.xr, t.x.range, t.dw.range, no_workspace),
                    "conv2d_backward_weights: dy is");
-    expect_invalid(tsl_conv2d_backward_weights(d, cmd, &s, t.xr, t.dyr, t.y.range),
+    expect_invalid(tsl_conv2d_backward_weights(d, cmd, &s, t.xr, t.dyr, t.y.range, no_workspace),
                    "conv2d_backward_weights: dw is");
     /* The fp16 variants count x, w, dy in halves: the fp32-sized x is twice too large. */
     expect_invalid(tsl_conv2d_forward_f16(d, cmd, &s, t.xr, t.w.range, t.y.range),
@@ -503,7 +569,7 @@ START_TEST(long_weight_gradient_sums_are_complete) {
     tsl_vk_cmd *cmd;
     TSL_TEST_OK(tsl_vk_cmd_create(d, &cmd));
     TSL_TEST_OK(tsl_vk_cmd_begin(cmd));
-    TSL_TEST_OK(tsl_conv2d_backward_weights(d, cmd, &s, bx.range, by.range, bw.range));
+    TSL_TEST_OK(tsl_conv2d_backward_weights(d, cmd, &s, bx.range, by.range, bw.range, no_workspace));
     TSL_TEST_OK(tsl_vk_cmd_submit_wait(cmd));
     tsl_test_download(d, &bw, dw);
     for (uint64_t k = 0; k < nw; k += 9) /* the centre tap of each (c_out, c_in) kernel */
@@ -527,6 +593,7 @@ int main(void) {
     tcase_add_test(tc, reference_backward_matches_finite_differences);
     tcase_add_test(tc, gpu_1x1_matches_reference);
     tcase_add_test(tc, gpu_3x3_matches_reference);
+    tcase_add_test(tc, gpu_im2col_matches_reference);
     tcase_add_test(tc, gpu_7x7_matches_reference);
     tcase_add_test(tc, gpu_batch_split_matches_reference);
     tcase_add_test(tc, gpu_fp16_storage_matches_reference);

@@ -160,12 +160,14 @@ START_TEST(odd_shapes_all_transposes) {
 END_TEST
 
 /* Shapes the vec4 variant takes (k % 4 == 0, leading dimensions multiples of 4, m % 4 == 0 when A is
- * transposed, n % 4 == 0 when B is not), plus m = 13 where only A's rows are clamped. */
+ * transposed, n % 4 == 0 when B is not), plus m = 13 where only A's rows are clamped. n = 196, 260 and
+ * 600 give the CPU variant rows of 16, 32 and 64 invocations (the narrower shapes, one subgroup). */
 START_TEST(vec4_shapes_all_transposes) {
     uint64_t seed = tsl_test_seed("gemm vec4_shapes_all_transposes");
     tsl_test_rng rng = tsl_test_rng_new(seed);
     tsl_vk_device *d = tsl_test_device_open();
-    const uint32_t v4[][3] = {{4, 4, 4}, {16, 20, 8}, {36, 12, 64}, {68, 44, 20}, {8, 100, 4}};
+    const uint32_t v4[][3] = {{4, 4, 4},   {16, 20, 8}, {36, 12, 64},  {68, 44, 20},
+                              {8, 100, 4}, {8, 196, 8}, {20, 260, 12}, {4, 600, 4}};
     for (size_t s = 0; s < sizeof v4 / sizeof v4[0]; s++)
         for (int t = 0; t < 4; t++) {
             gemm_case g = {v4[s][0], v4[s][1], v4[s][2], t & 1, t >> 1, 4 * (uint32_t)(s % 2), 1.0f, 0.0f, 0};

@@ -1,5 +1,6 @@
 #include "tsl_conv2d.h"
 
+#include "tsl_conv2d_im2col.h"
 #include "tsl_conv2d_pointwise.h"
 
 #include <stdio.h>
@@ -90,6 +91,24 @@ static bool cpu_variant(const tsl_vk_device *d) {
 
 void tsl_conv2d_set_max_binding_bytes_for_testing(VkDeviceSize bytes) {
     max_binding_override = bytes;
+}
+
+static VkDeviceSize max_binding_bytes(const tsl_vk_device *d) {
+    return max_binding_override ? max_binding_override : tsl_vk_device_features(d)->max_storage_buffer_range;
+}
+
+VkDeviceSize tsl_conv2d_workspace_bytes(const tsl_vk_device *d, const tsl_conv2d_shape *s) {
+    if (!cpu_variant(d) || tsl_conv2d_pointwise_applies(s, false) || !tsl_conv2d_out_h(s) ||
+        !tsl_conv2d_out_w(s))
+        return 0;
+    return tsl_conv2d_im2col_workspace_bytes(d, s, max_binding_bytes(d));
+}
+
+/* Whether the fp32 op runs as im2col and GEMMs in `workspace` (tsl_conv2d_im2col.h). */
+static bool use_im2col(const tsl_vk_device *d, const tsl_conv2d_shape *s, uint32_t in_bytes,
+                       tsl_vk_range workspace, tsl_conv2d_im2col_op op) {
+    VkDeviceSize need = in_bytes == 4 ? tsl_conv2d_workspace_bytes(d, s) : 0;
+    return need && workspace.size >= need && tsl_conv2d_im2col_helps(s, op);
 }
 
 static uint32_t out_extent(uint32_t in, uint32_t k, uint32_t stride, uint32_t pad) {
@@ -204,7 +223,7 @@ static VkDeviceSize binding_alignment(const tsl_vk_features *f, const conv_op *o
 static uint32_t images_per_chunk(const tsl_vk_device *d, const conv_op *op, uint32_t n,
                                  const conv_operand **too_big) {
     const tsl_vk_features *f = tsl_vk_device_features(d);
-    VkDeviceSize limit = max_binding_override ? max_binding_override : f->max_storage_buffer_range;
+    VkDeviceSize limit = max_binding_bytes(d);
     VkDeviceSize slack = binding_alignment(f, op);
     if (op->flat && limit / 2 > f->max_texel_buffer_elements) /* texel views of at least 2-byte texels */
         limit = 2 * (VkDeviceSize)f->max_texel_buffer_elements;
@@ -351,7 +370,7 @@ static tsl_status check_precision(const tsl_vk_device *d, const char *op, const 
 }
 
 static tsl_status forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range x,
-                          tsl_vk_range w, tsl_vk_range y, const conv_precision *pr) {
+                          tsl_vk_range w, tsl_vk_range y, tsl_vk_range workspace, const conv_precision *pr) {
     char name[32];
     snprintf(name, sizeof name, "conv2d_forward%s", pr->suffix);
     uint32_t in = pr->in_bytes;
@@ -363,6 +382,8 @@ static tsl_status forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_sh
     bool cpu = cpu_variant(d);
     if (cpu && pr->in_bytes == 4 && tsl_conv2d_pointwise_applies(s, false))
         return tsl_conv2d_pointwise_forward(d, cmd, s, x, w, y);
+    if (use_im2col(d, s, in, workspace, TSL_CONV2D_IM2COL_FORWARD))
+        return tsl_conv2d_im2col_forward(d, cmd, s, x, w, y, workspace);
     conv_tile tile = forward_tile(s, cpu);
     conv_op op = {.op = name,
                   .shader = pr->forward[cpu],
@@ -386,7 +407,8 @@ static tsl_status forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_sh
 }
 
 static tsl_status backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range dy,
-                                tsl_vk_range w, tsl_vk_range dx, const conv_precision *pr) {
+                                tsl_vk_range w, tsl_vk_range dx, tsl_vk_range workspace,
+                                const conv_precision *pr) {
     char name[32];
     snprintf(name, sizeof name, "conv2d_backward_data%s", pr->suffix);
     uint32_t in = pr->in_bytes;
@@ -398,6 +420,8 @@ static tsl_status backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_con
     bool cpu = cpu_variant(d);
     if (cpu && pr->in_bytes == 4 && tsl_conv2d_pointwise_applies(s, false))
         return tsl_conv2d_pointwise_backward_data(d, cmd, s, dy, w, dx);
+    if (use_im2col(d, s, in, workspace, TSL_CONV2D_IM2COL_DATA))
+        return tsl_conv2d_im2col_backward_data(d, cmd, s, dy, w, dx, workspace);
     conv_tile tile = backward_data_tile(s, cpu);
     conv_op op = {.op = name,
                   .shader = pr->backward_data[cpu],
@@ -423,7 +447,7 @@ static tsl_status backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_con
 }
 
 static tsl_status backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
-                                   tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw,
+                                   tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw, tsl_vk_range workspace,
                                    const conv_precision *pr) {
     char name[32];
     snprintf(name, sizeof name, "conv2d_backward_weights%s", pr->suffix);
@@ -436,6 +460,8 @@ static tsl_status backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_
     bool cpu = cpu_variant(d);
     if (cpu && pr->in_bytes == 4 && tsl_conv2d_pointwise_applies(s, true))
         return tsl_conv2d_pointwise_backward_weights(d, cmd, s, x, dy, dw);
+    if (use_im2col(d, s, in, workspace, TSL_CONV2D_IM2COL_WEIGHTS))
+        return tsl_conv2d_im2col_backward_weights(d, cmd, s, x, dy, dw, workspace);
     conv_tile tile = backward_weights_tile(s, cpu);
     conv_op op = {.op = name,
                   .shader = pr->backward_weights[cpu],
@@ -456,31 +482,35 @@ static tsl_status backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_
 }
 
 tsl_status tsl_conv2d_forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range x,
-                              tsl_vk_range w, tsl_vk_range y) {
-    return forward(d, cmd, s, x, w, y, &fp32);
+                              tsl_vk_range w, tsl_vk_range y, tsl_vk_range workspace) {
+    return forward(d, cmd, s, x, w, y, workspace, &fp32);
 }
 
 tsl_status tsl_conv2d_backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
-                                    tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx) {
-    return backward_data(d, cmd, s, dy, w, dx, &fp32);
+                                    tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx,
+                                    tsl_vk_range workspace) {
+    return backward_data(d, cmd, s, dy, w, dx, workspace, &fp32);
 }
 
 tsl_status tsl_conv2d_backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
-                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw) {
-    return backward_weights(d, cmd, s, x, dy, dw, &fp32);
+                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw,
+                                       tsl_vk_range workspace) {
+    return backward_weights(d, cmd, s, x, dy, dw, workspace, &fp32);
 }
+
+static const tsl_vk_range no_workspace;
 
 tsl_status tsl_conv2d_forward_f16(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
                                   tsl_vk_range x, tsl_vk_range w, tsl_vk_range y) {
-    return forward(d, cmd, s, x, w, y, &fp16);
+    return forward(d, cmd, s, x, w, y, no_workspace, &fp16);
 }
 
 tsl_status tsl_conv2d_backward_data_f16(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
                                         tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx) {
-    return backward_data(d, cmd, s, dy, w, dx, &fp16);
+    return backward_data(d, cmd, s, dy, w, dx, no_workspace, &fp16);
 }
 
 tsl_status tsl_conv2d_backward_weights_f16(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
                                            tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw) {
-    return backward_weights(d, cmd, s, x, dy, dw, &fp16);
+    return backward_weights(d, cmd, s, x, dy, dw, no_workspace, &fp16);
 }

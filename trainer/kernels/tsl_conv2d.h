@@ -1,5 +1,6 @@
 /* 2-D convolution without bias (ResNet-50's convolutions): forward, backward-data and backward-weights
- * as implicit-GEMM compute shaders that read their operands in place (no im2col buffer).
+ * as implicit-GEMM compute shaders that read their operands in place, or on CPU drivers GEMMs (1x1
+ * stride-1 convolutions directly, others through an im2col workspace the caller provides).
  *
  * Layouts (contiguous fp32): x and dx NCHW [n][c_in][h][w]; w and dw OIHW [c_out][c_in][kh][kw]
  * (PyTorch's); y and dy NCHW [n][c_out][oh][ow]. Zero padding of `pad` on every side, groups 1,
@@ -36,18 +37,29 @@ uint64_t tsl_conv2d_x_count(const tsl_conv2d_shape *shape);
 uint64_t tsl_conv2d_w_count(const tsl_conv2d_shape *shape);
 uint64_t tsl_conv2d_y_count(const tsl_conv2d_shape *shape);
 
+/* Bytes of workspace with which the fp32 ops below run `shape` faster on this device (0: none helps).
+ * On the CPU variant, convolutions with a window or a stride whose output planes are whole vec4s of at
+ * least 196 pixels run as im2col and one GEMM per image (tsl_conv2d_im2col.h), through a column matrix
+ * of one image: c_in * kh * kw * oh * ow floats. */
+VkDeviceSize tsl_conv2d_workspace_bytes(const tsl_vk_device *device, const tsl_conv2d_shape *shape);
+
+/* The fp32 ops take a `workspace`: with at least tsl_conv2d_workspace_bytes bytes they may use it (its
+ * contents are then overwritten), with less (a zero range is fine) they run the direct kernels. Both give
+ * the same results up to the order of the fp32 sums. */
+
 /* y = conv(x, w). y is overwritten. */
 tsl_status tsl_conv2d_forward(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_conv2d_shape *shape,
-                              tsl_vk_range x, tsl_vk_range w, tsl_vk_range y);
+                              tsl_vk_range x, tsl_vk_range w, tsl_vk_range y, tsl_vk_range workspace);
 
 /* dx = d(sum y*dy)/dx: the transposed convolution of dy with w. dx is overwritten, not accumulated. */
 tsl_status tsl_conv2d_backward_data(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_conv2d_shape *shape,
-                                    tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx);
+                                    tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx, tsl_vk_range workspace);
 
 /* dw = d(sum y*dy)/dw, summed over the batch. dw is overwritten (when the batch is split into chunks,
  * the first chunk writes dw and later ones add to it, in order). */
 tsl_status tsl_conv2d_backward_weights(tsl_vk_device *device, tsl_vk_cmd *cmd, const tsl_conv2d_shape *shape,
-                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw);
+                                       tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw,
+                                       tsl_vk_range workspace);
 
 /* fp16-storage variants: x, w and dy are read as IEEE binary16 (2 bytes per element, same layouts);
  * accumulation is fp32 and the outputs y, dx, dw are fp32 (4 bytes per element). Need

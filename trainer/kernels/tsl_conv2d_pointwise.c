@@ -12,13 +12,16 @@ static tsl_vk_range image_slice(tsl_vk_range r, uint64_t image, uint64_t floats_
     return (tsl_vk_range){r.vk, r.offset + 4 * image * floats_per_image, 4 * floats_per_image};
 }
 
-/* The GEMM's columns are the plane's pixels in forward and dx, 1024 per workgroup of 64 lanes: planes of
- * 14 x 14 and 7 x 7 leave most lanes idle, and the conv shaders (tiles spanning images) were faster
- * there; from 28 x 28 on the GEMM was. dw's columns are the input channels, so its planes are the sum:
- * the GEMM won from 14 x 14, while 7 x 7 (k = 49 per dispatch) was slower (lavapipe, docs/PERFORMANCE.md). */
+/* The GEMM's columns are the plane's pixels in forward and dx; its CPU variant sizes the workgroup to
+ * them (tsl_gemm.c), and from 14 x 14 planes on it beat the conv shaders when the plane is a whole
+ * number of vec4s (14 x 14 went 25-33 -> 44-54 GFLOP/s); 7 x 7 planes (n = 49: scalar loads) and planes
+ * of 64 pixels or fewer, where per-image products leave most lanes idle, stay on the conv shaders, whose
+ * tiles span images. dw's columns are the input channels and its sum runs over the plane, so any plane
+ * from 14 x 14 on (k = 49 per dispatch at 7 x 7 was slower). Measured on lavapipe (docs/PERFORMANCE.md). */
 bool tsl_conv2d_pointwise_applies(const tsl_conv2d_shape *s, bool weights) {
     uint64_t plane = (uint64_t)s->h * s->w;
-    return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0 && plane >= (weights ? 196 : 784);
+    bool pointwise = s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
+    return pointwise && plane >= 196 && (weights || plane % 4 == 0);
 }
 
 static uint32_t plane(const tsl_conv2d_shape *s) {

@@ -109,6 +109,18 @@ static tsl_status check_coopmat(const tsl_vk_features *f, tsl_gemm_variant v) {
     return TSL_OK;
 }
 
+/* Invocations in a CPU-variant workgroup for n columns of tn each: the smallest power of two from the
+ * subgroup size up to 64 that covers n. lavapipe runs a workgroup as a loop over its subgroups, and a
+ * subgroup whose lanes all lie past n still runs the whole k loop: 64-wide rows left 51 of 64 lanes idle
+ * on 14 x 14 planes (n = 196), where 16 invocations ran the 1x1 convolutions' GEMMs about 1.7x faster
+ * (docs/PERFORMANCE.md). Powers of two bound the pipelines compiled to four widths. */
+static uint32_t cpu_row_invocations(uint32_t n, uint32_t tn, const tsl_vk_features *f) {
+    uint32_t wg = f->subgroup_size ? f->subgroup_size : 1;
+    while (wg < 64 && (uint64_t)wg * tn < n)
+        wg *= 2;
+    return wg < 64 ? wg : 64;
+}
+
 /* GPU class: 4 x 4 accumulators per invocation keep 16 FMAs per 8 loads in the inner loop (8 vec4 loads
  * per 64 FMAs in the vec4 variant); 8 x 8 invocations give 64-wide workgroups, a multiple of any
  * subgroup.
@@ -122,9 +134,11 @@ static tsl_status check_coopmat(const tsl_vk_features *f, tsl_gemm_variant v) {
  * steeply with the tile there (~30 CPU-s at 32 x 16, ~1.7 at 16 x 8, ~0.5 at 8 x 8), and every process
  * compiles it afresh. So does the vec4 build with both operands transposed (~25 CPU-s at 32 x 16; no
  * layer of the model uses that form), and the fp16-storage builds, not tuned (their test spent over
- * 70 CPU-s, mostly compiling them, at 32 x 16). A workgroup is a row of 64 invocations sharing A's rows. TM
- * and TN stay multiples of 4 (gemm_cpu.comp). */
-static gemm_config gemm_config_for(tsl_gemm_variant v, const tsl_gemm_params *p, bool vec4) {
+ * 70 CPU-s, mostly compiling them, at 32 x 16). A workgroup is a row of invocations sharing A's rows: 64,
+ * or for narrow products (n <= 512 in the vec4 build) the fewest that cover n, at least one subgroup
+ * (cpu_row_invocations). TM and TN stay multiples of 4 (gemm_cpu.comp). */
+static gemm_config gemm_config_for(tsl_gemm_variant v, const tsl_gemm_params *p, bool vec4,
+                                   const tsl_vk_features *f) {
     if (is_coopmat(v)) /* one 64 x 64 block per workgroup: the block arithmetic below sees a 1 x 1 grid */
         return (gemm_config){1, 1, COOPMAT_BLOCK, COOPMAT_BLOCK, v};
     if (v != TSL_GEMM_VARIANT_CPU)
@@ -132,7 +146,7 @@ static gemm_config gemm_config_for(tsl_gemm_variant v, const tsl_gemm_params *p,
     bool half = p->a_dtype == TSL_DTYPE_F16 || p->b_dtype == TSL_DTYPE_F16 || p->c_dtype == TSL_DTYPE_F16;
     if (!vec4 || (p->trans_a && p->trans_b) || half)
         return (gemm_config){64, 1, 8, 8, v};
-    return (gemm_config){64, 1, p->m <= 16 ? 16 : 32, 16, v};
+    return (gemm_config){cpu_row_invocations(p->n, 16, f), 1, p->m <= 16 ? 16 : 32, 16, v};
 }
 
 static uint64_t block_m(gemm_config g) {
@@ -438,11 +452,11 @@ tsl_status tsl_gemm_f32(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_gemm_params
     if (is_coopmat(variant))
         TSL_TRY(check_coopmat(f, variant));
     dl.max_k = 4 * max_iter;
-    dl.cfg = gemm_config_for(variant, &p, true);
+    dl.cfg = gemm_config_for(variant, &p, true, f);
     bool vec4 = !is_coopmat(variant) && vec4_applies(&p, a, b) && choose_blocks(&p, limit, dl, 4, &blk);
     if (!vec4) {
         dl.max_k = is_coopmat(variant) ? coopmat_max_k(f, variant, max_iter) : max_iter;
-        dl.cfg = gemm_config_for(variant, &p, false);
+        dl.cfg = gemm_config_for(variant, &p, false, f);
     }
     if (!vec4 && !choose_blocks(&p, limit, dl, 1, &blk))
         return tsl_error(TSL_ERR_INVALID_ARG,

@@ -124,7 +124,8 @@ static tsl_status trunk_layer_backward(tsl_model *m, bool *ready, int i) {
     if (l->kind == TSL_LAYER_CONV) {
         tsl_conv2d_shape s = tsl_model_conv_shape(l, m->rows);
         tsl_vk_range x = src == -2 ? m->images : m->layers[src].out;
-        TSL_TRY(tsl_conv2d_backward_weights(m->device, m->cmd, &s, x, dy, tsl_model_grad(m, L->weight)));
+        TSL_TRY(tsl_conv2d_backward_weights(m->device, m->cmd, &s, x, dy, tsl_model_grad(m, L->weight),
+                                            m->scratch.range));
         if (src == -2)
             return TSL_OK; /* no gradient for the images */
     }
@@ -133,7 +134,8 @@ static tsl_status trunk_layer_backward(tsl_model *m, bool *ready, int i) {
     switch (l->kind) {
     case TSL_LAYER_CONV: {
         tsl_conv2d_shape s = tsl_model_conv_shape(l, m->rows);
-        TSL_TRY(tsl_conv2d_backward_data(m->device, m->cmd, &s, dy, tsl_model_param(m, L->weight), t.range));
+        TSL_TRY(tsl_conv2d_backward_data(m->device, m->cmd, &s, dy, tsl_model_param(m, L->weight), t.range,
+                                         m->scratch.range));
         break;
     }
     case TSL_LAYER_BN:

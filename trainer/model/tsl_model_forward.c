@@ -54,7 +54,8 @@ static tsl_status trunk_layer_forward(tsl_model *m, int i, tsl_vk_range images, 
     switch (l->kind) {
     case TSL_LAYER_CONV: {
         tsl_conv2d_shape s = tsl_model_conv_shape(l, n);
-        return tsl_conv2d_forward(m->device, m->cmd, &s, x, tsl_model_param(m, L->weight), y);
+        return tsl_conv2d_forward(m->device, m->cmd, &s, x, tsl_model_param(m, L->weight), y,
+                                  m->scratch.range);
     }
     case TSL_LAYER_BN: {
         tsl_batchnorm_params prm = bn_params(m, L->weight, L->bias, L->running_mean, L->running_var);

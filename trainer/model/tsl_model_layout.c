@@ -453,6 +453,10 @@ static tsl_status allocate_scratch(tsl_model *m) {
         if (l->kind == TSL_LAYER_BN) /* training per quarter; evaluation needs none */
             need = max_u64(need, tsl_batchnorm_scratch_bytes(
                                      m->device, tsl_batchnorm_shape_2d(n, l->c_out, l->h_out, l->w_out)));
+        if (l->kind == TSL_LAYER_CONV) { /* the im2col workspace (one image's columns) */
+            tsl_conv2d_shape s = tsl_model_conv_shape(l, m->rows);
+            need = max_u64(need, tsl_conv2d_workspace_bytes(m->device, &s));
+        }
     }
     for (int h = 0; h < 2; h++)
         for (int k = 0; m->proj[h].present && k + 1 < m->proj[h].n_linear; k++)

@@ -1,5 +1,6 @@
 /* Every distinct convolution of ResNet-50 at the benchmarked batch and resolution: forward,
- * backward-data and backward-weights. */
+ * backward-data and backward-weights, with the workspace the model gives them (tsl_conv2d_workspace_bytes).
+ */
 #include "tsl_bench.h"
 #include "tsl_conv2d.h"
 #include "tsl_resnet.h"
@@ -8,22 +9,25 @@
 
 typedef struct {
     tsl_conv2d_shape shape;
-    tsl_vk_buffer x, w, y, dx, dw;
+    tsl_vk_buffer x, w, y, dx, dw, workspace;
 } conv_ctx;
 
 static tsl_status record_forward(tsl_bench_run *run, void *ctx) {
     conv_ctx *c = ctx;
-    return tsl_conv2d_forward(run->device, run->cmd, &c->shape, c->x.range, c->w.range, c->y.range);
+    return tsl_conv2d_forward(run->device, run->cmd, &c->shape, c->x.range, c->w.range, c->y.range,
+                              c->workspace.range);
 }
 
 static tsl_status record_backward_data(tsl_bench_run *run, void *ctx) {
     conv_ctx *c = ctx;
-    return tsl_conv2d_backward_data(run->device, run->cmd, &c->shape, c->y.range, c->w.range, c->dx.range);
+    return tsl_conv2d_backward_data(run->device, run->cmd, &c->shape, c->y.range, c->w.range, c->dx.range,
+                                    c->workspace.range);
 }
 
 static tsl_status record_backward_weights(tsl_bench_run *run, void *ctx) {
     conv_ctx *c = ctx;
-    return tsl_conv2d_backward_weights(run->device, run->cmd, &c->shape, c->x.range, c->y.range, c->dw.range);
+    return tsl_conv2d_backward_weights(run->device, run->cmd, &c->shape, c->x.range, c->y.range, c->dw.range,
+                                       c->workspace.range);
 }
 
 static tsl_status conv_cases(tsl_bench_run *run, conv_ctx *c, int count) {
@@ -34,6 +38,9 @@ static tsl_status conv_cases(tsl_bench_run *run, conv_ctx *c, int count) {
     TSL_TRY(tsl_bench_random_buffer(run, ny, 3, "bench conv y", &c->y));
     TSL_TRY(tsl_bench_random_buffer(run, nx, 4, "bench conv dx", &c->dx));
     TSL_TRY(tsl_bench_random_buffer(run, nw, 5, "bench conv dw", &c->dw));
+    VkDeviceSize workspace = tsl_conv2d_workspace_bytes(run->device, &c->shape);
+    if (workspace)
+        TSL_TRY(tsl_vk_alloc(run->device, TSL_MEM_DEVICE, workspace, "bench conv workspace", &c->workspace));
     const tsl_conv2d_shape *s = &c->shape;
     char params[192];
     snprintf(
@@ -74,7 +81,7 @@ tsl_status tsl_bench_conv(tsl_bench_run *run) {
                                 (uint32_t)l->c_out, (uint32_t)l->kernel, (uint32_t)l->kernel,
                                 (uint32_t)l->stride, (uint32_t)l->pad}};
         st = conv_cases(run, &c, count);
-        tsl_vk_buffer *all[] = {&c.x, &c.w, &c.y, &c.dx, &c.dw};
+        tsl_vk_buffer *all[] = {&c.x, &c.w, &c.y, &c.dx, &c.dw, &c.workspace};
         for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
             tsl_vk_free(run->device, all[k]);
     }

@@ -1,0 +1,42 @@
+#version 450
+// col2im for one image, the adjoint of conv2d_im2col.comp: dx[c][iy][ix] is the sum of dcol[(c, ky, kx)][p]
+// over the taps whose window puts output pixel p = oy * ow + ox on (iy, ix), i.e. oy * stride - pad + ky
+// = iy (and the same along x), taken in ky, kx order. One invocation per element of dx; dcol's rows are
+// P = oh * ow pixels long.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+// dcol is a storage texel buffer: lavapipe gathers texel loads in straight-line code where it loops over
+// the SIMD lanes for an SSBO load (docs/PERFORMANCE.md).
+layout(set = 0, binding = 0, r32f) uniform readonly imageBuffer dcol;
+layout(std430, set = 0, binding = 1) writeonly buffer DX { float dx[]; };
+layout(push_constant) uniform Push {
+    uint c_in, h, w, kh, kw, stride, pad, oh, ow;
+    uint dx_base; // element offset of the image in dx's binding
+    uint count;   // c_in * h * w
+} pc;
+
+void main() {
+    uint i = tsl_global_index();
+    if (i >= pc.count)
+        return;
+    uint plane = pc.h * pc.w;
+    uint c = i / plane, r = i - c * plane;
+    uint iy = r / pc.w, ix = r - iy * pc.w;
+    uint pixels = pc.oh * pc.ow;
+    float sum = 0.0;
+    for (uint ky = 0; ky < pc.kh; ky++) {
+        int ny = int(iy + pc.pad) - int(ky); // oy * stride
+        if (ny < 0 || uint(ny) % pc.stride != 0 || uint(ny) / pc.stride >= pc.oh)
+            continue;
+        uint oy = uint(ny) / pc.stride;
+        for (uint kx = 0; kx < pc.kw; kx++) {
+            int nx = int(ix + pc.pad) - int(kx);
+            if (nx < 0 || uint(nx) % pc.stride != 0 || uint(nx) / pc.stride >= pc.ow)
+                continue;
+            uint ox = uint(nx) / pc.stride;
+            sum += imageLoad(dcol, int(((c * pc.kh + ky) * pc.kw + kx) * pixels + oy * pc.ow + ox)).x;
+        }
+    }
+    dx[pc.dx_base + i] = sum;
+}
