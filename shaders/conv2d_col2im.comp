@@ -1,8 +1,9 @@
 #version 450
-// col2im for one image, the adjoint of conv2d_im2col.comp: dx[c][iy][ix] is the sum of dcol[(c, ky, kx)][p]
-// over the taps whose window puts output pixel p = oy * ow + ox on (iy, ix), i.e. oy * stride - pad + ky
-// = iy (and the same along x), taken in ky, kx order. One invocation per element of dx; dcol's rows are
-// P = oh * ow pixels long.
+// col2im over a chunk of images, the adjoint of conv2d_im2col.comp: dx[img][c][iy][ix] is the sum of
+// dcol[(c, ky, kx)][img * P + oy * ow + ox] over the taps whose window puts output pixel (oy, ox) on
+// (iy, ix), i.e. oy * stride - pad + ky = iy (and the same along x), taken in ky, kx order. One invocation
+// per element of dx; dcol's rows are `columns` long (images * P, P = oh * ow, rounded up to a multiple
+// of 4).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -12,18 +13,21 @@ layout(set = 0, binding = 0, r32f) uniform readonly imageBuffer dcol;
 layout(std430, set = 0, binding = 1) writeonly buffer DX { float dx[]; };
 layout(push_constant) uniform Push {
     uint c_in, h, w, kh, kw, stride, pad, oh, ow;
-    uint dx_base; // element offset of the image in dx's binding
-    uint count;   // c_in * h * w
+    uint dx_base; // element offset of the chunk's first image in dx's binding
+    uint columns; // images * oh * ow rounded up to a multiple of 4 (dcol's row length)
+    uint count;   // images * c_in * h * w
 } pc;
 
 void main() {
     uint i = tsl_global_index();
     if (i >= pc.count)
         return;
-    uint plane = pc.h * pc.w;
-    uint c = i / plane, r = i - c * plane;
+    uint plane = pc.h * pc.w, image = pc.c_in * plane;
+    uint img = i / image, r = i - img * image;
+    uint c = r / plane;
+    r -= c * plane;
     uint iy = r / pc.w, ix = r - iy * pc.w;
-    uint pixels = pc.oh * pc.ow;
+    uint first = img * pc.oh * pc.ow; // the image's first column
     float sum = 0.0;
     for (uint ky = 0; ky < pc.kh; ky++) {
         int ny = int(iy + pc.pad) - int(ky); // oy * stride
@@ -35,7 +39,8 @@ void main() {
             if (nx < 0 || uint(nx) % pc.stride != 0 || uint(nx) / pc.stride >= pc.ow)
                 continue;
             uint ox = uint(nx) / pc.stride;
-            sum += imageLoad(dcol, int(((c * pc.kh + ky) * pc.kw + kx) * pixels + oy * pc.ow + ox)).x;
+            uint row = (c * pc.kh + ky) * pc.kw + kx;
+            sum += imageLoad(dcol, int(row * pc.columns + first + oy * pc.ow + ox)).x;
         }
     }
     dx[pc.dx_base + i] = sum;

@@ -6,8 +6,9 @@
 // one by one, so what costs is the number of values loaded, not the arithmetic. Each invocation
 // therefore keeps a large TM x TN register tile (vec4 accumulators in a function-local array, which the
 // driver keeps in SIMD registers or their spill slots; a module-scope array would live in memory) and
-// reuses every loaded value TN (A) or TM (B) times. A workgroup is one row of WG invocations along N
-// sharing the same TM rows (gl_WorkGroupID.y), so their A loads read the same addresses.
+// reuses every loaded value TN (A) or TM (B) times. A workgroup is WG / lanes_n rows of lanes_n
+// invocations along N (a power of two from the subgroup size, chosen by the host for narrow products);
+// the invocations of a row share its TM rows, so their A loads read the same addresses.
 //
 // Variants: TSL_GEMM_VEC4 = 1 reads A and B as vec4 along their contiguous dimension and steps k by 4
 // (the host's vec4 conditions, as for gemm.comp: k % 4 == 0, lda, ldb, a_off, b_off multiples of 4,
@@ -20,7 +21,7 @@
 // host caps k per dispatch below tsl_vk_features.max_loop_iterations.
 //
 // Device quirk: gl_WorkGroupSize is never read (see common.glsl); the named constant WG is used.
-layout(constant_id = 0) const uint WG = 64; // invocations along N
+layout(constant_id = 0) const uint WG = 64; // invocations per workgroup
 layout(constant_id = 1) const uint TM = 16; // rows of C per invocation
 layout(constant_id = 2) const uint TN = 8;  // columns of C per invocation (multiple of 4)
 layout(constant_id = 3) const bool TRANS_A = false;
@@ -91,6 +92,7 @@ layout(push_constant) uniform Push {
     uint a_off, b_off, c_off;
     float alpha, beta;
     uint beta_zero;
+    uint lanes_n; // invocations along N; the workgroup's WG / lanes_n row tiles lie along M
 } pc;
 
 const uint TG = TM / 4; // groups of 4 rows of the tile
@@ -101,8 +103,9 @@ const uint TQ = TN / 4; // groups of 4 columns (one vec4 accumulator each)
 // index is constant and the arrays become registers. A loop it does not unroll leaves the array in
 // memory and runs several times slower.
 void main() {
-    uint row0 = gl_WorkGroupID.y * TM;
-    uint col0 = (gl_WorkGroupID.x * WG + gl_LocalInvocationID.x) * TN;
+    uint lane = gl_LocalInvocationID.x;
+    uint row0 = (gl_WorkGroupID.y * (WG / pc.lanes_n) + lane / pc.lanes_n) * TM;
+    uint col0 = (gl_WorkGroupID.x * pc.lanes_n + lane % pc.lanes_n) * TN;
     if (row0 >= pc.m || col0 >= pc.n)
         return;
     uint rows[TG][4]; // clamped row of each tile row (the same in every lane of the workgroup)

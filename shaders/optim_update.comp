@@ -1,5 +1,5 @@
 #version 450
-// One optimiser step over one piece of one parameter tensor, one element per invocation:
+// One optimiser step over one piece of one parameter tensor, one element (or vec4) per invocation:
 //   d = g + wd * p                      (DECAY: the tensor is not excluded)
 //   d = d * q, q = eta |p| / |d| if both norms > 0 else 1     (LARS and not excluded)
 //   mu = momentum * mu + d;  p = p - lr * mu
@@ -11,9 +11,17 @@
 layout(constant_id = 1) const bool DECAY = true;
 layout(constant_id = 2) const bool LARS = true;
 
-layout(std430, set = 0, binding = 0) buffer P { float p[]; };
-layout(std430, set = 0, binding = 1) readonly buffer G { float g[]; };
-layout(std430, set = 0, binding = 2) buffer Mu { float mu[]; };
+// TSL_VEC4 = 1 updates four elements per invocation (n counts vec4s; the host's condition: whole vec4s
+// at 16-byte offsets), which a CPU driver loads in one step per lane where it loops over the lanes for
+// every scalar load; the arithmetic per element is the same.
+#if TSL_VEC4
+#define value_t vec4
+#else
+#define value_t float
+#endif
+layout(std430, set = 0, binding = 0) buffer P { value_t p[]; };
+layout(std430, set = 0, binding = 1) readonly buffer G { value_t g[]; };
+layout(std430, set = 0, binding = 2) buffer Mu { value_t mu[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Norms { float norms[]; };
 layout(push_constant) uniform Push { uint n, tensor; float lr, momentum, wd, eta; } pc;
 
@@ -27,8 +35,8 @@ void main() {
         if (pn > 0.0 && dn > 0.0)
             q = pc.eta * pn / dn;
     }
-    float d = DECAY ? fma(pc.wd, p[i], g[i]) : g[i];
-    float m = fma(pc.momentum, mu[i], d * q);
+    value_t d = DECAY ? fma(value_t(pc.wd), p[i], g[i]) : g[i];
+    value_t m = fma(value_t(pc.momentum), mu[i], d * q);
     mu[i] = m;
-    p[i] = fma(-pc.lr, m, p[i]);
+    p[i] = fma(value_t(-pc.lr), m, p[i]);
 }

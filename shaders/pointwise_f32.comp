@@ -1,12 +1,14 @@
 #version 450
 // The pointwise ops of a ResNet block over n values, chosen by specialization constant OP:
-//   0 relu forward:   y = max(a, 0)
+//   0 relu forward:   y = a > 0 ? a : 0
 //   1 relu backward:  y = b > 0 ? a : 0     (a = dy, b = the forward output or input: same mask)
 //   2 add:            y = a + b
-//   3 add then relu:  y = max(a + b, 0)      (block output: relu(branch + shortcut))
+//   3 add then relu:  y = a + b > 0 ? a + b : 0   (block output: relu(branch + shortcut))
 //   4 accumulate:     y = y + a
 // Unused inputs are bound to some read-only range by the host. TSL_FP16 = 1 stores a, b, y as IEEE half:
-// values are converted to fp32, computed on, and rounded to half once at the store.
+// values are converted to fp32, computed on, and rounded to half once at the store. TSL_VEC4 = 1 takes
+// four values per invocation (n counts vec4s; the host's condition: whole vec4s), which a CPU driver
+// loads in one step per lane where it loops over the lanes for every scalar load.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -14,9 +16,21 @@ layout(constant_id = 1) const uint OP = 0;
 
 #if TSL_FP16
 #extension GL_EXT_shader_16bit_storage : require
+#endif
+#if TSL_VEC4
+#define compute_t vec4
+#if TSL_FP16
+#define value_t f16vec4
+#else
+#define value_t vec4
+#endif
+#else
+#define compute_t float
+#if TSL_FP16
 #define value_t float16_t
 #else
 #define value_t float
+#endif
 #endif
 
 layout(std430, set = 0, binding = 0) readonly buffer A { value_t a[]; };
@@ -24,20 +38,28 @@ layout(std430, set = 0, binding = 1) readonly buffer B { value_t b[]; };
 layout(std430, set = 0, binding = 2) buffer Y { value_t y[]; };
 layout(push_constant) uniform Push { uint n; } pc;
 
+// v where m > 0, else 0: a selection, so relu and its backward copy values exactly (NaN gives 0).
+float keep_where_positive(float v, float m) {
+    return m > 0.0 ? v : 0.0;
+}
+vec4 keep_where_positive(vec4 v, vec4 m) {
+    return mix(vec4(0.0), v, greaterThan(m, vec4(0.0)));
+}
+
 void main() {
     uint i = tsl_global_index();
     if (i >= pc.n)
         return;
-    float x = float(a[i]), v;
+    compute_t x = compute_t(a[i]), v;
     if (OP == 0)
-        v = x > 0.0 ? x : 0.0;
+        v = keep_where_positive(x, x);
     else if (OP == 1)
-        v = float(b[i]) > 0.0 ? x : 0.0;
+        v = keep_where_positive(x, compute_t(b[i]));
     else if (OP == 2)
-        v = x + float(b[i]);
+        v = x + compute_t(b[i]);
     else if (OP == 3)
-        v = max(x + float(b[i]), 0.0);
+        v = keep_where_positive(x + compute_t(b[i]), x + compute_t(b[i]));
     else
-        v = float(y[i]) + x;
+        v = compute_t(y[i]) + x;
     y[i] = value_t(v);
 }

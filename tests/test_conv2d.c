@@ -196,11 +196,13 @@ static const char *variant_name(tsl_conv2d_variant v) {
     return v == TSL_CONV2D_VARIANT_CPU ? "cpu" : "gpu";
 }
 
-static void check_output(tsl_vk_device *d, tsl_conv2d_variant v, const char *op, const tsl_conv2d_shape *s,
-                         uint64_t seed, const tsl_vk_buffer *got, const double *want, size_t n, uint64_t k) {
+static void check_output(tsl_vk_device *d, tsl_conv2d_variant v, bool workspace, const char *op,
+                         const tsl_conv2d_shape *s, uint64_t seed, const tsl_vk_buffer *got,
+                         const double *want, size_t n, uint64_t k) {
     char label[200];
-    snprintf(label, sizeof label, "%s (%s variant) n%u c%u %ux%u -> c%u k%ux%u s%u p%u", op, variant_name(v),
-             s->n, s->c_in, s->h, s->w, s->c_out, s->kh, s->kw, s->stride, s->pad);
+    snprintf(label, sizeof label, "%s (%s variant%s) n%u c%u %ux%u -> c%u k%ux%u s%u p%u", op,
+             variant_name(v), workspace ? ", workspace" : "", s->n, s->c_in, s->h, s->w, s->c_out, s->kh,
+             s->kw, s->stride, s->pad);
     float *g = download_floats(d, got->range);
     tsl_test_check_close(label, seed, g, want, n, 1e-5, abs_tol_for(k));
     free(g);
@@ -253,9 +255,10 @@ static uint32_t check_cases(tsl_vk_device *d, const tsl_conv2d_shape *s, uint64_
         if (i == 2)
             with_workspace = n;
         /* Accumulation lengths: forward c_in*kh*kw; dx at most c_out*kh*kw; dw n*oh*ow. */
-        check_output(d, v, "forward", s, seed, &t.y, y, ny, (uint64_t)s->c_in * s->kh * s->kw);
-        check_output(d, v, "backward_data", s, seed, &t.dx, dx, nx, (uint64_t)s->c_out * s->kh * s->kw);
-        check_output(d, v, "backward_weights", s, seed, &t.dw, dw, nw,
+        bool ws = runs[i].workspace.size > 0;
+        check_output(d, v, ws, "forward", s, seed, &t.y, y, ny, (uint64_t)s->c_in * s->kh * s->kw);
+        check_output(d, v, ws, "backward_data", s, seed, &t.dx, dx, nx, (uint64_t)s->c_out * s->kh * s->kw);
+        check_output(d, v, ws, "backward_weights", s, seed, &t.dw, dw, nw,
                      (uint64_t)s->n * tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s));
     }
     tsl_conv2d_set_variant_for_testing(TSL_CONV2D_VARIANT_AUTO);
@@ -325,21 +328,26 @@ START_TEST(gpu_3x3_matches_reference) {
 }
 END_TEST
 
-/* The CPU variant's im2col path (tsl_conv2d_im2col.h) at 3x3 stride 1 and 2, a strided 1x1, a 5x5 with
- * pad 2 (c_out 128, so dx and dw take it as well as the forward) and a c_out of 8 (only the forward); odd
- * cases with x and dy 4 bytes into their buffers, so bindings start before the image. */
+/* The CPU variant's im2col path (tsl_conv2d_im2col.h). One image per chunk: 3x3 at stride 1 and 2, a
+ * strided 1x1, a 5x5 with pad 2 (c_out 128, so dx and dw take it as well as the forward) and a c_out of
+ * 8 on a 28 x 28 plane (only the forward). Packed chunks: 7 x 7 outputs (49 pixels, so a chunk's columns
+ * are padded to a multiple of 4) and a 1x1 on 4 x 4 planes; then the binding cap of the test hook splits
+ * five images into chunks of 2, 2 and 1. Odd cases have x and dy 4 bytes into their buffers, so
+ * bindings start before the images. */
 START_TEST(gpu_im2col_matches_reference) {
     uint64_t seed = tsl_test_seed("gpu_im2col_matches_reference");
     tsl_vk_device *d = tsl_test_device_open();
     const struct {
         tsl_conv2d_shape shape;
-        uint32_t dispatches; /* per image and op, im2col or col2im plus one GEMM; else one conv dispatch */
+        uint32_t dispatches; /* per chunk and op: im2col or col2im, pack or unpack, one GEMM; else one */
     } cases[] = {
         {SHAPE(2, 4, 14, 14, 128, 3, 1, 1), 2 * 2 * 3},     /* P = 196 pixels, K = 36 rows */
         {SHAPE(2, 4, 28, 28, 128, 3, 2, 1), 2 * 2 * 3},     /* stride 2: 14 x 14 outputs */
         {SHAPE(2, 8, 28, 28, 128, 1, 2, 0), 2 * 2 * 2 + 1}, /* strided 1x1: dx on the conv shader */
         {SHAPE(1, 4, 16, 16, 128, 5, 1, 2), 2 * 3},         /* 5x5, pad 2 */
-        {SHAPE(2, 4, 16, 16, 8, 3, 1, 1), 2 * 2 + 1 + 1},   /* c_out 8: only the forward */
+        {SHAPE(1, 4, 28, 28, 8, 3, 1, 1), 2 + 1 + 1},       /* c_out 8: only the forward */
+        {SHAPE(3, 4, 7, 7, 16, 3, 1, 1), 3 * 3},            /* packed: 147 pixels, 148 columns */
+        {SHAPE(2, 8, 4, 4, 12, 1, 1, 0), 3 * 3},            /* packed 1x1 stride 1 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint32_t dispatches;
@@ -348,12 +356,21 @@ START_TEST(gpu_im2col_matches_reference) {
                       "case %zu: %u dispatches with the workspace, want %u", i, dispatches,
                       cases[i].dispatches);
     }
+    /* Col for 2 images of 49 pixels (100 columns, 14400 bytes) fits a 16000-byte binding, for 3 (148
+     * columns) not: chunks of 2, 2 and 1, dw summed over them. */
+    const tsl_conv2d_shape split = SHAPE(5, 4, 7, 7, 16, 3, 1, 1);
+    tsl_conv2d_set_max_binding_bytes_for_testing(16000);
+    uint32_t dispatches;
+    check_cases(d, &split, seed + 100, 4, STORE_FP32, &dispatches);
+    ck_assert_uint_eq(dispatches, 3 * 3 * 3);
+    tsl_conv2d_set_max_binding_bytes_for_testing(0);
+
     tsl_conv2d_set_variant_for_testing(TSL_CONV2D_VARIANT_CPU);
     ck_assert_uint_eq(tsl_conv2d_workspace_bytes(d, &cases[0].shape), 4 * 36 * 196);
-    const tsl_conv2d_shape small_plane = SHAPE(1, 4, 7, 7, 128, 3, 1, 1),
-                           odd_rows = SHAPE(1, 3, 14, 14, 128, 3, 1, 1);
-    ck_assert_uint_eq(tsl_conv2d_workspace_bytes(d, &small_plane), 0); /* P = 49 */
-    ck_assert_uint_eq(tsl_conv2d_workspace_bytes(d, &odd_rows), 0);    /* K = 27 */
+    const tsl_conv2d_shape odd_rows = SHAPE(1, 3, 14, 14, 128, 3, 1, 1),
+                           large_1x1 = SHAPE(1, 8, 14, 14, 8, 1, 1, 0);
+    ck_assert_uint_eq(tsl_conv2d_workspace_bytes(d, &odd_rows), 0);  /* K = 27 */
+    ck_assert_uint_eq(tsl_conv2d_workspace_bytes(d, &large_1x1), 0); /* a direct GEMM per image */
     tsl_conv2d_set_variant_for_testing(TSL_CONV2D_VARIANT_GPU);
     ck_assert_uint_eq(tsl_conv2d_workspace_bytes(d, &cases[0].shape), 0);
     tsl_conv2d_set_variant_for_testing(TSL_CONV2D_VARIANT_AUTO);

@@ -35,8 +35,9 @@
 #error "TSL_FIXTURE_DIR must name tests/fixtures"
 #endif
 
-/* Odd sizes: 1, 3, 13, a 13x3x3x3 conv weight, and one longer than 64 groups of 256 x 4 values. */
-static const size_t sizes[] = {1, 3, 13, 351, 70001};
+/* Odd sizes: 1, 3, 13, a 13x3x3x3 conv weight, and one longer than 64 groups of 256 x 4 values; then
+ * whole vec4s (the update's vec4 build) as long. */
+static const size_t sizes[] = {1, 3, 13, 351, 70001, 70000};
 enum { N_TENSORS = sizeof sizes / sizeof sizes[0], ALIGN_FLOATS = 64 };
 
 /* Offsets (floats) of each tensor in a flat buffer, 256-byte aligned; returns the total. */
@@ -170,7 +171,8 @@ START_TEST(sgd_steps_match_reference) {
 END_TEST
 
 /* A tensor larger than one binding is split into pieces, each with its own first-level slots: with
- * the chunk limit lowered to 64 KiB the 70001-value tensor takes 5 pieces. Same tolerances. */
+ * the chunk limit lowered to 64 KiB the 70001- and 70000-value tensors take 5 pieces each. Same
+ * tolerances. */
 START_TEST(split_tensors_match_reference) {
     tsl_chunk_set_test_limit(65536);
     check_l2_norms("optim_l2_norms_split");

@@ -16,8 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Odd lengths: 1, 7, 13, a 3x13x13 plane set, and one beyond a 256-wide workgroup's multiple. */
-static const size_t lengths[] = {1, 7, 13, 3 * 13 * 13, 1000};
+/* Odd lengths: 1, 7, 13, a 3x13x13 plane set, and one beyond a 256-wide workgroup's multiple; and whole
+ * vec4s (the vec4 builds): 4, 1000 and one beyond 256 vec4s. */
+static const size_t lengths[] = {1, 7, 13, 3 * 13 * 13, 4, 1000, 4 * 257};
 enum { N_LENGTHS = sizeof lengths / sizeof lengths[0] };
 
 typedef enum { RELU, RELU_BACKWARD, ADD, ADD_RELU, ACCUMULATE } op_kind;
@@ -114,7 +115,7 @@ START_TEST(ops_match_reference) {
 END_TEST
 
 /* Arrays longer than one binding go in chunks: with the chunk limit lowered to 4 KiB, 3001 values take
- * three dispatches (1024, 1024, 953). Same tolerances. */
+ * three dispatches (1024, 1024, 953), and so do 3000 in the vec4 build. Same tolerances. */
 START_TEST(split_into_chunks_matches_reference) {
     tsl_vk_device *dev = tsl_test_device_open();
     uint64_t seed = tsl_test_seed("pointwise_split");
@@ -122,6 +123,8 @@ START_TEST(split_into_chunks_matches_reference) {
     ck_assert_uint_lt(tsl_chunk_max_bytes(dev, 4), 4 * 3001);
     for (op_kind op = RELU; op <= ACCUMULATE; op++)
         check_op(dev, seed + op, op, 3001);
+    for (op_kind op = RELU; op <= ACCUMULATE; op++) /* vec4 chunks: 1024, 1024 and 952 values */
+        check_op(dev, seed + 8 + op, op, 3000);
     tsl_chunk_set_test_limit(0);
     tsl_test_device_close(dev);
 }

@@ -108,7 +108,7 @@ VkDeviceSize tsl_conv2d_workspace_bytes(const tsl_vk_device *d, const tsl_conv2d
 static bool use_im2col(const tsl_vk_device *d, const tsl_conv2d_shape *s, uint32_t in_bytes,
                        tsl_vk_range workspace, tsl_conv2d_im2col_op op) {
     VkDeviceSize need = in_bytes == 4 ? tsl_conv2d_workspace_bytes(d, s) : 0;
-    return need && workspace.size >= need && tsl_conv2d_im2col_helps(s, op);
+    return need && workspace.size >= need && tsl_conv2d_im2col_helps(d, s, op, max_binding_bytes(d));
 }
 
 static uint32_t out_extent(uint32_t in, uint32_t k, uint32_t stride, uint32_t pad) {
@@ -383,7 +383,7 @@ static tsl_status forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_sh
     if (cpu && pr->in_bytes == 4 && tsl_conv2d_pointwise_applies(s, false))
         return tsl_conv2d_pointwise_forward(d, cmd, s, x, w, y);
     if (use_im2col(d, s, in, workspace, TSL_CONV2D_IM2COL_FORWARD))
-        return tsl_conv2d_im2col_forward(d, cmd, s, x, w, y, workspace);
+        return tsl_conv2d_im2col_forward(d, cmd, s, x, w, y, workspace, max_binding_bytes(d));
     conv_tile tile = forward_tile(s, cpu);
     conv_op op = {.op = name,
                   .shader = pr->forward[cpu],
@@ -421,7 +421,7 @@ static tsl_status backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_con
     if (cpu && pr->in_bytes == 4 && tsl_conv2d_pointwise_applies(s, false))
         return tsl_conv2d_pointwise_backward_data(d, cmd, s, dy, w, dx);
     if (use_im2col(d, s, in, workspace, TSL_CONV2D_IM2COL_DATA))
-        return tsl_conv2d_im2col_backward_data(d, cmd, s, dy, w, dx, workspace);
+        return tsl_conv2d_im2col_backward_data(d, cmd, s, dy, w, dx, workspace, max_binding_bytes(d));
     conv_tile tile = backward_data_tile(s, cpu);
     conv_op op = {.op = name,
                   .shader = pr->backward_data[cpu],
@@ -461,7 +461,7 @@ static tsl_status backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_
     if (cpu && pr->in_bytes == 4 && tsl_conv2d_pointwise_applies(s, true))
         return tsl_conv2d_pointwise_backward_weights(d, cmd, s, x, dy, dw);
     if (use_im2col(d, s, in, workspace, TSL_CONV2D_IM2COL_WEIGHTS))
-        return tsl_conv2d_im2col_backward_weights(d, cmd, s, x, dy, dw, workspace);
+        return tsl_conv2d_im2col_backward_weights(d, cmd, s, x, dy, dw, workspace, max_binding_bytes(d));
     conv_tile tile = backward_weights_tile(s, cpu);
     conv_op op = {.op = name,
                   .shader = pr->backward_weights[cpu],

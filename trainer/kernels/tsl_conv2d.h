@@ -37,10 +37,11 @@ uint64_t tsl_conv2d_x_count(const tsl_conv2d_shape *shape);
 uint64_t tsl_conv2d_w_count(const tsl_conv2d_shape *shape);
 uint64_t tsl_conv2d_y_count(const tsl_conv2d_shape *shape);
 
-/* Bytes of workspace with which the fp32 ops below run `shape` faster on this device (0: none helps).
- * On the CPU variant, convolutions with a window or a stride whose output planes are whole vec4s of at
- * least 196 pixels run as im2col and one GEMM per image (tsl_conv2d_im2col.h), through a column matrix
- * of one image: c_in * kh * kw * oh * ow floats. */
+/* Bytes of workspace with which the fp32 ops below may run `shape` faster on this device (0: none
+ * applies). On the CPU variant, convolutions with a window or a stride, and 1x1 stride-1 ones on planes
+ * the direct GEMMs leave to the conv shaders, run as im2col and GEMMs (tsl_conv2d_im2col.h) through a
+ * column matrix of c_in * kh * kw rows: one image's pixels per row on large planes, several images' on
+ * small ones (then at most 16 MiB). */
 VkDeviceSize tsl_conv2d_workspace_bytes(const tsl_vk_device *device, const tsl_conv2d_shape *shape);
 
 /* The fp32 ops take a `workspace`: with at least tsl_conv2d_workspace_bytes bytes they may use it (its

@@ -4,6 +4,15 @@
 
 enum { IM2COL_WORKGROUP = 64 };
 
+/* The packed layout's workspace cap: enough for ResNet-50's last stage at 224 px, 8 images per chunk
+ * (columns 4608 x 392 and t 512 x 392, 8 MiB), without growing the model's scratch past what its first
+ * stage's per-image columns take. */
+static const uint64_t PACKED_CAP_BYTES = 16ull << 20;
+
+/* Output planes of at least this many pixels, a whole number of vec4s, take one GEMM per image; smaller
+ * ones (whose per-image GEMMs would leave most SIMD lanes idle) pack the columns of several images. */
+enum { MIN_PIXELS_PER_IMAGE = 196 };
+
 static uint64_t pixels(const tsl_conv2d_shape *s) {
     return (uint64_t)tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s);
 }
@@ -12,148 +21,254 @@ static uint64_t col_rows(const tsl_conv2d_shape *s) {
     return (uint64_t)s->c_in * s->kh * s->kw;
 }
 
-/* Below 14 x 14 output planes the per-image GEMMs leave most SIMD lanes idle and the conv shaders, whose
- * tiles span images, were faster (lavapipe, docs/PERFORMANCE.md). */
-enum { MIN_PIXELS = 196 };
+static uint64_t round_up4(uint64_t v) {
+    return (v + 3) / 4 * 4;
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a) {
+    return (v + a - 1) / a * a;
+}
+
+/* How a shape runs: `images` per chunk; `packed` when several images share the GEMM's columns (then y
+ * and dy move through t, c_out x columns, placed at t_offset in the workspace). */
+typedef struct {
+    uint32_t images;
+    bool packed;
+    uint64_t t_offset, bytes; /* bytes: the whole workspace; 0 when the path does not apply */
+} im2col_plan;
+
+static uint64_t binding_alignment(const tsl_vk_features *f) {
+    uint64_t a = f->min_texel_buffer_offset_alignment > f->min_storage_buffer_offset_alignment
+                     ? f->min_texel_buffer_offset_alignment
+                     : f->min_storage_buffer_offset_alignment;
+    return a < 16 ? 16 : a;
+}
+
+/* The columns of a chunk of `images`: a multiple of 4 (the GEMM's vec4 loads), zero-padded past the last
+ * image's pixels. */
+static uint64_t chunk_columns(const tsl_conv2d_shape *s, uint32_t images) {
+    return round_up4((uint64_t)images * pixels(s));
+}
+
+static im2col_plan plan_for(const tsl_vk_device *d, const tsl_conv2d_shape *s, VkDeviceSize max_binding) {
+    const tsl_vk_features *f = tsl_vk_device_features(d);
+    im2col_plan none = {0, false, 0, 0};
+    uint64_t p = pixels(s), k = col_rows(s), align = binding_alignment(f);
+    uint64_t texels = f->max_texel_buffer_elements, image = (uint64_t)s->c_in * s->h * s->w;
+    if (k % 4 || p == 0 || 4 * image + align > max_binding || image + align / 4 > texels)
+        return none;
+    if (p % 4 == 0 && p >= MIN_PIXELS_PER_IMAGE) {
+        if (4 * k * p > max_binding || k * p > texels)
+            return none;
+        return (im2col_plan){1, false, 0, 4 * k * p};
+    }
+    uint32_t images = s->n;
+    for (; images > 0; images--) {
+        uint64_t cols = chunk_columns(s, images), col_bytes = 4 * k * cols, t_bytes = 4ull * s->c_out * cols;
+        uint64_t chunk_image_bytes = 4 * image * images + align;
+        bool fits = align_up(col_bytes, align) + t_bytes <= PACKED_CAP_BYTES && col_bytes <= max_binding &&
+                    t_bytes <= max_binding && k * cols <= texels && chunk_image_bytes <= max_binding &&
+                    chunk_image_bytes / 4 <= texels;
+        if (fits)
+            return (im2col_plan){images, true, align_up(col_bytes, align),
+                                 align_up(col_bytes, align) + t_bytes};
+    }
+    return none;
+}
 
 VkDeviceSize tsl_conv2d_im2col_workspace_bytes(const tsl_vk_device *d, const tsl_conv2d_shape *s,
                                                VkDeviceSize max_binding) {
-    const tsl_vk_features *f = tsl_vk_device_features(d);
-    uint64_t p = pixels(s), k = col_rows(s), image = (uint64_t)s->c_in * s->h * s->w;
-    uint64_t align = f->min_texel_buffer_offset_alignment > f->min_storage_buffer_offset_alignment
-                         ? f->min_texel_buffer_offset_alignment
-                         : f->min_storage_buffer_offset_alignment;
-    /* Bindings start up to align - 4 bytes before an image (see image_binding). */
-    bool fits = 4 * k * p <= max_binding && 4 * image + align <= max_binding &&
-                k * p <= f->max_texel_buffer_elements && image + align / 4 <= f->max_texel_buffer_elements;
-    if (p % 4 || k % 4 || p < MIN_PIXELS || !fits)
-        return 0;
-    return 4 * k * p;
+    return plan_for(d, s, max_binding).bytes;
 }
 
-/* With c_out = 64 (ResNet's first stage) dx's GEMM sums only 64 products per output and dw's has two
- * rows of 32-row tiles, and both ran slower than the conv shaders; a strided 1x1's dx scatters into a
- * quarter of dx through col2im and was slower too. */
-bool tsl_conv2d_im2col_helps(const tsl_conv2d_shape *s, tsl_conv2d_im2col_op op) {
+/* Measured on lavapipe against the conv shaders at ResNet-50's shapes, 224 px and 64 px
+ * (docs/PERFORMANCE.md). Packed chunks (small planes) won about 2x everywhere except dx of 1x1s with
+ * planes of 8 x 8 and more, where col2im only copies or scatters. One GEMM per image lost where c_out =
+ * 64 (ResNet's first stage: two rows of 32-row tiles, and dx's GEMM sums only 64 products per output)
+ * unless the plane is large (the forward at 56 x 56 still won), and a strided 1x1's dx lost too. */
+bool tsl_conv2d_im2col_helps(const tsl_vk_device *d, const tsl_conv2d_shape *s, tsl_conv2d_im2col_op op,
+                             VkDeviceSize max_binding) {
+    bool packed = plan_for(d, s, max_binding).packed, window = s->kh * s->kw > 1;
+    uint64_t p = pixels(s);
     switch (op) {
     case TSL_CONV2D_IM2COL_FORWARD:
-        return true;
+        return packed || s->c_out >= 128 || p >= 784;
     case TSL_CONV2D_IM2COL_DATA:
-        return s->kh * s->kw > 1 && s->c_out >= 128;
+        return packed ? window || p < 64 : window && s->c_out >= 128;
     default:
-        return s->c_out >= 128;
+        return packed || s->c_out >= 128;
     }
 }
 
-/* Image `image` of a batch of `floats` floats each, bound from the nearest offset below it that is a
- * multiple of `align`; *base is the image's first element within that binding. */
-static tsl_vk_range image_binding(tsl_vk_range r, uint32_t image, uint64_t floats, uint64_t align,
-                                  uint32_t *base) {
-    uint64_t start = r.offset + 4 * image * floats, bound = start - start % align;
+/* Images [first, first + count) of a batch of `floats` floats each, bound from the nearest offset below
+ * them that is a multiple of `align`; *base is the first image's first element within that binding. */
+static tsl_vk_range images_binding(tsl_vk_range r, uint32_t first, uint32_t count, uint64_t floats,
+                                   uint64_t align, uint32_t *base) {
+    uint64_t start = r.offset + 4 * first * floats, bound = start - start % align;
     *base = (uint32_t)((start - bound) / 4);
-    return (tsl_vk_range){r.vk, bound, start - bound + 4 * floats};
+    return (tsl_vk_range){r.vk, bound, start - bound + 4 * count * floats};
 }
 
-static tsl_vk_range image_slice(tsl_vk_range r, uint32_t image, uint64_t floats) {
-    return (tsl_vk_range){r.vk, r.offset + 4 * image * floats, 4 * floats};
+static tsl_vk_range images_slice(tsl_vk_range r, uint32_t first, uint32_t count, uint64_t floats) {
+    return (tsl_vk_range){r.vk, r.offset + 4 * first * floats, 4 * count * floats};
 }
 
-static tsl_status dispatch_1d(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_shader_id shader, const tsl_vk_arg *args,
-                              const uint32_t *push, uint32_t push_bytes, uint64_t invocations) {
-    uint32_t spec[] = {IM2COL_WORKGROUP};
+static tsl_status dispatch_1d(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_shader_id shader, const uint32_t *spec,
+                              uint32_t n_spec, const tsl_vk_arg *args, const void *push, uint32_t push_bytes,
+                              uint64_t invocations) {
     tsl_vk_pipeline *p;
-    TSL_TRY(tsl_vk_pipeline_get(d, shader, spec, 1, &p));
+    TSL_TRY(tsl_vk_pipeline_get(d, shader, spec, n_spec, &p));
     uint32_t gx, gy;
     tsl_vk_grid_1d(d, (invocations + IM2COL_WORKGROUP - 1) / IM2COL_WORKGROUP, &gx, &gy);
     return tsl_vk_cmd_dispatch(cmd, p, args, 2, push, push_bytes, gx, gy, 1);
 }
 
-/* col = im2col(x_image) (conv2d_im2col.comp). */
+/* The convolution's geometry, as the first push constants of conv2d_im2col.comp and conv2d_col2im.comp. */
+typedef struct {
+    uint32_t c_in, h, w, kh, kw, stride, pad, oh, ow;
+} conv_geometry;
+
+static conv_geometry geometry(const tsl_conv2d_shape *s) {
+    return (conv_geometry){
+        s->c_in, s->h, s->w, s->kh, s->kw, s->stride, s->pad, tsl_conv2d_out_h(s), tsl_conv2d_out_w(s)};
+}
+
+/* The chunk being worked on: images [first, first + count), `columns` per row of col, dcol and t. */
+typedef struct {
+    uint32_t first, count;
+    uint64_t columns;
+} chunk;
+
+/* col = im2col of the chunk's images (conv2d_im2col.comp); columns past the last pixel are zeros. */
 static tsl_status im2col(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range x,
-                         uint32_t image, tsl_vk_range col) {
+                         chunk c, tsl_vk_range col) {
     const tsl_vk_features *f = tsl_vk_device_features(d);
     uint64_t align = f->min_texel_buffer_offset_alignment < 4 ? 4 : f->min_texel_buffer_offset_alignment;
     uint32_t base;
-    tsl_vk_range xr = image_binding(x, image, (uint64_t)s->c_in * s->h * s->w, align, &base);
-    uint32_t quads = (uint32_t)(pixels(s) / 4), rows = (uint32_t)col_rows(s);
-    uint32_t push[] = {s->c_in,
-                       s->h,
-                       s->w,
-                       s->kh,
-                       s->kw,
-                       s->stride,
-                       s->pad,
-                       tsl_conv2d_out_h(s),
-                       tsl_conv2d_out_w(s),
-                       base,
-                       quads,
-                       rows * quads};
+    tsl_vk_range xr = images_binding(x, c.first, c.count, (uint64_t)s->c_in * s->h * s->w, align, &base);
+    uint64_t quads = col_rows(s) * c.columns / 4;
+    struct {
+        conv_geometry g;
+        uint32_t x_base, images, columns, count;
+    } push = {geometry(s), base, c.count, (uint32_t)c.columns, (uint32_t)quads};
+    uint32_t spec[] = {IM2COL_WORKGROUP};
     tsl_vk_arg args[] = {{xr, TSL_READ}, {col, TSL_WRITE}};
-    return dispatch_1d(d, cmd, TSL_SHADER_CONV2D_IM2COL, args, push, sizeof push, (uint64_t)rows * quads);
+    return dispatch_1d(d, cmd, TSL_SHADER_CONV2D_IM2COL, spec, 1, args, &push, sizeof push, quads);
 }
 
-/* dx_image = col2im(dcol) (conv2d_col2im.comp). */
+/* dx of the chunk's images = col2im(dcol) (conv2d_col2im.comp). */
 static tsl_status col2im(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range dcol,
-                         tsl_vk_range dx, uint32_t image) {
+                         tsl_vk_range dx, chunk c) {
     const tsl_vk_features *f = tsl_vk_device_features(d);
     uint64_t align = f->min_storage_buffer_offset_alignment < 4 ? 4 : f->min_storage_buffer_offset_alignment;
-    uint64_t count = (uint64_t)s->c_in * s->h * s->w;
+    uint64_t image = (uint64_t)s->c_in * s->h * s->w;
     uint32_t base;
-    tsl_vk_range dxr = image_binding(dx, image, count, align, &base);
-    uint32_t push[] = {s->c_in,
-                       s->h,
-                       s->w,
-                       s->kh,
-                       s->kw,
-                       s->stride,
-                       s->pad,
-                       tsl_conv2d_out_h(s),
-                       tsl_conv2d_out_w(s),
-                       base,
-                       (uint32_t)count};
+    tsl_vk_range dxr = images_binding(dx, c.first, c.count, image, align, &base);
+    struct {
+        conv_geometry g;
+        uint32_t dx_base, columns, count;
+    } push = {geometry(s), base, (uint32_t)c.columns, (uint32_t)(c.count * image)};
+    uint32_t spec[] = {IM2COL_WORKGROUP};
     tsl_vk_arg args[] = {{dcol, TSL_READ}, {dxr, TSL_WRITE}};
-    return dispatch_1d(d, cmd, TSL_SHADER_CONV2D_COL2IM, args, push, sizeof push, count);
+    return dispatch_1d(d, cmd, TSL_SHADER_CONV2D_COL2IM, spec, 1, args, &push, sizeof push, c.count * image);
 }
 
-static tsl_vk_range col_range(const tsl_conv2d_shape *s, tsl_vk_range workspace) {
-    return (tsl_vk_range){workspace.vk, workspace.offset, 4 * col_rows(s) * pixels(s)};
+/* Between y (NCHW, c_out channels) and t (c_out x columns) for the chunk's images: `unpack` writes y.
+ * Packing first zeroes t, so its padding columns add nothing to dw's sums. */
+static tsl_status move_columns(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range y,
+                               tsl_vk_range t, chunk c, bool unpack) {
+    const tsl_vk_features *f = tsl_vk_device_features(d);
+    uint64_t align = f->min_storage_buffer_offset_alignment < 4 ? 4 : f->min_storage_buffer_offset_alignment;
+    uint64_t p = pixels(s), image = s->c_out * p;
+    if (!unpack && c.columns > c.count * p)
+        TSL_TRY(tsl_vk_cmd_fill(cmd, t, 0));
+    uint32_t base;
+    tsl_vk_range yr = images_binding(y, c.first, c.count, image, align, &base);
+    uint32_t push[] = {s->c_out, (uint32_t)p, c.count, (uint32_t)c.columns, base};
+    uint32_t spec[] = {IM2COL_WORKGROUP, unpack};
+    tsl_vk_arg args[] = {{t, unpack ? TSL_READ : TSL_WRITE}, {yr, unpack ? TSL_WRITE : TSL_READ}};
+    return dispatch_1d(d, cmd, TSL_SHADER_CONV2D_PACK_COLUMNS, spec, 2, args, push, sizeof push,
+                       c.count * image);
+}
+
+typedef struct {
+    im2col_plan plan;
+    tsl_vk_range workspace;
+} im2col_run;
+
+static im2col_run run_for(const tsl_vk_device *d, const tsl_conv2d_shape *s, tsl_vk_range workspace,
+                          VkDeviceSize max_binding) {
+    return (im2col_run){plan_for(d, s, max_binding), workspace};
+}
+
+static chunk chunk_at(const tsl_conv2d_shape *s, const im2col_plan *pl, uint32_t first) {
+    uint32_t count = s->n - first < pl->images ? s->n - first : pl->images;
+    return (chunk){first, count, chunk_columns(s, count)};
+}
+
+static tsl_vk_range col_of(const tsl_conv2d_shape *s, const im2col_run *r, chunk c) {
+    return (tsl_vk_range){r->workspace.vk, r->workspace.offset, 4 * col_rows(s) * c.columns};
+}
+
+static tsl_vk_range t_of(const tsl_conv2d_shape *s, const im2col_run *r, chunk c) {
+    return (tsl_vk_range){r->workspace.vk, r->workspace.offset + r->plan.t_offset,
+                          4ull * s->c_out * c.columns};
 }
 
 tsl_status tsl_conv2d_im2col_forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
-                                     tsl_vk_range x, tsl_vk_range w, tsl_vk_range y, tsl_vk_range workspace) {
-    tsl_vk_range col = col_range(s, workspace);
-    uint32_t p = (uint32_t)pixels(s);
-    tsl_gemm_params g = tsl_gemm_params_make(s->c_out, p, (uint32_t)col_rows(s), false, false);
-    for (uint32_t i = 0; i < s->n; i++) {
-        TSL_TRY(im2col(d, cmd, s, x, i, col));
-        TSL_TRY(tsl_gemm_f32(d, cmd, &g, w, col, image_slice(y, i, (uint64_t)s->c_out * p)));
+                                     tsl_vk_range x, tsl_vk_range w, tsl_vk_range y, tsl_vk_range workspace,
+                                     VkDeviceSize max_binding) {
+    im2col_run r = run_for(d, s, workspace, max_binding);
+    uint64_t image = s->c_out * pixels(s);
+    for (uint32_t first = 0; first < s->n; first += r.plan.images) {
+        chunk c = chunk_at(s, &r.plan, first);
+        tsl_vk_range col = col_of(s, &r, c),
+                     out = r.plan.packed ? t_of(s, &r, c) : images_slice(y, first, 1, image);
+        tsl_gemm_params g =
+            tsl_gemm_params_make(s->c_out, (uint32_t)c.columns, (uint32_t)col_rows(s), false, false);
+        TSL_TRY(im2col(d, cmd, s, x, c, col));
+        TSL_TRY(tsl_gemm_f32(d, cmd, &g, w, col, out)); /* w col */
+        if (r.plan.packed)
+            TSL_TRY(move_columns(d, cmd, s, y, out, c, true));
     }
     return TSL_OK;
 }
 
 tsl_status tsl_conv2d_im2col_backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
                                            tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx,
-                                           tsl_vk_range workspace) {
-    tsl_vk_range dcol = col_range(s, workspace);
-    uint32_t p = (uint32_t)pixels(s);
-    tsl_gemm_params g = tsl_gemm_params_make((uint32_t)col_rows(s), p, s->c_out, true, false); /* w^T dy */
-    for (uint32_t i = 0; i < s->n; i++) {
-        TSL_TRY(tsl_gemm_f32(d, cmd, &g, w, image_slice(dy, i, (uint64_t)s->c_out * p), dcol));
-        TSL_TRY(col2im(d, cmd, s, dcol, dx, i));
+                                           tsl_vk_range workspace, VkDeviceSize max_binding) {
+    im2col_run r = run_for(d, s, workspace, max_binding);
+    uint64_t image = s->c_out * pixels(s);
+    for (uint32_t first = 0; first < s->n; first += r.plan.images) {
+        chunk c = chunk_at(s, &r.plan, first);
+        tsl_vk_range dcol = col_of(s, &r, c),
+                     in = r.plan.packed ? t_of(s, &r, c) : images_slice(dy, first, 1, image);
+        if (r.plan.packed)
+            TSL_TRY(move_columns(d, cmd, s, dy, in, c, false));
+        tsl_gemm_params g =
+            tsl_gemm_params_make((uint32_t)col_rows(s), (uint32_t)c.columns, s->c_out, true, false);
+        TSL_TRY(tsl_gemm_f32(d, cmd, &g, w, in, dcol)); /* w^T dy */
+        TSL_TRY(col2im(d, cmd, s, dcol, dx, c));
     }
     return TSL_OK;
 }
 
 tsl_status tsl_conv2d_im2col_backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
                                               tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw,
-                                              tsl_vk_range workspace) {
-    tsl_vk_range col = col_range(s, workspace);
-    uint32_t p = (uint32_t)pixels(s);
-    tsl_gemm_params g = tsl_gemm_params_make(s->c_out, (uint32_t)col_rows(s), p, false, true); /* dy col^T */
-    for (uint32_t i = 0; i < s->n; i++) {
-        g.beta = i ? 1.0f : 0.0f; /* the first image writes dw, later ones add to it */
-        TSL_TRY(im2col(d, cmd, s, x, i, col));
-        TSL_TRY(tsl_gemm_f32(d, cmd, &g, image_slice(dy, i, (uint64_t)s->c_out * p), col, dw));
+                                              tsl_vk_range workspace, VkDeviceSize max_binding) {
+    im2col_run r = run_for(d, s, workspace, max_binding);
+    uint64_t image = s->c_out * pixels(s);
+    for (uint32_t first = 0; first < s->n; first += r.plan.images) {
+        chunk c = chunk_at(s, &r.plan, first);
+        tsl_vk_range col = col_of(s, &r, c),
+                     in = r.plan.packed ? t_of(s, &r, c) : images_slice(dy, first, 1, image);
+        TSL_TRY(im2col(d, cmd, s, x, c, col));
+        if (r.plan.packed)
+            TSL_TRY(move_columns(d, cmd, s, dy, in, c, false));
+        tsl_gemm_params g =
+            tsl_gemm_params_make(s->c_out, (uint32_t)col_rows(s), (uint32_t)c.columns, false, true);
+        g.beta = first ? 1.0f : 0.0f;                   /* the first chunk writes dw, later ones add to it */
+        TSL_TRY(tsl_gemm_f32(d, cmd, &g, in, col, dw)); /* dy col^T */
     }
     return TSL_OK;
 }

@@ -109,11 +109,12 @@ static tsl_status check_coopmat(const tsl_vk_features *f, tsl_gemm_variant v) {
     return TSL_OK;
 }
 
-/* Invocations in a CPU-variant workgroup for n columns of tn each: the smallest power of two from the
- * subgroup size up to 64 that covers n. lavapipe runs a workgroup as a loop over its subgroups, and a
- * subgroup whose lanes all lie past n still runs the whole k loop: 64-wide rows left 51 of 64 lanes idle
- * on 14 x 14 planes (n = 196), where 16 invocations ran the 1x1 convolutions' GEMMs about 1.7x faster
- * (docs/PERFORMANCE.md). Powers of two bound the pipelines compiled to four widths. */
+/* Invocations along N of a CPU-variant workgroup for n columns of tn each: the smallest power of two
+ * from the subgroup size up to 64 that covers n; the workgroup's 64 invocations then cover 64 / that
+ * many row tiles. lavapipe runs a workgroup as a loop over its subgroups, and a subgroup whose lanes all
+ * lie past n still runs the whole k loop: rows of 64 left 51 of 64 lanes idle on 14 x 14 planes (n =
+ * 196), where rows of 16 ran the 1x1 convolutions' GEMMs about 1.7x faster (docs/PERFORMANCE.md). The
+ * split is a push constant, so every width shares one pipeline (each costs seconds to compile). */
 static uint32_t cpu_row_invocations(uint32_t n, uint32_t tn, const tsl_vk_features *f) {
     uint32_t wg = f->subgroup_size ? f->subgroup_size : 1;
     while (wg < 64 && (uint64_t)wg * tn < n)
@@ -146,7 +147,8 @@ static gemm_config gemm_config_for(tsl_gemm_variant v, const tsl_gemm_params *p,
     bool half = p->a_dtype == TSL_DTYPE_F16 || p->b_dtype == TSL_DTYPE_F16 || p->c_dtype == TSL_DTYPE_F16;
     if (!vec4 || (p->trans_a && p->trans_b) || half)
         return (gemm_config){64, 1, 8, 8, v};
-    return (gemm_config){cpu_row_invocations(p->n, 16, f), 1, p->m <= 16 ? 16 : 32, 16, v};
+    uint32_t lanes_n = cpu_row_invocations(p->n, 16, f);
+    return (gemm_config){lanes_n, 64 / lanes_n, p->m <= 16 ? 16 : 32, 16, v};
 }
 
 static uint64_t block_m(gemm_config g) {
@@ -160,6 +162,7 @@ typedef struct {
     uint32_t m, n, k, lda, ldb, ldc, a_off, b_off, c_off;
     float alpha, beta;
     uint32_t beta_zero;
+    uint32_t lanes_n; /* gemm_cpu.comp: invocations of a workgroup along N (gemm_config.wg_x) */
 } gemm_push;
 
 tsl_gemm_params tsl_gemm_params_make(uint32_t m, uint32_t n, uint32_t k, bool trans_a, bool trans_b) {
@@ -347,7 +350,8 @@ static tsl_status record_block(tsl_vk_cmd *cmd, const tsl_vk_pipeline *pl, const
                       .lda = p->lda,
                       .ldb = p->ldb,
                       .ldc = p->ldc,
-                      .alpha = p->alpha};
+                      .alpha = p->alpha,
+                      .lanes_n = dl.cfg.wg_x};
     /* Chunks of the sum after the first add onto what the first wrote. */
     push.beta = k0 ? 1.0f : p->beta;
     push.beta_zero = push.beta == 0.0f;
@@ -420,7 +424,8 @@ static tsl_status gemm_pipeline(tsl_vk_device *d, const tsl_gemm_params *p, gemm
     }
     bool cpu = g.variant == TSL_GEMM_VARIANT_CPU;
     uint32_t gpu_spec[] = {g.wg_x, g.wg_y, g.tm, g.tn, p->trans_a, p->trans_b};
-    uint32_t cpu_spec[] = {g.wg_x, g.tm, g.tn, p->trans_a, p->trans_b};
+    uint32_t cpu_spec[] = {g.wg_x * g.wg_y, g.tm, g.tn, p->trans_a,
+                           p->trans_b}; /* the split: push constant */
     return tsl_vk_pipeline_get(d, gemm_shader(p, vec4, cpu), cpu ? cpu_spec : gpu_spec, cpu ? 5 : 6, pl);
 }
 

@@ -24,18 +24,25 @@ static tsl_status run_op(tsl_vk_device *d, tsl_vk_cmd *cmd, uint32_t elem, uint3
         return tsl_error(TSL_ERR_INVALID_ARG,
                          "%s%s: a range starts at a byte offset that is not a multiple of %u", op_names[op],
                          suffix, elem);
+    /* Whole vec4s take the vec4 build: a CPU driver then loops over the SIMD lanes once per four values
+     * instead of once per value (lavapipe: docs/PERFORMANCE.md). Every chunk but the last is a whole
+     * number of vec4s (the step's granule), and so is the last when the total is. */
+    VkDeviceSize vec = 4 * elem;
+    bool vec4 = total % vec == 0 && a.offset % vec == 0 && b.offset % vec == 0 && y.offset % vec == 0;
+    static const tsl_shader_id shaders[2][2] = {{TSL_SHADER_POINTWISE_F32, TSL_SHADER_POINTWISE_F32_VEC4},
+                                                {TSL_SHADER_POINTWISE_F16, TSL_SHADER_POINTWISE_F16_VEC4}};
     uint32_t spec[] = {WORKGROUP, op};
     tsl_vk_pipeline *p;
-    TSL_TRY(
-        tsl_vk_pipeline_get(d, elem == 2 ? TSL_SHADER_POINTWISE_F16 : TSL_SHADER_POINTWISE_F32, spec, 2, &p));
-    VkDeviceSize step = tsl_chunk_max_bytes(d, elem);
+    TSL_TRY(tsl_vk_pipeline_get(d, shaders[elem == 2][vec4], spec, 2, &p));
+    uint32_t granule = vec4 ? (uint32_t)vec : elem;
+    VkDeviceSize step = tsl_chunk_max_bytes(d, granule);
     for (VkDeviceSize off = 0; off < total; off += step) {
         VkDeviceSize bytes = total - off < step ? total - off : step;
         tsl_vk_arg args[] = {
             {{a.vk, a.offset + off, bytes}, TSL_READ},
             {{b.vk, b.offset + off, bytes}, TSL_READ},
             {{y.vk, y.offset + off, bytes}, op == OP_ACCUMULATE ? TSL_READ_WRITE : TSL_WRITE}};
-        uint32_t n = (uint32_t)(bytes / elem), gx, gy;
+        uint32_t n = (uint32_t)(bytes / granule), gx, gy;
         tsl_vk_grid_1d(d, (n + WORKGROUP - 1) / WORKGROUP, &gx, &gy);
         TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, args, 3, &n, sizeof n, gx, gy, 1));
     }
