@@ -1,17 +1,25 @@
 #version 450
-// im2col over a chunk of images: col[(c, ky, kx)][j] = x[img][c][oy * stride - pad + ky][ox * stride - pad
+// im2col over a chunk of images: col[(c, ky, kx)][j] = x[img][c][oy * STRIDE - pad + ky][ox * STRIDE - pad
 // + kx] (0 in the padding) for column j = img * P + oy * ow + ox, P = oh * ow. Rows are `columns` long,
 // images * P rounded up to a multiple of 4 with zero columns; one invocation writes four consecutive
 // columns of one row as a vec4 (they may span two images).
+//
+// The kernel size and stride are specialization constants and the four columns step from the first
+// one's (img, oy, ox) by additions: a CPU driver divides by a runtime value lane by lane, and those
+// divisions cost more than the loads.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+
+layout(constant_id = 1) const uint KH = 3;
+layout(constant_id = 2) const uint KW = 3;
+layout(constant_id = 3) const uint STRIDE = 1;
 
 // x is a storage texel buffer: lavapipe gathers texel loads in straight-line code where it loops over the
 // SIMD lanes for an SSBO load (docs/PERFORMANCE.md).
 layout(set = 0, binding = 0, r32f) uniform readonly imageBuffer x_texels;
 layout(std430, set = 0, binding = 1) writeonly buffer Col { vec4 col4[]; };
 layout(push_constant) uniform Push {
-    uint c_in, h, w, kh, kw, stride, pad, oh, ow;
+    uint c_in, h, w, pad, oh, ow;
     uint x_base;  // element offset of the chunk's first image in x's binding
     uint images;  // in the chunk
     uint columns; // images * oh * ow rounded up to a multiple of 4
@@ -23,20 +31,26 @@ void main() {
     if (i >= pc.count)
         return;
     uint quads = pc.columns / 4;
-    uint row = i / quads, j0 = 4 * (i - row * quads);
-    uint taps = pc.kh * pc.kw;
-    uint c = row / taps, t = row - c * taps;
-    uint ky = t / pc.kw, kx = t - ky * pc.kw;
+    uint row = i / quads, j = 4 * (i - row * quads);
+    uint c = row / (KH * KW), t = row - c * (KH * KW);
+    uint ky = t / KW, kx = t - ky * KW;
     uint pixels = pc.oh * pc.ow, image = pc.c_in * pc.h * pc.w;
+    uint img = j / pixels, p = j - img * pixels;
+    uint oy = p / pc.ow, ox = p - oy * pc.ow;
     vec4 v;
     for (uint e = 0; e < 4; e++) {
-        uint j = j0 + e, img = j / pixels, p = j - img * pixels;
-        uint oy = p / pc.ow, ox = p - oy * pc.ow;
-        int iy = int(oy * pc.stride + ky) - int(pc.pad), ix = int(ox * pc.stride + kx) - int(pc.pad);
+        int iy = int(oy * STRIDE + ky) - int(pc.pad), ix = int(ox * STRIDE + kx) - int(pc.pad);
         bool inside = img < pc.images && iy >= 0 && iy < int(pc.h) && ix >= 0 && ix < int(pc.w);
         uint at = pc.x_base + img * image + (c * pc.h + uint(max(iy, 0))) * pc.w + uint(max(ix, 0));
         float xv = imageLoad(x_texels, int(inside ? at : pc.x_base)).x;
         v[e] = inside ? xv : 0.0;
+        if (++ox == pc.ow) { // the next column: along the row, then the next row, then the next image
+            ox = 0;
+            if (++oy == pc.oh) {
+                oy = 0;
+                img++;
+            }
+        }
     }
     col4[i] = v;
 }

@@ -4,9 +4,9 @@
 
 enum { IM2COL_WORKGROUP = 64 };
 
-/* The packed layout's workspace cap: enough for ResNet-50's last stage at 224 px, 8 images per chunk
- * (columns 4608 x 392 and t 512 x 392, 8 MiB), without growing the model's scratch past what its first
- * stage's per-image columns take. */
+/* The packed layout's workspace cap: room for ResNet-50's last stage at 224 px with 8 images per chunk
+ * (col 4608 x 392 and t 512 x 392: 8 MiB, about what the first stage's per-image columns take, 7 MiB);
+ * larger batches go in several chunks rather than growing the model's scratch with the batch. */
 static const uint64_t PACKED_CAP_BYTES = 16ull << 20;
 
 /* Output planes of at least this many pixels, a whole number of vec4s, take one GEMM per image; smaller
@@ -123,14 +123,20 @@ static tsl_status dispatch_1d(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_shader_id s
     return tsl_vk_cmd_dispatch(cmd, p, args, 2, push, push_bytes, gx, gy, 1);
 }
 
-/* The convolution's geometry, as the first push constants of conv2d_im2col.comp and conv2d_col2im.comp. */
+/* The convolution's geometry, as the first push constants of conv2d_im2col.comp and conv2d_col2im.comp;
+ * the kernel size and stride are their specialization constants (geometry_spec). */
 typedef struct {
-    uint32_t c_in, h, w, kh, kw, stride, pad, oh, ow;
+    uint32_t c_in, h, w, pad, oh, ow;
 } conv_geometry;
 
 static conv_geometry geometry(const tsl_conv2d_shape *s) {
-    return (conv_geometry){
-        s->c_in, s->h, s->w, s->kh, s->kw, s->stride, s->pad, tsl_conv2d_out_h(s), tsl_conv2d_out_w(s)};
+    return (conv_geometry){s->c_in, s->h, s->w, s->pad, tsl_conv2d_out_h(s), tsl_conv2d_out_w(s)};
+}
+
+enum { GEOMETRY_SPECS = 4 };
+
+static void geometry_spec(const tsl_conv2d_shape *s, uint32_t spec[GEOMETRY_SPECS]) {
+    spec[0] = IM2COL_WORKGROUP, spec[1] = s->kh, spec[2] = s->kw, spec[3] = s->stride;
 }
 
 /* The chunk being worked on: images [first, first + count), `columns` per row of col, dcol and t. */
@@ -151,9 +157,11 @@ static tsl_status im2col(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_sha
         conv_geometry g;
         uint32_t x_base, images, columns, count;
     } push = {geometry(s), base, c.count, (uint32_t)c.columns, (uint32_t)quads};
-    uint32_t spec[] = {IM2COL_WORKGROUP};
+    uint32_t spec[GEOMETRY_SPECS];
+    geometry_spec(s, spec);
     tsl_vk_arg args[] = {{xr, TSL_READ}, {col, TSL_WRITE}};
-    return dispatch_1d(d, cmd, TSL_SHADER_CONV2D_IM2COL, spec, 1, args, &push, sizeof push, quads);
+    return dispatch_1d(d, cmd, TSL_SHADER_CONV2D_IM2COL, spec, GEOMETRY_SPECS, args, &push, sizeof push,
+                       quads);
 }
 
 /* dx of the chunk's images = col2im(dcol) (conv2d_col2im.comp). */
@@ -168,9 +176,11 @@ static tsl_status col2im(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_sha
         conv_geometry g;
         uint32_t dx_base, columns, count;
     } push = {geometry(s), base, (uint32_t)c.columns, (uint32_t)(c.count * image)};
-    uint32_t spec[] = {IM2COL_WORKGROUP};
+    uint32_t spec[GEOMETRY_SPECS];
+    geometry_spec(s, spec);
     tsl_vk_arg args[] = {{dcol, TSL_READ}, {dxr, TSL_WRITE}};
-    return dispatch_1d(d, cmd, TSL_SHADER_CONV2D_COL2IM, spec, 1, args, &push, sizeof push, c.count * image);
+    return dispatch_1d(d, cmd, TSL_SHADER_CONV2D_COL2IM, spec, GEOMETRY_SPECS, args, &push, sizeof push,
+                       c.count * image);
 }
 
 /* Between y (NCHW, c_out channels) and t (c_out x columns) for the chunk's images: `unpack` writes y.
@@ -215,15 +225,25 @@ static tsl_vk_range t_of(const tsl_conv2d_shape *s, const im2col_run *r, chunk c
                           4ull * s->c_out * c.columns};
 }
 
+/* The chunk's y or dy as c_out x columns: t when the chunk packs, else the one image itself. */
+static tsl_vk_range nchw_columns(const tsl_conv2d_shape *s, const im2col_run *r, chunk c, tsl_vk_range y) {
+    return r->plan.packed ? t_of(s, r, c) : images_slice(y, c.first, 1, (uint64_t)s->c_out * pixels(s));
+}
+
+/* *in = the chunk's dy as c_out x columns, packed into t first when the chunk packs. */
+static tsl_status dy_columns(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
+                             const im2col_run *r, chunk c, tsl_vk_range dy, tsl_vk_range *in) {
+    *in = nchw_columns(s, r, c, dy);
+    return r->plan.packed ? move_columns(d, cmd, s, dy, *in, c, false) : TSL_OK;
+}
+
 tsl_status tsl_conv2d_im2col_forward(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s,
                                      tsl_vk_range x, tsl_vk_range w, tsl_vk_range y, tsl_vk_range workspace,
                                      VkDeviceSize max_binding) {
     im2col_run r = run_for(d, s, workspace, max_binding);
-    uint64_t image = s->c_out * pixels(s);
     for (uint32_t first = 0; first < s->n; first += r.plan.images) {
         chunk c = chunk_at(s, &r.plan, first);
-        tsl_vk_range col = col_of(s, &r, c),
-                     out = r.plan.packed ? t_of(s, &r, c) : images_slice(y, first, 1, image);
+        tsl_vk_range col = col_of(s, &r, c), out = nchw_columns(s, &r, c, y);
         tsl_gemm_params g =
             tsl_gemm_params_make(s->c_out, (uint32_t)c.columns, (uint32_t)col_rows(s), false, false);
         TSL_TRY(im2col(d, cmd, s, x, c, col));
@@ -238,13 +258,10 @@ tsl_status tsl_conv2d_im2col_backward_data(tsl_vk_device *d, tsl_vk_cmd *cmd, co
                                            tsl_vk_range dy, tsl_vk_range w, tsl_vk_range dx,
                                            tsl_vk_range workspace, VkDeviceSize max_binding) {
     im2col_run r = run_for(d, s, workspace, max_binding);
-    uint64_t image = s->c_out * pixels(s);
     for (uint32_t first = 0; first < s->n; first += r.plan.images) {
         chunk c = chunk_at(s, &r.plan, first);
-        tsl_vk_range dcol = col_of(s, &r, c),
-                     in = r.plan.packed ? t_of(s, &r, c) : images_slice(dy, first, 1, image);
-        if (r.plan.packed)
-            TSL_TRY(move_columns(d, cmd, s, dy, in, c, false));
+        tsl_vk_range dcol = col_of(s, &r, c), in;
+        TSL_TRY(dy_columns(d, cmd, s, &r, c, dy, &in));
         tsl_gemm_params g =
             tsl_gemm_params_make((uint32_t)col_rows(s), (uint32_t)c.columns, s->c_out, true, false);
         TSL_TRY(tsl_gemm_f32(d, cmd, &g, w, in, dcol)); /* w^T dy */
@@ -257,14 +274,11 @@ tsl_status tsl_conv2d_im2col_backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd,
                                               tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dw,
                                               tsl_vk_range workspace, VkDeviceSize max_binding) {
     im2col_run r = run_for(d, s, workspace, max_binding);
-    uint64_t image = s->c_out * pixels(s);
     for (uint32_t first = 0; first < s->n; first += r.plan.images) {
         chunk c = chunk_at(s, &r.plan, first);
-        tsl_vk_range col = col_of(s, &r, c),
-                     in = r.plan.packed ? t_of(s, &r, c) : images_slice(dy, first, 1, image);
+        tsl_vk_range col = col_of(s, &r, c), in;
         TSL_TRY(im2col(d, cmd, s, x, c, col));
-        if (r.plan.packed)
-            TSL_TRY(move_columns(d, cmd, s, dy, in, c, false));
+        TSL_TRY(dy_columns(d, cmd, s, &r, c, dy, &in));
         tsl_gemm_params g =
             tsl_gemm_params_make(s->c_out, (uint32_t)col_rows(s), (uint32_t)c.columns, false, true);
         g.beta = first ? 1.0f : 0.0f;                   /* the first chunk writes dw, later ones add to it */

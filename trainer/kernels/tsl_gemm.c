@@ -135,9 +135,9 @@ static uint32_t cpu_row_invocations(uint32_t n, uint32_t tn, const tsl_vk_featur
  * steeply with the tile there (~30 CPU-s at 32 x 16, ~1.7 at 16 x 8, ~0.5 at 8 x 8), and every process
  * compiles it afresh. So does the vec4 build with both operands transposed (~25 CPU-s at 32 x 16; no
  * layer of the model uses that form), and the fp16-storage builds, not tuned (their test spent over
- * 70 CPU-s, mostly compiling them, at 32 x 16). A workgroup is a row of invocations sharing A's rows: 64,
- * or for narrow products (n <= 512 in the vec4 build) the fewest that cover n, at least one subgroup
- * (cpu_row_invocations). TM and TN stay multiples of 4 (gemm_cpu.comp). */
+ * 70 CPU-s, mostly compiling them, at 32 x 16). A workgroup is 64 invocations along N sharing A's rows,
+ * or for narrow products (n <= 512 in the vec4 build) rows of as few as cover n, at least a subgroup
+ * each, one row per tile of TM rows (cpu_row_invocations). TM and TN stay multiples of 4 (gemm_cpu.comp). */
 static gemm_config gemm_config_for(tsl_gemm_variant v, const tsl_gemm_params *p, bool vec4,
                                    const tsl_vk_features *f) {
     if (is_coopmat(v)) /* one 64 x 64 block per workgroup: the block arithmetic below sees a 1 x 1 grid */
