@@ -67,7 +67,7 @@ static im2col_plan plan_for(const tsl_vk_device *d, const tsl_conv2d_shape *s, V
         uint64_t cols = chunk_columns(s, images), col_bytes = 4 * k * cols, t_bytes = 4ull * s->c_out * cols;
         uint64_t chunk_image_bytes = 4 * image * images + align;
         bool fits = align_up(col_bytes, align) + t_bytes <= PACKED_CAP_BYTES && col_bytes <= max_binding &&
-                    t_bytes <= max_binding && k * cols <= texels && chunk_image_bytes <= max_binding &&
+                    t_bytes + align <= max_binding && k * cols <= texels && chunk_image_bytes <= max_binding &&
                     chunk_image_bytes / 4 <= texels;
         if (fits)
             return (im2col_plan){images, true, align_up(col_bytes, align),
