@@ -108,7 +108,7 @@ void main() {
     uint col0 = (gl_WorkGroupID.x * pc.lanes_n + lane % pc.lanes_n) * TN;
     if (row0 >= pc.m || col0 >= pc.n)
         return;
-    uint rows[TG][4]; // clamped row of each tile row (the same in every lane of the workgroup)
+    uint rows[TG][4]; // clamped row of each tile row (the same in every lane of a row of lanes_n)
     for (uint g = 0; g < TG; g++)
         for (uint i = 0; i < 4; i++)
             rows[g][i] = min(row0 + 4 * g + i, pc.m - 1);

@@ -1,5 +1,6 @@
 #include "tsl_conv2d_im2col.h"
 
+#include "tsl_chunk.h"
 #include "tsl_gemm.h"
 
 enum { IM2COL_WORKGROUP = 64 };
@@ -67,8 +68,8 @@ static im2col_plan plan_for(const tsl_vk_device *d, const tsl_conv2d_shape *s, V
         uint64_t cols = chunk_columns(s, images), col_bytes = 4 * k * cols, t_bytes = 4ull * s->c_out * cols;
         uint64_t chunk_image_bytes = 4 * image * images + align;
         bool fits = align_up(col_bytes, align) + t_bytes <= PACKED_CAP_BYTES && col_bytes <= max_binding &&
-                    t_bytes + align <= max_binding && k * cols <= texels && chunk_image_bytes <= max_binding &&
-                    chunk_image_bytes / 4 <= texels;
+                    t_bytes + align <= max_binding && k * cols <= texels &&
+                    chunk_image_bytes <= max_binding && chunk_image_bytes / 4 <= texels;
         if (fits)
             return (im2col_plan){images, true, align_up(col_bytes, align),
                                  align_up(col_bytes, align) + t_bytes};
@@ -107,10 +108,6 @@ static tsl_vk_range images_binding(tsl_vk_range r, uint32_t first, uint32_t coun
     uint64_t start = r.offset + 4 * first * floats, bound = start - start % align;
     *base = (uint32_t)((start - bound) / 4);
     return (tsl_vk_range){r.vk, bound, start - bound + 4 * count * floats};
-}
-
-static tsl_vk_range images_slice(tsl_vk_range r, uint32_t first, uint32_t count, uint64_t floats) {
-    return (tsl_vk_range){r.vk, r.offset + 4 * first * floats, 4 * count * floats};
 }
 
 static tsl_status dispatch_1d(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_shader_id shader, const uint32_t *spec,
@@ -227,7 +224,7 @@ static tsl_vk_range t_of(const tsl_conv2d_shape *s, const im2col_run *r, chunk c
 
 /* The chunk's y or dy as c_out x columns: t when the chunk packs, else the one image itself. */
 static tsl_vk_range nchw_columns(const tsl_conv2d_shape *s, const im2col_run *r, chunk c, tsl_vk_range y) {
-    return r->plan.packed ? t_of(s, r, c) : images_slice(y, c.first, 1, (uint64_t)s->c_out * pixels(s));
+    return r->plan.packed ? t_of(s, r, c) : tsl_batch_chunk(y, 4ull * s->c_out * pixels(s), c.first, 1);
 }
 
 /* *in = the chunk's dy as c_out x columns, packed into t first when the chunk packs. */

@@ -5,11 +5,12 @@
  * half the GEMM's rate (docs/PERFORMANCE.md). */
 #include "tsl_conv2d_pointwise.h"
 
+#include "tsl_chunk.h"
 #include "tsl_gemm.h"
 
 /* Image `image` of an fp32 batch of `floats_per_image` floats each. */
-static tsl_vk_range image_slice(tsl_vk_range r, uint64_t image, uint64_t floats_per_image) {
-    return (tsl_vk_range){r.vk, r.offset + 4 * image * floats_per_image, 4 * floats_per_image};
+static tsl_vk_range image_slice(tsl_vk_range r, uint32_t image, uint64_t floats_per_image) {
+    return tsl_batch_chunk(r, 4 * floats_per_image, image, 1);
 }
 
 /* The GEMM's columns are the plane's pixels in forward and dx; its CPU variant sizes the workgroup to
