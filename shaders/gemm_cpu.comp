@@ -31,20 +31,6 @@ layout(local_size_x_id = 0) in;
 #if TSL_A_F16 || TSL_B_F16 || TSL_C_F16
 #extension GL_EXT_shader_16bit_storage : require
 #endif
-#if TSL_A_F16
-#define a_t float16_t
-#define a4_t f16vec4
-#else
-#define a_t float
-#define a4_t vec4
-#endif
-#if TSL_B_F16
-#define b_t float16_t
-#define b4_t f16vec4
-#else
-#define b_t float
-#define b4_t vec4
-#endif
 #if TSL_C_F16
 #define c_t float16_t
 #define c4_t f16vec4

@@ -172,17 +172,6 @@ typedef struct {
     uint32_t elem_bytes; /* 4 (fp32) or 2 (fp16 inputs of the _f16 variants) */
 } conv_operand;
 
-/* Binds [start, start + size) of `r` from the aligned offset at or before `start`; *base receives the
- * element index of `start` inside the binding. The bytes before `start` are declared too (so the
- * recorder's hazard tracking stays conservative), never written. */
-static tsl_vk_range bind_aligned(tsl_vk_range r, VkDeviceSize start, VkDeviceSize size, VkDeviceSize align,
-                                 uint32_t elem_bytes, uint32_t *base) {
-    VkDeviceSize first = r.offset + start;
-    VkDeviceSize bound = first / align * align;
-    *base = (uint32_t)((first - bound) / elem_bytes);
-    return (tsl_vk_range){r.vk, bound, first - bound + size};
-}
-
 typedef struct {
     uint32_t n, c_in, h, w, c_out, kh, kw, stride, pad, oh, ow;
     uint32_t x_base, w_base, y_base;
@@ -264,7 +253,8 @@ static tsl_status record_chunk(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_vk_p
         VkDeviceSize start = o->image_bytes * first;
         VkDeviceSize size = o->image_bytes ? o->image_bytes * count : o->range.size;
         args[i] = (tsl_vk_arg){
-            bind_aligned(o->range, start, size, align, o->elem_bytes, &bases[op->base_slot[i]]), o->access};
+            tsl_vk_range_aligned_down(o->range, start, size, align, o->elem_bytes, &bases[op->base_slot[i]]),
+            o->access};
     }
     push->n = count;
     push->x_base = bases[0];

@@ -101,13 +101,14 @@ bool tsl_conv2d_im2col_helps(const tsl_vk_device *d, const tsl_conv2d_shape *s, 
     }
 }
 
-/* Images [first, first + count) of a batch of `floats` floats each, bound from the nearest offset below
- * them that is a multiple of `align`; *base is the first image's first element within that binding. */
-static tsl_vk_range images_binding(tsl_vk_range r, uint32_t first, uint32_t count, uint64_t floats,
-                                   uint64_t align, uint32_t *base) {
-    uint64_t start = r.offset + 4 * first * floats, bound = start - start % align;
-    *base = (uint32_t)((start - bound) / 4);
-    return (tsl_vk_range){r.vk, bound, start - bound + 4 * count * floats};
+/* Images [first, first + count) of a batch of `floats` floats each, bound from the aligned offset at or
+ * below them (storage or texel alignment: `texel`); *base is their first element within the binding. */
+static tsl_vk_range images_binding(const tsl_vk_device *d, tsl_vk_range r, uint32_t first, uint32_t count,
+                                   uint64_t floats, bool texel, uint32_t *base) {
+    const tsl_vk_features *f = tsl_vk_device_features(d);
+    uint64_t align = texel ? f->min_texel_buffer_offset_alignment : f->min_storage_buffer_offset_alignment;
+    return tsl_vk_range_aligned_down(r, 4 * first * floats, 4 * count * floats, align < 4 ? 4 : align, 4,
+                                     base);
 }
 
 static tsl_status dispatch_1d(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_shader_id shader, const uint32_t *spec,
@@ -145,10 +146,8 @@ typedef struct {
 /* col = im2col of the chunk's images (conv2d_im2col.comp); columns past the last pixel are zeros. */
 static tsl_status im2col(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range x,
                          chunk c, tsl_vk_range col) {
-    const tsl_vk_features *f = tsl_vk_device_features(d);
-    uint64_t align = f->min_texel_buffer_offset_alignment < 4 ? 4 : f->min_texel_buffer_offset_alignment;
     uint32_t base;
-    tsl_vk_range xr = images_binding(x, c.first, c.count, (uint64_t)s->c_in * s->h * s->w, align, &base);
+    tsl_vk_range xr = images_binding(d, x, c.first, c.count, (uint64_t)s->c_in * s->h * s->w, true, &base);
     uint64_t quads = col_rows(s) * c.columns / 4;
     struct {
         conv_geometry g;
@@ -164,11 +163,9 @@ static tsl_status im2col(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_sha
 /* dx of the chunk's images = col2im(dcol) (conv2d_col2im.comp). */
 static tsl_status col2im(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range dcol,
                          tsl_vk_range dx, chunk c) {
-    const tsl_vk_features *f = tsl_vk_device_features(d);
-    uint64_t align = f->min_storage_buffer_offset_alignment < 4 ? 4 : f->min_storage_buffer_offset_alignment;
     uint64_t image = (uint64_t)s->c_in * s->h * s->w;
     uint32_t base;
-    tsl_vk_range dxr = images_binding(dx, c.first, c.count, image, align, &base);
+    tsl_vk_range dxr = images_binding(d, dx, c.first, c.count, image, false, &base);
     struct {
         conv_geometry g;
         uint32_t dx_base, columns, count;
@@ -184,13 +181,11 @@ static tsl_status col2im(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_sha
  * Packing first zeroes t, so its padding columns add nothing to dw's sums. */
 static tsl_status move_columns(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_shape *s, tsl_vk_range y,
                                tsl_vk_range t, chunk c, bool unpack) {
-    const tsl_vk_features *f = tsl_vk_device_features(d);
-    uint64_t align = f->min_storage_buffer_offset_alignment < 4 ? 4 : f->min_storage_buffer_offset_alignment;
     uint64_t p = pixels(s), image = s->c_out * p;
     if (!unpack && c.columns > c.count * p)
         TSL_TRY(tsl_vk_cmd_fill(cmd, t, 0));
     uint32_t base;
-    tsl_vk_range yr = images_binding(y, c.first, c.count, image, align, &base);
+    tsl_vk_range yr = images_binding(d, y, c.first, c.count, image, false, &base);
     uint32_t push[] = {s->c_out, (uint32_t)p, c.count, (uint32_t)c.columns, base};
     uint32_t spec[] = {IM2COL_WORKGROUP, unpack};
     tsl_vk_arg args[] = {{t, unpack ? TSL_READ : TSL_WRITE}, {yr, unpack ? TSL_WRITE : TSL_READ}};

@@ -329,21 +329,9 @@ static bool vec4_applies(const tsl_gemm_params *p, tsl_vk_range a, tsl_vk_range 
            (!p->trans_a || p->m % 4 == 0) && (p->trans_b || p->n % 4 == 0);
 }
 
-/* The binding for an operand block whose first element is `first` (elements of `elem` bytes from the
- * range start): starts at the byte aligned down from it, and `*off` receives the element offset inside
- * the binding (exact: `align` and the range's offset are multiples of `elem`). */
-static tsl_vk_range block_range(tsl_vk_range r, uint64_t first, uint64_t elements, uint32_t elem,
-                                uint64_t align, uint32_t *off) {
-    uint64_t start = r.offset + elem * first;
-    uint64_t aligned = start / align * align;
-    *off = (uint32_t)((start - aligned) / elem);
-    return (tsl_vk_range){r.vk, aligned, start + elem * elements - aligned};
-}
-
 static tsl_status record_block(tsl_vk_cmd *cmd, const tsl_vk_pipeline *pl, const tsl_gemm_params *p,
                                tsl_vk_range a, tsl_vk_range b, tsl_vk_range c, dispatch_limits dl,
                                uint64_t m0, uint64_t n0, uint64_t k0, block_dims bd) {
-    uint64_t align = dl.align;
     gemm_push push = {.m = (uint32_t)bd.m,
                       .n = (uint32_t)bd.n,
                       .k = (uint32_t)bd.k,
@@ -360,10 +348,13 @@ static tsl_status record_block(tsl_vk_cmd *cmd, const tsl_vk_pipeline *pl, const
     uint64_t c_first = m0 * p->ldc + n0;
     uint32_t ea = (uint32_t)tsl_dtype_size(p->a_dtype), eb = (uint32_t)tsl_dtype_size(p->b_dtype),
              ec = (uint32_t)tsl_dtype_size(p->c_dtype);
+    uint64_t a_bytes = stored_bytes(shape_a(p, bd.m, bd.k), ea),
+             b_bytes = stored_bytes(shape_b(p, bd.k, bd.n), eb),
+             c_bytes = stored_bytes(shape_c(p, bd.m, bd.n), ec);
     tsl_vk_arg args[3] = {
-        {block_range(a, a_first, stored_elements(shape_a(p, bd.m, bd.k)), ea, align, &push.a_off), TSL_READ},
-        {block_range(b, b_first, stored_elements(shape_b(p, bd.k, bd.n)), eb, align, &push.b_off), TSL_READ},
-        {block_range(c, c_first, stored_elements(shape_c(p, bd.m, bd.n)), ec, align, &push.c_off),
+        {tsl_vk_range_aligned_down(a, ea * a_first, a_bytes, dl.align, ea, &push.a_off), TSL_READ},
+        {tsl_vk_range_aligned_down(b, eb * b_first, b_bytes, dl.align, eb, &push.b_off), TSL_READ},
+        {tsl_vk_range_aligned_down(c, ec * c_first, c_bytes, dl.align, ec, &push.c_off),
          push.beta_zero ? TSL_WRITE : TSL_READ_WRITE},
     };
     uint32_t gx = (uint32_t)((bd.n + block_n(dl.cfg) - 1) / block_n(dl.cfg)),

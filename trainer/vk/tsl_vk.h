@@ -166,6 +166,15 @@ void tsl_vk_free(tsl_vk_device *device, tsl_vk_buffer *buffer);
 /* The sub-range [offset, offset + size) of `buffer`; asserts it lies inside. */
 tsl_vk_range tsl_vk_subrange(const tsl_vk_buffer *buffer, VkDeviceSize offset, VkDeviceSize size);
 
+/* A binding for the `size` bytes at byte `start` of `range` that begins at the nearest offset at or below
+ * them that is a multiple of `align` (a device's minimum offset alignment for the binding's kind).
+ * *first_element receives the index of their first element inside the binding, in elements of
+ * `element_bytes` (exact when range.offset, start and align are multiples of element_bytes). The bytes
+ * before `start` belong to the binding too, so the recorder's hazard tracking stays conservative; a
+ * shader must neither read nor write them. */
+tsl_vk_range tsl_vk_range_aligned_down(tsl_vk_range range, VkDeviceSize start, VkDeviceSize size,
+                                       VkDeviceSize align, uint32_t element_bytes, uint32_t *first_element);
+
 typedef struct {
     uint64_t bytes_in_use[TSL_MEM_KIND_COUNT];
     uint64_t bytes_reserved[TSL_MEM_KIND_COUNT]; /* held in blocks */

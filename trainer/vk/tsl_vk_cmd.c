@@ -126,15 +126,23 @@ static void emit_barrier(tsl_vk_cmd *c, VkPipelineStageFlags dst_stage, VkAccess
     c->pending_writes = 0;
 }
 
+/* `items` (`count` used of *cap) with room for one more: the same block, or one twice as large (`first`
+ * elements the first time), or NULL when out of memory (`items` then stays valid). */
+static void *room_for_one(void *items, uint32_t count, uint32_t *cap, size_t elem_bytes, uint32_t first) {
+    if (count < *cap)
+        return items;
+    uint32_t grown_cap = *cap ? 2 * *cap : first;
+    void *grown = realloc(items, grown_cap * elem_bytes);
+    if (grown)
+        *cap = grown_cap;
+    return grown;
+}
+
 static tsl_status remember(tsl_vk_cmd *c, tsl_vk_range range, bool write, VkPipelineStageFlags stage) {
-    if (c->n_pending == c->cap_pending) {
-        uint32_t cap = c->cap_pending ? 2 * c->cap_pending : 64;
-        tsl_vk_pending *grown = realloc(c->pending, cap * sizeof *grown);
-        if (!grown)
-            return tsl_error(TSL_ERR_NOMEM, "out of memory");
-        c->pending = grown;
-        c->cap_pending = cap;
-    }
+    tsl_vk_pending *pending = room_for_one(c->pending, c->n_pending, &c->cap_pending, sizeof *pending, 64);
+    if (!pending)
+        return tsl_error(TSL_ERR_NOMEM, "out of memory");
+    c->pending = pending;
     c->pending[c->n_pending++] = (tsl_vk_pending){range, write};
     c->pending_stages |= stage;
     if (write)
@@ -164,14 +172,11 @@ static tsl_status track(tsl_vk_cmd *c, const tsl_vk_range *ranges, const bool *w
 }
 
 static tsl_status add_descriptor_pool(tsl_vk_cmd *c) {
-    if (c->n_descriptor_pools == c->cap_descriptor_pools) {
-        uint32_t cap = c->cap_descriptor_pools ? 2 * c->cap_descriptor_pools : 4;
-        VkDescriptorPool *grown = realloc(c->descriptor_pools, cap * sizeof *grown);
-        if (!grown)
-            return tsl_error(TSL_ERR_NOMEM, "out of memory");
-        c->descriptor_pools = grown;
-        c->cap_descriptor_pools = cap;
-    }
+    VkDescriptorPool *pools =
+        room_for_one(c->descriptor_pools, c->n_descriptor_pools, &c->cap_descriptor_pools, sizeof *pools, 4);
+    if (!pools)
+        return tsl_error(TSL_ERR_NOMEM, "out of memory");
+    c->descriptor_pools = pools;
     VkDescriptorPoolSize sizes[2] = {
         {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, SETS_PER_POOL * TSL_VK_MAX_BINDINGS},
         {VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER, SETS_PER_POOL * TSL_VK_MAX_BINDINGS}};
@@ -223,14 +228,10 @@ static tsl_status check_texel_range(const tsl_vk_features *f, const char *name, 
 /* A view of `range` as `format` texels (whole texels only), kept until the recording has run. */
 static tsl_status make_view(tsl_vk_cmd *c, tsl_vk_range range, VkFormat format, uint32_t bytes,
                             VkBufferView *view) {
-    if (c->n_views == c->cap_views) {
-        uint32_t cap = c->cap_views ? 2 * c->cap_views : 64;
-        VkBufferView *grown = realloc(c->views, cap * sizeof *grown);
-        if (!grown)
-            return tsl_error(TSL_ERR_NOMEM, "out of memory");
-        c->views = grown;
-        c->cap_views = cap;
-    }
+    VkBufferView *views = room_for_one(c->views, c->n_views, &c->cap_views, sizeof *views, 64);
+    if (!views)
+        return tsl_error(TSL_ERR_NOMEM, "out of memory");
+    c->views = views;
     VkBufferViewCreateInfo info = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
                                    .buffer = range.vk,
                                    .format = format,

@@ -273,6 +273,13 @@ tsl_vk_range tsl_vk_subrange(const tsl_vk_buffer *buf, VkDeviceSize offset, VkDe
     return (tsl_vk_range){buf->range.vk, buf->range.offset + offset, size};
 }
 
+tsl_vk_range tsl_vk_range_aligned_down(tsl_vk_range r, VkDeviceSize start, VkDeviceSize size,
+                                       VkDeviceSize align, uint32_t element_bytes, uint32_t *first_element) {
+    VkDeviceSize first = r.offset + start, bound = first / align * align;
+    *first_element = (uint32_t)((first - bound) / element_bytes);
+    return (tsl_vk_range){r.vk, bound, first - bound + size};
+}
+
 void tsl_vk_memory_stats_get(const tsl_vk_device *d, tsl_vk_memory_stats *stats) {
     pthread_mutex_lock((pthread_mutex_t *)&d->memory_lock);
     *stats = d->stats;
