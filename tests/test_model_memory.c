@@ -161,7 +161,9 @@ START_TEST(split_activations_give_the_same_step_bit_for_bit) {
 
     ck_assert_int_eq(whole.allocations, 1);
     ck_assert_int_ge(split.allocations, 3);
-    ck_assert_uint_eq(split.activation_bytes, whole.activation_bytes);
+    /* Not equal: under the limit no tensor of the trunk's shared area may cross a segment of it (each
+     * segment is an allocation), so the plan may leave gaps the unsplit one fills. */
+    ck_assert_uint_ge(split.activation_bytes, whole.activation_bytes);
     assert_same_step(seed, &whole, &split);
     free_result(&whole);
     free_result(&split);
@@ -169,11 +171,11 @@ START_TEST(split_activations_give_the_same_step_bit_for_bit) {
 }
 END_TEST
 
-/* Gradients that are other gradients' memory (tsl_model_plan_gradients: a residual sum's summands, a
- * ReLU's input written in place), the temporaries placed between them, and their area lying in the
- * Barlow term's C (unused during the trunk's passes) change where numbers lie, not which are computed:
- * the step equals, bit for bit, the same step in the reference layout (config.plain_gradients: every
- * gradient in memory of its own, none in C), on a narrow ResNet-50: its ReLUs, identity blocks and
+/* Gradients that are other gradients' memory (tsl_model_plan_trunk: a residual sum's summands, a ReLU's
+ * input written in place), the temporaries placed between them, and outputs, gradients and the Barlow
+ * term's C sharing one area by lifetime change where numbers lie, not which are computed: the step
+ * equals, bit for bit, the same step in the reference layout (config.plain_gradients: every output and
+ * every gradient in memory of its own), on a narrow ResNet-50: its ReLUs, identity blocks and
  * downsampling blocks (whose sums pass their gradient to two summands at once) take every kind of
  * alias. (tests/test_resnet.c checks the plans of ResNet-18 and -34 too.) */
 START_TEST(gradient_aliases_give_the_same_step_bit_for_bit) {
@@ -186,7 +188,7 @@ START_TEST(gradient_aliases_give_the_same_step_bit_for_bit) {
     tsl_vk_device *dev = open_device(0);
     tsl_model_config c = small_config();
     c.arch = TSL_RESNET50;
-    c.projector = "32-32-256"; /* a C of 256 KiB, large enough to hold the gradients */
+    c.projector = "32-32-256"; /* a C of 256 KiB, as large as several gradients: the gradients reuse it */
     step_result aliased, plain;
     run_step(dev, c, seed, images, labels, &aliased);
     c.plain_gradients = true;

@@ -122,7 +122,7 @@ START_TEST(graph_links_and_init_flags) {
 END_TEST
 
 /* A narrow net scales every width by base_width / 64, as torchvision's width would. */
-/* The gradients' memory of a trunk (tsl_model_plan_gradients), checked independently of the planner:
+/* The gradients' memory of a trunk (tsl_model_plan_trunk), checked independently of the planner:
  * the backward pass is run over symbolic memory. Each gradient lies at its offset with its size; the
  * planner's aliases share one gradient's memory and hold the same values (a residual sum's) or the next
  * (a ReLU's, in place). Layer t's backward must find its own gradient intact; every write (a gradient
@@ -131,7 +131,7 @@ END_TEST
  * Returns the number of aliases. */
 typedef struct {
     const tsl_resnet *net;
-    const tsl_grad_plan *plan;
+    const tsl_trunk_plan *plan;
     bool *holds, *written; /* per layer: its gradient is intact in memory; it was written */
     int n;
 } grad_sim;
@@ -157,7 +157,7 @@ static void sim_overwrite(grad_sim *s, uint64_t at, uint64_t floats, int keep, i
 /* Layer t's backward produces (part of) layer j's gradient. */
 static int sim_write(grad_sim *s, int t, int j) {
     const tsl_layer *l = &s->net->layers[t];
-    const tsl_grad_plan *p = s->plan;
+    const tsl_trunk_plan *p = s->plan;
     uint64_t fj = floats_of(s->net, j);
     if (s->written[j]) { /* a later path: formed in t's temporary (a sum's: dy), added into j's */
         ck_assert_msg(s->holds[j], "%s's gradient was lost before %s adds to it", s->net->layers[j].name,
@@ -191,7 +191,7 @@ static int sim_write(grad_sim *s, int t, int j) {
     return 0;
 }
 
-static int simulate_gradients(const tsl_resnet *net, const tsl_grad_plan *plan) {
+static int simulate_gradients(const tsl_resnet *net, const tsl_trunk_plan *plan) {
     int n = net->n_layers, aliases = 0;
     grad_sim s = {net, plan, calloc(n, sizeof(bool)), calloc(n, sizeof(bool)), n};
     ck_assert(s.holds && s.written);
@@ -225,14 +225,16 @@ START_TEST(gradient_slots_never_hold_two_live_gradients) {
     for (size_t a = 0; a < 3; a++) {
         tsl_resnet net;
         TSL_TEST_OK(tsl_resnet_describe(archs[a], TSL_RESNET_BASE_WIDTH, 224, 224, &net));
-        tsl_grad_plan *plan = malloc(sizeof *plan);
+        tsl_trunk_plan *plan = malloc(sizeof *plan);
         ck_assert(plan);
-        TSL_TEST_OK(tsl_model_plan_gradients(&net, false, plan));
+        tsl_trunk_plan_options o = {.rows = 1};
+        TSL_TEST_OK(tsl_model_plan_trunk(&net, &o, plan));
         for (int j = 0; j < net.n_layers; j++)
             ck_assert_int_eq(plan->alias_of[j], -1);
         ck_assert_int_eq(simulate_gradients(&net, plan), 0);
         uint64_t plain = plan->area_floats;
-        TSL_TEST_OK(tsl_model_plan_gradients(&net, true, plan));
+        o.aliases = true;
+        TSL_TEST_OK(tsl_model_plan_trunk(&net, &o, plan));
         int aliases = simulate_gradients(&net, plan);
         /* the ReLU after every sum and the stem's, the sum's first summand and its skip */
         ck_assert_int_ge(aliases, 1 + 3 * adds[a]);
@@ -245,6 +247,107 @@ START_TEST(gradient_slots_never_hold_two_live_gradients) {
             "%s: gradients in %.2f MB per image (%.2f of the largest), %d aliases; %.2f MB without aliases\n",
             tsl_resnet_arch_name(archs[a]), 4e-6 * plan->area_floats, (double)plan->area_floats / largest,
             aliases, 4e-6 * plain);
+        free(plan);
+        tsl_resnet_free(&net);
+    }
+}
+END_TEST
+
+/* The model's own layout (tsl_model_plan_trunk with outputs): outputs, gradients and a loss buffer in one
+ * area, checked by running the step over symbolic memory, independently of the planner's lifetimes.
+ * The forward writes each output (an in-place one over its source) and must find its inputs intact;
+ * the loss writes its buffer; the backward of layer t must find what it reads intact (a convolution's or
+ * BatchNorm's input, a ReLU's own output) and its gradient writes (the plan's offsets of the gradients
+ * it writes and of its temporary) destroy outputs; the features must survive the step. The gradients
+ * among themselves are checked by simulate_gradients. */
+typedef struct {
+    const tsl_resnet *net;
+    const tsl_trunk_plan *plan;
+    bool *intact; /* per layer: its output is intact in memory */
+} output_sim;
+
+static void output_overwrite(output_sim *s, uint64_t at, uint64_t floats, int writer) {
+    ck_assert(at + floats <= s->plan->area_floats);
+    ck_assert_msg(at / s->plan->segment_floats == (at + floats - 1) / s->plan->segment_floats,
+                  "a write by layer %d crosses a segment", writer);
+    for (int m = 0; m < s->net->n_layers; m++) {
+        uint64_t from = s->plan->out_offset[m], to = from + floats_of(s->net, m);
+        if (m != writer && to > at && from < at + floats)
+            s->intact[m] = false;
+    }
+}
+
+static void output_read(const output_sim *s, int j, const char *by) {
+    ck_assert_msg(s->intact[j], "%s finds %s's output overwritten", by, s->net->layers[j].name);
+}
+
+static void simulate_outputs(const tsl_resnet *net, const tsl_trunk_plan *plan, uint64_t loss_floats) {
+    int n = net->n_layers;
+    output_sim s = {net, plan, calloc(n, sizeof(bool))};
+    ck_assert(s.intact);
+    for (int i = 0; i < n; i++) { /* forward */
+        const tsl_layer *l = &net->layers[i];
+        int src = tsl_layer_source(net->layers, i);
+        if (src >= 0)
+            output_read(&s, src, l->name);
+        if (l->kind == TSL_LAYER_ADD)
+            output_read(&s, l->skip, l->name);
+        output_overwrite(&s, plan->out_offset[i], floats_of(net, i), i);
+        s.intact[i] = true;
+    }
+    output_read(&s, n - 1, "the projectors");
+    ck_assert(plan->loss_offset[0] != UINT64_MAX && plan->loss_offset[0] % 64 == 0);
+    output_overwrite(&s, plan->loss_offset[0], loss_floats, -1);
+    output_overwrite(&s, plan->offset[n - 1], floats_of(net, n - 1), -1); /* the projectors' backward */
+    output_read(&s, n - 1, "the projectors' backward");
+    for (int t = n - 1; t >= 0; t--) {
+        const tsl_layer *l = &net->layers[t];
+        int src = tsl_layer_source(net->layers, t);
+        if ((l->kind == TSL_LAYER_CONV || l->kind == TSL_LAYER_BN) && src >= 0)
+            output_read(&s, src, l->name);
+        if (l->kind == TSL_LAYER_RELU)
+            output_read(&s, t, l->name);
+        if (src >= 0)
+            output_overwrite(&s, plan->offset[src], floats_of(net, src), -1);
+        if (l->kind == TSL_LAYER_ADD)
+            output_overwrite(&s, plan->offset[l->skip], floats_of(net, l->skip), -1);
+        if (plan->temp_offset[t] != UINT64_MAX)
+            output_overwrite(&s, plan->temp_offset[t], floats_of(net, src), -1);
+    }
+    output_read(&s, n - 1, "the step's caller");
+    free(s.intact);
+}
+
+/* In ResNet-50 at 224 px the gradients then cost little beyond the outputs: the whole area stays within
+ * the outputs' memory (each layer's own, in-place ones not counted) plus the loss buffer plus half the
+ * largest gradient, where the gradients alone took 2 1/2 times the largest (see above). The segment
+ * limit is honoured at a size that forces several segments. */
+START_TEST(outputs_gradients_and_loss_share_one_area) {
+    const tsl_resnet_arch archs[] = {TSL_RESNET18, TSL_RESNET34, TSL_RESNET50};
+    for (size_t a = 0; a < 3; a++) {
+        tsl_resnet net;
+        TSL_TEST_OK(tsl_resnet_describe(archs[a], TSL_RESNET_BASE_WIDTH, 224, 224, &net));
+        tsl_trunk_plan *plan = malloc(sizeof *plan);
+        ck_assert(plan);
+        uint64_t loss = 2048 * 2048, largest = 64 * 112 * 112, outputs = 0;
+        for (int j = 0; j < net.n_layers; j++)
+            if (tsl_model_inplace_source(&net, j) < 0)
+                outputs += (floats_of(&net, j) + 63) / 64 * 64;
+        for (int segmented = 0; segmented < 2; segmented++) {
+            tsl_trunk_plan_options o = {.rows = 1, .aliases = true, .outputs = true, .loss_floats = {loss}};
+            o.segment_floats = segmented ? outputs / 4 : 0;
+            TSL_TEST_OK(tsl_model_plan_trunk(&net, &o, plan));
+            simulate_gradients(&net, plan);
+            simulate_outputs(&net, plan, loss);
+            if (segmented) /* the requested size, or the largest item when that is larger (the loss's) */
+                ck_assert(plan->segment_floats >= outputs / 4 / 64 * 64 && plan->segment_floats >= loss &&
+                          plan->area_floats > 2 * plan->segment_floats);
+            printf("%s%s: outputs, gradients and C in %.2f MB per image (outputs alone %.2f MB)\n",
+                   tsl_resnet_arch_name(archs[a]), segmented ? " (segments)" : "", 4e-6 * plan->area_floats,
+                   4e-6 * outputs);
+            if (archs[a] == TSL_RESNET50 && !segmented)
+                ck_assert_uint_le(plan->area_floats, outputs + loss + largest / 2);
+        }
         free(plan);
         tsl_resnet_free(&net);
     }
@@ -322,6 +425,7 @@ int main(void) {
     tcase_add_test(tc, graph_links_and_init_flags);
     tcase_add_test(tc, base_width_scales_every_stage);
     tcase_add_test(tc, gradient_slots_never_hold_two_live_gradients);
+    tcase_add_test(tc, outputs_gradients_and_loss_share_one_area);
     tcase_add_test(tc, in_place_outputs_overwrite_nothing_needed_later);
     suite_add_tcase(s, tc);
     return tsl_test_main(s);

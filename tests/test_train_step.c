@@ -111,7 +111,9 @@ static void compare_activation(step_fixture *f, const char *name, const char *fi
     free(got);
 }
 
-static void open_step_fixture(step_fixture *f) {
+/* The fixture's model, in the model's own memory layout or in the reference one (config.plain_gradients:
+ * every trunk output keeps its memory through the step, so all can be read after it). */
+static void open_step_fixture(step_fixture *f, bool reference_layout) {
     memset(f, 0, sizeof *f);
     f->dev = tsl_test_device_open();
     TSL_TEST_OK(tsl_safetensors_read(FIXTURE, 64u << 20, &f->st));
@@ -126,6 +128,7 @@ static void open_step_fixture(step_fixture *f) {
     c.lambda = f->hp[HP_LAMBDA];
     c.lambd = f->hp[HP_LAMBD];
     c.loss_scale = f->hp[HP_SCALE];
+    c.plain_gradients = reference_layout;
     TSL_TEST_OK(tsl_model_create(f->dev, &c, &f->model));
     int loaded, n_tensors;
     TSL_TEST_OK(tsl_model_load_safetensors(f->model, &f->st, true, &loaded));
@@ -164,7 +167,7 @@ static void compare_loss(step_fixture *f, const char *name, double got) {
 
 START_TEST(step_matches_pytorch) {
     step_fixture f;
-    open_step_fixture(&f);
+    open_step_fixture(&f, false);
     printf("train_step: one TeSSL step vs PyTorch (" FIXTURE ")\n");
     printf("  activations: %llu bytes on the device for 4 x 4 images\n",
            (unsigned long long)tsl_model_activation_bytes(f.model));
@@ -174,10 +177,8 @@ START_TEST(step_matches_pytorch) {
     compare_loss(&f, "loss.equi", terms.equi);
     compare_loss(&f, "loss.ce", terms.ce);
     compare_loss(&f, "loss.total", terms.total);
-    const char *acts[][2] = {{"conv1", "act.conv1"},   {"layer1", "act.layer1"},
-                             {"layer2", "act.layer2"}, {"layer3", "act.layer3"},
-                             {"layer4", "act.layer4"}, {"h", "act.h"},
-                             {"z", "act.z"},           {"w", "act.w"}};
+    /* The trunk's other outputs may hold gradients by now (trunk_outputs_match_pytorch checks them). */
+    const char *acts[][2] = {{"h", "act.h"}, {"z", "act.z"}, {"w", "act.w"}};
     for (size_t i = 0; i < sizeof acts / sizeof *acts; i++)
         compare_activation(&f, acts[i][0], acts[i][1]);
 
@@ -214,11 +215,29 @@ START_TEST(step_matches_pytorch) {
 }
 END_TEST
 
+/* The trunk's outputs of the same step, read after it in the reference layout, where each keeps its
+ * memory (in the model's own layout gradients take the memory of outputs whose readers have run;
+ * model_memory shows the two layouts compute the same step bit for bit). */
+START_TEST(trunk_outputs_match_pytorch) {
+    step_fixture f;
+    open_step_fixture(&f, true);
+    tsl_loss_terms terms;
+    TSL_TEST_OK(tsl_model_forward_backward(f.model, f.images.range, f.labels.range, 0, &terms));
+    compare_loss(&f, "loss.total", terms.total);
+    const char *acts[][2] = {{"conv1", "act.conv1"},   {"layer1", "act.layer1"}, {"layer2", "act.layer2"},
+                             {"layer3", "act.layer3"}, {"layer4", "act.layer4"}, {"h", "act.h"}};
+    for (size_t i = 0; i < sizeof acts / sizeof *acts; i++)
+        compare_activation(&f, acts[i][0], acts[i][1]);
+    ck_assert_msg(f.failures == 0, "%d tensors differ from PyTorch (see the table above)", f.failures);
+    close_step_fixture(&f);
+}
+END_TEST
+
 /* A NaN weight in g_inv's last linear turns Z and so the invariant term into NaN: the step reports it by
  * step number and term. (A NaN in the images would not do: the stem's ReLU maps NaN to 0.) */
 START_TEST(non_finite_loss_is_reported) {
     step_fixture f;
-    open_step_fixture(&f);
+    open_step_fixture(&f, false);
     const tsl_model_tensor *w = tsl_model_find_tensor(f.model, "g_inv.6.weight");
     ck_assert(w != NULL);
     float *nan = malloc(4 * w->count);
@@ -537,6 +556,7 @@ int main(void) {
     TCase *tc = tcase_create("train_step");
     tcase_set_timeout(tc, 300); /* a case that compiles the 32 x 16 GEMM pipelines: ~45 s each under ASan */
     tcase_add_test(tc, step_matches_pytorch);
+    tcase_add_test(tc, trunk_outputs_match_pytorch);
     tcase_add_test(tc, non_finite_loss_is_reported);
     tcase_add_test(tc, init_is_deterministic_with_torchvision_statistics);
     tcase_add_test(tc, training_on_a_fixed_batch_lowers_the_loss);

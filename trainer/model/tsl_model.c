@@ -132,7 +132,7 @@ void tsl_model_destroy(tsl_model *m) {
     free(m->activation_chunks);
     free(m->tensors);
     free(m->layers);
-    free(m->grad_plan);
+    free(m->plan);
     free(m->sync_host);
     free(m->grad_host);
     tsl_resnet_free(&m->net);

@@ -62,10 +62,11 @@ typedef struct {
     /* Only the trunk (no projectors, classifier or loss; nothing trains): for evaluation-mode features.
      * tsl_model_forward_backward and tsl_model_optimizer_step refuse such a model. */
     bool trunk_only;
-    /* For tests: the reference layout of the trunk's gradients. Each in memory of its own (no aliases:
-     * copied where it would otherwise be the memory of the gradient it comes from), in an area of their
-     * own rather than in the Barlow C (tsl_model_grad_slots.c, tsl_model_layout.c). The same numbers,
-     * more memory. */
+    /* For tests: the reference layout of the trunk's memory. Each gradient in memory of its own (no
+     * aliases: copied where it would otherwise be the memory of the gradient it comes from), in an area
+     * of their own, and every output kept in its own memory through the step, where the model's own
+     * layout lets gradients and the Barlow C take the memory of outputs whose last reader has run
+     * (tsl_model_trunk_plan.c, tsl_model_layout.c). The same numbers, more memory. */
     bool plain_gradients;
 } tsl_model_config;
 
@@ -198,8 +199,10 @@ tsl_status tsl_model_features(tsl_model *model, tsl_vk_range images, uint32_t n,
  * "layer1".."layer4", "avgpool"), or -1. */
 int tsl_model_layer_index(const tsl_model *model, const char *name);
 
-/* Device ranges of a trunk activation by the same names (and "z", "w" for the projector outputs), valid
- * after a forward: rows of all 4N images, t0, p0, t1, p1. For tests and diagnostics. */
+/* Device ranges of a trunk activation by the same names (and "z", "w" for the projector outputs): rows
+ * of all 4N images, t0, p0, t1, p1. Valid after tsl_model_features; after tsl_model_forward_backward only
+ * h, z and w are (other outputs' memory holds gradients by then), unless config.plain_gradients. For
+ * tests and diagnostics. */
 tsl_status tsl_model_activation(const tsl_model *model, const char *name, tsl_vk_range *range,
                                 uint64_t *count);
 

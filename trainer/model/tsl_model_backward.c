@@ -107,7 +107,7 @@ static tsl_status add_backward(tsl_model *m, bool *ready, int sum, int j, tsl_vk
     if (ready[j])
         return tsl_add_inplace(m->device, m->cmd, dy, m->layers[j].grad);
     ready[j] = true;
-    if (m->grad_plan->alias_of[j] == sum)
+    if (m->plan->alias_of[j] == sum)
         return TSL_OK;
     return tsl_vk_cmd_copy(m->cmd, dy, m->layers[j].grad);
 }

@@ -67,7 +67,7 @@ struct tsl_model {
     uint64_t grad_norms_done; /* timeline value of the step that wrote them; 0: none yet */
 
     tsl_trunk_layer *layers;
-    struct tsl_grad_plan *grad_plan;   /* trunk gradients sharing buffers (tsl_model_plan_gradients) */
+    struct tsl_trunk_plan *plan; /* where the trunk's gradients (and outputs) lie (tsl_model_plan_trunk) */
     tsl_vk_range features, d_features; /* h (avgpool output) and its gradient: aliases of the last layer */
     tsl_projector proj[2];             /* g_inv, g_equi */
     tsl_bt_term bt[2];                 /* inv, equi */
@@ -148,21 +148,37 @@ tsl_status tsl_tessl_loss_forward_backward(tsl_model *m, tsl_vk_range labels);
 
 enum { TSL_MODEL_MAX_TRUNK_LAYERS = 512 }; /* ResNet-50 has 173 */
 
-/* Where the trunk's output gradients live during backward (tsl_model_grad_slots.c): at offset[j] (floats
- * per image: times the images for the position in the area) of one shared area of area_floats per
- * image. Gradients alive at the same time never overlap, except aliases: alias_of[j] = i (else -1) when
- * j's gradient is first written by layer i's backward (a ReLU's, in place, or a residual sum's, which
- * passes its gradient on unchanged) and simply *is* i's gradient buffer, with nothing else still to be
- * read in it while j's is alive. A layer whose backward adds into a gradient another path wrote first
- * forms its own at temp_offset[t] (else UINT64_MAX), clear of everything alive at that time. Offsets
- * are multiples of 64 floats. With `aliases` false there are none (every gradient written into memory
- * of its own: the reference the tests compare with). Errors: TSL_ERR_NOMEM. */
-typedef struct tsl_grad_plan {
-    uint64_t area_floats;
+/* Where the trunk's output gradients live during backward, and in the model's own layout its outputs
+ * and the loss's buffers too (tsl_model_trunk_plan.c): offsets in floats into one shared area of
+ * area_floats. Sizes are a layer's floats per image, rounded up to 64, times `rows`; offsets are
+ * multiples of 64 floats.
+ * - Gradients: layer j's at offset[j]. Gradients alive at the same time never overlap, except aliases:
+ *   alias_of[j] = i (else -1) when j's gradient is first written by layer i's backward (a ReLU's, in
+ *   place, or a residual sum's, which passes its gradient on unchanged) and simply *is* i's gradient
+ *   buffer, with nothing else still to be read in it while j's is alive. A layer whose backward adds
+ *   into a gradient another path wrote first forms its own at temp_offset[t] (else UINT64_MAX).
+ * - With `outputs`: layer j's output at out_offset[j] (an in-place output at its source's; else
+ *   UINT64_MAX), alive from its forward until its last reader (the features: until after the step), and
+ *   loss buffer b (loss_floats[b] > 0) at loss_offset[b], alive during the loss only.
+ * Nothing alive at the same time overlaps, and no item crosses a multiple of segment_floats: the
+ * requested segment (0: none), raised to the largest item, so that each segment can be an allocation of
+ * its own. With `aliases` false there are none (the reference the tests compare with). Errors:
+ * TSL_ERR_NOMEM. */
+typedef struct {
+    uint32_t rows;
+    bool aliases, outputs;
+    uint64_t loss_floats[2];
+    uint64_t segment_floats;
+} tsl_trunk_plan_options;
+
+typedef struct tsl_trunk_plan {
+    uint64_t area_floats, segment_floats;
     uint64_t offset[TSL_MODEL_MAX_TRUNK_LAYERS], temp_offset[TSL_MODEL_MAX_TRUNK_LAYERS];
     int alias_of[TSL_MODEL_MAX_TRUNK_LAYERS];
-} tsl_grad_plan;
-tsl_status tsl_model_plan_gradients(const tsl_resnet *net, bool aliases, tsl_grad_plan *plan);
+    uint64_t out_offset[TSL_MODEL_MAX_TRUNK_LAYERS], loss_offset[2];
+} tsl_trunk_plan;
+tsl_status tsl_model_plan_trunk(const tsl_resnet *net, const tsl_trunk_plan_options *options,
+                                tsl_trunk_plan *plan);
 
 /* Does trunk layer i read layer j's output (as its input or as a residual sum's skip)? */
 bool tsl_model_reads_output(const tsl_resnet *net, int i, int j);

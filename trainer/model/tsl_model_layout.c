@@ -247,52 +247,65 @@ static void carve_quarters(carver *c, tsl_vk_range *r, uint64_t floats) {
         r[q] = carve(c, floats);
 }
 
-/* The trunk's output gradients and the backward's temporaries in their places in one shared area
- * (m->grad_plan): the start of `host` when it is large enough (memory nothing else uses during the
- * trunk's forward and backward passes), else an area of its own. */
-static tsl_vk_range carve_trunk_gradients(tsl_model *m, carver *c, tsl_vk_range host) {
-    const tsl_grad_plan *plan = m->grad_plan;
-    uint64_t floats = m->rows * plan->area_floats;
-    tsl_vk_range area =
-        host.size >= 4 * floats ? (tsl_vk_range){host.vk, host.offset, 4 * floats} : carve(c, floats);
-    for (int i = 0; i < m->net.n_layers; i++) {
-        tsl_trunk_layer *L = &m->layers[i];
-        L->grad =
-            (tsl_vk_range){area.vk, area.offset + 4 * m->rows * plan->offset[i], 4 * m->rows * L->per_image};
-        L->temp = (tsl_vk_range){0};
-        if (plan->temp_offset[i] != UINT64_MAX)
-            L->temp = (tsl_vk_range){area.vk, area.offset + 4 * m->rows * plan->temp_offset[i],
-                                     4 * m->rows * m->layers[tsl_layer_source(m->net.layers, i)].per_image};
+/* The plan's area (m->plan), carved one segment at a time: each lies within one allocation. */
+typedef struct {
+    tsl_vk_range *segments;
+    uint64_t n_segments, segment_floats, area_floats;
+} trunk_area;
+
+static void carve_area(carver *c, trunk_area *a) {
+    for (uint64_t k = 0; k < a->n_segments; k++) {
+        uint64_t left = a->area_floats - k * a->segment_floats;
+        a->segments[k] = carve(c, left < a->segment_floats ? left : a->segment_floats);
     }
-    m->features_accum = carve(c, (uint64_t)m->rows * m->net.feature_dim);
-    return area;
 }
 
-static void carve_trunk(tsl_model *m, carver *c, tsl_vk_range gradient_host) {
+/* The `floats` at `offset` in the area (the plan keeps every item inside one segment). */
+static tsl_vk_range area_range(const trunk_area *a, uint64_t offset, uint64_t floats) {
+    tsl_vk_range seg = a->segments[offset / a->segment_floats];
+    return (tsl_vk_range){seg.vk, seg.offset + 4 * (offset % a->segment_floats), 4 * floats};
+}
+
+/* The trunk's output gradients and the backward's temporaries in their places in the area. */
+static void place_trunk_gradients(tsl_model *m, const trunk_area *a) {
+    const tsl_trunk_plan *plan = m->plan;
     for (int i = 0; i < m->net.n_layers; i++) {
-        const tsl_layer *l = &m->net.layers[i];
-        m->layers[i].per_image = (uint64_t)l->c_out * l->h_out * l->w_out;
+        tsl_trunk_layer *L = &m->layers[i];
+        L->grad = area_range(a, plan->offset[i], m->rows * L->per_image);
+        L->temp = (tsl_vk_range){0};
+        if (plan->temp_offset[i] != UINT64_MAX)
+            L->temp = area_range(a, plan->temp_offset[i],
+                                 m->rows * m->layers[tsl_layer_source(m->net.layers, i)].per_image);
     }
-    /* The gradients' area holds nothing during the forward pass, so an output only the forward reads
-     * can live there, one at a time. */
-    tsl_vk_range area = {0};
-    int area_busy_until = -1;  /* the last reader of the forward-only output now in the area */
-    if (!m->config.trunk_only) /* evaluation-mode features need no gradients */
-        area = carve_trunk_gradients(m, c, gradient_host);
+}
+
+/* Outputs in memory of their own, one after the other, except in-place ones; with gradients (the
+ * reference layout), an output only the forward reads lives at the start of their area, which holds
+ * nothing during the forward pass, one at a time. */
+static tsl_vk_range carve_output_in_sequence(tsl_model *m, carver *c, const trunk_area *a, int i,
+                                             int *area_busy_until) {
+    tsl_trunk_layer *L = &m->layers[i];
+    int in_place = tsl_model_inplace_source(&m->net, i), until = tsl_model_forward_only_until(&m->net, i);
+    uint64_t first_segment = a->area_floats < a->segment_floats ? a->area_floats : a->segment_floats;
+    if (in_place >= 0)
+        return m->layers[in_place].out;
+    if (a->n_segments && until >= 0 && i > *area_busy_until && m->rows * L->per_image <= first_segment) {
+        *area_busy_until = until;
+        return area_range(a, 0, m->rows * L->per_image);
+    }
+    return carve(c, m->rows * L->per_image);
+}
+
+static void carve_trunk(tsl_model *m, carver *c, const trunk_area *a) {
+    bool planned_outputs = m->plan && m->plan->out_offset[0] != UINT64_MAX;
+    int area_busy_until = -1; /* the last reader of the forward-only output now in the area */
+    if (m->plan)
+        place_trunk_gradients(m, a);
     for (int i = 0; i < m->net.n_layers; i++) {
         const tsl_layer *l = &m->net.layers[i];
         tsl_trunk_layer *L = &m->layers[i];
-        int in_place = tsl_model_inplace_source(&m->net, i), until = tsl_model_forward_only_until(&m->net, i);
-        bool in_area = !m->config.trunk_only && until >= 0 && i > area_busy_until &&
-                       4 * m->rows * L->per_image <= area.size;
-        if (in_place >= 0) {
-            L->out = m->layers[in_place].out;
-        } else if (in_area) {
-            L->out = tsl_rows(area, L->per_image, 0, m->rows);
-            area_busy_until = until;
-        } else {
-            L->out = carve(c, m->rows * L->per_image);
-        }
+        L->out = planned_outputs ? area_range(a, m->plan->out_offset[i], m->rows * L->per_image)
+                                 : carve_output_in_sequence(m, c, a, i, &area_busy_until);
         if (l->kind == TSL_LAYER_BN) {
             carve_quarters(c, L->save_mean, l->c_out);
             carve_quarters(c, L->save_invstd, l->c_out);
@@ -302,6 +315,8 @@ static void carve_trunk(tsl_model *m, carver *c, tsl_vk_range gradient_host) {
         if (l->kind == TSL_LAYER_MAXPOOL)
             L->indices = carve(c, m->rows * L->per_image);
     }
+    if (m->plan)
+        m->features_accum = carve(c, (uint64_t)m->rows * m->net.feature_dim);
     m->features = m->layers[m->net.n_layers - 1].out;
     m->d_features = m->layers[m->net.n_layers - 1].grad;
 }
@@ -328,8 +343,20 @@ static void carve_projector(tsl_model *m, tsl_projector *p, carver *c) {
  * (tsl_barlow_loss_grad_c works in place), and the invariant and equivariant terms run one after the
  * other (the recorder orders the second's writes after the first's reads), so the second takes the
  * first's when it is as large: at 8192-wide projectors, 256 MiB instead of 1 GiB. */
-static void carve_bt(tsl_bt_term *t, carver *c, const tsl_bt_term *earlier) {
-    uint64_t rd = (uint64_t)t->rows * t->dim, dd = (uint64_t)t->dim * t->dim;
+static bool shares_first_c(const tsl_model *m, int h) {
+    return h == 1 && m->bt[0].weight > 0 && m->bt[0].dim == m->bt[1].dim;
+}
+
+/* Floats of term h's C, or 0 when it has none of its own (absent, or sharing the first term's). */
+static uint64_t loss_c_floats(const tsl_model *m, int h) {
+    const tsl_bt_term *t = &m->bt[h];
+    return t->weight <= 0 || shares_first_c(m, h) ? 0 : (uint64_t)t->dim * t->dim;
+}
+
+/* In the model's own layout C lies in the trunk's area, in memory the trunk's gradients use later. */
+static void carve_bt(tsl_model *m, int h, carver *c, const trunk_area *a) {
+    tsl_bt_term *t = &m->bt[h];
+    uint64_t rd = (uint64_t)t->rows * t->dim;
     tsl_vk_range *rows_x_dim[] = {&t->a, &t->b, &t->an, &t->bn, &t->dan, &t->dbn, &t->da, &t->db};
     for (size_t i = 0; i < sizeof rows_x_dim / sizeof *rows_x_dim; i++)
         *rows_x_dim[i] = carve(c, rd);
@@ -337,24 +364,20 @@ static void carve_bt(tsl_bt_term *t, carver *c, const tsl_bt_term *earlier) {
                                &t->invstd_b, &t->running_mean, &t->running_var};
     for (size_t i = 0; i < sizeof per_dim / sizeof *per_dim; i++)
         *per_dim[i] = carve(c, t->dim);
-    if (earlier && earlier->dim == t->dim) {
-        t->c = earlier->c;
-        t->dc = earlier->dc;
-        return;
-    }
-    t->c = t->dc = carve(c, dd);
+    if (shares_first_c(m, h))
+        t->c = t->dc = m->bt[0].c;
+    else if (m->plan && m->plan->loss_offset[h] != UINT64_MAX)
+        t->c = t->dc = area_range(a, m->plan->loss_offset[h], loss_c_floats(m, h));
+    else
+        t->c = t->dc = carve(c, loss_c_floats(m, h));
 }
 
-static void carve_all(tsl_model *m, carver *c) {
+static void carve_all(tsl_model *m, carver *c, trunk_area *a) {
+    carve_area(c, a);
     for (int h = 0; h < 2; h++)
         if (m->bt[h].weight > 0)
-            carve_bt(&m->bt[h], c, h == 1 && m->bt[0].weight > 0 ? &m->bt[0] : NULL);
-    /* A Barlow term's C (and dC over it) is used by the loss alone, after the trunk's forward pass and
-     * before its backward, so the trunk's gradients can live in it. */
-    tsl_vk_range host = m->bt[0].weight > 0   ? m->bt[0].c
-                        : m->bt[1].weight > 0 ? m->bt[1].c
-                                              : (tsl_vk_range){0};
-    carve_trunk(m, c, m->config.plain_gradients ? (tsl_vk_range){0} : host);
+            carve_bt(m, h, c, a);
+    carve_trunk(m, c, a);
     for (int h = 0; h < 2; h++)
         if (m->proj[h].present)
             carve_projector(m, &m->proj[h], c);
@@ -386,28 +409,53 @@ static tsl_status allocate_activation_chunks(tsl_model *m, const uint64_t *sizes
     return TSL_OK;
 }
 
-static tsl_status allocate_activations(tsl_model *m) {
-    if (!m->config.trunk_only) {
-        m->grad_plan = malloc(sizeof *m->grad_plan);
-        if (!m->grad_plan)
-            return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
-        TSL_TRY(tsl_model_plan_gradients(&m->net, !m->config.plain_gradients, m->grad_plan));
+/* Plans the trunk's memory (m->plan; none for an evaluation-only trunk): in the model's own layout its
+ * outputs, gradients and the Barlow C share one area by lifetime; in the reference layout
+ * (config.plain_gradients) only the gradients do, without aliases. */
+static tsl_status plan_trunk(tsl_model *m, uint64_t limit, trunk_area *a) {
+    for (int i = 0; i < m->net.n_layers; i++) {
+        const tsl_layer *l = &m->net.layers[i];
+        m->layers[i].per_image = (uint64_t)l->c_out * l->h_out * l->w_out;
     }
+    if (m->config.trunk_only)
+        return TSL_OK;
+    m->plan = malloc(sizeof *m->plan);
+    if (!m->plan)
+        return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
+    bool own = !m->config.plain_gradients;
+    tsl_trunk_plan_options o = {.rows = m->rows, .aliases = own, .outputs = own, .segment_floats = limit / 4};
+    for (int h = 0; own && h < 2; h++)
+        o.loss_floats[h] = loss_c_floats(m, h);
+    TSL_TRY(tsl_model_plan_trunk(&m->net, &o, m->plan));
+    a->area_floats = m->plan->area_floats;
+    a->segment_floats = m->plan->segment_floats;
+    a->n_segments = (a->area_floats + a->segment_floats - 1) / a->segment_floats;
+    a->segments = calloc(a->n_segments ? a->n_segments : 1, sizeof *a->segments);
+    return a->segments ? TSL_OK : tsl_error(TSL_ERR_NOMEM, "model: out of memory");
+}
+
+static tsl_status allocate_activations(tsl_model *m) {
     carver measure = {.limit = allocation_limit(m)};
-    record_chunk_size(&measure); /* chunk 0 exists even when nothing is carved */
-    carve_all(m, &measure);
-    tsl_status s = measure.failed ? tsl_error(TSL_ERR_NOMEM, "model: out of memory") : TSL_OK;
+    trunk_area area = {0};
+    tsl_status s = plan_trunk(m, measure.limit, &area);
+    if (s == TSL_OK) {
+        record_chunk_size(&measure); /* chunk 0 exists even when nothing is carved */
+        carve_all(m, &measure, &area);
+        s = measure.failed ? tsl_error(TSL_ERR_NOMEM, "model: out of memory") : TSL_OK;
+    }
     m->activation_bytes = 0;
     for (int i = 0; s == TSL_OK && i <= measure.chunk; i++)
         m->activation_bytes += measure.sizes[i];
     if (s == TSL_OK)
         s = allocate_activation_chunks(m, measure.sizes, measure.chunk + 1);
     free(measure.sizes);
-    TSL_TRY(s);
-    carver assign = {.chunks = m->activation_chunks, .limit = measure.limit};
-    carve_all(m, &assign);
-    tsl_assert(assign.chunk == m->n_activation_chunks - 1);
-    return TSL_OK;
+    if (s == TSL_OK) {
+        carver assign = {.chunks = m->activation_chunks, .limit = measure.limit};
+        carve_all(m, &assign, &area);
+        tsl_assert(assign.chunk == m->n_activation_chunks - 1);
+    }
+    free(area.segments);
+    return s;
 }
 
 /* ---- scratch: the largest need of any kernel that takes one ---- */
