@@ -6,11 +6,18 @@
 // empty writes zeros.
 // With a = parameter, b = gradient: |p|^2 and |g + wd p|^2 (LARS's update norm). Sums of squares are of
 // non-negative terms, so fp32 accumulation has no cancellation: strided runs, then a tree.
+// TSL_VEC4 = 1: a and b are read as vec4s and n and per_group count vec4s (the host's condition: the
+// piece is whole vec4s at 16-byte offsets); a CPU driver then loads four values per lane step.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-layout(std430, set = 0, binding = 0) readonly buffer A { float a[]; };
-layout(std430, set = 0, binding = 1) readonly buffer B { float b[]; };
+#if TSL_VEC4
+#define value_t vec4
+#else
+#define value_t float
+#endif
+layout(std430, set = 0, binding = 0) readonly buffer A { value_t a[]; };
+layout(std430, set = 0, binding = 1) readonly buffer B { value_t b[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer Partials { float partials[]; };
 layout(push_constant) uniform Push { uint n, per_group; float wd; } pc;
 
@@ -21,14 +28,19 @@ void main() {
     uint g = gl_WorkGroupID.x, t = gl_LocalInvocationID.x;
     uint begin = g * pc.per_group;
     uint end = min(begin + pc.per_group, pc.n);
-    float sum_a = 0.0, sum_b = 0.0;
+    value_t sum_a = value_t(0.0), sum_b = value_t(0.0);
     for (uint i = begin + t; i < end; i += TSL_WORKGROUP_SIZE) {
-        float va = a[i], vb = fma(pc.wd, va, b[i]);
+        value_t va = a[i], vb = fma(value_t(pc.wd), va, b[i]);
         sum_a = fma(va, va, sum_a);
         sum_b = fma(vb, vb, sum_b);
     }
+#if TSL_VEC4
+    s_a[t] = (sum_a.x + sum_a.y) + (sum_a.z + sum_a.w);
+    s_b[t] = (sum_b.x + sum_b.y) + (sum_b.z + sum_b.w);
+#else
     s_a[t] = sum_a;
     s_b[t] = sum_b;
+#endif
     barrier();
     for (uint stride = TSL_WORKGROUP_SIZE / 2; stride > 0; stride /= 2) {
         if (t < stride) {

@@ -54,14 +54,20 @@ static tsl_vk_range piece_of(tsl_vk_range r, VkDeviceSize offset, VkDeviceSize s
  * owns slots [k GROUPS_PER_PIECE, (k + 1) GROUPS_PER_PIECE) but launches only the workgroups its size
  * needs (one per WORKGROUP values, at most GROUPS_PER_PIECE): a workgroup costs microseconds on a CPU
  * driver even when it has nothing to sum, and most tensors of a network are small. The slots no
- * workgroup writes hold the zeros clear_partials put there. */
-static tsl_status record_partials(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_pipeline *p, tsl_vk_range a,
-                                  tsl_vk_range b, float wd, tsl_vk_range tensor_slots) {
+ * workgroup writes hold the zeros clear_partials put there. Whole vec4s at 16-byte offsets take the
+ * vec4 build (its pieces are whole vec4s too). */
+static tsl_status record_partials(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_range a, tsl_vk_range b, float wd,
+                                  tsl_vk_range tensor_slots) {
     VkDeviceSize step = tsl_chunk_max_bytes(d, 4);
+    bool vec4 = a.size % 16 == 0 && a.offset % 16 == 0 && b.offset % 16 == 0 && step % 16 == 0;
+    uint32_t granule = vec4 ? 16 : 4, spec[] = {WORKGROUP};
+    tsl_vk_pipeline *p;
+    TSL_TRY(tsl_vk_pipeline_get(d, vec4 ? TSL_SHADER_OPTIM_NORM_PARTIAL_VEC4 : TSL_SHADER_OPTIM_NORM_PARTIAL,
+                                spec, 1, &p));
     uint32_t slot = 0;
     for (VkDeviceSize off = 0; off < a.size; off += step, slot += GROUPS_PER_PIECE) {
         VkDeviceSize bytes = a.size - off < step ? a.size - off : step;
-        uint32_t n = (uint32_t)(bytes / 4);
+        uint32_t n = (uint32_t)(bytes / granule);
         uint32_t groups = (n + WORKGROUP - 1) / WORKGROUP;
         groups = groups < GROUPS_PER_PIECE ? groups : GROUPS_PER_PIECE;
         struct {
@@ -128,12 +134,9 @@ tsl_status tsl_l2_norms(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_vk_range *t
                          (unsigned long long)norms.size, 4 * n);
     uint32_t slots = slots_per_tensor(d, tensors, sizeof *tensors, n);
     tsl_vk_range partials = partials_of(scratch, n, slots);
-    uint32_t spec[] = {WORKGROUP};
-    tsl_vk_pipeline *p;
-    TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_OPTIM_NORM_PARTIAL, spec, 1, &p));
     TSL_TRY(clear_partials(cmd, partials));
     for (uint32_t t = 0; t < n; t++)
-        TSL_TRY(record_partials(d, cmd, p, tensors[t], tensors[t], 0.0f,
+        TSL_TRY(record_partials(d, cmd, tensors[t], tensors[t], 0.0f,
                                 piece_of(partials, 8ull * t * slots, 8ull * slots)));
     return record_final(d, cmd, false, n, slots, partials, norms);
 }
@@ -192,13 +195,10 @@ tsl_status tsl_optim_lars_step(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_opti
     uint32_t slots = slots_per_tensor(d, &tensors[0].param, sizeof *tensors, n);
     tsl_vk_range norms = {scratch.vk, scratch.offset, 8ull * n};
     tsl_vk_range partials = partials_of(scratch, n, slots);
-    uint32_t spec[] = {WORKGROUP};
-    tsl_vk_pipeline *p;
-    TSL_TRY(tsl_vk_pipeline_get(d, TSL_SHADER_OPTIM_NORM_PARTIAL, spec, 1, &p));
     TSL_TRY(clear_partials(cmd, partials));
     for (uint32_t t = 0; t < n; t++) {
         float wd = tensors[t].exclude ? 0.0f : h->weight_decay;
-        TSL_TRY(record_partials(d, cmd, p, tensors[t].param, tensors[t].grad, wd,
+        TSL_TRY(record_partials(d, cmd, tensors[t].param, tensors[t].grad, wd,
                                 piece_of(partials, 8ull * t * slots, 8ull * slots)));
     }
     TSL_TRY(record_final(d, cmd, true, n, slots, partials, norms));
