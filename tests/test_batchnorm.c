@@ -37,30 +37,6 @@ static size_t count_of(shape4 s) {
     return (size_t)s.n * s.c * s.h * s.w;
 }
 
-/* Input with a per-channel offset and scale, so normalisation is not a no-op. Each channel's sample is
- * standardised to exactly the drawn mean and std (0.5 .. 2), so that the tolerances' assumptions
- * (|mean| <= max_mean, std >= 0.5, so invstd <= 2) hold for the batch statistics too: with a few values
- * per channel (m = 4) the raw sample std can be far below the population's, and every error in dx
- * scales with invstd. */
-static float *random_input(tsl_test_rng *rng, shape4 s, double max_mean) {
-    size_t hw = (size_t)s.h * s.w, m = (size_t)s.n * hw;
-    float *x = malloc(4 * count_of(s));
-    double *v = malloc(8 * m);
-    for (uint32_t ch = 0; ch < s.c; ch++) {
-        double mu = tsl_test_rng_uniform(rng, -max_mean, max_mean), sd = tsl_test_rng_uniform(rng, 0.5, 2.0);
-        double sum = 0.0, sq = 0.0;
-        for (size_t j = 0; j < m; j++)
-            sum += v[j] = tsl_test_rng_normal(rng);
-        for (size_t j = 0; j < m; j++)
-            sq += (v[j] - sum / m) * (v[j] - sum / m);
-        double scale = sq > 0.0 ? sd / sqrt(sq / m) : sd;
-        for (size_t j = 0; j < m; j++)
-            x[((j / hw) * s.c + ch) * hw + j % hw] = (float)(mu + scale * (v[j] - sum / m));
-    }
-    free(v);
-    return x;
-}
-
 /* fp16 storage (shape dtype F16): x and dy are rounded to half before the reference sees them, so the
  * statistics, dgamma and dbeta (fp32, computed from exactly those values) keep the fp32 tolerances
  * above; y and dx are rounded to half once at their store, adding u = 2^-11 of the value: rel += u. */
@@ -74,7 +50,7 @@ static double out_rel(tsl_dtype t) {
 static void check_forward_train_typed(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine, tsl_dtype t) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t n = count_of(s), hw = (size_t)s.h * s.w;
-    float *x = random_input(&rng, s, 4.0);
+    float *x = tsl_test_bn_input(&rng, s.n, s.c, s.h, s.w, 4.0);
     tsl_test_round_to(x, n, t);
     float *gamma = tsl_test_random_floats(&rng, s.c, 0.5f, 1.5f),
           *beta = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f);
@@ -207,7 +183,7 @@ END_TEST
 static void check_forward_eval_typed(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine, tsl_dtype t) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t n = count_of(s);
-    float *x = random_input(&rng, s, 4.0);
+    float *x = tsl_test_bn_input(&rng, s.n, s.c, s.h, s.w, 4.0);
     tsl_test_round_to(x, n, t);
     float *gamma = tsl_test_random_floats(&rng, s.c, 0.5f, 1.5f),
           *beta = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f);
@@ -270,7 +246,8 @@ END_TEST
 static void check_backward_typed(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine, tsl_dtype t) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t n = count_of(s), hw = (size_t)s.h * s.w;
-    float *x = random_input(&rng, s, 4.0), *dy = tsl_test_random_floats(&rng, n, -1.0f, 1.0f);
+    float *x = tsl_test_bn_input(&rng, s.n, s.c, s.h, s.w, 4.0),
+          *dy = tsl_test_random_floats(&rng, n, -1.0f, 1.0f);
     tsl_test_round_to(x, n, t), tsl_test_round_to(dy, n, t);
     float *gamma = tsl_test_random_floats(&rng, s.c, 0.5f, 1.5f),
           *beta = tsl_test_random_floats(&rng, s.c, -1.0f, 1.0f);

@@ -3,7 +3,10 @@
  * as two ranks would hold it: each half's partials are merged on the host (tsl_batchnorm_merge_partials,
  * then Chan's formula across halves, as tsl_model_sync.c does), each half is normalised with the global
  * statistics, and each half's gradient sums are added before dx. The result must be the whole batch's
- * batch norm. Tolerances as tests/test_batchnorm.c (same fp32 arithmetic, one more merge level):
+ * batch norm. Tolerances as tests/test_batchnorm.c (same fp32 arithmetic, one more merge level), whose
+ * assumptions on the batch statistics the input meets by construction (tsl_test_bn_input: with uniform
+ * values, the two values of a 2 x 1 x 1 x 1 channel could nearly coincide, and dx's error grows as
+ * their variance shrinks):
  * y abs 2e-5 + rel 1e-5; mean abs 6e-6; invstd rel 1e-5; dx abs 1e-5 + rel 1e-5; dgamma, dbeta (the
  * halves' sums added) rel 1e-5 + abs 5e-6 * sqrt(m). */
 #include "ref_batchnorm.h"
@@ -83,7 +86,7 @@ static void check_shape(tsl_vk_device *dev, uint64_t seed, shape4 s, bool affine
     tsl_test_rng rng = tsl_test_rng_new(seed);
     size_t n = (size_t)s.n * s.c * s.h * s.w, hw = (size_t)s.h * s.w;
     ctx c = {dev, NULL, tsl_batchnorm_shape_2d(s.n / 2, s.c, s.h, s.w), n / 2};
-    float *x = tsl_test_random_floats(&rng, n, -2.0f, 3.0f),
+    float *x = tsl_test_bn_input(&rng, s.n, s.c, s.h, s.w, 4.0),
           *dy = tsl_test_random_floats(&rng, n, -1.0f, 1.0f);
     float *gamma = tsl_test_random_floats(&rng, s.c, 0.5f, 1.5f),
           *beta = tsl_test_random_floats(&rng, s.c, -1, 1);

@@ -2,6 +2,7 @@
 
 #include "tsl_half.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 tsl_vk_buffer tsl_test_upload_floats(tsl_vk_device *dev, const float *data, size_t n, const char *name) {
@@ -28,6 +29,27 @@ float *tsl_test_random_floats(tsl_test_rng *rng, size_t n, float lo, float hi) {
     ck_assert_ptr_nonnull(f);
     tsl_test_fill_uniform(rng, f, n, lo, hi);
     return f;
+}
+
+float *tsl_test_bn_input(tsl_test_rng *rng, uint32_t n, uint32_t c, uint32_t h, uint32_t w, double max_mean) {
+    size_t hw = (size_t)h * w, m = (size_t)n * hw;
+    float *x = malloc(4 * m * c);
+    double *v = malloc(8 * m);
+    ck_assert_ptr_nonnull(x);
+    ck_assert_ptr_nonnull(v);
+    for (uint32_t ch = 0; ch < c; ch++) {
+        double mu = tsl_test_rng_uniform(rng, -max_mean, max_mean), sd = tsl_test_rng_uniform(rng, 0.5, 2.0);
+        double sum = 0.0, sq = 0.0;
+        for (size_t j = 0; j < m; j++)
+            sum += v[j] = tsl_test_rng_normal(rng);
+        for (size_t j = 0; j < m; j++)
+            sq += (v[j] - sum / m) * (v[j] - sum / m);
+        double scale = sq > 0.0 ? sd / sqrt(sq / m) : sd;
+        for (size_t j = 0; j < m; j++)
+            x[((j / hw) * c + ch) * hw + j % hw] = (float)(mu + scale * (v[j] - sum / m));
+    }
+    free(v);
+    return x;
 }
 
 double *tsl_test_to_double(const float *data, size_t n) {

@@ -21,6 +21,13 @@ float *tsl_test_random_floats(tsl_test_rng *rng, size_t n, float lo, float hi);
 
 double *tsl_test_to_double(const float *data, size_t n);
 
+/* Batch-norm input, n x c x h x w (NCHW): each channel's sample standardised to exactly a drawn mean in
+ * [-max_mean, max_mean] and std in [0.5, 2], so that the batch statistics meet the tolerances'
+ * assumptions (tests/test_batchnorm.c: |mean| <= max_mean, std >= 0.5, so invstd <= 2). With a few
+ * values per channel the raw sample std can be far below the population's, and every error in dx
+ * scales with invstd (and, over two values, with how nearly they coincide). */
+float *tsl_test_bn_input(tsl_test_rng *rng, uint32_t n, uint32_t c, uint32_t h, uint32_t w, double max_mean);
+
 /* ---- tensors of a storage type (fp32 or fp16) ---- */
 
 /* Rounds each of the n floats to the nearest value of type `t`, in place (nothing for fp32). Tests of
