@@ -50,6 +50,12 @@ static tsl_vk_range piece_of(tsl_vk_range r, VkDeviceSize offset, VkDeviceSize s
     return (tsl_vk_range){r.vk, r.offset + offset, size};
 }
 
+/* Whether `size` bytes at each of the offsets are whole vec4s at 16-byte offsets: the vec4 builds' condition
+ * (one load step per four elements on a CPU driver). */
+static bool whole_vec4s(VkDeviceSize size, VkDeviceSize off_a, VkDeviceSize off_b, VkDeviceSize off_c) {
+    return (size | off_a | off_b | off_c) % 16 == 0;
+}
+
 /* First level for tensor t: sums of a^2 and (b + wd a)^2 into its partial pairs. Piece k of the tensor
  * owns slots [k GROUPS_PER_PIECE, (k + 1) GROUPS_PER_PIECE) but launches only the workgroups its size
  * needs (one per WORKGROUP values, at most GROUPS_PER_PIECE): a workgroup costs microseconds on a CPU
@@ -59,7 +65,7 @@ static tsl_vk_range piece_of(tsl_vk_range r, VkDeviceSize offset, VkDeviceSize s
 static tsl_status record_partials(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_range a, tsl_vk_range b, float wd,
                                   tsl_vk_range tensor_slots) {
     VkDeviceSize step = tsl_chunk_max_bytes(d, 4);
-    bool vec4 = a.size % 16 == 0 && a.offset % 16 == 0 && b.offset % 16 == 0 && step % 16 == 0;
+    bool vec4 = whole_vec4s(a.size, a.offset, b.offset, step);
     uint32_t granule = vec4 ? 16 : 4, spec[] = {WORKGROUP};
     tsl_vk_pipeline *p;
     TSL_TRY(tsl_vk_pipeline_get(d, vec4 ? TSL_SHADER_OPTIM_NORM_PARTIAL_VEC4 : TSL_SHADER_OPTIM_NORM_PARTIAL,
@@ -159,10 +165,8 @@ static tsl_status record_updates(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_op
                                  uint32_t n, const tsl_optim_hparams *h, bool lars, tsl_vk_range norms) {
     for (uint32_t t = 0; t < n; t++) {
         const tsl_optim_tensor *x = &tensors[t];
-        /* Whole vec4s at 16-byte offsets take the vec4 build (one load step per four elements on a CPU
-         * driver); its chunks are whole vec4s too. */
-        bool vec4 = x->param.size % 16 == 0 && x->param.offset % 16 == 0 && x->grad.offset % 16 == 0 &&
-                    x->momentum.offset % 16 == 0;
+        /* Its chunks are whole vec4s too. */
+        bool vec4 = whole_vec4s(x->param.size, x->param.offset, x->grad.offset, x->momentum.offset);
         uint32_t granule = vec4 ? 16 : 4;
         VkDeviceSize step = tsl_chunk_max_bytes(d, granule);
         uint32_t spec[] = {WORKGROUP, !x->exclude, lars && !x->exclude};
