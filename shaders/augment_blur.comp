@@ -25,14 +25,15 @@ layout(push_constant) uniform Push {
     float inv_std[3];
 } pc;
 
+// Reflection is symmetric about 0 (index -i mirrors to i), so the remainder is taken of |i|: GLSL leaves
+// % of a negative int undefined, and NVIDIA's driver did not give C's result (blurred image borders were
+// wrong there, 2026-11-25, while lavapipe matched).
 int reflect_index(int i, int n) {
     if (n == 1)
         return 0;
-    int period = 2 * (n - 1);
-    i = i % period;
-    if (i < 0)
-        i += period;
-    return i < n ? i : period - i;
+    uint period = 2u * uint(n - 1);
+    int m = int(uint(abs(i)) % period);
+    return m < n ? m : int(period) - m;
 }
 
 void main() {

@@ -17,6 +17,7 @@
 #include "tsl_ref_matrix.h"
 
 #include <math.h>
+#include <stdio.h>
 
 static const double U = 5.96e-8;
 
@@ -218,7 +219,8 @@ START_TEST(grad_c_in_place_matches_out_of_place) {
 END_TEST
 
 /* A real C just over one binding: dim = 5800 gives 134.56 MB > maxStorageBufferRange (128 MiB on
- * lavapipe), with n = 4 to keep it cheap. The references stream over rows (no double copy of C), so the
+ * lavapipe; on a device with a larger limit, NVIDIA's 4 GiB, C fits one binding and only the values are
+ * checked), with n = 4 to keep it cheap. The references stream over rows (no double copy of C), so the
  * checks use the same tolerances as run_barlow with the Cauchy-Schwarz bound sum|terms| <= 1 for C. */
 START_TEST(real_matrix_past_binding_limit) {
     uint64_t seed = tsl_test_seed("barlow real_matrix_past_binding_limit");
@@ -226,7 +228,8 @@ START_TEST(real_matrix_past_binding_limit) {
     tsl_vk_device *d = tsl_test_device_open();
     tsl_barlow_params p = {4, 5800, 0.0051f, 0.048f, 0};
     size_t n = p.n, dim = p.dim, nz = n * dim, nc = dim * dim;
-    ck_assert_uint_gt(4 * nc, tsl_vk_device_features(d)->max_storage_buffer_range);
+    if (4 * nc <= tsl_vk_device_features(d)->max_storage_buffer_range)
+        printf("barlow real_matrix_past_binding_limit: C fits one binding on this device\n");
     float *za = normalised_embeddings(&rng, n, dim), *zb = normalised_embeddings(&rng, n, dim);
     tsl_vk_buffer gza = mt_upload(d, za, nz, "za"), gzb = mt_upload(d, zb, nz, "zb");
     tsl_vk_buffer gc = mt_poisoned(d, nc, "C"), gdc = mt_poisoned(d, nc, "dC");

@@ -51,23 +51,6 @@ typedef struct {
 /* The extension under test: set by main before each run of the suite (forked test cases inherit it). */
 static tsl_vk_tensor_cores opened_with;
 
-#if !TSL_COOPMAT_EMULATED_RUN
-/* Whether the installed validation layer is new enough to know VK_KHR_cooperative_matrix (1.3.255). */
-static bool layer_knows_khr_coopmat(void) {
-    uint32_t n = 0;
-    if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0)
-        return false;
-    VkLayerProperties *layers = calloc(n, sizeof *layers);
-    bool known = false;
-    if (layers && vkEnumerateInstanceLayerProperties(&n, layers) == VK_SUCCESS)
-        for (uint32_t i = 0; i < n; i++)
-            if (strcmp(layers[i].layerName, "VK_LAYER_KHRONOS_validation") == 0)
-                known = layers[i].specVersion >= VK_MAKE_API_VERSION(0, 1, 3, 255);
-    free(layers);
-    return known;
-}
-#endif
-
 static bool validate_run;
 
 static tsl_vk_device *open_coopmat_device(void) {
@@ -335,7 +318,7 @@ int main(void) {
             continue;
         }
         opened_with = runs[i];
-        validate_run = i == 0 || layer_knows_khr_coopmat();
+        validate_run = i == 0 || tsl_test_validation_knows_khr_coopmat();
         printf("gemm_coopmat: testing the %s variant on %s%s\n", i ? "KHR" : "NV", f.name,
                validate_run ? " (validation on)"
                             : " WITHOUT validation: the installed layer predates VK_KHR_cooperative_matrix "

@@ -139,3 +139,17 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 void tsl_test_remove_tree(const char *path) {
     nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+bool tsl_test_validation_knows_khr_coopmat(void) {
+    uint32_t n = 0;
+    if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0)
+        return false;
+    VkLayerProperties *layers = calloc(n, sizeof *layers);
+    bool known = false;
+    if (layers && vkEnumerateInstanceLayerProperties(&n, layers) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n; i++)
+            if (strcmp(layers[i].layerName, "VK_LAYER_KHRONOS_validation") == 0)
+                known = layers[i].specVersion >= VK_MAKE_API_VERSION(0, 1, 3, 255);
+    free(layers);
+    return known;
+}

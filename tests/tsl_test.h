@@ -22,6 +22,10 @@ tsl_vk_device *tsl_test_device_open(void);
 /* Fails the test if any validation message was reported, then closes the device. */
 void tsl_test_device_close(tsl_vk_device *device);
 
+/* Whether the installed Khronos validation layer knows VK_KHR_cooperative_matrix (1.3.255 and later):
+ * older ones (Debian 12 ships 1.3.239) report its structures as unknown on a device that enables it. */
+bool tsl_test_validation_knows_khr_coopmat(void);
+
 /* A fresh seed for this test case: TESSL_TEST_SEED if set, else from the clock. Printed to stderr. */
 uint64_t tsl_test_seed(const char *test_name);
 

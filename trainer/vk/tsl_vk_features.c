@@ -234,31 +234,16 @@ static bool nv_lists_config(VkInstance instance, VkPhysicalDevice physical) {
     return found;
 }
 
-/* Stages that may use cooperative matrices (a property of either extension). */
-static VkShaderStageFlags coopmat_stages(VkPhysicalDevice physical, const tsl_vk_features *f, bool khr) {
-    VkPhysicalDeviceCooperativeMatrixPropertiesKHR pk = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR};
-    VkPhysicalDeviceCooperativeMatrixPropertiesNV pn = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_NV};
-    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
-    if (khr && f->cooperative_matrix_khr)
-        p2.pNext = &pk;
-    else if (!khr && f->cooperative_matrix_nv)
-        p2.pNext = &pn;
-    else
-        return 0;
-    vkGetPhysicalDeviceProperties2(physical, &p2);
-    return khr ? pk.cooperativeMatrixSupportedStages : pn.cooperativeMatrixSupportedStages;
-}
-
+/* The supported stages (VkPhysicalDeviceCooperativeMatrixProperties{KHR,NV}) are not queried: both
+ * extensions promise the compute stage on any device with a compute queue, which tessl requires anyway,
+ * and chaining the KHR struct into vkGetPhysicalDeviceProperties2 made validation layers older than
+ * 1.3.255 (Debian 12's) report an unknown structure on every device open (seen on an H100, 2026-11-25). */
 static void probe_coopmat(VkInstance instance, VkPhysicalDevice physical, tsl_vk_features *f,
                           const coopmat_feature_bits *bits) {
     bool shader_needs = f->vulkan_memory_model && f->fp16_arithmetic;
     f->coopmat_khr_f16 = shader_needs && f->cooperative_matrix_khr && bits->khr.cooperativeMatrix &&
-                         (coopmat_stages(physical, f, true) & VK_SHADER_STAGE_COMPUTE_BIT) &&
                          khr_lists_config(instance, physical);
     f->coopmat_nv_f16 = shader_needs && f->cooperative_matrix_nv && bits->nv.cooperativeMatrix &&
-                        (coopmat_stages(physical, f, false) & VK_SHADER_STAGE_COMPUTE_BIT) &&
                         nv_lists_config(instance, physical);
 }
 
