@@ -1,8 +1,11 @@
 #version 450
 // dw[co][ci][ky][kx] (+)= sum_{n,oy,ox} dy[n][co][oy][ox] * x[n][ci][oy*s-p+ky][ox*s-p+kx].
 // GEMM view: M = c_out, N = c_in*kh*kw (flattened weight index k), K = n*oh*ow (the chunk's images).
-// Tile: TILE_M output channels x TILE_N consecutive k. gl_WorkGroupID.z is unused (1): the sum over the
-// chunk's images runs inside the invocation; chunks after the first add to dw (pc.accumulate).
+// Tile: TILE_M output channels x TILE_N consecutive k. The sum over the chunk's images runs inside the
+// invocation; chunks after the first add to dw (pc.accumulate). GPU split-K: with gl_NumWorkGroups.z = S
+// > 1, workgroup z sums only its share of the chunk's pixels (split_share) and writes its partial tile to
+// slice z of dw (c_out x K floats apart); the host binds a workspace of S slices there and adds them up
+// after (dw_splits in tsl_conv2d.c). The CPU variant's grid has z = 1: one share, the whole sum.
 #extension GL_GOOGLE_include_directive : require
 #include "conv2d_common.glsl"
 
@@ -25,10 +28,19 @@ layout(std430, set = 0, binding = 1) readonly buffer DY4 { conv_in4_t dy4[]; }; 
 #endif
 layout(std430, set = 0, binding = 2) buffer DW { float dw[]; };
 
+// Units [u0, u1) of `total` (rows or vec4s of pixels over the chunk's images) that this workgroup's
+// split sums: balanced shares, in unit order, so a split's result does not depend on the others.
+void split_share(uint total, out uint u0, out uint u1) {
+    uint splits = gl_NumWorkGroups.z, z = gl_WorkGroupID.z;
+    uint base = total / splits, rem = total % splits;
+    u0 = z * base + min(z, rem);
+    u1 = u0 + base + (z < rem ? 1u : 0u);
+}
+
 void store(uint co0, uint k0, uint i, uint j, float value) {
     uint K = pc.c_in * pc.kh * pc.kw;
     if (co0 + i < pc.c_out && k0 + j < K) {
-        uint o = pc.w_base + (co0 + i) * K + k0 + j;
+        uint o = pc.w_base + gl_WorkGroupID.z * pc.c_out * K + (co0 + i) * K + k0 + j;
         dw[o] = pc.accumulate != 0 ? dw[o] + value : value;
     }
 }
@@ -40,13 +52,17 @@ void pointwise(uint k0, uint co0) {
     vec4 acc[TILE_M * TILE_N];
     for (uint t = 0; t < TILE_M * TILE_N; t++)
         acc[t] = vec4(0.0);
-    for (uint img = 0; img < pc.n; img++) {
+    uint u0, u1;
+    split_share(pc.n * hq, u0, u1);
+    for (uint u = u0; u < u1;) {
+        uint img = u / hq, q0 = u % hq, q1 = min(hq, q0 + (u1 - u));
+        u += q1 - q0;
         uint xq[TILE_N], dyq[TILE_M];
         for (uint j = 0; j < TILE_N; j++)
             xq[j] = (pc.x_base + (img * pc.c_in + min(k0 + j, pc.c_in - 1)) * hw) / 4;
         for (uint i = 0; i < TILE_M; i++)
             dyq[i] = (pc.y_base + (img * pc.c_out + min(co0 + i, pc.c_out - 1)) * hw) / 4;
-        for (uint q = 0; q < hq; q++) {
+        for (uint q = q0; q < q1; q++) {
             vec4 xv[TILE_N];
             for (uint j = 0; j < TILE_N; j++)
                 xv[j] = LOAD_X4(xq[j] + q);
@@ -156,7 +172,12 @@ void main() {
         return;
     }
 #endif
-    conv_cell c = conv_cell_of((K + TILE_N - 1) / TILE_N, (pc.c_out + TILE_M - 1) / TILE_M, 1);
+#if TSL_CONV_FLAT
+    const uint splits = 1;
+#else
+    uint splits = gl_NumWorkGroups.z; // conv_cell_of's image is the split here
+#endif
+    conv_cell c = conv_cell_of((K + TILE_N - 1) / TILE_N, (pc.c_out + TILE_M - 1) / TILE_M, splits);
     if (!c.valid)
         return;
     uint k0 = c.tile * TILE_N;
@@ -184,10 +205,14 @@ void main() {
     for (uint t = 0; t < TILE_M * TILE_N; t++)
         acc[t] = 0.0;
 
-    for (uint img = 0; img < pc.n; img++) {
+    uint u0, u1;
+    split_share(pc.n * pc.oh, u0, u1); // units: output rows of the chunk's images
+    for (uint u = u0; u < u1;) {
+        uint img = u / pc.oh, oy0 = u % pc.oh, oy1 = min(pc.oh, oy0 + (u1 - u));
+        u += oy1 - oy0;
         uint xb = pc.x_base + img * pc.c_in * hw;
         uint dyb = pc.y_base + img * pc.c_out * npix;
-        for (uint oy = 0; oy < pc.oh; oy++) {
+        for (uint oy = oy0; oy < oy1; oy++) {
             int sy = int(oy * pc.stride);
             for (uint ox = 0; ox < pc.ow; ox++) {
                 int sx = int(ox * pc.stride);

@@ -347,23 +347,23 @@ START_TEST(split_along_batch_matches_reference) {
 }
 END_TEST
 
-/* Both paths (tsl_batchnorm.c: use_channel_lanes) at shapes on both sides of the threshold T =
- * TSL_BATCHNORM_MAX_LANE_VALUES values per channel: one lane per channel (one dispatch each way), or
- * two-level (lanes summarise slices of at most T values, one invocation per channel merges them, lanes
- * write y and dx by slices). Each shape is also forced towards the other path with
- * tsl_batchnorm_set_test_threshold (1: a slice per vec4 or float; above T, capped at 8192 values
- * because of lavapipe's loop limit, so m = 1e5 and m = 8978 stay two-level). Layouts: vec4 across
- * channels (1-D, C % 4 == 0), vec4 along H*W, floats; slices of whole images and of segments of an
- * image. Same reference and tolerances as above, which stay valid: each lane's statistics are
- * corrected two-pass over at most 8192 values, accurate to a few eps32 relative; its sums are blocked
- * (32 units, then the total), so rounding grows with 32 + m / 32 terms rather than m (simulated at
- * m = 4096, 300 draws: the blocked sum of dy used at most 0.13 of the dbeta tolerance, a plain
- * sequential fp32 sum 1.4x, and sequential Welford's mean 1.2x of the save_mean tolerance); slices are
- * merged with Chan's formula, and dgamma/dbeta tolerances scale with sqrt(m) as stated above. */
+/* Both paths (tsl_batchnorm.c: use_channel_lanes) at shapes on both sides of the device's threshold
+ * T values per channel (tsl_batchnorm_lane_values: 4096 on CPU drivers, 1024 on GPUs): one lane per
+ * channel (one dispatch each way), or two-level (lanes summarise slices of at most T values, one invocation
+ * per channel merges them, lanes write y and dx by slices). Each shape is also forced towards the other path
+ * with tsl_batchnorm_set_test_threshold (1: a slice per vec4 or float; above T, capped at 8192 values because
+ * of lavapipe's loop limit, so m = 1e5 and m = 8978 stay two-level). Layouts: vec4 across channels (1-D, C %
+ * 4 == 0), vec4 along H*W, floats; slices of whole images and of segments of an image. Same reference and
+ * tolerances as above, which stay valid: each lane's statistics are corrected two-pass over at most 8192
+ * values, accurate to a few eps32 relative; its sums are blocked (32 units, then the total), so rounding
+ * grows with 32 + m / 32 terms rather than m (simulated at m = 4096, 300 draws: the blocked sum of dy used at
+ * most 0.13 of the dbeta tolerance, a plain sequential fp32 sum 1.4x, and sequential Welford's mean 1.2x of
+ * the save_mean tolerance); slices are merged with Chan's formula, and dgamma/dbeta tolerances scale with
+ * sqrt(m) as stated above. */
 START_TEST(both_paths_match_reference_around_threshold) {
     tsl_vk_device *dev = tsl_test_device_open();
     uint64_t seed = tsl_test_seed("batchnorm_paths");
-    const uint32_t t = TSL_BATCHNORM_MAX_LANE_VALUES;
+    const uint32_t t = tsl_batchnorm_lane_values(dev);
     const struct {
         shape4 shape;
         bool lanes, forced_lanes; /* the path taken by default, and with the threshold forced */

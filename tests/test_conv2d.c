@@ -211,12 +211,13 @@ static void check_output(tsl_vk_device *d, tsl_conv2d_variant v, bool workspace,
 static const tsl_vk_range no_workspace;
 
 /* Runs the three kernels of both variants (forced through the test hook, so one device checks both) on
- * random inputs and compares each output to the reference; the CPU variant runs twice when the shape
- * takes a workspace (tsl_conv2d_workspace_bytes), without one (the conv shaders) and with one (im2col
- * and GEMMs). Returns the recorder's dispatch count, which both variants share (one dispatch per op and
- * batch chunk) except where the CPU variant's convolutions are GEMMs (tsl_conv2d_pointwise.h,
- * tsl_conv2d_im2col.h); then the GPU variant's. `*workspace_dispatches` (may be NULL) receives the
- * workspace run's dispatch count, 0 when there was none. */
+ * random inputs and compares each output to the reference; each variant runs twice when the shape takes
+ * a workspace (tsl_conv2d_workspace_bytes): without one (the conv shaders) and with one (GPU: dw split
+ * over the pixels, partial sums added by a column sum; CPU: im2col and GEMMs). Returns the recorder's
+ * dispatch count, which both variants share (one dispatch per op and batch chunk) except where the CPU
+ * variant's convolutions are GEMMs (tsl_conv2d_pointwise.h, tsl_conv2d_im2col.h); then the GPU
+ * variant's without a workspace. `*workspace_dispatches` (may be NULL) receives the CPU workspace run's
+ * dispatch count, 0 when there was none. */
 static uint32_t check_cases(tsl_vk_device *d, const tsl_conv2d_shape *s, uint64_t seed, VkDeviceSize lead,
                             storage st, uint32_t *workspace_dispatches) {
     tsl_test_rng rng = tsl_test_rng_new(seed);
@@ -230,32 +231,33 @@ static uint32_t check_cases(tsl_vk_device *d, const tsl_conv2d_shape *s, uint64_
 
     gpu_tensors t = gpu_alloc(d, s, lead, st);
     upload_inputs(d, &t, s, x, w, g, st);
-    tsl_conv2d_set_variant_for_testing(TSL_CONV2D_VARIANT_CPU);
-    VkDeviceSize need = st == STORE_FP32 ? tsl_conv2d_workspace_bytes(d, s) : 0;
+    VkDeviceSize need[2] = {0, 0}; /* GPU, CPU variant */
+    for (int cpu = 0; cpu < 2 && st == STORE_FP32; cpu++) {
+        tsl_conv2d_set_variant_for_testing(cpu ? TSL_CONV2D_VARIANT_CPU : TSL_CONV2D_VARIANT_GPU);
+        need[cpu] = tsl_conv2d_workspace_bytes(d, s);
+    }
     tsl_vk_buffer workspace = {0};
-    if (need)
-        workspace = tsl_test_alloc(d, TSL_MEM_DEVICE, need, "workspace");
-    const struct {
-        tsl_conv2d_variant variant;
-        tsl_vk_range workspace;
-    } runs[] = {{TSL_CONV2D_VARIANT_GPU, no_workspace},
-                {TSL_CONV2D_VARIANT_CPU, no_workspace},
-                {TSL_CONV2D_VARIANT_CPU, workspace.range}};
+    if (need[0] || need[1])
+        workspace = tsl_test_alloc(d, TSL_MEM_DEVICE, need[0] > need[1] ? need[0] : need[1], "workspace");
     uint32_t dispatches = 0, with_workspace = 0;
-    for (size_t i = 0; i < (need ? 3u : 2u); i++) {
-        tsl_conv2d_variant v = runs[i].variant;
+    for (int i = 0; i < 4; i++) {
+        bool cpu = i >= 2, ws = i % 2;
+        if (ws && !need[cpu])
+            continue;
+        tsl_conv2d_variant v = cpu ? TSL_CONV2D_VARIANT_CPU : TSL_CONV2D_VARIANT_GPU;
         tsl_conv2d_set_variant_for_testing(v);
-        uint32_t n = run_kernels(d, s, &t, st, runs[i].workspace);
+        uint32_t n = run_kernels(d, s, &t, st, ws ? workspace.range : no_workspace);
         bool gemms =
-            tsl_conv2d_pointwise_applies(s, false) || tsl_conv2d_pointwise_applies(s, true) || i == 2;
+            cpu && (tsl_conv2d_pointwise_applies(s, false) || tsl_conv2d_pointwise_applies(s, true) || ws);
         if (i == 0)
             dispatches = n;
+        else if (!cpu && ws)
+            ck_assert_uint_gt(n, dispatches); /* and a column sum per chunk */
         else
             ck_assert(gemms ? n >= dispatches : n == dispatches);
-        if (i == 2)
+        if (cpu && ws)
             with_workspace = n;
         /* Accumulation lengths: forward c_in*kh*kw; dx at most c_out*kh*kw; dw n*oh*ow. */
-        bool ws = runs[i].workspace.size > 0;
         check_output(d, v, ws, "forward", s, seed, &t.y, y, ny, (uint64_t)s->c_in * s->kh * s->kw);
         check_output(d, v, ws, "backward_data", s, seed, &t.dx, dx, nx, (uint64_t)s->c_out * s->kh * s->kw);
         check_output(d, v, ws, "backward_weights", s, seed, &t.dw, dw, nw,
@@ -371,7 +373,12 @@ START_TEST(gpu_im2col_matches_reference) {
                            large_1x1 = SHAPE(1, 8, 14, 14, 8, 1, 1, 0);
     ck_assert_uint_eq(tsl_conv2d_workspace_bytes(d, &odd_rows), 0);  /* K = 27 */
     ck_assert_uint_eq(tsl_conv2d_workspace_bytes(d, &large_1x1), 0); /* a direct GEMM per image */
+    /* GPU: dw split over the pixels towards 1024 workgroups, as far as the output rows allow and while
+     * the partial dws take no more memory than x. A 13 x 5 dw (2 workgroups) over 2 images of 7 rows:
+     * 7 partials of 65 floats (1820 bytes, x 1960); cases[0]'s 128 x 36 dw would outgrow its x at 1. */
     tsl_conv2d_set_variant_for_testing(TSL_CONV2D_VARIANT_GPU);
+    const tsl_conv2d_shape small_dw = SHAPE(2, 5, 7, 7, 13, 1, 1, 0);
+    ck_assert_uint_eq(tsl_conv2d_workspace_bytes(d, &small_dw), 4 * 7 * 13 * 5);
     ck_assert_uint_eq(tsl_conv2d_workspace_bytes(d, &cases[0].shape), 0);
     tsl_conv2d_set_variant_for_testing(TSL_CONV2D_VARIANT_AUTO);
     tsl_test_device_close(d);

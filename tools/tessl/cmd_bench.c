@@ -3,6 +3,10 @@
 #include "tsl_bench_data.h"
 #include "tsl_cli.h"
 #include "tsl_shard_build.h"
+#include "tsl_batchnorm.h"
+#include "tsl_conv2d.h"
+
+#include <stdio.h>
 
 #include <string.h>
 
@@ -28,9 +32,9 @@ static tsl_status bench_ops(tsl_bench_run *run) {
 
 /* Everything the options give, for any KIND. */
 typedef struct {
-    int64_t device, batch, res, threads, level, steps, warmup, width;
+    int64_t device, batch, res, threads, level, steps, warmup, width, bn_slice;
     double min_time, lambda;
-    const char *filter, *data, *arch, *projector, *optimizer;
+    const char *filter, *data, *arch, *projector, *optimizer, *conv_tiles;
     bool json, paired, no_filter, profile, tensor_cores;
 } bench_args;
 
@@ -109,6 +113,24 @@ static tsl_status run_shard(const bench_args *a, const char *src) {
     return tsl_bench_shard(&o);
 }
 
+/* --conv-tiles "FMxFN,DMxDN,WMxWN" and --bn-slice: the kernels' tuning hooks, before any work. */
+static tsl_status apply_tuning(const bench_args *a) {
+    if (a->bn_slice)
+        tsl_batchnorm_set_test_threshold((uint32_t)a->bn_slice);
+    if (!a->conv_tiles)
+        return TSL_OK;
+    uint32_t t[3][2];
+    int used = 0;
+    if (sscanf(a->conv_tiles, "%ux%u,%ux%u,%ux%u%n", &t[0][0], &t[0][1], &t[1][0], &t[1][1], &t[2][0],
+               &t[2][1], &used) != 6 ||
+        a->conv_tiles[used] != '\0')
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "tessl bench --conv-tiles '%s': expected three tiles, forward, dx and dw, as "
+                         "MxN,MxN,MxN (0x0: built-in)",
+                         a->conv_tiles);
+    return tsl_conv2d_set_gpu_tiles(t);
+}
+
 int tsl_cmd_bench(int argc, char **argv) {
     tsl_shard_options shard_defaults;
     tsl_shard_options_default(&shard_defaults);
@@ -151,6 +173,12 @@ int tsl_cmd_bench(int argc, char **argv) {
         {"--optimizer", TSL_OPT_STRING, &a.optimizer, "NAME", "train: lars, sgd or adamw", 0, 0},
         {"--profile", TSL_OPT_FLAG, &a.profile, NULL, "train: per-kernel device times from timestamp queries",
          0, 0},
+        {"--conv-tiles", TSL_OPT_STRING, &a.conv_tiles, "FxF,DxD,WxW",
+         "ops, train: the GPU conv kernels' register tiles (channels x columns) of forward, dx and dw, to "
+         "tune them (0x0: built-in)",
+         0, 0},
+        {"--bn-slice", TSL_OPT_INT, &a.bn_slice, "N",
+         "ops, train: values per BatchNorm lane, to tune it (0: built-in)", 0, 8192},
         {"--tensor-cores", TSL_OPT_FLAG, &a.tensor_cores, NULL,
          "ops: add GEMM rows on tensor cores (cooperative matrices, KHR else NV; inputs rounded to fp16)", 0,
          0},
@@ -183,8 +211,10 @@ int tsl_cmd_bench(int argc, char **argv) {
         return rc;
     const char *kind = args.positional[0];
     bool has_src = args.n_positional > 1;
-    tsl_status st;
-    if (strcmp(kind, "shard") == 0)
+    tsl_status st = apply_tuning(&a);
+    if (st != TSL_OK)
+        ;
+    else if (strcmp(kind, "shard") == 0)
         st = has_src
                  ? run_shard(&a, args.positional[1])
                  : tsl_error(TSL_ERR_INVALID_ARG, "tessl bench shard: SRC (an ImageFolder tree) is required");

@@ -6,20 +6,33 @@ enum {
     MAX_GRID = 65535, /* channels: a documented limit of the API */
     ALIGN = 256,      /* Vulkan's largest minStorageBufferOffsetAlignment: sub-ranges of scratch start here */
     LANES_PER_GROUP = 64,   /* lanes (one channel, or four) per workgroup of the lane shaders */
-    MAX_LANE_VALUES = 8192, /* cap on a lane's values: see lane_values_per_slice */
+    MAX_LANE_VALUES = 8192, /* cap on a lane's values: see lane_values_override */
     MAX_SLOTS = 32768,      /* slices per channel: the final merges loop over them */
 };
 
-/* Values of one channel that one lane handles: TSL_BATCHNORM_MAX_LANE_VALUES unless a test changes it.
- * Capped because lavapipe (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS) ends every loop of an invocation once
- * 65535 loop iterations have run in it, counted over all its loops, silently leaving the rest undone:
- * a lane runs at most three passes of images * (units + 1) <= 2 * MAX_LANE_VALUES iterations each. */
-static uint32_t lane_values_per_slice = TSL_BATCHNORM_MAX_LANE_VALUES;
+/* Values of one channel that one lane handles, unless tsl_batchnorm_set_test_threshold set this (0: the
+ * device's, tsl_batchnorm_lane_values). Capped because lavapipe (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS)
+ * ends every loop of an invocation once 65535 loop iterations have run in it, counted over all its
+ * loops, silently leaving the rest undone: a lane runs at most three passes of images * (units + 1) <=
+ * 2 * MAX_LANE_VALUES iterations each. */
+static uint32_t lane_values_override;
 
 void tsl_batchnorm_set_test_threshold(uint32_t values) {
-    lane_values_per_slice = values == 0                ? TSL_BATCHNORM_MAX_LANE_VALUES
-                            : values > MAX_LANE_VALUES ? MAX_LANE_VALUES
-                                                       : values;
+    lane_values_override = values > MAX_LANE_VALUES ? MAX_LANE_VALUES : values;
+}
+
+/* CPU drivers: TSL_BATCHNORM_MAX_LANE_VALUES (measured on lavapipe: see use_channel_lanes). GPUs:
+ * TSL_BATCHNORM_GPU_LANE_VALUES, so that ResNet's small planes still give several lanes per channel (at
+ * 64 images of 7x7 a channel is 3136 values: one lane each at 4096, 2048 lanes for the whole tensor, far
+ * too few for a GPU). Measured on an H200 (2026-11-25, `tessl bench ops --filter batchnorm --res 224
+ * --batch 64 --bn-slice N`), the sums over ResNet-50's shapes of forward and backward: 4096 values 5.6
+ * and 5.0 ms, 2048 3.3 and 3.2, 1024 2.9 and 3.1, 512 3.4 and 4.5, 256 4.6 and 6.0 (below 1024 the
+ * per-channel merges of the slices grow longer than the lanes they save). */
+uint32_t tsl_batchnorm_lane_values(const tsl_vk_device *d) {
+    if (lane_values_override)
+        return lane_values_override;
+    return tsl_vk_device_features(d)->cpu_kernels ? TSL_BATCHNORM_MAX_LANE_VALUES
+                                                  : TSL_BATCHNORM_GPU_LANE_VALUES;
 }
 
 /* Bytes of one element of x, y, dy, dx: 4, or 2 for fp16 storage. */
@@ -50,13 +63,13 @@ static lane_layout layout_for(tsl_batchnorm_shape s) {
 }
 
 /* Slices of a channel for the first level (batchnorm_slices.glsl): whole images when a lane's run is
- * short, else segments of the run, so that a slice holds at most lane_values_per_slice values. */
+ * short, else segments of the run, so that a slice holds at most `values` values. */
 typedef struct {
     uint32_t images_per_slice, segment, segments;
 } lane_slicing;
 
-static lane_slicing slicing_for(lane_layout l) {
-    uint32_t units = lane_values_per_slice / l.values_per_unit;
+static lane_slicing slicing_for(lane_layout l, uint32_t values) {
+    uint32_t units = values / l.values_per_unit;
     units = units ? units : 1;
     if (l.run >= units)
         return (lane_slicing){1, units, (l.run + units - 1) / units};
@@ -71,14 +84,16 @@ static uint32_t slices_in(lane_slicing sl, uint32_t images) {
 typedef struct {
     uint32_t images_per_chunk;
     uint32_t slots; /* slices per channel, over all chunks */
+    lane_slicing slicing;
 } bn_plan;
 
 static bn_plan plan_for(const tsl_vk_device *d, tsl_batchnorm_shape s) {
     VkDeviceSize image_bytes = image_bytes_of(s);
-    bn_plan p = {tsl_batch_chunk_images(d, &image_bytes, 1), 0};
+    bn_plan p = {tsl_batch_chunk_images(d, &image_bytes, 1), 0,
+                 slicing_for(layout_for(s), tsl_batchnorm_lane_values(d))};
     if (p.images_per_chunk == 0)
         return p;
-    lane_slicing sl = slicing_for(layout_for(s));
+    lane_slicing sl = p.slicing;
     for (uint32_t n0 = 0; n0 < s.n; n0 += p.images_per_chunk) {
         uint32_t images = s.n - n0 < p.images_per_chunk ? s.n - n0 : p.images_per_chunk;
         p.slots += slices_in(sl, images);
@@ -87,7 +102,7 @@ static bn_plan plan_for(const tsl_vk_device *d, tsl_batchnorm_shape s) {
 }
 
 /* The one place the path is chosen. When a channel is one slice (m = N*H*W at most
- * TSL_BATCHNORM_MAX_LANE_VALUES values, give or take a vec4's rounding) in one chunk, each direction is
+ * tsl_batchnorm_lane_values(d) values, give or take a vec4's rounding) in one chunk, each direction is
  * one dispatch: a lane computes its channels' statistics (or gradient sums) and writes y (or dx).
  * Otherwise lanes summarise slices into scratch, one invocation per channel merges them, and lanes
  * write y (dx) by slices: three dispatches per direction and chunk.
@@ -249,7 +264,7 @@ static tsl_status record_slices(tsl_vk_cmd *cmd, tsl_batchnorm_shape s, bn_plan 
                                 const tsl_vk_pipeline *p, float param, tsl_vk_arg *args,
                                 const tsl_vk_range *chunked, uint32_t n_args) {
     lane_layout l = layout_for(s);
-    lane_slicing sl = slicing_for(l);
+    lane_slicing sl = plan.slicing;
     VkDeviceSize image_bytes = image_bytes_of(s);
     uint32_t first_slot = 0;
     for (uint32_t n0 = 0; n0 < s.n; n0 += plan.images_per_chunk) {

@@ -40,8 +40,14 @@
 #define TSL_BATCHNORM_EPS      1e-5f
 
 /* Values per channel (N*H*W) up to which a lane takes a whole channel (one dispatch each way), and the
- * size of a slice beyond (measured on lavapipe: tsl_batchnorm.c). */
+ * size of a slice beyond: on CPU drivers (measured on lavapipe) and on GPUs (measured on an H200); see
+ * tsl_batchnorm.c. */
 #define TSL_BATCHNORM_MAX_LANE_VALUES 4096u
+#define TSL_BATCHNORM_GPU_LANE_VALUES 1024u
+
+/* The threshold and slice size above that `device` uses (or the one tsl_batchnorm_set_test_threshold
+ * set). */
+uint32_t tsl_batchnorm_lane_values(const tsl_vk_device *device);
 
 typedef struct {
     uint32_t n, c, hw; /* batch, channels, H*W (1 for 1-D batch norm) */
@@ -91,8 +97,9 @@ tsl_status tsl_batchnorm_backward(tsl_vk_device *device, tsl_vk_cmd *cmd, tsl_ba
  * threshold and the tensors within one binding) rather than slices; for tests and benchmarks. */
 bool tsl_batchnorm_uses_channel_lanes(const tsl_vk_device *device, tsl_batchnorm_shape shape);
 
-/* For tests and measurements only: replaces TSL_BATCHNORM_MAX_LANE_VALUES by `values` (capped at 8192,
- * lavapipe's loop limit; 0 restores the default). Process-wide, not thread-safe. */
+/* For tests and measurements only: replaces the device's threshold (tsl_batchnorm_lane_values) by
+ * `values` (capped at 8192, lavapipe's loop limit; 0 restores the device's). Process-wide, not
+ * thread-safe. */
 void tsl_batchnorm_set_test_threshold(uint32_t values);
 
 /* ---- the training passes in pieces, for statistics over several processes (SyncBN) -----------------

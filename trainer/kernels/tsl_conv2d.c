@@ -2,6 +2,7 @@
 
 #include "tsl_conv2d_im2col.h"
 #include "tsl_conv2d_pointwise.h"
+#include "tsl_reduce.h"
 
 #include <stdio.h>
 
@@ -26,6 +27,29 @@ static bool cpu_general_flat(const tsl_conv2d_shape *s, bool cpu) {
     return cpu && (!is_1x1(s) || (uint64_t)tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s) < 16);
 }
 
+static conv_tile gpu_tile_override[3]; /* forward, dx, dw: tsl_conv2d_set_gpu_tiles */
+
+tsl_status tsl_conv2d_set_gpu_tiles(const uint32_t tiles[3][2]) {
+    for (int i = 0; i < 3; i++) {
+        uint32_t m = tiles[i][0], n = tiles[i][1];
+        if ((m || n) && (m < 1 || m > 16 || n < 1 || n > 16 || m * n > 128))
+            return tsl_error(TSL_ERR_INVALID_ARG,
+                             "conv2d tiles: %ux%u is not a tile of 1..16 x 1..16 with at most 128 outputs", m,
+                             n);
+    }
+    for (int i = 0; i < 3; i++)
+        gpu_tile_override[i] = (conv_tile){tiles[i][0], tiles[i][1]};
+    return TSL_OK;
+}
+
+/* The override of op `i` (0 forward, 1 dx, 2 dw) on the GPU variant, if one is set. */
+static bool gpu_tile_overridden(int i, bool cpu, conv_tile *t) {
+    if (cpu || !gpu_tile_override[i].m)
+        return false;
+    *t = gpu_tile_override[i];
+    return true;
+}
+
 /* For 1x1 stride-1 convolutions (plain GEMMs over flattened planes, vec4 loads where aligned) 8x8
  * tiles were ~1.6x faster than 4x4 in forward and dx; elsewhere (scalar gathers with bounds checks)
  * 8 channels x 4 pixels was best for forward and 3x3 dx, while 7x7 dx prefers 4x4. dw (a long
@@ -34,9 +58,16 @@ static conv_tile forward_tile(const tsl_conv2d_shape *s, bool cpu) {
     /* CPU variant (lavapipe, process CPU time): general_flat 8x16 ran 5.0 to 5.6 GFLOP/s per CPU-second
      * at ResNet-50's shapes, 16x8 and 8x12 within 10% of it; tiles of more than 128 accumulators fell
      * to ~2 (the registers spill). The 1x1 GEMM liked 16x8 (6.7 to 7.6) over 8x8 (5.3 to 5.9). */
+    conv_tile t;
     if (cpu)
         return cpu_general_flat(s, cpu) ? (conv_tile){8, 16} : (conv_tile){16, 8};
-    return is_1x1(s) ? (conv_tile){8, 8} : (conv_tile){8, 4};
+    if (gpu_tile_overridden(0, cpu, &t))
+        return t;
+    /* GPU variant, measured on an H200 (2026-11-25, tessl bench ops --filter conv2d --conv-tiles, batch
+     * 64 at 224 px): 16x4 was the best or within 10% of the best of 8x8, 16x8, 8x4, 16x4 and 4x8 at
+     * every ResNet-50 shape, the forward convolutions of a quarter-step taking 53.5 ms against 81.0
+     * with the earlier choice (8x8 for 1x1s, else 8x4). */
+    return (conv_tile){16, 4};
 }
 
 /* The CPU dx's general_flat path: not an unpadded 1x1, at least 8 input channels (the stem's 3 would
@@ -46,6 +77,13 @@ static bool cpu_dx_flat(const tsl_conv2d_shape *s, bool cpu) {
 }
 
 static conv_tile backward_data_tile(const tsl_conv2d_shape *s, bool cpu) {
+    conv_tile t;
+    if (gpu_tile_overridden(1, cpu, &t))
+        return t;
+    /* GPU variant, measured as the forward's (H200): 1x1s ran best at 8x4 (8x8 took up to 1.8x its
+     * time), 3x3s at 16x4 (8x4 up to 1.7x), the stem's 7x7 at 4x4; dx of a quarter-step 82.6 -> ~60 ms. */
+    if (!cpu)
+        return is_1x1(s) ? (conv_tile){8, 4} : s->kh * s->kw <= 9 ? (conv_tile){16, 4} : (conv_tile){4, 4};
     if (is_1x1(s))
         return (conv_tile){8, 8};
     /* CPU general_flat, measured at 112 px, stride 1 (process CPU time): 16x8 ran 3x3 dx at 5.1 to 5.7
@@ -71,7 +109,11 @@ static bool cpu_tapwise(const tsl_conv2d_shape *s, bool cpu) {
 static conv_tile backward_weights_tile(const tsl_conv2d_shape *s, bool cpu) {
     /* tapwise: TILE_M output x TILE_N input channels at one tap (see the shader). Measured at 112 px
      * (process CPU time): 8x16 ran 3x3 dw at 5.1 to 7.0 GFLOP/s per CPU-second, 16x8 4.8 to 6.5, 8x8 4.4
-     * to 5.8 (the general path's 8x4: 2.3 to 3.7); else 8x4. */
+     * to 5.8 (the general path's 8x4: 2.3 to 3.7); else 8x4. GPU variant (H200, as the forward's): 8x4
+     * with its split-K took 93 ms per quarter-step, 4x8 144, 16x4 199, 8x8 453. */
+    conv_tile t;
+    if (gpu_tile_overridden(2, cpu, &t))
+        return t;
     return cpu_tapwise(s, cpu) ? (conv_tile){8, 16} : (conv_tile){8, 4};
 }
 
@@ -97,9 +139,49 @@ static VkDeviceSize max_binding_bytes(const tsl_vk_device *d) {
     return max_binding_override ? max_binding_override : tsl_vk_device_features(d)->max_storage_buffer_range;
 }
 
+static uint32_t tiles(uint32_t columns, conv_tile tile);
+
+/* GPU dw, split-K: dw's GEMM is c_out x c_in*kh*kw, small in ResNet's early layers (the stem's is 8
+ * workgroups), over a reduction of n*oh*ow pixels, long there. One workgroup per tile left a GPU nearly
+ * idle: dw took 75% of a ResNet-50 step on an H100 (2026-11-25, the stem's alone 207 ms at 64 images,
+ * 73 GFLOP/s). So the pixels are split S ways (gl_WorkGroupID.z), each split writing its partial dw to
+ * its own slice of the workspace, and a column sum adds the S slices into dw. S brings the grid to about
+ * DW_SPLIT_GROUPS workgroups (several per multiprocessor of a large GPU); it depends only on the shape
+ * and the device, so the workspace's size never changes the result. */
+enum { DW_SPLIT_GROUPS = 1024 };
+
+static uint32_t dw_splits(const tsl_vk_device *d, const tsl_conv2d_shape *s) {
+    if (cpu_variant(d) || !tsl_conv2d_out_h(s) || !tsl_conv2d_out_w(s))
+        return 1;
+    conv_tile t = backward_weights_tile(s, false);
+    uint64_t k = (uint64_t)s->c_in * s->kh * s->kw, slice = 4 * k * s->c_out;
+    uint64_t groups =
+        (uint64_t)((tiles((uint32_t)k, t) + WORKGROUP - 1) / WORKGROUP) * ((s->c_out + t.m - 1) / t.m);
+    uint64_t splits = (DW_SPLIT_GROUPS + groups - 1) / groups;
+    uint64_t rows = (uint64_t)s->n * tsl_conv2d_out_h(s); /* the shader's smallest unit of work */
+    if (splits > rows)
+        splits = rows;
+    if (splits > max_binding_bytes(d) / slice) /* the slices are one binding */
+        splits = max_binding_bytes(d) / slice;
+    /* Nor more memory than x itself: then a model's scratch (which holds them) is never larger than its
+     * largest activation (ResNet-50 at 64 images: 9.4 MiB of partials at most, against 12.8 MiB or more
+     * of x). */
+    if (splits > 4 * tsl_conv2d_x_count(s) / slice)
+        splits = 4 * tsl_conv2d_x_count(s) / slice;
+    if (splits > tsl_vk_device_features(d)->max_workgroup_count[2])
+        splits = tsl_vk_device_features(d)->max_workgroup_count[2];
+    return splits < 2 ? 1 : (uint32_t)splits;
+}
+
+static VkDeviceSize dw_split_bytes(const tsl_vk_device *d, const tsl_conv2d_shape *s) {
+    uint32_t splits = dw_splits(d, s);
+    return splits > 1 ? 4ull * splits * tsl_conv2d_w_count(s) : 0;
+}
+
 VkDeviceSize tsl_conv2d_workspace_bytes(const tsl_vk_device *d, const tsl_conv2d_shape *s) {
-    if (!cpu_variant(d) || tsl_conv2d_pointwise_applies(s, false) || !tsl_conv2d_out_h(s) ||
-        !tsl_conv2d_out_w(s))
+    if (!cpu_variant(d))
+        return dw_split_bytes(d, s);
+    if (tsl_conv2d_pointwise_applies(s, false) || !tsl_conv2d_out_h(s) || !tsl_conv2d_out_w(s))
         return 0;
     return tsl_conv2d_im2col_workspace_bytes(d, s, max_binding_bytes(d));
 }
@@ -107,7 +189,7 @@ VkDeviceSize tsl_conv2d_workspace_bytes(const tsl_vk_device *d, const tsl_conv2d
 /* Whether the fp32 op runs as im2col and GEMMs in `workspace` (tsl_conv2d_im2col.h). */
 static bool use_im2col(const tsl_vk_device *d, const tsl_conv2d_shape *s, uint32_t in_bytes,
                        tsl_vk_range workspace, tsl_conv2d_im2col_op op) {
-    VkDeviceSize need = in_bytes == 4 ? tsl_conv2d_workspace_bytes(d, s) : 0;
+    VkDeviceSize need = in_bytes == 4 && cpu_variant(d) ? tsl_conv2d_workspace_bytes(d, s) : 0;
     return need && workspace.size >= need && tsl_conv2d_im2col_helps(d, s, op, max_binding_bytes(d));
 }
 
@@ -191,6 +273,8 @@ typedef struct {
     uint32_t rows;           /* GEMM rows (tile.m of them per group along gy) */
     bool images_in_grid;     /* gz = images of the chunk (forward, dx); else 1 and the shader loops */
     bool accumulate_chunks;  /* operand 2 sums over chunks (dw) */
+    uint32_t splits;         /* GPU dw split-K: gz; operand 2 is the workspace of `splits` partial dws */
+    tsl_vk_range sum_into;   /* with splits: where the column sum of the partials goes (dw) */
     uint64_t loop_per_image; /* iterations an invocation spends per image of its chunk (dw), or 0 */
     conv_tile tile;
     bool specialize_stride; /* the shader reads STRIDE (constant_id 3) */
@@ -264,7 +348,12 @@ static tsl_status record_chunk(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_vk_p
     push->accumulate = op->accumulate_chunks && first > 0;
     if (push->accumulate)
         args[2].access = TSL_READ_WRITE;
-    uint32_t gz = op->images_in_grid ? count : 1;
+    uint32_t gz = op->images_in_grid ? count : op->splits > 1 ? op->splits : 1;
+    /* GPU forward and dx: the chunk's (image, column tile) pairs along x, one deep (conv_cell_of), unless
+     * that row of workgroups would be longer than the device allows. */
+    uint64_t flat_gx = ((uint64_t)count * op->column_tiles + WORKGROUP - 1) / WORKGROUP;
+    if (!op->flat && op->images_in_grid && flat_gx <= tsl_vk_device_features(d)->max_workgroup_count[0])
+        gx = (uint32_t)flat_gx, gz = 1;
     if (op->flat) { /* every (image, row tile, column tile), WORKGROUP per group, over a 2-D grid */
         uint64_t columns = op->column_tiles;
         if (!columns) { /* tiles of the chunk's flattened outputs, images included */
@@ -317,6 +406,9 @@ static tsl_status record_conv(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2
     for (uint32_t first = 0; first < s->n; first += per_chunk) {
         uint32_t count = s->n - first < per_chunk ? s->n - first : per_chunk;
         TSL_TRY(record_chunk(d, cmd, p, op, first, count, &push, gx, gy));
+        if (op->splits > 1) /* the chunk's partial dws, summed into dw (added after the first chunk) */
+            TSL_TRY(tsl_reduce_column_sums(d, cmd, op->operands[2].range, false, op->splits,
+                                           (uint32_t)tsl_conv2d_w_count(s), op->sum_into, first > 0));
     }
     return TSL_OK;
 }
@@ -453,18 +545,27 @@ static tsl_status backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_
     if (use_im2col(d, s, in, workspace, TSL_CONV2D_IM2COL_WEIGHTS))
         return tsl_conv2d_im2col_backward_weights(d, cmd, s, x, dy, dw, workspace, max_binding_bytes(d));
     conv_tile tile = backward_weights_tile(s, cpu);
+    VkDeviceSize split_bytes = in == 4 ? dw_split_bytes(d, s) : 0;
+    bool split = split_bytes && workspace.size >= split_bytes;
     conv_op op = {.op = name,
                   .shader = pr->backward_weights[cpu],
                   .flat = cpu,
                   .tile = tile,
                   .operands = {{"x", x, x_image_bytes(s, in), TSL_READ, in},
                                {"dy", dy, y_image_bytes(s, in), TSL_READ, in},
-                               {"dw", dw, 0, TSL_WRITE, 4}},
+                               split ? (conv_operand){"dw partials",
+                                                      {workspace.vk, workspace.offset, split_bytes},
+                                                      0,
+                                                      TSL_WRITE,
+                                                      4}
+                                     : (conv_operand){"dw", dw, 0, TSL_WRITE, 4}},
+                  .splits = split ? dw_splits(d, s) : 1,
+                  .sum_into = dw,
                   .base_slot = {0, 2, 1},
                   .column_tiles = cpu_tapwise(s, cpu) ? s->kh * s->kw * tiles(s->c_in, tile) /* per tap */
                                                       : tiles(s->c_in * s->kh * s->kw, tile),
                   .rows = s->c_out,
-                  .accumulate_chunks = true,
+                  .accumulate_chunks = !split,
                   .tapwise = cpu_tapwise(s, cpu),
                   /* The general path loops over every output pixel of every image in the chunk. */
                   .loop_per_image = (uint64_t)tsl_conv2d_out_h(s) * tsl_conv2d_out_w(s)};

@@ -84,6 +84,12 @@ typedef enum { TSL_CONV2D_VARIANT_AUTO, TSL_CONV2D_VARIANT_GPU, TSL_CONV2D_VARIA
  * so tests can check both on one device. Not for production use; not thread-safe. */
 void tsl_conv2d_set_variant_for_testing(tsl_conv2d_variant variant);
 
+/* For measurements (tessl bench ops --conv-tiles): replaces the GPU variant's register tiles, rows
+ * (channels) x columns per invocation, of forward [0], backward-data [1] and backward-weights [2] for
+ * every shape; {0, 0} keeps the built-in choice. Each side 1..16, at most 128 accumulators
+ * (TSL_ERR_INVALID_ARG otherwise, nothing changed). Process-wide, not thread-safe. */
+tsl_status tsl_conv2d_set_gpu_tiles(const uint32_t tiles[3][2]);
+
 /* Test hook: caps the bytes one binding may cover at `bytes` (0 restores the device limit,
  * maxStorageBufferRange) for every conv2d call of this process, so tests can exercise the batch-splitting
  * path at small shapes. Not for production use; not thread-safe. */

@@ -1,4 +1,5 @@
 #include "tsl_linear.h"
+#include "tsl_reduce.h"
 
 #include "tsl_gemm.h"
 
@@ -77,19 +78,12 @@ static tsl_status broadcast_bias(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_linear_s
 /* sums[c] = sum over rows of dy[r][c], chunked by the binding limit (later chunks accumulate). */
 static tsl_status column_sums(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_linear_shape s, tsl_vk_range dy,
                               tsl_dtype dy_type, tsl_vk_range sums) {
-    tsl_vk_pipeline *p;
-    uint32_t spec[] = {WORKGROUP};
-    bool half = dy_type == TSL_DTYPE_F16;
-    TSL_TRY(
-        tsl_vk_pipeline_get(d, half ? TSL_SHADER_COLUMN_SUM_F16 : TSL_SHADER_COLUMN_SUM_F32, spec, 1, &p));
     uint64_t e = elem_bytes(dy_type), step = rows_per_binding(d, s.out, e);
     for (uint64_t r0 = 0; r0 < s.n; r0 += step) {
         uint64_t rows = s.n - r0 < step ? s.n - r0 : step;
-        tsl_vk_arg args[] = {{{dy.vk, dy.offset + e * r0 * s.out, e * rows * s.out}, TSL_READ},
-                             {{sums.vk, sums.offset, 4ull * s.out}, r0 ? TSL_READ_WRITE : TSL_WRITE}};
-        uint32_t push[3] = {(uint32_t)rows, s.out, r0 != 0};
-        TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, args, 2, push, sizeof push, (s.out + WORKGROUP - 1) / WORKGROUP,
-                                    1, 1));
+        tsl_vk_range part = {dy.vk, dy.offset + e * r0 * s.out, e * rows * s.out};
+        TSL_TRY(tsl_reduce_column_sums(d, cmd, part, dy_type == TSL_DTYPE_F16, (uint32_t)rows, s.out, sums,
+                                       r0 != 0));
     }
     return TSL_OK;
 }

@@ -151,6 +151,10 @@ uint64_t tsl_model_activation_bytes(const tsl_model *m) {
     return m->activation_bytes;
 }
 
+uint64_t tsl_model_scratch_bytes(const tsl_model *m) {
+    return m->scratch.range.size;
+}
+
 int tsl_model_activation_allocations(const tsl_model *m) {
     return m->n_activation_chunks;
 }

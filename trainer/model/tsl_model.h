@@ -88,6 +88,7 @@ int tsl_model_feature_dim(const tsl_model *model);
 uint64_t tsl_model_activation_bytes(const tsl_model *model);  /* bytes sized for the configured batch */
 int tsl_model_activation_allocations(const tsl_model *model); /* how many allocations hold them */
 uint64_t tsl_model_parameter_count(const tsl_model *model);   /* trainable floats */
+uint64_t tsl_model_scratch_bytes(const tsl_model *model);     /* the kernels' shared scratch allocation */
 
 /* ---- named tensors --------------------------------------------------------------------------------- */
 
