@@ -106,7 +106,8 @@ static tsl_status measure_factorization(const context *c, double *factor) {
 
 static tsl_status measure_bures(context *c, tsl_analyze_result *r) {
     size_t m = c->m, k = c->k, d = c->d, rows = k * d;
-    double *shared, *content, *crop_photo, *factor;
+    double *shared = NULL, *content = NULL, *crop_photo = NULL,
+           *factor = NULL; /* add_metric sets them; -O3 cannot see that */
     TSL_TRY(add_metric(r, "bures.shared_augmentation", m / 2, &shared));
     TSL_TRY(add_metric(r, "bures.augmentation_vs_content", m, &content));
     TSL_TRY(add_metric(r, "bures.crop_vs_photometric", m, &crop_photo));
@@ -172,7 +173,7 @@ static tsl_status decode_split(const context *c, size_t s, const tsl_stats_ridge
 /* Ridge (CV over alpha) from features to each parameter, fitted on half of the pairs and tested on the
  * other half (pairs, not images, are split: both images of a pair share their parameters). */
 static tsl_status measure_decoding(const context *c, tsl_analyze_result *res) {
-    decoding_metrics dm;
+    decoding_metrics dm = {0}; /* filled per split on success; -O3 cannot see that */
     TSL_TRY(add_decoding_metrics(res, c->o->splits, &dm));
     size_t pairs = c->m / 2, n_train = (pairs / 2) * 2 * c->k, n_test = (pairs - pairs / 2) * 2 * c->k;
     res->decode_train_rows = n_train;
@@ -224,7 +225,7 @@ static tsl_status probe_correct(const tsl_stats_logreg_model *model, const doubl
 
 static tsl_status measure_probe(context *c, const tsl_analyze_images *train, const tsl_analyze_images *val,
                                 tsl_analyze_result *res) {
-    double *correct, *xt = NULL, *xv = NULL;
+    double *correct = NULL, *xt = NULL, *xv = NULL; /* add_metric sets correct; -O3 cannot see that */
     TSL_TRY(add_metric(res, "probe.top1", val->count, &correct));
     res->classes = train->classes > val->classes ? train->classes : val->classes;
     res->probe_train = train->count;

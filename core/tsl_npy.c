@@ -166,7 +166,7 @@ static tsl_status parse_layout(const char *source, const void *bytes, size_t siz
 
 tsl_status tsl_npy_parse_f32(const char *source, const void *bytes, size_t size, tsl_npy_f32 *out) {
     int elem_size = 4;
-    const unsigned char *data;
+    const unsigned char *data = NULL; /* -O3 cannot see parse_layout set it on success */
     TSL_TRY(parse_layout(source, bytes, size, false, out, &elem_size, &data));
     out->data = malloc(out->count ? 4 * out->count : 1);
     if (!out->data)
@@ -178,7 +178,7 @@ tsl_status tsl_npy_parse_f32(const char *source, const void *bytes, size_t size,
 tsl_status tsl_npy_parse_f64(const char *source, const void *bytes, size_t size, tsl_npy_f64 *out) {
     memset(out, 0, sizeof *out);
     int elem_size = 4;
-    const unsigned char *data;
+    const unsigned char *data = NULL; /* as above */
     tsl_npy_f32 layout;
     TSL_TRY(parse_layout(source, bytes, size, true, &layout, &elem_size, &data));
     out->ndim = layout.ndim;

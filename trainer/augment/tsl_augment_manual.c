@@ -55,7 +55,7 @@ static tsl_status parse_order(const char *value, uint8_t order[4]) {
 
 static tsl_status parse_pair(tsl_augment_manual *p, const char *key, const char *value) {
     tsl_augment_sample *s = &p->sample;
-    double v;
+    double v = 0; /* set by parse_double on success; -O3 cannot see that */
     if (strcmp(key, "crop") == 0) {
         p->has_crop = true;
         return parse_ints(key, value, p->crop, 4);
