@@ -166,14 +166,23 @@ static tsl_status lbfgs_minimise(const problem *p, const tsl_stats_logreg_option
             slope = dotv(g, dir, dim);
         }
         double step = mem.count ? 1.0 : 1.0 / sqrt(dotv(g, g, dim)), f_new = f;
+        /* Near the minimum f - f* ~ |g|^2 / (2 lambda) falls below f's rounding (a few eps |f|) while
+         * |g| is still ~sqrt(lambda eps |f|), about 1e-10 for the probe's problems: there Armijo's test
+         * cannot see a decrease, and which iterate it stalls at depended on the BLAS kernels' rounding
+         * (OpenBLAS's Prescott and Haswell kernels stalled above a 1e-11 tolerance, SkylakeX's not).
+         * So where f is flat to rounding, a step is taken if it shrinks the gradient instead (the
+         * approximate Armijo condition of Hager and Zhang's line search). */
+        double flat = 4 * DBL_EPSILON * fabs(f), g_norm = dotv(g, g, dim);
         for (int tries = 0; tries < 60; tries++, step *= 0.5) {
             for (size_t j = 0; j < dim; j++)
                 trial[j] = theta[j] + step * dir[j];
             f_new = objective(p, trial, g_new);
-            if (f_new <= f + 1e-4 * step * slope)
+            if (f_new <= f + 1e-4 * step * slope ||
+                (fabs(f_new - f) <= flat && dotv(g_new, g_new, dim) < g_norm))
                 break;
         }
-        if (!(f_new <= f)) /* no decrease at rounding level: the minimum is as good as found */
+        bool gradient_fell = fabs(f_new - f) <= flat && dotv(g_new, g_new, dim) < g_norm;
+        if (!(f_new <= f) && !gradient_fell) /* no progress at rounding level: as good as found */
             break;
         for (size_t j = 0; j < dim; j++) { /* reuse dir / g as s and y */
             dir[j] = trial[j] - theta[j];
