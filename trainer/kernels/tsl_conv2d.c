@@ -50,10 +50,9 @@ static bool gpu_tile_overridden(int i, bool cpu, conv_tile *t) {
     return true;
 }
 
-/* For 1x1 stride-1 convolutions (plain GEMMs over flattened planes, vec4 loads where aligned) 8x8
- * tiles were ~1.6x faster than 4x4 in forward and dx; elsewhere (scalar gathers with bounds checks)
- * 8 channels x 4 pixels was best for forward and 3x3 dx, while 7x7 dx prefers 4x4. dw (a long
- * reduction per output) liked 8x4 throughout. The CPU variant's own paths have their own tiles (below). */
+/* Tiles per op and device class. The CPU variant's come from lavapipe (below, per path); the GPU
+ * variant's from an H200 (below; before that it used lavapipe's first measurements: 8x8 for 1x1s, else
+ * 8x4, 4x4 for 7x7 dx). */
 static conv_tile forward_tile(const tsl_conv2d_shape *s, bool cpu) {
     /* CPU variant (lavapipe, process CPU time): general_flat 8x16 ran 5.0 to 5.6 GFLOP/s per CPU-second
      * at ResNet-50's shapes, 16x8 and 8x12 within 10% of it; tiles of more than 128 accumulators fell

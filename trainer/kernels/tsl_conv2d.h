@@ -41,7 +41,9 @@ uint64_t tsl_conv2d_y_count(const tsl_conv2d_shape *shape);
  * applies). On the CPU variant, convolutions with a window or a stride, and 1x1 stride-1 ones on planes
  * the direct GEMMs leave to the conv shaders, run as im2col and GEMMs (tsl_conv2d_im2col.h) through a
  * column matrix of c_in * kh * kw rows: one image's pixels per row on large planes, several images' on
- * small ones (then at most 16 MiB). */
+ * small ones (then at most 16 MiB). On the GPU variant, backward-weights splits its sum over the pixels
+ * and keeps one partial dw per split there (never more bytes than x); the split count depends only on
+ * the shape and the device, so results do not depend on how large a workspace is given. */
 VkDeviceSize tsl_conv2d_workspace_bytes(const tsl_vk_device *device, const tsl_conv2d_shape *shape);
 
 /* The fp32 ops take a `workspace`: with at least tsl_conv2d_workspace_bytes bytes they may use it (its
