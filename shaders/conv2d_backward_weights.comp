@@ -78,9 +78,8 @@ void pointwise(uint k0, uint co0) {
             store(co0, k0, i, j, dot(acc[i * TILE_N + j], vec4(1.0)));
 }
 
-#if TSL_CONV_FLAT
-// CPU variant: 1 where the host chose tapwise (every shape but the aligned 1x1 GEMM and inputs of fewer
-// than 8 channels, see cpu_tapwise in tsl_conv2d.c); the grid's columns then follow tapwise's numbering.
+// 1 where the host chose tapwise (see use_tapwise in tsl_conv2d.c); the grid's columns then follow
+// tapwise's numbering.
 layout(constant_id = 3) const uint TAPWISE = 0;
 
 vec4 tile_out[TILE_M * ((TILE_N + 3) / 4)]; // tapwise's finished tile (module scope: memory, stored once)
@@ -105,13 +104,13 @@ vec4 tile_out[TILE_M * ((TILE_N + 3) / 4)]; // tapwise's finished tile (module s
         oy += wrap ? 1 : 0;                                                                                \
     }
 
-// CPU variant, tile column `col`: TILE_M output channels x TILE_N input channels at one kernel tap
-// (columns numbered tap fastest, so neighbouring lanes read the same channels of x). Per pixel the window
+// Tile column `col`: TILE_M output channels x TILE_N input channels at one kernel tap (columns numbered
+// tap fastest, so neighbouring lanes read the same channels of x, at neighbouring pixels). Per pixel the window
 // bounds check is made once for the whole tile, and the x values of the TILE_N channels sit one plane
 // apart. The sum over pixels runs 4 at a time over the flattened dy plane, dy read as vec4s where the
 // plane and dy's base allow (a CPU driver loads per lane in a loop, so one vec4 costs far less than four
 // scalars). Accumulators are vec4s of 4 input channels, each summed in pixel order: the same bits run to
-// run, and no sum is split across invocations.
+// run. On GPUs the pixels are split over gl_WorkGroupID.z as in the general path (split_share).
 void tapwise(uint col, uint co0) {
     uint khw = pc.kh * pc.kw, hw = pc.h * pc.w, plane = pc.oh * pc.ow;
     uint tap = col % khw, ci0 = (col / khw) * TILE_N;
@@ -127,11 +126,15 @@ void tapwise(uint col, uint co0) {
     vec4 acc[TILE_M * TQ]; // vec4 ops count as one in the compiler's unrolling budget
     for (uint t = 0; t < TILE_M * TQ; t++)
         acc[t] = vec4(0.0);
-    for (uint img = 0; img < pc.n; img++) {
+    uint quads = (plane + 3) / 4, u0, u1;
+    split_share(pc.n * quads, u0, u1); // units: 4-pixel steps of the chunk's images
+    for (uint u = u0; u < u1;) {
+        uint img = u / quads, q0 = u % quads, q1 = min(quads, q0 + (u1 - u));
+        u += q1 - q0;
         uint xb = pc.x_base + img * pc.c_in * hw;
         uint dyb = pc.y_base + img * pc.c_out * plane;
-        uint oy = 0, ox = 0; // output position of pixel p + e
-        for (uint p = 0; p < plane; p += 4) {
+        uint oy = 4 * q0 / pc.ow, ox = 4 * q0 % pc.ow; // output position of pixel p + e
+        for (uint p = 4 * q0; p < 4 * q1; p += 4) {
             vec4 g[TILE_M];
             for (uint i = 0; i < TILE_M; i++) {
                 if (dy_vec4) {
@@ -154,29 +157,27 @@ void tapwise(uint col, uint co0) {
         tile_out[t] = acc[t];
     for (uint i = 0; i < TILE_M && co0 + i < pc.c_out; i++) {
         for (uint j = 0; j < TILE_N && ci0 + j < pc.c_in; j++) {
-            uint o = pc.w_base + ((co0 + i) * pc.c_in + ci0 + j) * khw + tap;
+            uint o = pc.w_base + gl_WorkGroupID.z * pc.c_out * pc.c_in * khw + ((co0 + i) * pc.c_in + ci0 + j) * khw + tap;
             float v = tile_out[i * TQ + j / 4][j % 4];
             dw[o] = pc.accumulate != 0 ? dw[o] + v : v;
         }
     }
 }
-#endif
 
 void main() {
     uint khw = pc.kh * pc.kw, K = pc.c_in * khw;
-#if TSL_CONV_FLAT
-    if (TAPWISE != 0) {
-        conv_cell t = conv_cell_of(khw * ((pc.c_in + TILE_N - 1) / TILE_N), (pc.c_out + TILE_M - 1) / TILE_M, 1);
-        if (t.valid)
-            tapwise(t.tile, t.row_tile * TILE_M);
-        return;
-    }
-#endif
 #if TSL_CONV_FLAT
     const uint splits = 1;
 #else
     uint splits = gl_NumWorkGroups.z; // conv_cell_of's image is the split here
 #endif
+    if (TAPWISE != 0) {
+        conv_cell t =
+            conv_cell_of(khw * ((pc.c_in + TILE_N - 1) / TILE_N), (pc.c_out + TILE_M - 1) / TILE_M, splits);
+        if (t.valid)
+            tapwise(t.tile, t.row_tile * TILE_M);
+        return;
+    }
     conv_cell c = conv_cell_of((K + TILE_N - 1) / TILE_N, (pc.c_out + TILE_M - 1) / TILE_M, splits);
     if (!c.valid)
         return;
