@@ -105,9 +105,9 @@ vec4 tile_out[TILE_M * ((TILE_N + 3) / 4)]; // tapwise's finished tile (module s
     }
 
 // Tile column `col`: TILE_M output channels x TILE_N input channels at one kernel tap (columns numbered
-// tap fastest, so neighbouring lanes read the same channels of x, at neighbouring pixels). Per pixel the window
-// bounds check is made once for the whole tile, and the x values of the TILE_N channels sit one plane
-// apart. The sum over pixels runs 4 at a time over the flattened dy plane, dy read as vec4s where the
+// tap fastest, so neighbouring lanes read the same channels of x, at neighbouring pixels). Per pixel the
+// window bounds check is made once for the whole tile, and the x values of the TILE_N channels sit one
+// plane apart. The sum over pixels runs 4 at a time over the flattened dy plane, dy read as vec4s where the
 // plane and dy's base allow (a CPU driver loads per lane in a loop, so one vec4 costs far less than four
 // scalars). Accumulators are vec4s of 4 input channels, each summed in pixel order: the same bits run to
 // run. On GPUs the pixels are split over gl_WorkGroupID.z as in the general path (split_share).
@@ -157,7 +157,8 @@ void tapwise(uint col, uint co0) {
         tile_out[t] = acc[t];
     for (uint i = 0; i < TILE_M && co0 + i < pc.c_out; i++) {
         for (uint j = 0; j < TILE_N && ci0 + j < pc.c_in; j++) {
-            uint o = pc.w_base + gl_WorkGroupID.z * pc.c_out * pc.c_in * khw + ((co0 + i) * pc.c_in + ci0 + j) * khw + tap;
+            uint o = pc.w_base + gl_WorkGroupID.z * pc.c_out * pc.c_in * khw + ((co0 + i) * pc.c_in + ci0 + j) * khw +
+                     tap;
             float v = tile_out[i * TQ + j / 4][j % 4];
             dw[o] = pc.accumulate != 0 ? dw[o] + v : v;
         }
