@@ -157,8 +157,8 @@ void tapwise(uint col, uint co0) {
         tile_out[t] = acc[t];
     for (uint i = 0; i < TILE_M && co0 + i < pc.c_out; i++) {
         for (uint j = 0; j < TILE_N && ci0 + j < pc.c_in; j++) {
-            uint o = pc.w_base + gl_WorkGroupID.z * pc.c_out * pc.c_in * khw + ((co0 + i) * pc.c_in + ci0 + j) * khw +
-                     tap;
+            uint slice = gl_WorkGroupID.z * pc.c_out * pc.c_in * khw; // the split's partial dw
+            uint o = pc.w_base + slice + ((co0 + i) * pc.c_in + ci0 + j) * khw + tap;
             float v = tile_out[i * TQ + j / 4][j % 4];
             dw[o] = pc.accumulate != 0 ? dw[o] + v : v;
         }
