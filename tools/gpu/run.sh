@@ -11,6 +11,7 @@
 #   tests    every Check test program, 6 at a time, validation on ($OUT/tests.log)
 #   sweep    conv tiles and BatchNorm lane sizes ($OUT/sweep.txt)
 #   augment, loader, ops   the data side and every kernel ($OUT/ops.txt)
+#   e2e      tessl train on synthetic shards: 20 steps with a checkpoint, then resumed to 25
 set -u
 R=$PWD T0=$(date +%s) OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -107,6 +108,18 @@ for stage in ${STAGES:-coop gemm train profile torch tests augment ops}; do
         $TL $TS synth /tmp/syn --classes 10 --per-class 300 --val-per-class 1 --size 256 --quiet &&
             $TL $TS shard /tmp/syn /tmp/shards --level -3 >/dev/null &&
             timeout 60 $TL $TS bench loader --data /tmp/shards/train --paired --batch 128 --min-time 3 2>&1 | tail -6
+        ;;
+    e2e)
+        stamp tessl train end to end: synthetic shards, 20 steps, checkpoint, resume to 25
+        $TL $TS synth /tmp/syn --classes 10 --per-class 300 --val-per-class 1 --size 256 --quiet &&
+            $TL $TS shard /tmp/syn /tmp/shards --level -3 >/dev/null &&
+            timeout 120 $TL $TS train --data /tmp/shards --out /tmp/run --batch $PAIRS --max-steps 20 \
+                --checkpoint-every 10 --quiet &&
+            timeout 60 $TL $TS train --data /tmp/shards --out /tmp/run --batch $PAIRS --max-steps 25 --resume --quiet
+        echo "train rc $?"
+        wc -l /tmp/run/log.jsonl
+        tail -2 /tmp/run/log.jsonl | cut -c1-400
+        ls -la /tmp/run
         ;;
     ops)
         stamp bench ops
