@@ -7,7 +7,6 @@
 #include "tsl_conv2d.h"
 
 #include <stdio.h>
-
 #include <string.h>
 
 typedef struct {
@@ -131,6 +130,30 @@ static tsl_status apply_tuning(const bench_args *a) {
     return tsl_conv2d_set_gpu_tiles(t);
 }
 
+/* Runs the benchmark that the first positional argument names. */
+static tsl_status run_kind(const bench_args *a, const tsl_args_result *args) {
+    const char *kind = args->positional[0];
+    bool has_src = args->n_positional > 1;
+    if (strcmp(kind, "shard") == 0)
+        return has_src ? run_shard(a, args->positional[1])
+                       : tsl_error(TSL_ERR_INVALID_ARG,
+                                   "tessl bench shard: SRC (an ImageFolder tree) is required");
+    if (has_src)
+        return tsl_error(TSL_ERR_INVALID_ARG, "tessl bench %s: unexpected argument '%s'", kind,
+                         args->positional[1]);
+    if (strcmp(kind, "ops") == 0)
+        return run_device_bench(a, bench_ops, 32); /* ResNet-50's usual per-GPU batch */
+    if (strcmp(kind, "augment") == 0)
+        return run_device_bench(a, tsl_bench_augment, 256);
+    if (strcmp(kind, "loader") == 0)
+        return run_loader(a);
+    if (strcmp(kind, "train") == 0)
+        return run_train(a);
+    return tsl_error(TSL_ERR_INVALID_ARG,
+                     "tessl bench: unknown benchmark '%s' (expected: ops, augment, loader, shard, train)",
+                     kind);
+}
+
 int tsl_cmd_bench(int argc, char **argv) {
     tsl_shard_options shard_defaults;
     tsl_shard_options_default(&shard_defaults);
@@ -209,29 +232,8 @@ int tsl_cmd_bench(int argc, char **argv) {
     int rc = tsl_cli_parse(&spec, argc, argv, &args);
     if (rc != TSL_CLI_CONTINUE)
         return rc;
-    const char *kind = args.positional[0];
-    bool has_src = args.n_positional > 1;
     tsl_status st = apply_tuning(&a);
-    if (st != TSL_OK)
-        ;
-    else if (strcmp(kind, "shard") == 0)
-        st = has_src
-                 ? run_shard(&a, args.positional[1])
-                 : tsl_error(TSL_ERR_INVALID_ARG, "tessl bench shard: SRC (an ImageFolder tree) is required");
-    else if (has_src)
-        st = tsl_error(TSL_ERR_INVALID_ARG, "tessl bench %s: unexpected argument '%s'", kind,
-                       args.positional[1]);
-    else if (strcmp(kind, "ops") == 0)
-        st = run_device_bench(&a, bench_ops, 32); /* ResNet-50's usual per-GPU batch */
-    else if (strcmp(kind, "augment") == 0)
-        st = run_device_bench(&a, tsl_bench_augment, 256);
-    else if (strcmp(kind, "loader") == 0)
-        st = run_loader(&a);
-    else if (strcmp(kind, "train") == 0)
-        st = run_train(&a);
-    else
-        st = tsl_error(TSL_ERR_INVALID_ARG,
-                       "tessl bench: unknown benchmark '%s' (expected: ops, augment, loader, shard, train)",
-                       kind);
+    if (st == TSL_OK)
+        st = run_kind(&a, &args);
     return st == TSL_OK ? TSL_EXIT_OK : tsl_cli_fail(st);
 }

@@ -93,10 +93,9 @@ static bn_plan plan_for(const tsl_vk_device *d, tsl_batchnorm_shape s) {
                  slicing_for(layout_for(s), tsl_batchnorm_lane_values(d))};
     if (p.images_per_chunk == 0)
         return p;
-    lane_slicing sl = p.slicing;
     for (uint32_t n0 = 0; n0 < s.n; n0 += p.images_per_chunk) {
         uint32_t images = s.n - n0 < p.images_per_chunk ? s.n - n0 : p.images_per_chunk;
-        p.slots += slices_in(sl, images);
+        p.slots += slices_in(p.slicing, images);
     }
     return p;
 }

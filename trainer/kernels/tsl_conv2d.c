@@ -549,8 +549,9 @@ static tsl_status backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_
     if (use_im2col(d, s, in, workspace, TSL_CONV2D_IM2COL_WEIGHTS))
         return tsl_conv2d_im2col_backward_weights(d, cmd, s, x, dy, dw, workspace, max_binding_bytes(d));
     conv_tile tile = backward_weights_tile(s, cpu);
-    VkDeviceSize split_bytes = in == 4 ? dw_split_bytes(d, s) : 0;
-    bool split = split_bytes && workspace.size >= split_bytes;
+    uint32_t splits = in == 4 ? dw_splits(d, s) : 1;
+    VkDeviceSize split_bytes = 4ull * splits * tsl_conv2d_w_count(s);
+    bool split = splits > 1 && workspace.size >= split_bytes;
     conv_op op = {.op = name,
                   .shader = pr->backward_weights[cpu],
                   .flat = cpu,
@@ -563,7 +564,7 @@ static tsl_status backward_weights(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_
                                                       TSL_WRITE,
                                                       4}
                                      : (conv_operand){"dw", dw, 0, TSL_WRITE, 4}},
-                  .splits = split ? dw_splits(d, s) : 1,
+                  .splits = split ? splits : 1,
                   .sum_into = dw,
                   .base_slot = {0, 2, 1},
                   .column_tiles = use_tapwise(s, cpu) ? s->kh * s->kw * tiles(s->c_in, tile) /* per tap */
