@@ -111,6 +111,8 @@ static tsl_status model_config(trainer *t) {
     t->config.lambda = (float)t->a.lambda;
     t->config.lambd = (float)t->a.lambd;
     t->config.loss_scale = (float)t->a.loss_scale;
+    /* Each weight's gradient only until its update: alone, with no allreduce to wait for. */
+    t->config.update_in_backward = t->ranks == 1;
     return tsl_optimizer_parse(t->a.optimizer, &t->config.optimizer);
 }
 
@@ -257,9 +259,7 @@ static tsl_status initial_weights(trainer *t) {
 static tsl_status check_memory(trainer *t) {
     const tsl_vk_features *f = tsl_vk_device_features(t->dev);
     uint64_t activations = tsl_model_activation_bytes(t->model);
-    /* weights, gradients, momentum (and AdamW's second moment) */
-    uint64_t params =
-        tsl_model_parameter_count(t->model) * 4 * (t->config.optimizer == TSL_OPTIMIZER_ADAMW ? 4 : 3);
+    uint64_t params = tsl_model_state_bytes(t->model); /* weights, gradients, optimiser state, BN stats */
     uint64_t input = 4ull * t->a.batch * 3 * t->a.res * t->a.res * 4;
     uint64_t need = activations + params + input;
     if (!t->a.quiet)
@@ -460,7 +460,6 @@ static tsl_status train_step(trainer *t, uint64_t step, tsl_loss_terms *terms, u
     TSL_TRY(tsl_vk_cmd_submit_wait(t->cmd));
     TSL_TRY(st);
     tsl_vk_range labels = tsl_vk_subrange(&t->labels, 0, 16ull * b.count);
-    TSL_TRY(tsl_model_forward_backward(t->model, images, labels, (int64_t)step, terms));
     double factor = tsl_schedule_factor(&t->schedule, step);
     tsl_optimizer_config opt = {.lr_weights = (float)(factor * t->a.lr_weights),
                                 .lr_biases = (float)(factor * t->a.lr_biases),
@@ -471,7 +470,7 @@ static tsl_status train_step(trainer *t, uint64_t step, tsl_loss_terms *terms, u
                                 .beta2 = 0.999,
                                 .eps = 1e-8,
                                 .step = step + 1};
-    return tsl_model_optimizer_step(t->model, &opt);
+    return tsl_model_train_step(t->model, images, labels, (int64_t)step, &opt, terms);
 }
 
 static tsl_status train_loop(trainer *t) {

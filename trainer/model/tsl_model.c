@@ -63,6 +63,9 @@ static tsl_status parse_projector(const char *text, int feature_dim, tsl_project
 static tsl_status check_config(const tsl_model_config *c) {
     if (c->trunk_only && c->classes)
         return tsl_error(TSL_ERR_INVALID_ARG, "model: a trunk-only model has no classifier");
+    if (c->trunk_only && c->update_in_backward)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "model: a trunk-only model does not train (update_in_backward)");
     if (c->batch < 2)
         return tsl_error(TSL_ERR_INVALID_ARG, "model: batch %u per quarter; BatchNorm needs at least 2",
                          c->batch);
@@ -123,14 +126,18 @@ void tsl_model_destroy(tsl_model *m) {
     if (!m)
         return;
     tsl_vk_cmd_destroy(m->cmd);
-    tsl_vk_buffer *buffers[] = {&m->params,  &m->grads,     &m->momentum,   &m->second,  &m->stats,
-                                &m->scratch, &m->loss_host, &m->grad_norms, &m->sync_in, &m->sync_out};
+    tsl_vk_buffer *buffers[] = {&m->params,     &m->grads,   &m->grad_slot, &m->momentum,
+                                &m->second,     &m->stats,   &m->scratch,   &m->loss_host,
+                                &m->grad_norms, &m->sync_in, &m->sync_out};
     for (size_t i = 0; i < sizeof buffers / sizeof *buffers; i++)
         tsl_vk_free(m->device, buffers[i]);
     for (int i = 0; i < m->n_activation_chunks; i++)
         tsl_vk_free(m->device, &m->activation_chunks[i]);
     free(m->activation_chunks);
     free(m->tensors);
+    free(m->norm_at);
+    free(m->pending);
+    free(m->pending_grad);
     free(m->layers);
     free(m->plan);
     free(m->sync_host);
@@ -149,6 +156,14 @@ int tsl_model_feature_dim(const tsl_model *m) {
 
 uint64_t tsl_model_activation_bytes(const tsl_model *m) {
     return m->activation_bytes;
+}
+
+uint64_t tsl_model_state_bytes(const tsl_model *m) {
+    const tsl_vk_buffer *b[] = {&m->params, &m->grads, &m->grad_slot, &m->momentum, &m->second, &m->stats};
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < sizeof b / sizeof *b; i++)
+        bytes += b[i]->range.size;
+    return bytes;
 }
 
 uint64_t tsl_model_scratch_bytes(const tsl_model *m) {
@@ -176,6 +191,11 @@ const tsl_model_tensor *tsl_model_find_tensor(const tsl_model *m, const char *na
 }
 
 tsl_status tsl_model_tensor_download(tsl_model *m, const tsl_model_tensor *t, float *data) {
+    if (t->kind == TSL_MT_GRAD && !t->exclude && m->config.update_in_backward)
+        return tsl_error(TSL_ERR_INVALID_ARG,
+                         "model: %s is not kept: this model updates each weight inside the backward pass "
+                         "(update_in_backward)",
+                         t->name);
     return tsl_vk_download(m->device, t->range, data);
 }
 

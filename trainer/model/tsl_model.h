@@ -7,8 +7,11 @@
  *   tsl_model_init_random(model, seed)      torchvision's init, deterministic from the seed
  *     or tsl_model_load_safetensors(...)    weights and running stats by torchvision names
  *   per step:
- *     tsl_model_forward_backward(model, images, labels, step, &terms)   one sync; gradients in place
- *     tsl_model_optimizer_step(model, &opt)                              LARS, SGD or AdamW, this step's lrs
+ *     tsl_model_train_step(model, images, labels, step, &opt, &terms)   forward, backward and the
+ *                                            optimiser's update (LARS, SGD or AdamW, this step's lrs)
+ *       or, to read the gradients between the two (not with config.update_in_backward):
+ *       tsl_model_forward_backward(model, images, labels, step, &terms)  one sync; gradients in place
+ *       tsl_model_optimizer_step(model, &opt)
  *     tsl_model_grad_norms(model, norms)       (optional) per-tensor gradient norms of that step
  *   tsl_model_tensors(model, &n)            every named tensor (params, momentum, running stats) for
  *                                           checkpoints: read with tsl_model_tensor_download, write back
@@ -68,6 +71,16 @@ typedef struct {
      * layout lets gradients and the Barlow C take the memory of outputs whose last reader has run
      * (tsl_model_trunk_plan.c, tsl_model_layout.c). The same numbers, more memory. */
     bool plain_gradients;
+    /* The optimiser updates each weight (a conv or linear weight: not excluded) inside the backward pass,
+     * once its gradient is complete and its last reader has run, and the weights' gradients take turns
+     * in one slot the size of the largest (tsl_model_update.c); 1-D parameters are updated at the end of
+     * the pass. This saves the memory of every weight gradient but the largest (170 MiB for ResNet-50
+     * with 2048-wide projectors, about 1 GiB with 8192-wide ones) and computes the same step as
+     * forward_backward then optimizer_step, bit for bit. Steps are then tsl_model_train_step only, the
+     * weights' GRAD tensors cannot be read, and the model cannot train on several ranks (the allreduce
+     * needs every gradient before any update). A step whose loss is not finite has updated the weights
+     * by the time it is reported. */
+    bool update_in_backward;
 } tsl_model_config;
 
 /* The defaults of METHOD.md for `arch` at 224x224 (projector 8192-8192-8192, lambda 0.2, lambd 0.0051,
@@ -89,6 +102,9 @@ uint64_t tsl_model_activation_bytes(const tsl_model *model);  /* bytes sized for
 int tsl_model_activation_allocations(const tsl_model *model); /* how many allocations hold them */
 uint64_t tsl_model_parameter_count(const tsl_model *model);   /* trainable floats */
 uint64_t tsl_model_scratch_bytes(const tsl_model *model);     /* the kernels' shared scratch allocation */
+/* Bytes of the parameters, their gradients (or, with update_in_backward, the 1-D parameters' gradients
+ * and the weights' shared slot), the optimiser state and the running statistics, as allocated. */
+uint64_t tsl_model_state_bytes(const tsl_model *model);
 
 /* ---- named tensors --------------------------------------------------------------------------------- */
 
@@ -118,6 +134,7 @@ typedef struct {
 const tsl_model_tensor *tsl_model_tensors(const tsl_model *model, int *count);
 const tsl_model_tensor *tsl_model_find_tensor(const tsl_model *model, const char *name); /* or NULL */
 
+/* TSL_ERR_INVALID_ARG for a weight's GRAD tensor of an update_in_backward model (not kept). */
 tsl_status tsl_model_tensor_download(tsl_model *model, const tsl_model_tensor *tensor, float *data);
 tsl_status tsl_model_tensor_upload(tsl_model *model, const tsl_model_tensor *tensor, const float *data);
 
@@ -153,7 +170,7 @@ typedef struct {
  * t1, p1), `labels` 4N uint32 (ignored, may be a zero range, without a classifier). Writes the gradient
  * of every PARAM (overwritten, not accumulated), updates the running statistics, and reads the loss
  * terms back (the step's only host sync). A non-finite term returns TSL_ERR_NUMERIC naming `step` and
- * the term. */
+ * the term. TSL_ERR_INVALID_ARG for an update_in_backward model. */
 tsl_status tsl_model_forward_backward(tsl_model *model, tsl_vk_range images, tsl_vk_range labels,
                                       int64_t step, tsl_loss_terms *terms);
 
@@ -174,7 +191,8 @@ typedef struct {
  * the ranks, and tsl_model_forward_backward computes what one process would with the global batch:
  * BatchNorm with global batch statistics (SyncBN), the Barlow cross-correlation over all rows, the
  * gradients summed over ranks (identical on every rank) and the loss terms of the global batch. Every
- * rank must call forward_backward for every step. Errors: TSL_ERR_DEVICE_OOM, TSL_ERR_NOMEM. */
+ * rank must call forward_backward for every step. Errors: TSL_ERR_DEVICE_OOM, TSL_ERR_NOMEM;
+ * TSL_ERR_INVALID_ARG for more than one rank with config.update_in_backward. */
 typedef struct tsl_dist tsl_dist;
 tsl_status tsl_model_set_dist(tsl_model *model, tsl_dist *dist);
 
@@ -182,12 +200,19 @@ tsl_status tsl_model_set_dist(tsl_model *model, tsl_dist *dist);
  * with Barlow Twins' main.py groups for every optimiser: weights with lr_weights and weight decay (and,
  * for LARS, the trust ratio); 1-D parameters (biases, BN) with lr_biases and neither. The per-tensor
  * gradient norms are taken in the same submission (tsl_model_grad_norms). Submitted without waiting: the
- * next forward_backward, tensor download or upload is ordered after it. */
+ * next forward_backward, tensor download or upload is ordered after it. TSL_ERR_INVALID_ARG for an
+ * update_in_backward model. */
 tsl_status tsl_model_optimizer_step(tsl_model *model, const tsl_optimizer_config *config);
 
+/* A whole training step: with config.update_in_backward one submission (forward, loss, backward with
+ * the updates inside it); otherwise tsl_model_forward_backward then tsl_model_optimizer_step. Either
+ * way the same numbers, the same loss terms and errors, and the same gradient norms afterwards. */
+tsl_status tsl_model_train_step(tsl_model *model, tsl_vk_range images, tsl_vk_range labels, int64_t step,
+                                const tsl_optimizer_config *config, tsl_loss_terms *terms);
+
 /* The L2 norm of each PARAM's gradient (`norms` holds one float per PARAM, in tsl_model_tensors order)
- * as the last tsl_model_optimizer_step found them; waits for that step. TSL_ERR_INVALID_ARG before any
- * optimizer step. */
+ * as the last optimizer step (or train step) found them; waits for that step. TSL_ERR_INVALID_ARG before
+ * any optimizer step. */
 tsl_status tsl_model_grad_norms(tsl_model *model, float *norms);
 
 /* Evaluation-mode forward of n images (n <= 4N) through the trunk, BN with running statistics; the

@@ -1,7 +1,9 @@
 /* Backward passes in training mode: projectors (from the gradients of Z and W to the features h), the
  * online classifier (its parameters only: it sees detached features) and the trunk (from h to the first
- * convolution). Every parameter gradient is overwritten. A BatchNorm's gamma and beta gradients are the
- * sums of its four per-quarter gradients, as autograd sums them over the four passes. */
+ * convolution). Every parameter gradient is overwritten; a weight's goes where tsl_model_weight_grad
+ * says (with update_in_backward, a place in the slot its update reads soon after). A BatchNorm's gamma
+ * and beta gradients are the sums of its four per-quarter gradients, as autograd sums them over the
+ * four passes. */
 #include "tsl_model_internal.h"
 
 #include "tsl_batchnorm.h"
@@ -55,8 +57,10 @@ tsl_status tsl_projector_backward(tsl_model *m, tsl_projector *p, bool accumulat
         tsl_linear_shape s = {m->rows, (uint32_t)p->dims[k], (uint32_t)p->dims[k + 1]};
         tsl_vk_range x = k ? p->relu[k - 1] : m->features;
         tsl_vk_range dx = k ? p->d_relu[k - 1] : accumulate_features ? m->features_accum : m->d_features;
+        tsl_vk_range dw;
+        TSL_TRY(tsl_model_weight_grad(m, p->weight[k], &dw));
         TSL_TRY_CTX(tsl_linear_backward(m->device, m->cmd, s, x, tsl_model_param(m, p->weight[k]),
-                                        p->d_lin[k], &dx, tsl_model_grad(m, p->weight[k]), NULL),
+                                        p->d_lin[k], &dx, dw, NULL),
                     "%s linear %d backward", p->name, k);
         if (k == 0)
             break;
@@ -74,9 +78,10 @@ tsl_status tsl_projector_backward(tsl_model *m, tsl_projector *p, bool accumulat
 
 tsl_status tsl_classifier_backward(tsl_model *m) {
     tsl_linear_shape s = {m->rows, (uint32_t)m->net.feature_dim, m->config.classes};
-    tsl_vk_range dbias = tsl_model_grad(m, m->cls_bias);
+    tsl_vk_range dbias = tsl_model_grad(m, m->cls_bias), dw;
+    TSL_TRY(tsl_model_weight_grad(m, m->cls_weight, &dw));
     return tsl_linear_backward(m->device, m->cmd, s, m->features, tsl_model_param(m, m->cls_weight),
-                               m->dlogits, NULL, tsl_model_grad(m, m->cls_weight), &dbias);
+                               m->dlogits, NULL, dw, &dbias);
 }
 
 /* ---- trunk ---- */
@@ -123,9 +128,11 @@ static tsl_status trunk_layer_backward(tsl_model *m, bool *ready, int i) {
     }
     if (l->kind == TSL_LAYER_CONV) {
         tsl_conv2d_shape s = tsl_model_conv_shape(l, m->rows);
-        tsl_vk_range x = src == -2 ? m->images : m->layers[src].out;
-        TSL_TRY(tsl_conv2d_backward_weights(m->device, m->cmd, &s, x, dy, tsl_model_grad(m, L->weight),
-                                            m->scratch.range));
+        tsl_vk_range x = src == -2 ? m->images : m->layers[src].out, dw;
+        /* The weight's last reader, dx below, is recorded before the next weight's gradient is asked for
+         * (tsl_model_weight_grad's condition). */
+        TSL_TRY(tsl_model_weight_grad(m, L->weight, &dw));
+        TSL_TRY(tsl_conv2d_backward_weights(m->device, m->cmd, &s, x, dy, dw, m->scratch.range));
         if (src == -2)
             return TSL_OK; /* no gradient for the images */
     }

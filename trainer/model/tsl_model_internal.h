@@ -63,8 +63,20 @@ struct tsl_model {
     tsl_model_tensor *tensors; /* params, grads, momentum, (second moments), running stats */
     uint64_t param_floats;
     tsl_vk_buffer params, grads, momentum, second, stats; /* second: AdamW only */
-    tsl_vk_buffer grad_norms; /* host-visible: one float per param, written by each optimizer step */
+    /* Host-visible: each optimiser group's gradient norms at an aligned start (norm_at[i]: param i's
+     * float), written by each optimizer step. */
+    tsl_vk_buffer grad_norms;
+    uint32_t *norm_at;
+    uint64_t norms_used;      /* floats of grad_norms given out in the step being recorded */
     uint64_t grad_norms_done; /* timeline value of the step that wrote them; 0: none yet */
+
+    /* config.update_in_backward (tsl_model_update.c): the weights' gradients take turns in grad_slot;
+     * `pending` weights have theirs in it, not yet applied, pending_grad[k] where. */
+    tsl_vk_buffer grad_slot;
+    uint64_t slot_used;
+    int *pending, n_pending;
+    tsl_vk_range *pending_grad;
+    const tsl_optimizer_config *step_config; /* of the step being recorded */
 
     tsl_trunk_layer *layers;
     struct tsl_trunk_plan *plan; /* where the trunk's gradients (and outputs) lie (tsl_model_plan_trunk) */
@@ -95,6 +107,12 @@ struct tsl_model {
 
 enum { TSL_MODEL_ALIGN = 256, TSL_LOSS_STRIDE_FLOATS = TSL_MODEL_ALIGN / 4 };
 
+/* Bytes rounded up to TSL_MODEL_ALIGN, the model's offset step (a valid storage-buffer offset on every
+ * device tessl supports). */
+static inline uint64_t tsl_model_align_up(uint64_t bytes) {
+    return (bytes + TSL_MODEL_ALIGN - 1) / TSL_MODEL_ALIGN * TSL_MODEL_ALIGN;
+}
+
 static inline tsl_vk_range tsl_model_param(const tsl_model *m, int t) {
     return m->tensors[t].range;
 }
@@ -106,6 +124,17 @@ static inline tsl_vk_range tsl_model_grad(const tsl_model *m, int t) {
 static inline tsl_vk_range tsl_rows(tsl_vk_range r, uint64_t per_row, uint64_t first, uint64_t count) {
     return (tsl_vk_range){r.vk, r.offset + 4 * per_row * first, 4 * per_row * count};
 }
+
+/* tsl_model_update.c: the optimiser's updates, after the backward pass or inside it.
+ * tsl_model_weight_grad gives the range weight t's backward writes its gradient into: its GRAD tensor,
+ * or with update_in_backward a place in the slot, after recording the pending weights' updates when the
+ * slot is full (so every weight whose gradient was asked for before must have had its last reader
+ * recorded). tsl_model_record_updates records what is left of the step's updates: the pending weights
+ * and the 1-D parameters with update_in_backward, everything otherwise. */
+tsl_status tsl_model_weight_grad(tsl_model *m, int t, tsl_vk_range *grad);
+tsl_status tsl_model_record_updates(tsl_model *m, const tsl_optimizer_config *c);
+/* Floats of grad_norms that every group's aligned norms need. */
+uint64_t tsl_model_grad_norms_floats(const tsl_model *m);
 
 /* tsl_model_layout.c: tensor table, memory carving. */
 tsl_status tsl_model_layout(tsl_model *m);

@@ -12,10 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t align_up(uint64_t bytes) {
-    return (bytes + TSL_MODEL_ALIGN - 1) / TSL_MODEL_ALIGN * TSL_MODEL_ALIGN;
-}
-
 /* ---- tensor table ---- */
 
 typedef struct {
@@ -157,6 +153,38 @@ static tsl_status build_table(tsl_model *m) {
 
 /* ---- parameter memory ---- */
 
+/* With update_in_backward, the 1-D parameters' gradients packed in `grads` and the weights' slot, the
+ * size of the largest weight's gradient, which every weight's GRAD tensor names (tsl_model_update.c
+ * hands out places in it during the backward pass). */
+static tsl_status allocate_gradients_for_updates_in_backward(tsl_model *m) {
+    uint64_t packed = 0, slot = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        uint64_t bytes = tsl_model_align_up(4 * m->tensors[i].count);
+        if (m->tensors[i].exclude)
+            packed += bytes;
+        else if (bytes > slot)
+            slot = bytes;
+    }
+    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, packed ? packed : 4, "model gradients (1-D parameters)",
+                         &m->grads));
+    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, slot ? slot : 4, "weight gradient slot", &m->grad_slot));
+    m->pending = calloc(m->n_params, sizeof *m->pending);
+    m->pending_grad = calloc(m->n_params, sizeof *m->pending_grad);
+    if (!m->pending || !m->pending_grad)
+        return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
+    uint64_t at = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        tsl_model_tensor *g = &m->tensors[i + m->n_params];
+        if (g->exclude) {
+            g->range = tsl_vk_subrange(&m->grads, at, 4 * g->count);
+            at += tsl_model_align_up(4 * g->count);
+        } else {
+            g->range = tsl_vk_subrange(&m->grad_slot, 0, 4 * g->count);
+        }
+    }
+    return TSL_OK;
+}
+
 static tsl_status allocate_params(tsl_model *m) {
     uint64_t pbytes = 0, sbytes = 0;
     for (int i = 0; i < m->n_tensors; i++) {
@@ -167,18 +195,22 @@ static tsl_status allocate_params(tsl_model *m) {
         uint64_t *at = stat ? &sbytes : &pbytes;
         x->range.offset = *at;
         x->range.size = 4 * x->count;
-        *at += align_up(4 * x->count);
+        *at += tsl_model_align_up(4 * x->count);
         if (!stat)
             m->param_floats += x->count;
     }
+    bool slot = m->config.update_in_backward;
     TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, pbytes, "model parameters", &m->params));
-    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, pbytes, "model gradients", &m->grads));
+    if (!slot)
+        TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, pbytes, "model gradients", &m->grads));
     TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, pbytes, "optimizer momentum", &m->momentum));
     if (m->n_state == 4)
         TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, pbytes, "AdamW second moments", &m->second));
     TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, sbytes, "BatchNorm running statistics", &m->stats));
     for (int i = 0; i < m->n_tensors; i++) {
         tsl_model_tensor *x = &m->tensors[i];
+        if (slot && x->kind == TSL_MT_GRAD)
+            continue;
         const tsl_vk_buffer *b = x->kind == TSL_MT_PARAM           ? &m->params
                                  : x->kind == TSL_MT_GRAD          ? &m->grads
                                  : x->kind == TSL_MT_MOMENTUM      ? &m->momentum
@@ -191,7 +223,7 @@ static tsl_status allocate_params(tsl_model *m) {
             param >= 0 ? m->tensors[param].range.offset - m->params.range.offset : x->range.offset;
         x->range = tsl_vk_subrange(b, offset, 4 * x->count);
     }
-    return TSL_OK;
+    return slot ? allocate_gradients_for_updates_in_backward(m) : TSL_OK;
 }
 
 /* ---- activations: carved in two passes (measure, then assign) by the same code ----
@@ -230,14 +262,14 @@ static void record_chunk_size(carver *c) {
 
 static tsl_vk_range carve(carver *c, uint64_t floats) {
     uint64_t bytes = 4 * floats;
-    if (c->at > 0 && c->at + align_up(bytes) > c->limit) {
+    if (c->at > 0 && c->at + tsl_model_align_up(bytes) > c->limit) {
         c->chunk++;
         c->at = 0;
     }
     tsl_vk_range r = {VK_NULL_HANDLE, c->at, bytes};
     if (c->chunks)
         r = tsl_vk_subrange(&c->chunks[c->chunk], c->at, bytes);
-    c->at += align_up(bytes);
+    c->at += tsl_model_align_up(bytes);
     record_chunk_size(c);
     return r;
 }
@@ -520,14 +552,18 @@ static tsl_status allocate_scratch(tsl_model *m) {
     }
     if (m->config.classes)
         need = max_u64(need, tsl_cross_entropy_scratch_bytes(m->device, m->rows));
-    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, align_up(need ? need : 4), "model scratch", &m->scratch));
+    TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DEVICE, tsl_model_align_up(need ? need : 4), "model scratch",
+                         &m->scratch));
     TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DOWNLOAD, TSL_LOSS_SLOTS * TSL_MODEL_ALIGN, "loss values",
                          &m->loss_host));
     m->loss_values = m->loss_host.host;
-    if (m->n_params)
-        TSL_TRY(
-            tsl_vk_alloc(m->device, TSL_MEM_DOWNLOAD, 4ull * m->n_params, "gradient norms", &m->grad_norms));
-    return TSL_OK;
+    if (!m->n_params)
+        return TSL_OK;
+    m->norm_at = calloc(m->n_params, sizeof *m->norm_at);
+    if (!m->norm_at)
+        return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
+    return tsl_vk_alloc(m->device, TSL_MEM_DOWNLOAD, 4 * tsl_model_grad_norms_floats(m), "gradient norms",
+                        &m->grad_norms);
 }
 
 /* Per-quarter BatchNorm binds each quarter of an activation, so a quarter's bytes must be a valid

@@ -1,8 +1,7 @@
-/* A training step (forward, loss, backward in one submission, then the loss terms read back), the
- * optimiser step (LARS, SGD or AdamW, with the gradient norms), and evaluation-mode features. */
+/* A training step (forward, loss, backward, and with update_in_backward the optimiser's updates, in one
+ * submission, then the loss terms read back) and evaluation-mode features. The optimiser's updates are
+ * tsl_model_update.c's. */
 #include "tsl_model_internal.h"
-
-#include "tsl_optim.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -23,7 +22,8 @@ static tsl_status check_step_inputs(const tsl_model *m, tsl_vk_range images, tsl
     return TSL_OK;
 }
 
-static tsl_status record_step(tsl_model *m, tsl_vk_range labels) {
+/* The step's commands; with `updates` the optimiser's too (update_in_backward). */
+static tsl_status record_step(tsl_model *m, tsl_vk_range labels, const tsl_optimizer_config *updates) {
     TSL_TRY(tsl_trunk_forward(m, m->images, m->rows, true));
     for (int h = 0; h < 2; h++)
         if (m->proj[h].present)
@@ -39,7 +39,8 @@ static tsl_status record_step(tsl_model *m, tsl_vk_range labels) {
         }
     if (m->config.classes)
         TSL_TRY(tsl_classifier_backward(m));
-    return tsl_trunk_backward(m);
+    TSL_TRY(tsl_trunk_backward(m));
+    return updates ? tsl_model_record_updates(m, updates) : TSL_OK;
 }
 
 static tsl_status read_terms(const tsl_model *m, int64_t step, tsl_loss_terms *terms) {
@@ -61,103 +62,46 @@ static tsl_status read_terms(const tsl_model *m, int64_t step, tsl_loss_terms *t
     return TSL_OK;
 }
 
-tsl_status tsl_model_forward_backward(tsl_model *m, tsl_vk_range images, tsl_vk_range labels, int64_t step,
-                                      tsl_loss_terms *terms) {
+/* One submission: the step (and with `updates` the optimiser's updates), then the loss terms. */
+static tsl_status run_step(tsl_model *m, tsl_vk_range images, tsl_vk_range labels, int64_t step,
+                           const tsl_optimizer_config *updates, tsl_loss_terms *terms) {
     TSL_TRY(check_step_inputs(m, images, labels));
     m->images = images;
     for (int i = 0; i < TSL_LOSS_SLOTS; i++)
         m->loss_values[i * TSL_LOSS_STRIDE_FLOATS] = NAN; /* a term the device fails to write is caught */
+    m->step_config = updates;
+    m->n_pending = 0;
+    m->slot_used = 0;
+    m->norms_used = 0;
     TSL_TRY(tsl_vk_cmd_begin(m->cmd));
-    tsl_status s = record_step(m, labels);
+    tsl_status s = record_step(m, labels, updates);
+    m->step_config = NULL;
     if (s != TSL_OK) {
         tsl_vk_cmd_submit_wait(m->cmd); /* leave the recorder idle; the step's error is what counts */
         return tsl_error_context(s, "step %lld", (long long)step);
     }
     TSL_TRY_CTX(tsl_vk_cmd_submit_wait(m->cmd), "step %lld", (long long)step);
-    TSL_TRY(read_terms(m, step, terms));
+    if (updates)
+        m->grad_norms_done = tsl_vk_cmd_last_submitted(m->cmd);
+    return read_terms(m, step, terms);
+}
+
+tsl_status tsl_model_forward_backward(tsl_model *m, tsl_vk_range images, tsl_vk_range labels, int64_t step,
+                                      tsl_loss_terms *terms) {
+    if (m->config.update_in_backward)
+        return tsl_error(TSL_ERR_INVALID_ARG, "model step: this model updates its weights inside the "
+                                              "backward pass (update_in_backward): use tsl_model_train_step");
+    TSL_TRY(run_step(m, images, labels, step, NULL, terms));
     return tsl_model_synced(m) ? tsl_model_allreduce_gradients(m, terms) : TSL_OK;
 }
 
-/* Barlow Twins' parameter groups, for every optimiser: weights (decayed; LARS: trust ratio) or 1-D
- * parameters (neither). */
-static uint32_t param_group(const tsl_model *m, bool exclude, tsl_optim_tensor *out) {
-    uint32_t n = 0;
-    for (int i = 0; i < m->n_params; i++)
-        if (m->tensors[i].exclude == exclude)
-            out[n++] = (tsl_optim_tensor){
-                .param = tsl_model_param(m, i),
-                .grad = tsl_model_grad(m, i),
-                .momentum = m->tensors[i + 2 * m->n_params].range,
-                .exclude = exclude,
-                .second = m->n_state == 4 ? m->tensors[i + 3 * m->n_params].range : (tsl_vk_range){0},
-            };
-    return n;
-}
-
-static tsl_status record_group(tsl_model *m, const tsl_optim_tensor *t, uint32_t n, bool exclude,
-                               const tsl_optimizer_config *c) {
-    float lr = exclude ? c->lr_biases : c->lr_weights;
-    switch (m->config.optimizer) {
-    case TSL_OPTIMIZER_LARS: {
-        tsl_optim_hparams hp = {lr, c->momentum, c->weight_decay, c->eta};
-        return tsl_optim_lars_step(m->device, m->cmd, t, n, &hp, m->scratch.range);
+tsl_status tsl_model_train_step(tsl_model *m, tsl_vk_range images, tsl_vk_range labels, int64_t step,
+                                const tsl_optimizer_config *c, tsl_loss_terms *terms) {
+    if (!m->config.update_in_backward) {
+        TSL_TRY(tsl_model_forward_backward(m, images, labels, step, terms));
+        return tsl_model_optimizer_step(m, c);
     }
-    case TSL_OPTIMIZER_SGD: {
-        tsl_optim_hparams hp = {lr, c->momentum, c->weight_decay, 0.0f};
-        return tsl_optim_sgd_step(m->device, m->cmd, t, n, &hp);
-    }
-    case TSL_OPTIMIZER_ADAMW: {
-        tsl_optim_adamw_hparams hp = {lr, c->beta1, c->beta2, c->eps, c->weight_decay, c->step};
-        return tsl_optim_adamw_step(m->device, m->cmd, t, n, &hp);
-    }
-    }
-    return tsl_error(TSL_ERR_INVALID_ARG, "optimizer step: unknown optimizer %d", (int)m->config.optimizer);
-}
-
-/* Every parameter's gradient norm into the host-visible grad_norms buffer (before any update: the
- * updates read gradients but never write them, so the order only matters for the shared scratch, which
- * the recorder orders). */
-static tsl_status record_grad_norms(tsl_model *m) {
-    tsl_vk_range *r = calloc(m->n_params, sizeof *r);
-    if (!r)
-        return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
-    for (int i = 0; i < m->n_params; i++)
-        r[i] = tsl_model_grad(m, i);
-    tsl_status s =
-        tsl_l2_norms(m->device, m->cmd, r, (uint32_t)m->n_params, m->scratch.range, m->grad_norms.range);
-    free(r);
-    return s;
-}
-
-tsl_status tsl_model_optimizer_step(tsl_model *m, const tsl_optimizer_config *c) {
-    if (m->config.trunk_only)
-        return tsl_error(TSL_ERR_INVALID_ARG, "optimizer step: a trunk-only model cannot train");
-    tsl_optim_tensor *t = calloc(m->n_params, sizeof *t);
-    if (!t)
-        return tsl_error(TSL_ERR_NOMEM, "model: out of memory");
-    tsl_status s = tsl_vk_cmd_begin(m->cmd);
-    if (s == TSL_OK)
-        s = record_grad_norms(m);
-    for (int g = 0; g < 2 && s == TSL_OK; g++) {
-        uint32_t n = param_group(m, g == 1, t);
-        if (n)
-            s = record_group(m, t, n, g == 1, c);
-    }
-    /* Submitted without waiting: the next step's recording (or any transfer) waits for it, so a step
-     * costs one host sync, the loss read-back. */
-    uint64_t done_value = 0;
-    tsl_status done = s == TSL_OK ? tsl_vk_cmd_submit(m->cmd, &done_value) : tsl_vk_cmd_submit_wait(m->cmd);
-    free(t);
-    m->grad_norms_done = s == TSL_OK && done == TSL_OK ? done_value : 0;
-    return s != TSL_OK ? s : done;
-}
-
-tsl_status tsl_model_grad_norms(tsl_model *m, float *norms) {
-    if (!m->grad_norms_done)
-        return tsl_error(TSL_ERR_INVALID_ARG, "gradient norms: no optimizer step has run");
-    TSL_TRY(tsl_vk_wait(m->device, m->grad_norms_done));
-    memcpy(norms, m->grad_norms.host, 4ull * m->n_params);
-    return TSL_OK;
+    return run_step(m, images, labels, step, c, terms);
 }
 
 tsl_status tsl_model_features(tsl_model *m, tsl_vk_range images, uint32_t n, const char *layer, float *out,

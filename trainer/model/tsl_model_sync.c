@@ -24,10 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t align_up(uint64_t v) {
-    return (v + TSL_MODEL_ALIGN - 1) / TSL_MODEL_ALIGN * TSL_MODEL_ALIGN;
-}
-
 /* ---- sizes --------------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -35,11 +31,11 @@ typedef struct {
 } sync_need;
 
 static uint64_t partial_stride(const tsl_model *m, tsl_batchnorm_shape s) {
-    return align_up(12ull * s.c * tsl_batchnorm_partial_slots(m->device, s));
+    return tsl_model_align_up(12ull * s.c * tsl_batchnorm_partial_slots(m->device, s));
 }
 
 static void need_for(const tsl_model *m, tsl_batchnorm_shape s, uint32_t groups, sync_need *n) {
-    uint64_t ch = align_up(4ull * s.c);
+    uint64_t ch = tsl_model_align_up(4ull * s.c);
     uint64_t fwd_in = groups * partial_stride(m, s) + 2 * ch, bwd_in = groups * 2 * ch;
     uint64_t out = (2ull * groups + 2) * ch;
     /* forward: every rank's (count, mean, M2) and this rank's; backward: the two sums per group */
@@ -68,6 +64,10 @@ static sync_need model_need(const tsl_model *m) {
 }
 
 tsl_status tsl_model_set_dist(tsl_model *m, tsl_dist *dist) {
+    if (dist && tsl_dist_size(dist) > 1 && m->config.update_in_backward) /* left as it was */
+        return tsl_error(TSL_ERR_INVALID_ARG, /* the allreduce needs every gradient before any update */
+                         "model: updates inside the backward pass (update_in_backward) cannot train on "
+                         "several ranks");
     m->dist = dist;
     tsl_vk_free(m->device, &m->sync_in);
     tsl_vk_free(m->device, &m->sync_out);
@@ -79,6 +79,7 @@ tsl_status tsl_model_set_dist(tsl_model *m, tsl_dist *dist) {
         return TSL_OK;
     if (m->config.trunk_only)
         return tsl_error(TSL_ERR_INVALID_ARG, "model: a trunk-only model does not train on several ranks");
+
     sync_need n = model_need(m);
     TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_DOWNLOAD, n.in ? n.in : 4, "rank exchange (in)", &m->sync_in));
     TSL_TRY(tsl_vk_alloc(m->device, TSL_MEM_UPLOAD, n.out ? n.out : 4, "rank exchange (out)", &m->sync_out));
@@ -145,7 +146,7 @@ static void global_moments(const double *all, uint32_t ranks, uint64_t per_rank,
 static tsl_status exchange_moments(tsl_model *m, tsl_batchnorm_shape s, uint32_t groups,
                                    const tsl_batchnorm_params *prm) {
     uint32_t ranks = (uint32_t)tsl_dist_size(m->dist);
-    uint64_t per_rank = 3ull * groups * s.c, ch_bytes = align_up(4ull * s.c);
+    uint64_t per_rank = 3ull * groups * s.c, ch_bytes = tsl_model_align_up(4ull * s.c);
     double *local = m->sync_host + per_rank * ranks, *all = m->sync_host;
     local_moments(m, s, groups, local);
     TSL_TRY(tsl_dist_allgather(m->dist, local, per_rank * sizeof *local, all, "batch-norm statistics"));
@@ -178,7 +179,8 @@ static tsl_status exchange_moments(tsl_model *m, tsl_batchnorm_shape s, uint32_t
 tsl_status tsl_sync_bn_forward(tsl_model *m, tsl_batchnorm_shape s, uint32_t groups,
                                const tsl_batchnorm_params *prm, tsl_vk_range x, tsl_vk_range y,
                                const tsl_vk_range *save_mean, const tsl_vk_range *save_invstd) {
-    uint64_t per_row = (uint64_t)s.c * s.hw, stride = partial_stride(m, s), ch_bytes = align_up(4ull * s.c);
+    uint64_t per_row = (uint64_t)s.c * s.hw, stride = partial_stride(m, s),
+             ch_bytes = tsl_model_align_up(4ull * s.c);
     uint32_t slots = tsl_batchnorm_partial_slots(m->device, s);
     for (uint32_t g = 0; g < groups; g++)
         TSL_TRY(tsl_batchnorm_stats_partials(m->device, m->cmd, s, tsl_rows(x, per_row, g * s.n, s.n),
@@ -204,7 +206,7 @@ tsl_status tsl_sync_bn_forward(tsl_model *m, tsl_batchnorm_shape s, uint32_t gro
 
 /* sync_out's sums (sum dy, sum dy * xhat per group) = the sums of sync_in's over ranks, in double. */
 static tsl_status exchange_sums(tsl_model *m, tsl_batchnorm_shape s, uint32_t groups) {
-    uint64_t ch_bytes = align_up(4ull * s.c);
+    uint64_t ch_bytes = tsl_model_align_up(4ull * s.c);
     double *sums = m->sync_host;
     for (uint32_t g = 0; g < 2 * groups; g++) {
         const float *v = (const float *)((const char *)m->sync_in.host + g * ch_bytes);
@@ -224,7 +226,7 @@ tsl_status tsl_sync_bn_backward(tsl_model *m, tsl_batchnorm_shape s, uint32_t gr
                                 tsl_vk_range x, tsl_vk_range dy, tsl_vk_range dx,
                                 const tsl_vk_range *save_mean, const tsl_vk_range *save_invstd,
                                 const tsl_vk_range *dgamma_q, const tsl_vk_range *dbeta_q) {
-    uint64_t per_row = (uint64_t)s.c * s.hw, ch_bytes = align_up(4ull * s.c), bytes = 4ull * s.c;
+    uint64_t per_row = (uint64_t)s.c * s.hw, ch_bytes = tsl_model_align_up(4ull * s.c), bytes = 4ull * s.c;
     for (uint32_t g = 0; g < groups; g++)
         TSL_TRY(tsl_batchnorm_backward_sums(m->device, m->cmd, s, tsl_rows(x, per_row, g * s.n, s.n),
                                             tsl_rows(dy, per_row, g * s.n, s.n), save_mean[g], save_invstd[g],

@@ -246,6 +246,9 @@ tsl_status tsl_vk_cmd_submit(tsl_vk_cmd *cmd, uint64_t *done);
 /* Submits and waits for completion. */
 tsl_status tsl_vk_cmd_submit_wait(tsl_vk_cmd *cmd);
 
+/* The timeline value of this recorder's last submission (0 before the first). */
+uint64_t tsl_vk_cmd_last_submitted(const tsl_vk_cmd *cmd);
+
 /* What the recorder has recorded since the last begin (for tests of barrier placement). */
 tsl_vk_cmd_stats tsl_vk_cmd_stats_get(const tsl_vk_cmd *cmd);
 

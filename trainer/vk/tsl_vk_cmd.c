@@ -375,6 +375,10 @@ tsl_status tsl_vk_cmd_submit_wait(tsl_vk_cmd *c) {
     return tsl_vk_cmd_profile_collect(c->device, &c->profile);
 }
 
+uint64_t tsl_vk_cmd_last_submitted(const tsl_vk_cmd *c) {
+    return c->last_submit;
+}
+
 tsl_vk_cmd_stats tsl_vk_cmd_stats_get(const tsl_vk_cmd *c) {
     return c->stats;
 }

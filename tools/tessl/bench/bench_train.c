@@ -25,6 +25,7 @@ static tsl_status model_config(const tsl_bench_train_options *o, tsl_model_confi
     c->batch = (uint32_t)o->batch;
     c->projector = o->projector;
     c->lambda = (float)o->lambda;
+    c->update_in_backward = true; /* as tessl train runs on one process */
     return tsl_optimizer_parse(o->optimizer, &c->optimizer);
 }
 
@@ -33,7 +34,6 @@ static tsl_status model_config(const tsl_bench_train_options *o, tsl_model_confi
 static tsl_status one_step(tsl_model *m, tsl_vk_range images, int64_t step, int batch, float *norms,
                            double *loss) {
     tsl_loss_terms terms;
-    TSL_TRY(tsl_model_forward_backward(m, images, (tsl_vk_range){0}, step, &terms));
     double scale = 2.0 * batch / 256.0;
     tsl_optimizer_config opt = {.lr_weights = (float)(0.2 * scale),
                                 .lr_biases = (float)(0.0048 * scale),
@@ -44,7 +44,7 @@ static tsl_status one_step(tsl_model *m, tsl_vk_range images, int64_t step, int 
                                 .beta2 = 0.999,
                                 .eps = 1e-8,
                                 .step = (uint64_t)step + 1};
-    TSL_TRY(tsl_model_optimizer_step(m, &opt));
+    TSL_TRY(tsl_model_train_step(m, images, (tsl_vk_range){0}, step, &opt, &terms));
     *loss = terms.total;
     return tsl_model_grad_norms(m, norms);
 }
