@@ -34,7 +34,7 @@ typedef struct {
     int64_t device, batch, res, threads, level, steps, warmup, width, bn_slice;
     double min_time, lambda;
     const char *filter, *data, *arch, *projector, *optimizer, *conv_tiles;
-    bool json, paired, no_filter, profile, tensor_cores;
+    bool json, paired, no_filter, profile, tensor_cores, separate_update;
 } bench_args;
 
 /* Closes `device` (when one was opened) after a benchmark that ended with `st`; the first failure wins. */
@@ -99,7 +99,8 @@ static tsl_status run_train(const bench_args *a) {
                                  .warmup = (int)a->warmup,
                                  .width = (int)a->width,
                                  .lambda = a->lambda,
-                                 .profile = a->profile};
+                                 .profile = a->profile,
+                                 .separate_update = a->separate_update};
     tsl_vk_device *device = NULL;
     tsl_status st = tsl_cli_open_device(a->device, &device);
     if (st == TSL_OK)
@@ -195,6 +196,10 @@ int tsl_cmd_bench(int argc, char **argv) {
         {"--projector", TSL_OPT_STRING, &a.projector, "A-B-C", "train: projector sizes (both heads)", 0, 0},
         {"--optimizer", TSL_OPT_STRING, &a.optimizer, "NAME", "train: lars, sgd or adamw", 0, 0},
         {"--profile", TSL_OPT_FLAG, &a.profile, NULL, "train: per-kernel device times from timestamp queries",
+         0, 0},
+        {"--separate-update", TSL_OPT_FLAG, &a.separate_update, NULL,
+         "train: keep every gradient and update after the backward pass, as a data-parallel run does "
+         "(default: each weight inside it, as tessl train on one process)",
          0, 0},
         {"--conv-tiles", TSL_OPT_STRING, &a.conv_tiles, "FxF,DxD,WxW",
          "ops, train: the GPU conv kernels' register tiles (channels x columns) of forward, dx and dw, to "

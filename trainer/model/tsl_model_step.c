@@ -70,6 +70,8 @@ static tsl_status run_step(tsl_model *m, tsl_vk_range images, tsl_vk_range label
     for (int i = 0; i < TSL_LOSS_SLOTS; i++)
         m->loss_values[i * TSL_LOSS_STRIDE_FLOATS] = NAN; /* a term the device fails to write is caught */
     m->step_config = updates;
+    if (updates) /* the norms' places change as the step records */
+        m->grad_norms_done = 0;
     m->n_pending = 0;
     m->slot_used = 0;
     m->norms_used = 0;

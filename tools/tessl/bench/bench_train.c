@@ -25,7 +25,7 @@ static tsl_status model_config(const tsl_bench_train_options *o, tsl_model_confi
     c->batch = (uint32_t)o->batch;
     c->projector = o->projector;
     c->lambda = (float)o->lambda;
-    c->update_in_backward = true; /* as tessl train runs on one process */
+    c->update_in_backward = !o->separate_update;
     return tsl_optimizer_parse(o->optimizer, &c->optimizer);
 }
 
@@ -133,10 +133,10 @@ tsl_status tsl_bench_train(tsl_vk_device *d, const tsl_bench_train_options *o) {
     while (n_params < n && all[n_params].kind == TSL_MT_PARAM)
         n_params++;
     const tsl_vk_features *f = tsl_vk_device_features(d);
-    printf("%s (width %d) at %d px, %d pairs (%d images) per step, projector %s, lambda %g, %s; %.1f M "
-           "parameters, "
-           "%.1f MiB of activations; %s\n",
+    printf("%s (width %d) at %d px, %d pairs (%d images) per step, projector %s, lambda %g, %s (%s); "
+           "%.1f M parameters, %.1f MiB of activations; %s\n",
            o->arch, o->width, o->res, o->batch, 4 * o->batch, o->projector, o->lambda, o->optimizer,
+           o->separate_update ? "after the backward pass" : "inside the backward pass",
            tsl_model_parameter_count(m) / 1e6, tsl_model_activation_bytes(m) / 1048576.0, f->name);
     tsl_bench_run run = {.device = d};
     tsl_vk_buffer images = {0};

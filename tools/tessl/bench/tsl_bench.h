@@ -53,6 +53,8 @@ typedef struct {
     int width;                     /* base width (64: torchvision's) */
     double lambda;                 /* 0 drops g_equi */
     bool profile;                  /* print per-kernel device times (timestamp queries) */
+    bool separate_update;          /* every gradient kept, the optimiser after the backward pass (as a
+                                      data-parallel run); else updates inside it (tessl train alone) */
 } tsl_bench_train_options;
 
 tsl_status tsl_bench_train(tsl_vk_device *device, const tsl_bench_train_options *options);
