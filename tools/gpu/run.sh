@@ -5,7 +5,7 @@
 # (8192-8192-8192), TORCH_FP16_ONLY, OPS_FILTER, TILES and SLICES (the sweep stage's candidates).
 #   coop     the cooperative-matrix GEMM tests (NV and KHR)
 #   gemm     tessl bench ops --filter gemm --tensor-cores
-#   train    tessl bench train, ResNet-50 at 224 px
+#   train    tessl bench train, ResNet-50 at 224 px (TRAIN_FLAGS: more options, e.g. --separate-update)
 #   profile  the same with --profile ($OUT/profile.txt)
 #   torch    tools/bench_train_torch.py --device cuda: AMP fp16 and bf16 with channels_last, and fp32
 #   tests    every Check test program, 6 at a time, validation on ($OUT/tests.log)
@@ -54,7 +54,7 @@ for stage in ${STAGES:-coop gemm train profile torch tests augment ops}; do
     train)
         stamp tessl bench train 224 px, $PAIRS pairs
         timeout 150 $TL $TS bench train --arch resnet50 --res 224 --batch $PAIRS --projector $PROJ --warmup 1 \
-            --steps 3 2>&1 | tail -40
+            --steps 3 ${TRAIN_FLAGS:-} 2>&1 | tail -40
         ;;
     profile)
         stamp tessl bench train --profile

@@ -66,10 +66,10 @@ static tsl_status maxpool_run(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_maxpool_sha
     /* Forward binds (x, y, indices); backward (dy, indices, dx). */
     VkDeviceSize image_bytes[3] = {per_input ? out_bytes : in_bytes, out_bytes,
                                    per_input ? in_bytes : out_bytes};
-    uint32_t spec[] = {WORKGROUP};
+    uint32_t spec[] = {WORKGROUP, s.h, s.w, ho, wo, s.kernel, s.stride, s.padding};
     tsl_vk_pipeline *p;
-    TSL_TRY(tsl_vk_pipeline_get(d, shader, spec, 1, &p));
-    uint32_t push[] = {0, s.h, s.w, ho, wo, s.kernel, s.stride, s.padding};
+    TSL_TRY(tsl_vk_pipeline_get(d, shader, spec, sizeof spec / sizeof *spec, &p));
+    uint32_t push[] = {0}; /* invocations of the chunk */
     uint32_t per_image = per_input ? s.c * s.h * s.w : s.c * ho * wo;
     return dispatch_by_images(d, cmd, op, p, s.n, args, image_bytes, 3, per_image, push, sizeof push);
 }
