@@ -4,8 +4,6 @@
 #include "tsl_model_internal.h"
 
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
 
 static tsl_status check_step_inputs(const tsl_model *m, tsl_vk_range images, tsl_vk_range labels) {
     if (m->config.trunk_only)

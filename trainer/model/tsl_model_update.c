@@ -5,13 +5,12 @@
  *
  * Both ways record the same kernels on the same values, and every kernel (norms, trust ratio, update)
  * treats each tensor on its own, so grouping the weights differently changes no number: the two give
- * the same step bit for bit (train_step's updates_in_backward_match_the_separate_step). */
+ * the same step bit for bit (test update_in_backward: updates_in_backward_match_the_separate_step). */
 #include "tsl_model_internal.h"
 
 #include "tsl_optim.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 enum { NORM_RUN_ALIGN = TSL_MODEL_ALIGN / 4 }; /* floats: each group's norms start at a bindable offset */
 
@@ -45,7 +44,7 @@ static tsl_status record_optimizer(tsl_model *m, const tsl_optim_tensor *t, uint
  * then their update: all in one parameter group (`exclude`). */
 static tsl_status record_group(tsl_model *m, const int *params, const tsl_vk_range *grads, uint32_t n,
                                bool exclude, const tsl_optimizer_config *c) {
-    uint64_t first = (m->norms_used + NORM_RUN_ALIGN - 1) / NORM_RUN_ALIGN * NORM_RUN_ALIGN;
+    uint64_t first = tsl_model_align_up(4 * m->norms_used) / 4;
     tsl_assert(first + n <= tsl_model_grad_norms_floats(m));
     tsl_optim_tensor *t = calloc(n, sizeof *t);
     if (!t)
