@@ -8,7 +8,8 @@
 // Unused inputs are bound to some read-only range by the host. TSL_FP16 = 1 stores a, b, y as IEEE half:
 // values are converted to fp32, computed on, and rounded to half once at the store. TSL_VEC4 = 1 takes
 // four values per invocation (n counts vec4s; the host's condition: whole vec4s), which a CPU driver
-// loads in one step per lane where it loops over the lanes for every scalar load.
+// loads in one step per lane where it loops over the lanes for every scalar load. TSL_TEXEL = 1 (with
+// TSL_VEC4, fp32) reads a and b through storage texel buffers instead, for CPU drivers (tsl_texel.h).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -33,8 +34,17 @@ layout(constant_id = 1) const uint OP = 0;
 #endif
 #endif
 
+#if TSL_TEXEL // a texel is a vec4 of a or b
+layout(set = 0, binding = 0, rgba32f) uniform readonly imageBuffer a_texels;
+layout(set = 0, binding = 1, rgba32f) uniform readonly imageBuffer b_texels;
+#define A(i) imageLoad(a_texels, int(i))
+#define B(i) imageLoad(b_texels, int(i))
+#else
 layout(std430, set = 0, binding = 0) readonly buffer A { value_t a[]; };
 layout(std430, set = 0, binding = 1) readonly buffer B { value_t b[]; };
+#define A(i) compute_t(a[i])
+#define B(i) compute_t(b[i])
+#endif
 layout(std430, set = 0, binding = 2) buffer Y { value_t y[]; };
 layout(push_constant) uniform Push { uint n; } pc;
 
@@ -50,15 +60,15 @@ void main() {
     uint i = tsl_global_index();
     if (i >= pc.n)
         return;
-    compute_t x = compute_t(a[i]), v;
+    compute_t x = A(i), v;
     if (OP == 0)
         v = keep_where_positive(x, x);
     else if (OP == 1)
-        v = keep_where_positive(x, compute_t(b[i]));
+        v = keep_where_positive(x, B(i));
     else if (OP == 2)
-        v = x + compute_t(b[i]);
+        v = x + B(i);
     else if (OP == 3)
-        v = keep_where_positive(x + compute_t(b[i]), x + compute_t(b[i]));
+        v = keep_where_positive(x + B(i), x + B(i));
     else
         v = compute_t(y[i]) + x;
     y[i] = value_t(v);

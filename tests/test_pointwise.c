@@ -8,6 +8,7 @@
 #include "ref_pointwise.h"
 #include "tsl_chunk.h"
 #include "tsl_pointwise.h"
+#include "tsl_texel.h"
 #include "tsl_test.h"
 #include "tsl_test_tensor.h"
 
@@ -110,6 +111,25 @@ START_TEST(ops_match_reference) {
     for (op_kind op = RELU; op <= ACCUMULATE; op++)
         for (int i = 0; i < N_LENGTHS; i++)
             check_op(dev, seed + 16 * op + i, op, lengths[i]);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
+/* On a CPU driver the vec4 fp32 builds read a and b through texel buffers (tsl_texel.h), so the test
+ * above checks those there; this one runs the storage-buffer builds too, at the same tolerances. The
+ * rule itself: an aligned range fits on a CPU driver and nowhere else; an offset of one float does not. */
+START_TEST(storage_buffer_builds_match_reference) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    uint64_t seed = tsl_test_seed("pointwise_storage_buffer");
+    tsl_vk_range aligned = {VK_NULL_HANDLE, 0, 4000}, off_by_one = {VK_NULL_HANDLE, 4, 4000};
+    ck_assert(tsl_texel_reads_fit(dev, &aligned, 1, 16) == tsl_vk_device_features(dev)->cpu_kernels);
+    ck_assert(!tsl_texel_reads_fit(dev, &off_by_one, 1, 16));
+    tsl_texel_reads_set_enabled(false);
+    ck_assert(!tsl_texel_reads_fit(dev, &aligned, 1, 16));
+    for (op_kind op = RELU; op <= ACCUMULATE; op++)
+        for (int i = 0; i < N_LENGTHS; i++)
+            check_op(dev, seed + 16 * op + i, op, lengths[i]);
+    tsl_texel_reads_set_enabled(true);
     tsl_test_device_close(dev);
 }
 END_TEST
@@ -253,6 +273,7 @@ int main(void) {
     TCase *tc = tcase_create("pointwise");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, ops_match_reference);
+    tcase_add_test(tc, storage_buffer_builds_match_reference);
     tcase_add_test(tc, split_into_chunks_matches_reference);
     tcase_add_test(tc, fp16_storage_matches_reference);
     tcase_add_test(tc, relu_backward_from_forward_output);

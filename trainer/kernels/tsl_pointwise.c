@@ -1,6 +1,7 @@
 #include "tsl_pointwise.h"
 
 #include "tsl_chunk.h"
+#include "tsl_texel.h"
 
 enum { WORKGROUP = 256 };
 enum { OP_RELU, OP_RELU_BACKWARD, OP_ADD, OP_ADD_RELU, OP_ACCUMULATE };
@@ -31,9 +32,12 @@ static tsl_status run_op(tsl_vk_device *d, tsl_vk_cmd *cmd, uint32_t elem, uint3
     bool vec4 = total % vec == 0 && a.offset % vec == 0 && b.offset % vec == 0 && y.offset % vec == 0;
     static const tsl_shader_id shaders[2][2] = {{TSL_SHADER_POINTWISE_F32, TSL_SHADER_POINTWISE_F32_VEC4},
                                                 {TSL_SHADER_POINTWISE_F16, TSL_SHADER_POINTWISE_F16_VEC4}};
+    tsl_vk_range reads[] = {a, b};
+    bool texel = vec4 && elem == 4 && tsl_texel_reads_fit(d, reads, 2, 16);
     uint32_t spec[] = {WORKGROUP, op};
     tsl_vk_pipeline *p;
-    TSL_TRY(tsl_vk_pipeline_get(d, shaders[elem == 2][vec4], spec, 2, &p));
+    TSL_TRY(tsl_vk_pipeline_get(d, texel ? TSL_SHADER_POINTWISE_F32_VEC4_TEXEL : shaders[elem == 2][vec4],
+                                spec, 2, &p));
     uint32_t granule = vec4 ? (uint32_t)vec : elem;
     VkDeviceSize step = tsl_chunk_max_bytes(d, granule);
     for (VkDeviceSize off = 0; off < total; off += step) {
