@@ -11,7 +11,7 @@
 
 layout(constant_id = 3) const bool USE_RUNNING_VAR = false;
 
-layout(std430, set = 0, binding = 0) readonly buffer X { STORED x[]; };
+DECLARE_X(0);
 layout(std430, set = 0, binding = 1) writeonly buffer Y { STORED y[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Mean { float mean[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Scale { float invstd_or_var[]; };
@@ -31,7 +31,7 @@ void main() {
     for (uint n = span.n0; n < span.n1; n++) {
         uint at = n * span.image_units + span.base;
         for (uint k = span.k0; k < span.k1; k++) {
-            VALUE xhat = (VALUE(x[at + k]) - mu) * invstd;
+            VALUE xhat = (LOAD_X(at + k) - mu) * invstd;
             y[at + k] = STORED(AFFINE ? fma(xhat, g, b) : xhat);
         }
     }

@@ -9,8 +9,8 @@
 #include "common.glsl"
 #include "batchnorm_channels.glsl"
 
-layout(std430, set = 0, binding = 0) readonly buffer X { STORED x[]; };
-layout(std430, set = 0, binding = 1) readonly buffer DY { STORED dy[]; };
+DECLARE_X(0);
+DECLARE_DY(1);
 layout(std430, set = 0, binding = 2) readonly buffer Mean { float save_mean[]; };
 layout(std430, set = 0, binding = 3) readonly buffer InvStd { float save_invstd[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Gamma { float gamma[]; };
@@ -40,8 +40,8 @@ void main() {
     for (uint n = 0; n < pc.images; n++) {
         uint at = n * pc.image_units + span.base;
         for (uint k = 0; k < pc.run; k++) {
-            VALUE xhat = (VALUE(x[at + k]) - mean) * invstd;
-            dx[at + k] = STORED(g * (VALUE(dy[at + k]) - mean_dy - xhat * mean_dyx));
+            VALUE xhat = (LOAD_X(at + k) - mean) * invstd;
+            dx[at + k] = STORED(g * (LOAD_DY(at + k) - mean_dy - xhat * mean_dyx));
         }
     }
 }

@@ -8,8 +8,8 @@
 #include "batchnorm_channels.glsl"
 #include "batchnorm_slices.glsl"
 
-layout(std430, set = 0, binding = 0) readonly buffer X { STORED x[]; };
-layout(std430, set = 0, binding = 1) readonly buffer DY { STORED dy[]; };
+DECLARE_X(0);
+DECLARE_DY(1);
 layout(std430, set = 0, binding = 2) readonly buffer Mean { float save_mean[]; };
 layout(std430, set = 0, binding = 3) readonly buffer InvStd { float save_invstd[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer Partials { float partials[]; };

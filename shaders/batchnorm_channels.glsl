@@ -37,6 +37,29 @@
 #define STORED VALUE
 #endif
 
+// The big inputs x and dy: DECLARE_X(binding) and DECLARE_DY(binding) declare them, LOAD_X(i) and
+// LOAD_DY(i) read unit i as a VALUE. TSL_TEXEL = 1 (fp32 storage; CPU drivers, tsl_texel.h) binds them
+// as storage texel buffers, rgba32f in the vec4 build and r32f else, which lavapipe loads without a
+// loop over the SIMD lanes; the values, and so every result, are the same.
+#if TSL_TEXEL
+#if TSL_VEC4
+#define BN_TEXEL_FORMAT rgba32f
+#define BN_TEXEL_LOAD(texels, i) imageLoad(texels, int(i))
+#else
+#define BN_TEXEL_FORMAT r32f
+#define BN_TEXEL_LOAD(texels, i) imageLoad(texels, int(i)).x
+#endif
+#define DECLARE_X(b) layout(set = 0, binding = b, BN_TEXEL_FORMAT) uniform readonly imageBuffer x_texels
+#define DECLARE_DY(b) layout(set = 0, binding = b, BN_TEXEL_FORMAT) uniform readonly imageBuffer dy_texels
+#define LOAD_X(i) BN_TEXEL_LOAD(x_texels, i)
+#define LOAD_DY(i) BN_TEXEL_LOAD(dy_texels, i)
+#else
+#define DECLARE_X(b) layout(std430, set = 0, binding = b) readonly buffer X { STORED x[]; }
+#define DECLARE_DY(b) layout(std430, set = 0, binding = b) readonly buffer DY { STORED dy[]; }
+#define LOAD_X(i) VALUE(x[i])
+#define LOAD_DY(i) VALUE(dy[i])
+#endif
+
 layout(constant_id = 1) const bool COMPONENTS_ARE_CHANNELS = false;
 layout(constant_id = 2) const bool AFFINE = true;
 const uint BLOCK = 32;

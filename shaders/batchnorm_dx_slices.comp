@@ -9,8 +9,8 @@
 #include "batchnorm_channels.glsl"
 #include "batchnorm_slices.glsl"
 
-layout(std430, set = 0, binding = 0) readonly buffer X { STORED x[]; };
-layout(std430, set = 0, binding = 1) readonly buffer DY { STORED dy[]; };
+DECLARE_X(0);
+DECLARE_DY(1);
 layout(std430, set = 0, binding = 2) readonly buffer Mean { float save_mean[]; };
 layout(std430, set = 0, binding = 3) readonly buffer InvStd { float save_invstd[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Gamma { float gamma[]; };
@@ -29,8 +29,8 @@ void main() {
     for (uint n = span.n0; n < span.n1; n++) {
         uint at = n * span.image_units + span.base;
         for (uint k = span.k0; k < span.k1; k++) {
-            VALUE xhat = (VALUE(x[at + k]) - mean) * invstd;
-            dx[at + k] = STORED(g * (VALUE(dy[at + k]) - mean_dy - xhat * mean_dyx));
+            VALUE xhat = (LOAD_X(at + k) - mean) * invstd;
+            dx[at + k] = STORED(g * (LOAD_DY(at + k) - mean_dy - xhat * mean_dyx));
         }
     }
 }

@@ -9,7 +9,7 @@
 #include "common.glsl"
 #include "batchnorm_channels.glsl"
 
-layout(std430, set = 0, binding = 0) readonly buffer X { STORED x[]; };
+DECLARE_X(0);
 layout(std430, set = 0, binding = 1) writeonly buffer Y { STORED y[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Gamma { float gamma[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Beta { float beta[]; };
@@ -43,7 +43,7 @@ void main() {
     for (uint n = 0; n < pc.images; n++) {
         uint at = n * pc.image_units + span.base;
         for (uint k = 0; k < pc.run; k++) {
-            VALUE xhat = (VALUE(x[at + k]) - mean) * invstd;
+            VALUE xhat = (LOAD_X(at + k) - mean) * invstd;
             y[at + k] = STORED(AFFINE ? fma(xhat, g, b) : xhat);
         }
     }

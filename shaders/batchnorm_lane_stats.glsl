@@ -1,4 +1,4 @@
-// Statistics of a lane's values (batchnorm_channels.glsl), for shaders that declare `VALUE x[]` first:
+// Statistics of a lane's values (batchnorm_channels.glsl), for shaders that declare x first (DECLARE_X):
 // the corrected two-pass algorithm (Chan, Golub & LeVeque): the mean of the values, then the sums of
 // d = x - mean and d^2, which correct the mean by sum d / count and give M2 = sum d^2 - (sum d)^2 / count.
 // Sums are blocked (BLOCK units, then added to the total). Per channel, as VALUEs.
@@ -11,7 +11,7 @@ VALUE sum_of_values(LaneSpan span) {
     for (uint n = span.n0; n < span.n1; n++) {
         uint at = n * span.image_units + span.base;
         for (uint k = span.k0; k < span.k1; k++) {
-            block += VALUE(x[at + k]);
+            block += LOAD_X(at + k);
             if (++in_block == BLOCK) {
                 total += block;
                 block = VALUE(0.0);
@@ -29,7 +29,7 @@ void centred_sums(LaneSpan span, VALUE mean, out VALUE sum_d, out VALUE sum_d2) 
     for (uint n = span.n0; n < span.n1; n++) {
         uint at = n * span.image_units + span.base;
         for (uint k = span.k0; k < span.k1; k++) {
-            VALUE d = VALUE(x[at + k]) - mean;
+            VALUE d = LOAD_X(at + k) - mean;
             block_d += d;
             block_d2 += d * d;
             if (++in_block == BLOCK) {

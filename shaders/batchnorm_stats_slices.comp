@@ -8,7 +8,7 @@
 #include "batchnorm_channels.glsl"
 #include "batchnorm_slices.glsl"
 
-layout(std430, set = 0, binding = 0) readonly buffer X { STORED x[]; };
+DECLARE_X(0);
 layout(std430, set = 0, binding = 1) writeonly buffer Partials { float partials[]; };
 
 #include "batchnorm_lane_stats.glsl"

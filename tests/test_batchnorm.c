@@ -14,6 +14,7 @@
 #include "ref_batchnorm.h"
 #include "tsl_batchnorm.h"
 #include "tsl_chunk.h"
+#include "tsl_texel.h"
 #include "tsl_test.h"
 #include "tsl_test_tensor.h"
 
@@ -402,6 +403,28 @@ START_TEST(both_paths_match_reference_around_threshold) {
 }
 END_TEST
 
+/* On a CPU driver the fp32 builds read x and dy through texel buffers (tsl_texel.h), so the tests above
+ * check those there; this one runs the storage-buffer builds too, on both paths (one lane per channel,
+ * and two-level slices forced by a threshold of 1 value), at the same tolerances. */
+START_TEST(storage_buffer_builds_match_reference) {
+    tsl_vk_device *dev = tsl_test_device_open();
+    uint64_t seed = tsl_test_seed("batchnorm_storage_buffer");
+    tsl_texel_reads_set_enabled(false);
+    for (int forced = 0; forced < 2; forced++) {
+        tsl_batchnorm_set_test_threshold(forced ? 1 : 0);
+        for (int i = 0; i < N_SHAPES; i++) {
+            uint64_t case_seed = seed + 8 * i + 4 * forced;
+            check_forward_train(dev, case_seed, shapes[i], true);
+            check_forward_eval(dev, case_seed + 1, shapes[i], true);
+            check_backward(dev, case_seed + 2, shapes[i], true);
+        }
+    }
+    tsl_batchnorm_set_test_threshold(0);
+    tsl_texel_reads_set_enabled(true);
+    tsl_test_device_close(dev);
+}
+END_TEST
+
 /* fp16 storage of x, y, dy, dx (statistics and parameters fp32) at the odd shapes, with and without
  * affine; on both paths (one lane per channel, and two-level slices forced by a threshold of 1 value)
  * in every layout (vec4 along H*W, vec4 across channels, floats); and split along the batch, where a
@@ -582,6 +605,7 @@ int main(void) {
     tcase_add_test(tc, backward_matches_reference);
     tcase_add_test(tc, split_along_batch_matches_reference);
     tcase_add_test(tc, both_paths_match_reference_around_threshold);
+    tcase_add_test(tc, storage_buffer_builds_match_reference);
     tcase_add_test(tc, fp16_storage_matches_reference);
     tcase_add_test(tc, reference_backward_matches_finite_differences);
     tcase_add_test(tc, bad_arguments_are_rejected);

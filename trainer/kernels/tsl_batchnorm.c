@@ -1,6 +1,7 @@
 #include "tsl_batchnorm.h"
 
 #include "tsl_chunk.h"
+#include "tsl_texel.h"
 
 enum {
     MAX_GRID = 65535, /* channels: a documented limit of the API */
@@ -141,6 +142,8 @@ static bool is_null(tsl_vk_range r) {
     return r.vk == VK_NULL_HANDLE;
 }
 
+static const tsl_vk_range NO_RANGE = {VK_NULL_HANDLE, 0, 0};
+
 static tsl_status check_size(const char *op, const char *name, tsl_vk_range r, VkDeviceSize want) {
     if (r.size != want)
         return tsl_error(TSL_ERR_INVALID_ARG, "%s: %s is %llu bytes, expected %llu", op, name,
@@ -202,12 +205,14 @@ static uint32_t images_in_chunk(tsl_batchnorm_shape s, bn_plan p, uint32_t n0) {
 /* The builds of one lane or slice shader: scalar or vec4 units, fp32 or fp16 storage of x, y, dy, dx. */
 typedef struct {
     tsl_shader_id scalar, vec4, scalar_f16, vec4_f16;
+    tsl_shader_id scalar_texel, vec4_texel; /* fp32, x and dy read through texel buffers (tsl_texel.h) */
 } bn_builds;
 
 #define BN_BUILDS(NAME)                                                                                      \
     {                                                                                                        \
         TSL_SHADER_BATCHNORM_##NAME, TSL_SHADER_BATCHNORM_##NAME##_VEC4, TSL_SHADER_BATCHNORM_##NAME##_F16,  \
-            TSL_SHADER_BATCHNORM_##NAME##_VEC4_F16                                                           \
+            TSL_SHADER_BATCHNORM_##NAME##_VEC4_F16, TSL_SHADER_BATCHNORM_##NAME##_TEXEL,                     \
+            TSL_SHADER_BATCHNORM_##NAME##_VEC4_TEXEL                                                         \
     }
 
 static const bn_builds FORWARD_CHANNELS = BN_BUILDS(FORWARD_CHANNELS), APPLY_SLICES = BN_BUILDS(APPLY_SLICES),
@@ -216,13 +221,18 @@ static const bn_builds FORWARD_CHANNELS = BN_BUILDS(FORWARD_CHANNELS), APPLY_SLI
                        BACKWARD_SLICES = BN_BUILDS(BACKWARD_SLICES), DX_SLICES = BN_BUILDS(DX_SLICES);
 
 /* Gets the build of a lane shader for the shape's layout and storage type (spec constants:
- * batchnorm_channels.glsl and, for batchnorm_apply_slices, USE_RUNNING_VAR). */
+ * batchnorm_channels.glsl and, for batchnorm_apply_slices, USE_RUNNING_VAR). The shader reads x and, when
+ * `dy` is not null, dy: fp32 ones that fit texel views take the texel build (tsl_texel.h). */
 static tsl_status lane_pipeline(tsl_vk_device *d, const bn_builds *b, tsl_batchnorm_shape s, bool affine,
-                                bool use_running_var, tsl_vk_pipeline **p) {
+                                bool use_running_var, tsl_vk_range x, tsl_vk_range dy, tsl_vk_pipeline **p) {
     lane_layout l = layout_for(s);
     uint32_t spec[] = {LANES_PER_GROUP, l.components_are_channels, affine, use_running_var};
-    tsl_shader_id id =
-        s.dtype == TSL_DTYPE_F16 ? (l.vec4 ? b->vec4_f16 : b->scalar_f16) : (l.vec4 ? b->vec4 : b->scalar);
+    tsl_vk_range reads[] = {x, dy};
+    bool texel =
+        s.dtype == TSL_DTYPE_F32 && tsl_texel_reads_fit(d, reads, is_null(dy) ? 1 : 2, l.vec4 ? 16 : 4);
+    tsl_shader_id id = texel                      ? (l.vec4 ? b->vec4_texel : b->scalar_texel)
+                       : s.dtype == TSL_DTYPE_F16 ? (l.vec4 ? b->vec4_f16 : b->scalar_f16)
+                                                  : (l.vec4 ? b->vec4 : b->scalar);
     return tsl_vk_pipeline_get(d, id, spec, 4, p);
 }
 
@@ -237,7 +247,7 @@ static tsl_status record_forward_lanes(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_ba
     bool affine = !is_null(prm->gamma);
     lane_layout l = layout_for(s);
     tsl_vk_pipeline *p;
-    TSL_TRY(lane_pipeline(d, &FORWARD_CHANNELS, s, affine, false, &p));
+    TSL_TRY(lane_pipeline(d, &FORWARD_CHANNELS, s, affine, false, x, NO_RANGE, &p));
     /* Without affine the shader ignores gamma and beta; x, read anyway, fills their slots. */
     tsl_vk_arg args[] = {{x, TSL_READ},
                          {y, TSL_WRITE},
@@ -289,7 +299,7 @@ static tsl_status record_apply(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_
                                tsl_vk_range y, tsl_vk_range mean, tsl_vk_range scale) {
     bool affine = !is_null(prm->gamma);
     tsl_vk_pipeline *p;
-    TSL_TRY(lane_pipeline(d, &APPLY_SLICES, s, affine, use_running_var, &p));
+    TSL_TRY(lane_pipeline(d, &APPLY_SLICES, s, affine, use_running_var, x, NO_RANGE, &p));
     /* Without affine the shader ignores gamma and beta; any read-only range fills their slots. */
     tsl_vk_arg args[] = {{x, TSL_READ},
                          {y, TSL_WRITE},
@@ -308,7 +318,7 @@ static tsl_status record_stats(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batchnorm_
     tsl_vk_arg first[] = {{x, TSL_READ}, {partials, TSL_WRITE}};
     tsl_vk_range chunked[] = {x, {0}};
     tsl_vk_pipeline *p;
-    TSL_TRY(lane_pipeline(d, &STATS_SLICES, s, false, false, &p));
+    TSL_TRY(lane_pipeline(d, &STATS_SLICES, s, false, false, x, NO_RANGE, &p));
     TSL_TRY(record_slices(cmd, s, plan, p, 0.0f, first, chunked, 2));
 
     uint32_t spec[] = {LANES_PER_GROUP};
@@ -381,7 +391,7 @@ static tsl_status record_backward_lanes(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_b
                                         tsl_vk_range dx) {
     lane_layout l = layout_for(s);
     tsl_vk_pipeline *p;
-    TSL_TRY(lane_pipeline(d, &BACKWARD_CHANNELS, s, affine, false, &p));
+    TSL_TRY(lane_pipeline(d, &BACKWARD_CHANNELS, s, affine, false, x, dy, &p));
     tsl_vk_arg args[] = {{x, TSL_READ},           {dy, TSL_READ},           {save_mean, TSL_READ},
                          {save_invstd, TSL_READ}, {gamma, TSL_READ},        {dx, TSL_WRITE},
                          {sums.dy, TSL_WRITE},    {sums.dy_xhat, TSL_WRITE}};
@@ -404,7 +414,7 @@ static tsl_status record_backward_sums(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_ba
         {x, TSL_READ}, {dy, TSL_READ}, {save_mean, TSL_READ}, {save_invstd, TSL_READ}, {partials, TSL_WRITE}};
     tsl_vk_range chunked[] = {x, dy, {0}, {0}, {0}};
     tsl_vk_pipeline *p;
-    TSL_TRY(lane_pipeline(d, &BACKWARD_SLICES, s, false, false, &p));
+    TSL_TRY(lane_pipeline(d, &BACKWARD_SLICES, s, false, false, x, dy, &p));
     TSL_TRY(record_slices(cmd, s, plan, p, 0.0f, first, chunked, 5));
 
     uint32_t spec[] = {LANES_PER_GROUP};
@@ -421,7 +431,7 @@ static tsl_status record_backward_dx(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_batc
                                      tsl_vk_range save_mean, tsl_vk_range save_invstd, bn_sums sums,
                                      float inv_m, tsl_vk_range dx) {
     tsl_vk_pipeline *p;
-    TSL_TRY(lane_pipeline(d, &DX_SLICES, s, affine, false, &p));
+    TSL_TRY(lane_pipeline(d, &DX_SLICES, s, affine, false, x, dy, &p));
     tsl_vk_arg args[] = {
         {x, TSL_READ},     {dy, TSL_READ},      {save_mean, TSL_READ},    {save_invstd, TSL_READ},
         {gamma, TSL_READ}, {sums.dy, TSL_READ}, {sums.dy_xhat, TSL_READ}, {dx, TSL_WRITE}};
@@ -484,7 +494,7 @@ tsl_status tsl_batchnorm_stats_partials(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_b
     tsl_vk_arg args[] = {{x, TSL_READ}, {partials, TSL_WRITE}};
     tsl_vk_range chunked[] = {x, {0}};
     tsl_vk_pipeline *p;
-    TSL_TRY(lane_pipeline(d, &STATS_SLICES, s, false, false, &p));
+    TSL_TRY(lane_pipeline(d, &STATS_SLICES, s, false, false, x, NO_RANGE, &p));
     return record_slices(cmd, s, plan, p, 0.0f, args, chunked, 2);
 }
 
