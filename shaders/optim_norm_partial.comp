@@ -7,7 +7,8 @@
 // With a = parameter, b = gradient: |p|^2 and |g + wd p|^2 (LARS's update norm). Sums of squares are of
 // non-negative terms, so fp32 accumulation has no cancellation: strided runs, then a tree.
 // TSL_VEC4 = 1: a and b are read as vec4s and n and per_group count vec4s (the host's condition: the
-// piece is whole vec4s at 16-byte offsets); a CPU driver then loads four values per lane step.
+// piece is whole vec4s at 16-byte offsets); a CPU driver then loads four values per lane step. TSL_TEXEL = 1
+// (with TSL_VEC4) reads a and b through storage texel buffers.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -16,8 +17,17 @@
 #else
 #define value_t float
 #endif
+#if TSL_TEXEL // vec4 texels, for CPU drivers (tsl_texel.h)
+layout(set = 0, binding = 0, rgba32f) uniform readonly imageBuffer a_texels;
+layout(set = 0, binding = 1, rgba32f) uniform readonly imageBuffer b_texels;
+#define A(i) imageLoad(a_texels, int(i))
+#define B(i) imageLoad(b_texels, int(i))
+#else
 layout(std430, set = 0, binding = 0) readonly buffer A { value_t a[]; };
 layout(std430, set = 0, binding = 1) readonly buffer B { value_t b[]; };
+#define A(i) a[i]
+#define B(i) b[i]
+#endif
 layout(std430, set = 0, binding = 2) writeonly buffer Partials { float partials[]; };
 layout(push_constant) uniform Push { uint n, per_group; float wd; } pc;
 
@@ -30,7 +40,7 @@ void main() {
     uint end = min(begin + pc.per_group, pc.n);
     value_t sum_a = value_t(0.0), sum_b = value_t(0.0);
     for (uint i = begin + t; i < end; i += TSL_WORKGROUP_SIZE) {
-        value_t va = a[i], vb = fma(value_t(pc.wd), va, b[i]);
+        value_t va = A(i), vb = fma(value_t(pc.wd), va, B(i));
         sum_a = fma(va, va, sum_a);
         sum_b = fma(vb, vb, sum_b);
     }

@@ -20,7 +20,13 @@ layout(constant_id = 2) const bool LARS = true;
 #define value_t float
 #endif
 layout(std430, set = 0, binding = 0) buffer P { value_t p[]; };
+#if TSL_TEXEL // g as vec4 texels, for CPU drivers (tsl_texel.h); p and mu, read and written, stay buffers
+layout(set = 0, binding = 1, rgba32f) uniform readonly imageBuffer g_texels;
+#define G(i) imageLoad(g_texels, int(i))
+#else
 layout(std430, set = 0, binding = 1) readonly buffer G { value_t g[]; };
+#define G(i) g[i]
+#endif
 layout(std430, set = 0, binding = 2) buffer Mu { value_t mu[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Norms { float norms[]; };
 layout(push_constant) uniform Push { uint n, tensor; float lr, momentum, wd, eta; } pc;
@@ -35,7 +41,7 @@ void main() {
         if (pn > 0.0 && dn > 0.0)
             q = pc.eta * pn / dn;
     }
-    value_t d = DECAY ? fma(value_t(pc.wd), p[i], g[i]) : g[i];
+    value_t d = DECAY ? fma(value_t(pc.wd), p[i], G(i)) : G(i);
     value_t m = fma(value_t(pc.momentum), mu[i], d * q);
     mu[i] = m;
     p[i] = fma(value_t(-pc.lr), m, p[i]);

@@ -23,6 +23,7 @@
 #include "tsl_chunk.h"
 #include "tsl_optim.h"
 #include "tsl_safetensors.h"
+#include "tsl_texel.h"
 #include "tsl_test.h"
 #include "tsl_test_tensor.h"
 
@@ -167,6 +168,18 @@ END_TEST
 
 START_TEST(sgd_steps_match_reference) {
     check_steps(false, "optim_sgd");
+}
+END_TEST
+
+/* On a CPU driver the vec4 builds read the norms' inputs and the update's gradient through texel
+ * buffers (tsl_texel.h), so the tests above check those there; this one runs the storage-buffer builds
+ * too, at the same tolerances. */
+START_TEST(storage_buffer_builds_match_reference) {
+    tsl_texel_reads_set_enabled(false);
+    check_l2_norms("optim_l2_norms_storage_buffer");
+    check_steps(true, "optim_lars_storage_buffer");
+    check_steps(false, "optim_sgd_storage_buffer");
+    tsl_texel_reads_set_enabled(true);
 }
 END_TEST
 
@@ -414,6 +427,7 @@ int main(void) {
     tcase_add_test(tc, l2_norms_match_reference);
     tcase_add_test(tc, lars_steps_match_reference);
     tcase_add_test(tc, sgd_steps_match_reference);
+    tcase_add_test(tc, storage_buffer_builds_match_reference);
     tcase_add_test(tc, split_tensors_match_reference);
     tcase_add_test(tc, adamw_steps_match_reference);
     tcase_add_test(tc, split_adamw_matches_reference);

@@ -1,6 +1,7 @@
 #include "tsl_optim.h"
 
 #include "tsl_chunk.h"
+#include "tsl_texel.h"
 
 #include <math.h>
 #include <string.h>
@@ -66,9 +67,14 @@ static tsl_status record_partials(tsl_vk_device *d, tsl_vk_cmd *cmd, tsl_vk_rang
                                   tsl_vk_range tensor_slots) {
     VkDeviceSize step = tsl_chunk_max_bytes(d, 4);
     bool vec4 = whole_vec4s(a.size, a.offset, b.offset, step);
+    tsl_vk_range reads[] = {a, b};
+    bool texel = vec4 && tsl_texel_reads_fit(d, reads, 2, 16);
     uint32_t granule = vec4 ? 16 : 4, spec[] = {WORKGROUP};
     tsl_vk_pipeline *p;
-    TSL_TRY(tsl_vk_pipeline_get(d, vec4 ? TSL_SHADER_OPTIM_NORM_PARTIAL_VEC4 : TSL_SHADER_OPTIM_NORM_PARTIAL,
+    TSL_TRY(tsl_vk_pipeline_get(d,
+                                texel  ? TSL_SHADER_OPTIM_NORM_PARTIAL_VEC4_TEXEL
+                                : vec4 ? TSL_SHADER_OPTIM_NORM_PARTIAL_VEC4
+                                       : TSL_SHADER_OPTIM_NORM_PARTIAL,
                                 spec, 1, &p));
     uint32_t slot = 0;
     for (VkDeviceSize off = 0; off < a.size; off += step, slot += GROUPS_PER_PIECE) {
@@ -171,8 +177,12 @@ static tsl_status record_updates(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_op
         VkDeviceSize step = tsl_chunk_max_bytes(d, granule);
         uint32_t spec[] = {WORKGROUP, !x->exclude, lars && !x->exclude};
         tsl_vk_pipeline *p;
-        TSL_TRY(tsl_vk_pipeline_get(d, vec4 ? TSL_SHADER_OPTIM_UPDATE_VEC4 : TSL_SHADER_OPTIM_UPDATE, spec, 3,
-                                    &p));
+        bool texel = vec4 && tsl_texel_reads_fit(d, &x->grad, 1, 16);
+        TSL_TRY(tsl_vk_pipeline_get(d,
+                                    texel  ? TSL_SHADER_OPTIM_UPDATE_VEC4_TEXEL
+                                    : vec4 ? TSL_SHADER_OPTIM_UPDATE_VEC4
+                                           : TSL_SHADER_OPTIM_UPDATE,
+                                    spec, 3, &p));
         for (VkDeviceSize off = 0; off < x->param.size; off += step) {
             VkDeviceSize bytes = x->param.size - off < step ? x->param.size - off : step;
             tsl_vk_arg args[] = {{piece_of(x->param, off, bytes), TSL_READ_WRITE},
