@@ -20,12 +20,21 @@ layout(constant_id = 2) const bool LARS = true;
 #define value_t float
 #endif
 layout(std430, set = 0, binding = 0) buffer P { value_t p[]; };
-#if TSL_TEXEL // g as vec4 texels, for CPU drivers (tsl_texel.h); p and mu, read and written, stay buffers
+// TSL_TEXEL = 1 (with TSL_VEC4; CPU drivers, tsl_texel.h) reads g, p and mu as vec4 texels; p and mu are
+// bound twice, as texel views (bindings 4 and 5) for the reads and as buffers for the writes. Each
+// invocation reads its own elements before it writes them, and no other invocation touches them.
+#if TSL_TEXEL
 layout(set = 0, binding = 1, rgba32f) uniform readonly imageBuffer g_texels;
+layout(set = 0, binding = 4, rgba32f) uniform readonly imageBuffer p_texels;
+layout(set = 0, binding = 5, rgba32f) uniform readonly imageBuffer mu_texels;
 #define G(i) imageLoad(g_texels, int(i))
+#define P(i) imageLoad(p_texels, int(i))
+#define MU(i) imageLoad(mu_texels, int(i))
 #else
 layout(std430, set = 0, binding = 1) readonly buffer G { value_t g[]; };
 #define G(i) g[i]
+#define P(i) p[i]
+#define MU(i) mu[i]
 #endif
 layout(std430, set = 0, binding = 2) buffer Mu { value_t mu[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Norms { float norms[]; };
@@ -41,8 +50,9 @@ void main() {
         if (pn > 0.0 && dn > 0.0)
             q = pc.eta * pn / dn;
     }
-    value_t d = DECAY ? fma(value_t(pc.wd), p[i], G(i)) : G(i);
-    value_t m = fma(value_t(pc.momentum), mu[i], d * q);
+    value_t p_old = P(i);
+    value_t d = DECAY ? fma(value_t(pc.wd), p_old, G(i)) : G(i);
+    value_t m = fma(value_t(pc.momentum), MU(i), d * q);
     mu[i] = m;
-    p[i] = fma(value_t(-pc.lr), m, p[i]);
+    p[i] = fma(value_t(-pc.lr), m, p_old);
 }

@@ -177,7 +177,8 @@ static tsl_status record_updates(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_op
         VkDeviceSize step = tsl_chunk_max_bytes(d, granule);
         uint32_t spec[] = {WORKGROUP, !x->exclude, lars && !x->exclude};
         tsl_vk_pipeline *p;
-        bool texel = vec4 && tsl_texel_reads_fit(d, &x->grad, 1, 16);
+        tsl_vk_range reads[] = {x->grad, x->param, x->momentum};
+        bool texel = vec4 && tsl_texel_reads_fit(d, reads, 3, 16);
         TSL_TRY(tsl_vk_pipeline_get(d,
                                     texel  ? TSL_SHADER_OPTIM_UPDATE_VEC4_TEXEL
                                     : vec4 ? TSL_SHADER_OPTIM_UPDATE_VEC4
@@ -185,17 +186,20 @@ static tsl_status record_updates(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_op
                                     spec, 3, &p));
         for (VkDeviceSize off = 0; off < x->param.size; off += step) {
             VkDeviceSize bytes = x->param.size - off < step ? x->param.size - off : step;
+            /* The texel build reads param and momentum through views of their own (bindings 4, 5). */
             tsl_vk_arg args[] = {{piece_of(x->param, off, bytes), TSL_READ_WRITE},
                                  {piece_of(x->grad, off, bytes), TSL_READ},
                                  {piece_of(x->momentum, off, bytes), TSL_READ_WRITE},
-                                 {norms, TSL_READ}};
+                                 {norms, TSL_READ},
+                                 {piece_of(x->param, off, bytes), TSL_READ},
+                                 {piece_of(x->momentum, off, bytes), TSL_READ}};
             struct {
                 uint32_t n, tensor;
                 float lr, momentum, wd, eta;
             } push = {(uint32_t)(bytes / granule), t, h->lr, h->momentum, h->weight_decay, h->eta};
             uint32_t gx, gy;
             tsl_vk_grid_1d(d, (push.n + WORKGROUP - 1) / WORKGROUP, &gx, &gy);
-            TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, args, 4, &push, sizeof push, gx, gy, 1));
+            TSL_TRY(tsl_vk_cmd_dispatch(cmd, p, args, texel ? 6 : 4, &push, sizeof push, gx, gy, 1));
         }
     }
     return TSL_OK;
