@@ -46,7 +46,7 @@ typedef struct {
     tsl_dtype dtype;
     int ndim;
     int64_t shape[TSL_TENSOR_MAX_DIMS];
-    uint64_t count; /* elements */
+    uint64_t count;   /* elements */
     const void *data; /* inside the file image: safetensors guarantees no alignment, so copy (memcpy) rather
                          than load elements wider than a byte in place */
 } tsl_st_tensor;

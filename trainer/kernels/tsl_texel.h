@@ -1,8 +1,8 @@
 /* Whether a CPU-class kernel reads its big inputs through storage texel buffers. lavapipe turns a
  * storage-buffer load into a loop over the SIMD lanes with a branch per lane and component, and a texel
- * load into straight-line loads and a transpose: 3.5x to 5x faster on memory-bound kernels on an AMD EPYC
- * (docs/PERFORMANCE.md, 2026-11-25 20:30). The texel builds compute the same values bit for bit; only
- * the loads differ. */
+ * load into straight-line loads and a transpose: 3.5x to 5x faster on memory-bound kernels on an AMD
+ * EPYC (docs/PERFORMANCE.md, 2026-11-25, 20:00-21:00 UTC). The texel builds compute the same values bit
+ * for bit; only the loads differ. */
 #ifndef TSL_TEXEL_H
 #define TSL_TEXEL_H
 
