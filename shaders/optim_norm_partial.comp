@@ -7,8 +7,8 @@
 // With a = parameter, b = gradient: |p|^2 and |g + wd p|^2 (LARS's update norm). Sums of squares are of
 // non-negative terms, so fp32 accumulation has no cancellation: strided runs, then a tree.
 // TSL_VEC4 = 1: a and b are read as vec4s and n and per_group count vec4s (the host's condition: the
-// piece is whole vec4s at 16-byte offsets); a CPU driver then loads four values per lane step. TSL_TEXEL = 1
-// (with TSL_VEC4) reads a and b through storage texel buffers.
+// piece is whole vec4s at 16-byte offsets); a CPU driver then loads four values per lane step.
+// TSL_TEXEL = 1 (with TSL_VEC4) reads a and b through storage texel buffers.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
