@@ -233,7 +233,7 @@ int main(void) {
      * seconds each, 45 under ASan). Since the CPU variant's convolutions run through those GEMMs (im2col),
      * a case here compiles up to six of them; under ASan, beside a neighbouring test, one took over 300 s
      * in CI on an Intel Xeon, and over 600 s on an AMD EPYC, where lavapipe compiles about half as fast. */
-    tcase_set_timeout(tc, 1200);
+    tcase_set_timeout(tc, 1500);
     tcase_add_test(tc, split_activations_give_the_same_step_bit_for_bit);
     tcase_add_test(tc, a_tensor_above_the_limit_is_refused);
     tcase_add_test(tc, gradient_aliases_give_the_same_step_bit_for_bit);
