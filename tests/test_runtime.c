@@ -50,6 +50,42 @@ START_TEST(small_allocations_share_a_block) {
 }
 END_TEST
 
+/* lavapipe compiles a pipeline again for each mix of power-of-two and other buffer sizes behind its texel
+ * bindings (tsl_vk_features.pow2_buffers_recompile): there, no block is a power of two in size; a pool's
+ * shared block (256 MiB) and a request of its own block (512 MiB) both grow by one alignment unit, and
+ * other sizes stay as they are. Elsewhere blocks are exactly the size asked. */
+START_TEST(blocks_avoid_power_of_two_sizes_where_that_recompiles) {
+    tsl_vk_device *d = tsl_test_device_open();
+    const tsl_vk_features *f = tsl_vk_device_features(d);
+    if (strstr(f->driver_name, "llvmpipe"))
+        ck_assert_msg(f->pow2_buffers_recompile, "the quirk is not probed on %s", f->driver_name);
+    const uint64_t mib = 1048576, shared = 256 * mib, own_pow2 = 512 * mib, own_other = 300 * mib;
+    uint64_t extra = 0;
+    tsl_vk_buffer small = tsl_test_alloc(d, TSL_MEM_DEVICE, 1000, "small");
+    tsl_vk_memory_stats s;
+    tsl_vk_memory_stats_get(d, &s);
+    if (f->pow2_buffers_recompile) {
+        extra = s.bytes_reserved[TSL_MEM_DEVICE] - shared; /* the alignment unit, a power of two */
+        ck_assert_uint_ge(extra, 64);
+        ck_assert_uint_eq(extra & (extra - 1), 0);
+    }
+    ck_assert_uint_eq(s.bytes_reserved[TSL_MEM_DEVICE], shared + extra);
+    tsl_vk_buffer big = tsl_test_alloc(d, TSL_MEM_DEVICE, own_pow2, "power-of-two");
+    tsl_vk_memory_stats_get(d, &s);
+    ck_assert_uint_eq(s.bytes_reserved[TSL_MEM_DEVICE], shared + own_pow2 + 2 * extra);
+    tsl_vk_buffer other = tsl_test_alloc(d, TSL_MEM_DEVICE, own_other, "other");
+    tsl_vk_memory_stats_get(d, &s);
+    ck_assert_uint_eq(s.bytes_reserved[TSL_MEM_DEVICE], shared + own_pow2 + own_other + 2 * extra);
+    ck_assert_uint_eq(s.blocks[TSL_MEM_DEVICE], 3);
+    tsl_vk_free(d, &other);
+    tsl_vk_free(d, &big);
+    tsl_vk_free(d, &small);
+    tsl_vk_memory_stats_get(d, &s);
+    ck_assert_uint_eq(s.bytes_reserved[TSL_MEM_DEVICE], 0);
+    tsl_test_device_close(d);
+}
+END_TEST
+
 START_TEST(impossible_allocation_is_reported_by_name) {
     tsl_vk_device *d = tsl_test_device_open();
     const tsl_vk_features *f = tsl_vk_device_features(d);
@@ -537,6 +573,7 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, device_features_are_probed);
     tcase_add_test(tc, small_allocations_share_a_block);
+    tcase_add_test(tc, blocks_avoid_power_of_two_sizes_where_that_recompiles);
     tcase_add_test(tc, impossible_allocation_is_reported_by_name);
     tcase_add_test(tc, injected_device_loss_fails_every_later_submission);
     tcase_add_test(tc, injected_out_of_device_memory_names_the_allocation);

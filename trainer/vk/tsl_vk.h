@@ -70,6 +70,12 @@ typedef struct {
      * split it into dispatches below this bound. 0: no such limit. */
     uint32_t max_loop_iterations;
 
+    /* Quirk: llvmpipe (lavapipe) keys every compiled shader variant on whether the VkBuffer behind each
+     * bound storage texel buffer has a power-of-two size (gallivm's pot_width), so a pipeline compiles
+     * again, for up to a minute at the CPU GEMM's tile, for each mix of such sizes it meets. When set,
+     * memory blocks are never a power of two in size (tsl_vk_memory.c): one mix, one compile. */
+    bool pow2_buffers_recompile;
+
     /* Device class for kernel variants: a CPU driver (device type CPU, e.g. lavapipe) runs each shader
      * invocation as one SIMD lane, with slow shared memory and barriers. Kernels with a CPU variant
      * (flat grids that keep every lane busy, register tiles, vec4 loads) take it when this is set. */

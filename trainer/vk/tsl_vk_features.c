@@ -107,6 +107,7 @@ static void probe_properties(VkPhysicalDevice physical, tsl_vk_features *f) {
     const VkPhysicalDeviceLimits *lim = &p2.properties.limits;
     snprintf(f->driver_name, sizeof f->driver_name, "%s", drv.driverName);
     f->max_loop_iterations = drv.driverID == VK_DRIVER_ID_MESA_LLVMPIPE ? 65535 : 0;
+    f->pow2_buffers_recompile = drv.driverID == VK_DRIVER_ID_MESA_LLVMPIPE;
     snprintf(f->driver_info, sizeof f->driver_info, "%s", drv.driverInfo);
     f->subgroup_size = sg.subgroupSize;
     f->min_subgroup_size = f->max_subgroup_size = sg.subgroupSize;

@@ -107,8 +107,21 @@ static tsl_status oom_error(tsl_vk_device *d, tsl_mem_kind kind, VkDeviceSize si
                      d->stats.bytes_in_use[kind] / 1048576.0, d->stats.blocks[kind]);
 }
 
+/* The size of a block that must hold `size` bytes: one alignment unit more when the device recompiles
+ * shaders for power-of-two buffers (tsl_vk_features.pow2_buffers_recompile) and `size` is one, so all
+ * blocks agree (a block at the allocation limit keeps its size: there is no room). */
+static VkDeviceSize block_size_for(const tsl_vk_device *d, VkDeviceSize size) {
+    bool pow2 = (size & (size - 1)) == 0;
+    VkDeviceSize padded = size + d->alignment;
+    if (d->features.pow2_buffers_recompile && pow2 && padded <= d->features.max_allocation_size &&
+        padded <= d->features.max_buffer_size)
+        return padded;
+    return size;
+}
+
 static tsl_status create_block(tsl_vk_device *d, tsl_mem_kind kind, VkDeviceSize size, const char *name,
                                struct tsl_vk_block **out) {
+    size = block_size_for(d, size);
     struct tsl_vk_block *b = calloc(1, sizeof *b);
     if (!b)
         return tsl_error(TSL_ERR_NOMEM, "out of memory");
@@ -212,7 +225,7 @@ static tsl_status alloc_locked(tsl_vk_device *d, tsl_mem_kind kind, VkDeviceSize
         b->next = pool->blocks;
         pool->blocks = b;
         d->stats.blocks[kind]++;
-        d->stats.bytes_reserved[kind] += block;
+        d->stats.bytes_reserved[kind] += b->size;
         bool ok = take_from_block(b, size, &offset);
         tsl_assert(ok);
     }
