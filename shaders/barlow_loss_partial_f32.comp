@@ -5,6 +5,10 @@
 // diagonal and scale * lambd * C_ij^2 off it. The chunk starts at element (row0, col0) of C. Each
 // invocation sums a strided run, then the workgroup combines through a shared-memory tree (independent of
 // the subgroup size); tsl_reduce_sum_f32 then sums the partials.
+//
+// C_ij is on the diagonal when its flat index i * dim + j is a multiple of dim + 1. Each invocation takes
+// that index modulo dim + 1 once and advances it by the stride: an integer division per element cost
+// more than the rest of the pass on a CPU driver, which divides lane by lane.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -21,21 +25,22 @@ layout(push_constant) uniform Push {
 
 shared float sums[TSL_WORKGROUP_SIZE];
 
-float term(uint e) {
-    uint j = pc.col0 + e;
-    uint i = pc.row0 + j / pc.dim;
-    j %= pc.dim;
-    float v = c[e];
-    return i == j ? (1.0 - v) * (1.0 - v) : pc.lambd * v * v;
-}
-
 void main() {
     uint g = tsl_group_index();
     uint begin = g * pc.per_group;
     uint end = min(begin + pc.per_group, pc.n);
+    uint e = begin + gl_LocalInvocationID.x;
+    uint period = pc.dim + 1;
+    // flat index of C_e modulo dim + 1 (below 2^32: dim <= 65535, e < n + TSL_WORKGROUP_SIZE)
+    uint r = (pc.row0 * pc.dim + pc.col0 + e) % period;
+    uint step = TSL_WORKGROUP_SIZE % period;
     float acc = 0.0;
-    for (uint e = begin + gl_LocalInvocationID.x; e < end; e += TSL_WORKGROUP_SIZE)
-        acc += term(e);
+    for (; e < end; e += TSL_WORKGROUP_SIZE) {
+        float v = c[e];
+        acc += r == 0 ? (1.0 - v) * (1.0 - v) : pc.lambd * v * v;
+        r += step;
+        r = r >= period ? r - period : r;
+    }
     sums[gl_LocalInvocationID.x] = acc;
     barrier();
     for (uint stride = TSL_WORKGROUP_SIZE / 2; stride > 0; stride /= 2) {

@@ -3,7 +3,11 @@
 #include "tsl_gemm.h"
 #include "tsl_reduce.h"
 
-enum { WORKGROUP = 256, MAX_PER_GROUP = 4096, MAX_DIM = 65535 };
+/* MAX_PER_GROUP: elements of C per workgroup of the loss's first pass, 128 per invocation: its
+ * shared-memory tree then runs once per 32768 elements (lavapipe's barriers are slow: the pass at dim
+ * 8192 took 223 ms per step with 4096, 122 with 32768; an H100 still gets 2048 workgroups).
+ * GRAD_PER_GROUP: elements of dC per workgroup, 16 per invocation (each takes one integer division). */
+enum { WORKGROUP = 256, MAX_PER_GROUP = 32768, GRAD_PER_GROUP = 16 * WORKGROUP, MAX_DIM = 65535 };
 
 static tsl_status check_params(const char *what, const tsl_barlow_params *p) {
     if (!p->n || !p->dim || p->dim > MAX_DIM)
@@ -53,15 +57,15 @@ VkDeviceSize tsl_barlow_loss_scratch_bytes(const tsl_vk_device *d, const tsl_bar
 }
 
 /* A pass over C's dim * dim elements in chunks of `chunk` elements (the last shorter), one dispatch
- * each. Push word 0 receives the chunk's element count and words rc_word, rc_word + 1 its starting row
- * and column. A reduction pass (partial_base_word >= 0) runs per_group elements per workgroup and binds
- * its output whole, receiving the chunk's first partial index; an elementwise pass binds the output
- * chunked like C. */
+ * each, per_group elements per workgroup. Push word 0 receives the chunk's element count and words
+ * rc_word, rc_word + 1 its starting row and column. A reduction pass (partial_base_word >= 0) binds its
+ * output whole, receiving the chunk's first partial index; an elementwise pass binds the output chunked
+ * like C. */
 typedef struct {
     tsl_shader_id shader;
     uint32_t *push;
     uint32_t push_words, rc_word;
-    uint64_t chunk, per_group; /* per_group: elements per workgroup (1 for elementwise shaders) */
+    uint64_t chunk, per_group; /* per_group: elements per workgroup */
     int partial_base_word;     /* -1: none */
 } chunked_pass;
 
@@ -82,8 +86,6 @@ static tsl_status run_chunks(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_barlow
         else
             pass->push[pass->partial_base_word] = (uint32_t)(e0 / pass->per_group);
         uint64_t groups = (n + pass->per_group - 1) / pass->per_group;
-        if (pass->partial_base_word < 0)
-            groups = (n + WORKGROUP - 1) / WORKGROUP;
         uint32_t gx, gy;
         tsl_vk_grid_1d(d, groups, &gx, &gy);
         TSL_TRY(tsl_vk_cmd_dispatch(cmd, pl, args, 2, pass->push, 4 * pass->push_words, gx, gy, 1));
@@ -146,8 +148,8 @@ tsl_status tsl_barlow_loss_grad_c(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_b
     if (!chunk)
         return tsl_error(TSL_ERR_INVALID_ARG, "%s: binding limit %llu bytes is too small", what,
                          (unsigned long long)binding_limit(d, p));
-    uint32_t push[6] = {0, p->dim, 0, 0, float_bits(p->lambd), float_bits(p->scale)};
-    chunked_pass pass = {TSL_SHADER_BARLOW_GRAD_C_F32, push, 6, 2, chunk, 1, -1};
+    uint32_t push[7] = {0, p->dim, 0, 0, float_bits(p->lambd), float_bits(p->scale), GRAD_PER_GROUP};
+    chunked_pass pass = {TSL_SHADER_BARLOW_GRAD_C_F32, push, 7, 2, chunk, GRAD_PER_GROUP, -1};
     return run_chunks(d, cmd, p, &pass, c, (tsl_vk_arg){dc, TSL_WRITE});
 }
 
