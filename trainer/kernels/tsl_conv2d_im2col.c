@@ -3,7 +3,8 @@
 #include "tsl_chunk.h"
 #include "tsl_gemm.h"
 
-enum { IM2COL_WORKGROUP = 64 };
+/* IM2COL_QUADS: vec4s of col per im2col invocation, each invocation dividing once (conv2d_im2col.comp). */
+enum { IM2COL_WORKGROUP = 64, IM2COL_QUADS = 4 };
 
 /* The packed layout's workspace cap: room for ResNet-50's last stage at 224 px with 8 images per chunk
  * (col 4608 x 392 and t 512 x 392: 8 MiB, about what the first stage's per-image columns take, 7 MiB);
@@ -148,16 +149,17 @@ static tsl_status im2col(tsl_vk_device *d, tsl_vk_cmd *cmd, const tsl_conv2d_sha
                          chunk c, tsl_vk_range col) {
     uint32_t base;
     tsl_vk_range xr = images_binding(d, x, c.first, c.count, (uint64_t)s->c_in * s->h * s->w, true, &base);
-    uint64_t quads = col_rows(s) * c.columns / 4;
+    uint64_t invocations = col_rows(s) * ((c.columns / 4 + IM2COL_QUADS - 1) / IM2COL_QUADS);
     struct {
         conv_geometry g;
         uint32_t x_base, images, columns, count;
-    } push = {geometry(s), base, c.count, (uint32_t)c.columns, (uint32_t)quads};
-    uint32_t spec[GEOMETRY_SPECS];
+    } push = {geometry(s), base, c.count, (uint32_t)c.columns, (uint32_t)invocations};
+    uint32_t spec[GEOMETRY_SPECS + 1];
     geometry_spec(s, spec);
+    spec[GEOMETRY_SPECS] = IM2COL_QUADS;
     tsl_vk_arg args[] = {{xr, TSL_READ}, {col, TSL_WRITE}};
-    return dispatch_1d(d, cmd, TSL_SHADER_CONV2D_IM2COL, spec, GEOMETRY_SPECS, args, &push, sizeof push,
-                       quads);
+    return dispatch_1d(d, cmd, TSL_SHADER_CONV2D_IM2COL, spec, GEOMETRY_SPECS + 1, args, &push, sizeof push,
+                       invocations);
 }
 
 /* dx of the chunk's images = col2im(dcol) (conv2d_col2im.comp). */
