@@ -3,12 +3,11 @@
 // element (row0, col0): scale * -2 (1 - C_ii) on the diagonal, scale * 2 lambd C_ij off it.
 //
 // Workgroup g writes elements [g * per_group, (g + 1) * per_group) of the chunk (clipped to n), each
-// invocation every TSL_WORKGROUP_SIZE-th (neighbouring invocations, neighbouring elements). C_ij is on the
-// diagonal when its flat index i * dim + j is a multiple of dim + 1: each invocation takes that index
-// modulo dim + 1 once and advances it by the stride, since an integer division per element cost more
-// than the rest of the pass on a CPU driver, which divides lane by lane.
+// invocation every TSL_WORKGROUP_SIZE-th (neighbouring invocations, neighbouring elements); the diagonal
+// is found without a division per element (barlow_diagonal.glsl).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "barlow_diagonal.glsl"
 
 layout(std430, set = 0, binding = 0) readonly buffer C { float c[]; };
 layout(std430, set = 0, binding = 1) writeonly buffer DC { float dc[]; };
@@ -24,14 +23,10 @@ void main() {
     uint begin = tsl_group_index() * pc.per_group;
     uint end = min(begin + pc.per_group, pc.n);
     uint e = begin + gl_LocalInvocationID.x;
-    uint period = pc.dim + 1;
-    // flat index of C_e modulo dim + 1 (below 2^32: dim <= 65535, e < n + TSL_WORKGROUP_SIZE)
-    uint r = (pc.row0 * pc.dim + pc.col0 + e) % period;
-    uint step = TSL_WORKGROUP_SIZE % period;
+    uint r = barlow_diagonal_phase(pc.dim, pc.row0, pc.col0, e), step = barlow_diagonal_step(pc.dim);
     for (; e < end; e += TSL_WORKGROUP_SIZE) {
         float v = c[e];
         dc[e] = r == 0 ? pc.scale * -2.0 * (1.0 - v) : pc.scale * 2.0 * pc.lambd * v;
-        r += step;
-        r = r >= period ? r - period : r;
+        r = barlow_diagonal_next(pc.dim, step, r);
     }
 }
